@@ -1,0 +1,51 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "camera-gateway",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "gateway", targets: ["GatewayCLI"]),
+        .library(name: "Gateway", targets: ["Gateway"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CFFmpeg", path: "Sources/CFFmpeg",
+                       pkgConfig: "libavformat libavcodec libavutil libavdevice",
+                       providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libavdevice-dev"])]),
+        .target(name: "Gateway", dependencies: [
+            "CFFmpeg",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "DequeModule", package: "swift-collections"),
+        ]),
+        .target(name: "SourcesFile", dependencies: ["Gateway", "CFFmpeg"], path: "Sources/Sources-File"),
+        .target(name: "SourcesUSB", dependencies: ["Gateway"], path: "Sources/Sources-USB"),
+        .target(name: "SourcesRTSP", dependencies: ["Gateway"], path: "Sources/Sources-RTSP"),
+        .target(name: "SourcesHTTP", dependencies: ["Gateway"], path: "Sources/Sources-HTTP"),
+        .target(name: "Sinks", dependencies: ["Gateway"]),
+        .executableTarget(name: "GatewayCLI", dependencies: [
+            "Gateway", "SourcesFile", "SourcesUSB", "SourcesRTSP", "SourcesHTTP", "Sinks",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "GatewayBench", dependencies: ["Gateway", "SourcesFile"], path: "Benchmarks/GatewayBench"),
+        .testTarget(name: "GatewayTests", dependencies: [
+            "Gateway", "SourcesFile", "Sinks",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,25 @@
+#ifndef CFFMPEG_SHIM_H
+#define CFFMPEG_SHIM_H
+// FFmpeg's function-like macros do not import into Swift; each is wrapped here.
+#include <libavformat/avformat.h>
+#include <libavformat/avio.h>
+#include <libavcodec/avcodec.h>
+#include <libavdevice/avdevice.h>
+#include <libavutil/avutil.h>
+#include <libavutil/error.h>
+#include <libavutil/dict.h>
+#include <libavutil/mathematics.h>
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+#include <libavutil/channel_layout.h>
+
+static inline int cffmpeg_averror(int e) { return AVERROR(e); }
+static inline int cffmpeg_averror_eof(void) { return AVERROR_EOF; }
+static inline int cffmpeg_averror_exit(void) { return AVERROR_EXIT; }
+static inline int cffmpeg_averror_invaliddata(void) { return AVERROR_INVALIDDATA; }
+static inline int64_t cffmpeg_nopts(void) { return AV_NOPTS_VALUE; }
+static inline AVRational cffmpeg_time_base_q(void) { return (AVRational){1, AV_TIME_BASE}; }
+static inline const char *cffmpeg_err2str(int e, char *buf, size_t size) {
+    return av_make_error_string(buf, size, e);
+}
+#endif

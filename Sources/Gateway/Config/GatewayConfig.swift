@@ -1,0 +1,138 @@
+/// plugins.json, decoded. Every section has defaults; `cameras` may be empty.
+public struct GatewayConfig: Decodable, Sendable {
+    public var server = ServerConfig()
+    public var auth = AuthConfig()
+    public var users: [UserConfig] = []
+    public var storage: PluginField<StoragePluginKind>?
+    public var events: [PluginField<EventsPluginKind>] = []
+    public var cameras: [CameraConfig] = []
+
+    enum CodingKeys: String, CodingKey { case server, auth, users, storage, events, cameras }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        server = try container.decodeIfPresent(ServerConfig.self, forKey: .server) ?? ServerConfig()
+        auth = try container.decodeIfPresent(AuthConfig.self, forKey: .auth) ?? AuthConfig()
+        users = try container.decodeIfPresent([UserConfig].self, forKey: .users) ?? []
+        storage = try container.decodeIfPresent(PluginField<StoragePluginKind>.self, forKey: .storage)
+        events = try container.decodeIfPresent([PluginField<EventsPluginKind>].self, forKey: .events) ?? []
+        cameras = try container.decodeIfPresent([CameraConfig].self, forKey: .cameras) ?? []
+    }
+}
+
+public struct ServerConfig: Decodable, Sendable, ConfigPlaceholder {
+    /// Address to listen on. Default `127.0.0.1`.
+    public var host = "127.0.0.1"
+    /// TCP port; 0 picks a free one. Default 8080.
+    public var port = 8080
+    /// Where the gateway keeps its files, relative to plugins.json. Default `data`.
+    public var dataDirectory = "data"
+    /// Origins allowed by CORS; `*` allows any. Default `["*"]`.
+    public var corsOrigins = ["*"]
+
+    enum CodingKeys: String, CodingKey {
+        case host, port, dataDirectory = "data_dir", corsOrigins = "cors_origins"
+    }
+
+    public init() {}
+    public static var configPlaceholder: ServerConfig { ServerConfig() }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        host = try container.decodeIfPresent(String.self, forKey: .host) ?? host
+        port = try container.decodeIfPresent(Int.self, forKey: .port) ?? port
+        dataDirectory = decoder.resolvePath(try container.decodeIfPresent(String.self, forKey: .dataDirectory) ?? dataDirectory)
+        corsOrigins = try container.decodeIfPresent([String].self, forKey: .corsOrigins) ?? corsOrigins
+        if !(0...65535).contains(port) { try decoder.reportProblem(CodingKeys.port, "\(port) is not a TCP port (0-65535)") }
+        if host.isEmpty { try decoder.reportProblem(CodingKeys.host, "must not be empty") }
+    }
+}
+
+public struct AuthConfig: Decodable, Sendable, ConfigPlaceholder {
+    /// HS256 secret; empty generates one at first start and keeps it in `data_dir`. Default empty.
+    public var jwtSecret = ""
+    /// Lifetime of issued tokens. Default 3600.
+    public var tokenTTLSeconds = 3600
+    /// Whether `POST /api/auth/register` is open. Default true.
+    public var allowRegistration = true
+
+    enum CodingKeys: String, CodingKey {
+        case jwtSecret = "jwt_secret", tokenTTLSeconds = "token_ttl_seconds", allowRegistration = "allow_registration"
+    }
+
+    public init() {}
+    public static var configPlaceholder: AuthConfig { AuthConfig() }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        jwtSecret = try container.decodeIfPresent(String.self, forKey: .jwtSecret) ?? jwtSecret
+        tokenTTLSeconds = try container.decodeIfPresent(Int.self, forKey: .tokenTTLSeconds) ?? tokenTTLSeconds
+        allowRegistration = try container.decodeIfPresent(Bool.self, forKey: .allowRegistration) ?? allowRegistration
+        if tokenTTLSeconds <= 0 { try decoder.reportProblem(CodingKeys.tokenTTLSeconds, "must be positive") }
+        if !jwtSecret.isEmpty, jwtSecret.utf8.count < 32 {
+            try decoder.reportProblem(CodingKeys.jwtSecret, "must be at least 32 bytes (or empty to generate one)")
+        }
+    }
+}
+
+public enum UserRole: String, ConfigEnum, Sendable, Codable {
+    case user, admin
+}
+
+public struct UserConfig: Decodable, Sendable {
+    public var username: String
+    /// Empty for the admin generates a strong password at first start. Default empty.
+    public var password: String
+    /// `admin` or `user`. Default `user`.
+    public var role: UserRole
+
+    enum CodingKeys: String, CodingKey { case username, password, role }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        username = try container.decode(String.self, forKey: .username)
+        password = try container.decodeIfPresent(String.self, forKey: .password) ?? ""
+        role = try container.decodeIfPresent(UserRole.self, forKey: .role) ?? .user
+        if !username.isEmpty, !UsernameRules.isValid(username) {
+            try decoder.reportProblem(CodingKeys.username, UsernameRules.description)
+        }
+    }
+}
+
+public enum UsernameRules {
+    public static let description = "3-32 characters: letters, digits, '.', '_' or '-'"
+    public static func isValid(_ name: String) -> Bool {
+        (3...32).contains(name.count) && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+    }
+}
+
+public struct CameraConfig: Decodable, Sendable {
+    /// Unique id used in URLs: letters, digits, `_` and `-`.
+    public var id: String
+    /// Display name. Default: the id.
+    public var name: String
+    /// Username of the owner. Default: none (admins only).
+    public var owner: String?
+    public var source: PluginField<SourcePluginKind>
+    /// Default: none.
+    public var sinks: [PluginField<SinkPluginKind>]
+
+    enum CodingKeys: String, CodingKey { case id, name, owner, source, sinks }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(String.self, forKey: .id)
+        name = try container.decodeIfPresent(String.self, forKey: .name) ?? id
+        owner = try container.decodeIfPresent(String.self, forKey: .owner)
+        source = try container.decode(PluginField<SourcePluginKind>.self, forKey: .source)
+        sinks = try container.decodeIfPresent([PluginField<SinkPluginKind>].self, forKey: .sinks) ?? []
+        if !id.isEmpty, !CameraID.isValid(id) { try decoder.reportProblem(CodingKeys.id, CameraID.rules) }
+    }
+}
+
+public enum CameraID {
+    public static let rules = "1-64 characters: letters, digits, '_' or '-'"
+    public static func isValid(_ id: String) -> Bool {
+        (1...64).contains(id.count) && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
+    }
+}

@@ -1,0 +1,200 @@
+import CFFmpeg
+
+/// One moof+mdat pair.
+public struct MP4Fragment: Sendable {
+    public let bytes: [UInt8]
+    /// Decode time of the first sample, in seconds from the writer's origin.
+    public let startTime: Double
+    public let duration: Double
+    /// Starts with a video keyframe: a player may begin here (an HLS segment, an independent part).
+    public let isIndependent: Bool
+    public let sequence: Int
+}
+
+/// Remuxes packets into fragmented MP4 in memory (a custom AVIOContext, no temp files):
+/// an init segment (ftyp+moov), then one fragment per GOP, or per part of `partDuration`
+/// where LL-HLS wants smaller pieces. Packets are copied, never re-encoded.
+public final class FragmentedMP4Writer {
+    public enum Fragmentation: Sendable {
+        /// A fragment starts at every video keyframe.
+        case perKeyframe
+        /// Fragments also end when they reach this length; only keyframe-led ones are independent.
+        case parts(Duration)
+    }
+
+    private final class Output {
+        var bytes: [UInt8] = []
+    }
+
+    private var context: UnsafeMutablePointer<AVFormatContext>?
+    private var io: UnsafeMutablePointer<AVIOContext>?
+    private let output = Output()
+    private let streams: StreamSet
+    private var outputTimeBases: [Rational] = []
+    private let partSeconds: Double?
+    private let hasVideo: Bool
+    private let component: String
+
+    public private(set) var initSegment: [UInt8] = []
+    private var originMicroseconds: Int64?
+    private var lastDTS: [Int64?]
+    private var fragmentStart: Double?
+    private var fragmentIndependent = false
+    private var fragmentEnd: Double = 0
+    private var nextSequence = 1
+    private var pendingSamples = 0
+
+    public init(streams: StreamSet, fragmentation: Fragmentation = .perKeyframe, component: String = "fmp4") throws {
+        FFmpeg.initialize()
+        self.streams = streams
+        self.component = component
+        hasVideo = streams.video != nil
+        if case .parts(let duration) = fragmentation {
+            let (seconds, attoseconds) = duration.components
+            partSeconds = Double(seconds) + Double(attoseconds) / 1e18
+        } else {
+            partSeconds = nil
+        }
+        lastDTS = Array(repeating: nil, count: streams.streams.count)
+
+        var created: UnsafeMutablePointer<AVFormatContext>?
+        guard avformat_alloc_output_context2(&created, nil, "mp4", nil) >= 0, let context = created else {
+            throw MediaError(.mux, component: component, "cannot create the MP4 muxer")
+        }
+        self.context = context
+        for stream in streams.streams {
+            guard stream.parameters.isCopyableToMP4 else {
+                avformat_free_context(context)
+                self.context = nil
+                throw MediaError(.unsupported, component: component, "codec \(stream.codecName) cannot be copied into MP4; it needs a transcode")
+            }
+            let out = avformat_new_stream(context, nil)!
+            avcodec_parameters_copy(out.pointee.codecpar, stream.parameters.pointer)
+            out.pointee.codecpar.pointee.codec_tag = 0
+            out.pointee.time_base = stream.timeBase.av
+        }
+
+        let bufferSize: Int32 = 1 << 16
+        let buffer = av_malloc(Int(bufferSize))!.assumingMemoryBound(to: UInt8.self)
+        let opaque = Unmanaged.passUnretained(output).toOpaque()
+        io = avio_alloc_context(buffer, bufferSize, 1, opaque, nil, { opaque, data, size in
+            guard let opaque, let data, size > 0 else { return size }
+            let output = Unmanaged<Output>.fromOpaque(opaque).takeUnretainedValue()
+            output.bytes.append(contentsOf: UnsafeBufferPointer(start: data, count: Int(size)))
+            return size
+        }, nil)
+        context.pointee.pb = io
+        context.pointee.flags |= AVFMT_FLAG_CUSTOM_IO
+
+        var options: OpaquePointer?
+        av_dict_set(&options, "movflags", "frag_custom+empty_moov+default_base_moof+skip_trailer", 0)
+        defer { av_dict_free(&options) }
+        let result = avformat_write_header(context, &options)
+        guard result >= 0 else {
+            release()
+            throw MediaError(.mux, component: component, "cannot write the MP4 header", ffmpegError: result)
+        }
+        avio_flush(io)
+        initSegment = output.bytes
+        output.bytes.removeAll(keepingCapacity: true)
+        outputTimeBases = (0..<streams.streams.count).map { Rational(context.pointee.streams[$0]!.pointee.time_base) }
+    }
+
+    deinit { release() }
+
+    private func release() {
+        if let context {
+            avformat_free_context(context)
+            self.context = nil
+        }
+        if io != nil {
+            av_freep(&io!.pointee.buffer)
+            avio_context_free(&io)
+        }
+    }
+
+    /// Adds one packet; returns the fragment this packet closed, if any.
+    public func append(_ packet: MediaPacket) throws -> MP4Fragment? {
+        guard let context, packet.streamIndex < streams.streams.count else { return nil }
+        let stream = streams.streams[packet.streamIndex]
+        guard var dts = packet.dts ?? packet.pts ?? lastDTS[packet.streamIndex].map({ $0 + stream.nominalPacketDuration }) else {
+            return nil
+        }
+        let origin: Int64
+        if let originMicroseconds {
+            origin = originMicroseconds
+        } else {
+            // A player should start on a keyframe: leading packets before the first one are dropped.
+            if hasVideo, !packet.isVideoKeyframe { return nil }
+            origin = packet.timeBase.rescale(dts, to: .microseconds)
+            originMicroseconds = origin
+        }
+        let offset = Rational.microseconds.rescale(origin, to: packet.timeBase)
+        dts -= offset
+        var pts = (packet.pts ?? dts + offset) - offset
+        if dts < 0 { return nil }
+        if let last = lastDTS[packet.streamIndex], dts <= last {
+            // The MP4 muxer refuses time going backwards; nudge rather than lose the frame.
+            dts = last + 1
+        }
+        pts = max(pts, dts)
+        lastDTS[packet.streamIndex] = dts
+        let seconds = packet.timeBase.seconds(dts)
+
+        var closed: MP4Fragment?
+        if pendingSamples > 0, let start = fragmentStart, shouldCut(before: packet, at: seconds, fragmentStart: start) {
+            closed = try flushFragment(endingAt: seconds)
+        }
+        if fragmentStart == nil {
+            fragmentStart = seconds
+            fragmentIndependent = packet.isVideoKeyframe || !hasVideo
+        }
+
+        let duration = packet.duration > 0 ? packet.duration : stream.nominalPacketDuration
+        guard let out = av_packet_clone(packet.payload.packet) else { throw MediaError(.mux, component: component, "out of memory") }
+        defer {
+            var owned: UnsafeMutablePointer<AVPacket>? = out
+            av_packet_free(&owned)
+        }
+        let target = outputTimeBases[packet.streamIndex]
+        out.pointee.stream_index = Int32(packet.streamIndex)
+        out.pointee.dts = packet.timeBase.rescale(dts, to: target)
+        out.pointee.pts = packet.timeBase.rescale(pts, to: target)
+        out.pointee.duration = packet.timeBase.rescale(duration, to: target)
+        out.pointee.pos = -1
+        let result = av_write_frame(context, out)
+        guard result >= 0 else { throw MediaError(.mux, component: component, "cannot add a packet", ffmpegError: result) }
+        pendingSamples += 1
+        fragmentEnd = max(fragmentEnd, packet.timeBase.seconds(dts + duration))
+        return closed
+    }
+
+    private func shouldCut(before packet: MediaPacket, at seconds: Double, fragmentStart: Double) -> Bool {
+        if packet.isVideoKeyframe { return true }
+        let cutsOnThisStream = packet.kind == .video || !hasVideo
+        guard cutsOnThisStream else { return false }
+        let limit = partSeconds ?? (hasVideo ? nil : 1.0)
+        guard let limit else { return false }
+        return seconds - fragmentStart >= limit - 0.0005
+    }
+
+    private func flushFragment(endingAt end: Double) throws -> MP4Fragment {
+        let result = av_write_frame(context, nil)
+        guard result >= 0 else { throw MediaError(.mux, component: component, "cannot write a fragment", ffmpegError: result) }
+        avio_flush(io)
+        let start = fragmentStart ?? end
+        let fragment = MP4Fragment(bytes: output.bytes, startTime: start, duration: max(0, end - start),
+                                   isIndependent: fragmentIndependent, sequence: nextSequence)
+        nextSequence += 1
+        output.bytes.removeAll(keepingCapacity: true)
+        fragmentStart = nil
+        pendingSamples = 0
+        return fragment
+    }
+
+    /// Closes the fragment in progress (end of stream).
+    public func finish() throws -> MP4Fragment? {
+        guard pendingSamples > 0 else { return nil }
+        return try flushFragment(endingAt: fragmentEnd)
+    }
+}

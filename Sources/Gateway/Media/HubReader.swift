@@ -1,0 +1,170 @@
+import DequeModule
+import Metrics
+import Synchronization
+
+/// What a reader of a stream hub receives, in order.
+public enum HubEvent: Sendable {
+    /// A source session began: new codec parameters (a new init segment). Always the first event.
+    case streams(StreamSet)
+    case packet(MediaPacket)
+    /// This reader fell behind and `count` packets were dropped for it; the next packet is a keyframe.
+    case skipped(count: Int)
+}
+
+/// One consumer of a stream hub (a sink, a viewer) with its own bounded queue. A reader that
+/// falls `capacity` packets behind loses its queue and resumes at the next keyframe; the camera
+/// and the other readers never wait for it.
+public final class HubReader: Sendable, AsyncSequence {
+    public typealias Element = HubEvent
+
+    struct State {
+        var queue = Deque<HubEvent>()
+        var queuedPackets = 0
+        var waiter: CheckedContinuation<HubEvent?, Never>?
+        var needsKeyframe = false
+        var pendingSkip = 0
+        var delivered = 0
+        var dropped = 0
+        var closed = false
+    }
+
+    public let name: String
+    public let capacity: Int
+    private let state = Mutex(State())
+    private let droppedCounter: Counter
+    private let onClose: @Sendable (HubReader) -> Void
+
+    init(name: String, capacity: Int, droppedCounter: Counter, onClose: @escaping @Sendable (HubReader) -> Void) {
+        self.name = name
+        self.capacity = Swift.max(1, capacity)
+        self.droppedCounter = droppedCounter
+        self.onClose = onClose
+    }
+
+    /// Events handed over while the hub holds its lock (subscription, new session): never dropped.
+    func enqueueControl(_ event: HubEvent, requireKeyframe: Bool) {
+        let waiter = state.withLock { state -> CheckedContinuation<HubEvent?, Never>? in
+            guard !state.closed else { return nil }
+            if requireKeyframe { state.needsKeyframe = true }
+            if case .packet = event { state.queuedPackets += 1 }
+            if let waiter = state.waiter {
+                state.waiter = nil
+                state.delivered += 1
+                return waiter
+            }
+            state.queue.append(event)
+            return nil
+        }
+        waiter?.resume(returning: event)
+    }
+
+    /// A live packet. `isSyncPoint` marks where a reader that skipped may resume.
+    func offer(_ packet: MediaPacket, isSyncPoint: Bool) {
+        var dropped = 0
+        let delivery = state.withLock { state -> (CheckedContinuation<HubEvent?, Never>, HubEvent)? in
+            guard !state.closed else { return nil }
+            var first: HubEvent?
+            if state.needsKeyframe {
+                guard isSyncPoint else {
+                    state.pendingSkip += 1
+                    state.dropped += 1
+                    dropped = 1
+                    return nil
+                }
+                state.needsKeyframe = false
+                if state.pendingSkip > 0 { first = .skipped(count: state.pendingSkip) }
+                state.pendingSkip = 0
+            } else if state.queuedPackets >= capacity {
+                // Overflow: drop the queued packets (keep session changes) and wait for a keyframe.
+                let lost = state.queuedPackets
+                state.queue.removeAll { if case .packet = $0 { return true } else { return false } }
+                state.queuedPackets = 0
+                state.dropped += lost
+                dropped = lost
+                if isSyncPoint {
+                    first = .skipped(count: lost)
+                } else {
+                    state.needsKeyframe = true
+                    state.pendingSkip = lost + 1
+                    state.dropped += 1
+                    dropped += 1
+                    return nil
+                }
+            }
+            var events: [HubEvent] = []
+            if let first { events.append(first) }
+            events.append(.packet(packet))
+            if let waiter = state.waiter, state.queue.isEmpty {
+                state.waiter = nil
+                state.delivered += 1
+                let head = events.removeFirst()
+                for event in events { state.queue.append(event) }
+                state.queuedPackets += events.count { if case .packet = $0 { true } else { false } }
+                return (waiter, head)
+            }
+            for event in events { state.queue.append(event) }
+            state.queuedPackets += 1
+            return nil
+        }
+        if dropped > 0 { droppedCounter.increment(by: dropped) }
+        if let (waiter, event) = delivery { waiter.resume(returning: event) }
+    }
+
+    /// The next event, waiting for it; nil once the reader is closed or its task cancelled.
+    public func next() async -> HubEvent? {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<HubEvent?, Never>) in
+                let ready: HubEvent?? = state.withLock { state in
+                    if let event = state.queue.popFirst() {
+                        if case .packet = event { state.queuedPackets -= 1 }
+                        state.delivered += 1
+                        return .some(event)
+                    }
+                    if state.closed || Task.isCancelled { return .some(nil) }
+                    state.waiter = continuation
+                    return .none
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
+        } onCancel: {
+            wakeWaiter()
+        }
+    }
+
+    private func wakeWaiter() {
+        let waiter = state.withLock { state -> CheckedContinuation<HubEvent?, Never>? in
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: nil)
+    }
+
+    /// Leaves the hub; a waiting `next()` returns nil.
+    public func close() {
+        let wasOpen = state.withLock { state -> Bool in
+            defer { state.closed = true; state.queue.removeAll() }
+            return !state.closed
+        }
+        guard wasOpen else { return }
+        wakeWaiter()
+        onClose(self)
+    }
+
+    public var statistics: ReaderStatistics {
+        state.withLock { ReaderStatistics(name: name, queued: $0.queuedPackets, delivered: $0.delivered, dropped: $0.dropped) }
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let reader: HubReader
+        public mutating func next() async -> HubEvent? { await reader.next() }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(reader: self) }
+}
+
+public struct ReaderStatistics: Sendable, Codable {
+    public let name: String
+    public let queued: Int
+    public let delivered: Int
+    public let dropped: Int
+}

@@ -1,0 +1,56 @@
+import CFFmpeg
+
+/// The media layer's one error type: a code, the component it happened in, and FFmpeg's own words.
+public struct MediaError: Error, CustomStringConvertible, Sendable {
+    public enum Code: String, Sendable {
+        case open, streamInfo, noPlayableStream, read, timeout, cancelled, mux, unsupported, deviceNotFound
+    }
+
+    public let code: Code
+    public let component: String
+    public let message: String
+    public let ffmpegError: Int32?
+
+    public init(_ code: Code, component: String, _ message: String, ffmpegError: Int32? = nil) {
+        self.code = code
+        self.component = component
+        self.message = message
+        self.ffmpegError = ffmpegError
+    }
+
+    public var description: String {
+        var text = "\(component): \(message)"
+        if let ffmpegError { text += " (\(FFmpeg.errorString(ffmpegError)))" }
+        return text
+    }
+}
+
+/// Process-wide FFmpeg set-up and helpers for the library's macros and strings.
+public enum FFmpeg {
+    private static let setUp: Void = {
+        avdevice_register_all()
+        avformat_network_init()
+        av_log_set_level(AV_LOG_ERROR)
+    }()
+
+    /// Registers devices and network protocols once; every entry point into FFmpeg calls this.
+    public static func initialize() { _ = setUp }
+
+    public static func errorString(_ code: Int32) -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        return buffer.withUnsafeMutableBufferPointer { pointer in
+            String(cString: cffmpeg_err2str(code, pointer.baseAddress, pointer.count))
+        }
+    }
+
+    public static var noTimestamp: Int64 { cffmpeg_nopts() }
+    public static var endOfFile: Int32 { cffmpeg_averror_eof() }
+    public static var exitRequested: Int32 { cffmpeg_averror_exit() }
+    public static func error(_ errno: Int32) -> Int32 { cffmpeg_averror(errno) }
+
+    /// libavformat/libavcodec versions, for `/api/health` and `gateway probe`.
+    public static var versionDescription: String {
+        func text(_ version: UInt32) -> String { "\(version >> 16).\((version >> 8) & 0xFF).\(version & 0xFF)" }
+        return "libavformat \(text(avformat_version())), libavcodec \(text(avcodec_version()))"
+    }
+}

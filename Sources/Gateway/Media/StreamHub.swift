@@ -1,0 +1,178 @@
+import DequeModule
+import Metrics
+import Synchronization
+
+/// Where a source delivers what it demuxes. The stream hub is the one implementation the
+/// gateway uses; tests may record into another.
+public protocol SourceOutput: Sendable {
+    /// A session begins (connect, reconnect, reopened file) with these streams.
+    func begin(_ streams: StreamSet)
+    func publish(_ packet: MediaPacket)
+}
+
+/// Per-camera fan-out: one demux feeds any number of readers. Keeps the current GOP so a new
+/// reader starts on a keyframe at once; each reader has its own bounded queue.
+public final class StreamHub: SourceOutput, Sendable {
+    public struct Configuration: Sendable {
+        /// Packets a reader may fall behind before it skips to the next keyframe.
+        public var readerCapacity: Int = 1024
+        /// A GOP larger than this is not cached (a camera that never sends keyframes).
+        public var maximumGOPBytes: Int = 64 << 20
+        /// Window over which bitrate and frame rate are measured.
+        public var measurementWindowSeconds: Int = 5
+        public init() {}
+    }
+
+    private struct Second { var second: Int64; var bytes: Int; var videoFrames: Int }
+
+    private struct State {
+        var streams: StreamSet?
+        var generation = 0
+        var gop = Deque<MediaPacket>()
+        var gopBytes = 0
+        var readers: [ObjectIdentifier: HubReader] = [:]
+        var packets = 0
+        var bytes = 0
+        var keyframes = 0
+        var window = Deque<Second>()
+        var lastPacketAt: Double?
+    }
+
+    public let cameraID: String
+    private let configuration: Configuration
+    private let state = Mutex(State())
+    private let metricsFactory: any MetricsFactory
+    private let packetsCounter: Counter
+    private let bytesCounter: Counter
+    private let keyframesCounter: Counter
+
+    public init(cameraID: String, configuration: Configuration = Configuration(), metrics: any MetricsFactory = MetricsSystem.factory) {
+        self.cameraID = cameraID
+        self.configuration = configuration
+        metricsFactory = metrics
+        let dimensions = [("camera", cameraID)]
+        packetsCounter = Counter(label: MetricName.hubPackets, dimensions: dimensions, factory: metrics)
+        bytesCounter = Counter(label: MetricName.hubBytes, dimensions: dimensions, factory: metrics)
+        keyframesCounter = Counter(label: MetricName.hubKeyframes, dimensions: dimensions, factory: metrics)
+    }
+
+    public func begin(_ streams: StreamSet) {
+        state.withLock { state in
+            state.generation += 1
+            let session = streams.withGeneration(state.generation)
+            state.streams = session
+            state.gop.removeAll()
+            state.gopBytes = 0
+            for reader in state.readers.values {
+                reader.enqueueControl(.streams(session), requireKeyframe: session.video != nil)
+            }
+        }
+    }
+
+    public func publish(_ packet: MediaPacket) {
+        let now = MonotonicTime.nanoseconds()
+        let delivery = state.withLock { state -> (readers: [HubReader], isSyncPoint: Bool)? in
+            guard let streams = state.streams else { return nil }
+            let hasVideo = streams.video != nil
+            let isSyncPoint = hasVideo ? packet.isVideoKeyframe : true
+            if hasVideo {
+                if packet.isVideoKeyframe {
+                    state.gop.removeAll(keepingCapacity: true)
+                    state.gopBytes = 0
+                }
+                if !state.gop.isEmpty || packet.isVideoKeyframe {
+                    state.gop.append(packet)
+                    state.gopBytes += packet.size
+                    if state.gopBytes > configuration.maximumGOPBytes {
+                        state.gop.removeAll()
+                        state.gopBytes = 0
+                    }
+                }
+            }
+            state.packets += 1
+            state.bytes += packet.size
+            if packet.isVideoKeyframe { state.keyframes += 1 }
+            state.lastPacketAt = Double(now) / 1e9
+            let second = now / 1_000_000_000
+            let frames = packet.kind == .video ? 1 : 0
+            if state.window.last?.second == second {
+                state.window[state.window.count - 1].bytes += packet.size
+                state.window[state.window.count - 1].videoFrames += frames
+            } else {
+                state.window.append(Second(second: second, bytes: packet.size, videoFrames: frames))
+                while let first = state.window.first, first.second <= second - Int64(configuration.measurementWindowSeconds) {
+                    state.window.removeFirst()
+                }
+            }
+            return (Array(state.readers.values), isSyncPoint)
+        }
+        guard let delivery else { return }
+        packetsCounter.increment()
+        bytesCounter.increment(by: packet.size)
+        if packet.isVideoKeyframe { keyframesCounter.increment() }
+        for reader in delivery.readers { reader.offer(packet, isSyncPoint: delivery.isSyncPoint) }
+    }
+
+    /// A new reader. It first receives the current streams and the cached GOP, so it can start
+    /// decoding at once. Close it when done.
+    public func subscribe(name: String, capacity: Int? = nil) -> HubReader {
+        let dropped = Counter(label: MetricName.readerDroppedPackets,
+                              dimensions: [("camera", cameraID), ("reader", name)], factory: metricsFactory)
+        let reader = HubReader(name: name, capacity: capacity ?? configuration.readerCapacity, droppedCounter: dropped) { [weak self] reader in
+            self?.remove(reader)
+        }
+        state.withLock { state in
+            state.readers[ObjectIdentifier(reader)] = reader
+            guard let streams = state.streams else { return }
+            reader.enqueueControl(.streams(streams), requireKeyframe: streams.video != nil && state.gop.isEmpty)
+            for packet in state.gop { reader.enqueueControl(.packet(packet), requireKeyframe: false) }
+        }
+        return reader
+    }
+
+    /// Runs `body` with a reader that is closed when it returns.
+    public func withReader<T>(name: String, capacity: Int? = nil, _ body: (HubReader) async throws -> T) async rethrows -> T {
+        let reader = subscribe(name: name, capacity: capacity)
+        defer { reader.close() }
+        return try await body(reader)
+    }
+
+    private func remove(_ reader: HubReader) {
+        _ = state.withLock { $0.readers.removeValue(forKey: ObjectIdentifier(reader)) }
+    }
+
+    public var currentStreams: StreamSet? { state.withLock { $0.streams } }
+
+    public var statistics: HubStatistics {
+        let now = MonotonicTime.nanoseconds() / 1_000_000_000
+        let (snapshot, readers) = state.withLock { state in
+            (state, Array(state.readers.values))
+        }
+        let window = Int64(configuration.measurementWindowSeconds)
+        // Only whole seconds count: the current one is still filling.
+        let complete = snapshot.window.filter { $0.second < now && $0.second >= now - window }
+        let span = Double(max(1, complete.count))
+        return HubStatistics(
+            generation: snapshot.generation,
+            packets: snapshot.packets, bytes: snapshot.bytes, keyframes: snapshot.keyframes,
+            bitrate: complete.isEmpty ? 0 : Int(Double(complete.reduce(0) { $0 + $1.bytes } * 8) / span),
+            fps: complete.isEmpty ? 0 : Double(complete.reduce(0) { $0 + $1.videoFrames }) / span,
+            gopPackets: snapshot.gop.count,
+            lastPacketAt: snapshot.lastPacketAt,
+            readers: readers.map(\.statistics).sorted { $0.name < $1.name })
+    }
+}
+
+public struct HubStatistics: Sendable {
+    public let generation: Int
+    public let packets: Int
+    public let bytes: Int
+    public let keyframes: Int
+    /// Bits per second over the measurement window.
+    public let bitrate: Int
+    /// Video frames per second over the measurement window.
+    public let fps: Double
+    public let gopPackets: Int
+    public let lastPacketAt: Double?
+    public let readers: [ReaderStatistics]
+}

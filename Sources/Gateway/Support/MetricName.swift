@@ -1,0 +1,10 @@
+/// Every metric the gateway exports, named once.
+public enum MetricName {
+    public static let hubPackets = "gateway_camera_packets_total"
+    public static let hubBytes = "gateway_camera_bytes_total"
+    public static let hubKeyframes = "gateway_camera_keyframes_total"
+    public static let readerDroppedPackets = "gateway_reader_dropped_packets_total"
+    public static let cameraState = "gateway_camera_state"
+    public static let cameraReconnects = "gateway_camera_reconnects_total"
+    public static let cameraReaders = "gateway_camera_readers"
+}

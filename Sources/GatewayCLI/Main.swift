@@ -1,0 +1,107 @@
+import ArgumentParser
+import Gateway
+import Logging
+import ServiceLifecycle
+import Sinks
+import SourcesFile
+import SourcesHTTP
+import SourcesRTSP
+import SourcesUSB
+
+@main
+struct GatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway",
+        abstract: "Camera Gateway: cameras in, browsers, HLS players, recordings and clips out.",
+        version: GatewayRuntime.version,
+        subcommands: [Serve.self, CheckConfig.self, Probe.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// The standard plugins. Adding one is one line here.
+enum StandardPlugins {
+    static var registry: PluginRegistry {
+        var registry = PluginRegistry()
+        registry.register(source: FileSource.self)
+        StandardSinks.register(into: &registry)
+        registry.register(events: LogEventBackend.self)
+        registry.declare(.storage, type: "sqlite", configuration: SQLiteStorageConfiguration.self)
+        return registry
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the gateway.")
+
+    @Option(name: .shortAndLong, help: "The plugins.json to run.")
+    var config = "plugins.json"
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        var logger = Logger(label: "gateway")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let loaded = ConfigLoader(registry: StandardPlugins.registry).load(file: config)
+        guard case .success(let gatewayConfig) = loaded else {
+            if case .failure(let errors) = loaded { printError("\(config): \(errors)") }
+            throw ExitCode(2)
+        }
+        let runtime = try GatewayRuntime(config: gatewayConfig, registry: StandardPlugins.registry, logger: logger)
+        let host = gatewayConfig.server.host
+        let announcer = logger
+        let app = runtime.makeApplication { port in
+            announcer.notice("camera gateway \(GatewayRuntime.version) listening on http://\(host):\(port)")
+        }
+        try await app.runService()
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Validate a plugins.json and list every problem in it.")
+
+    @Argument(help: "The file to check.")
+    var file = "plugins.json"
+
+    func run() throws {
+        switch ConfigLoader(registry: StandardPlugins.registry).load(file: file) {
+        case .success(let config):
+            print("\(file): OK (\(config.cameras.count) camera\(config.cameras.count == 1 ? "" : "s"), \(config.users.count) user\(config.users.count == 1 ? "" : "s"))")
+        case .failure(let errors):
+            printError("\(file): \(errors)")
+            throw ExitCode(2)
+        }
+    }
+}
+
+struct Probe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Open a camera URL, device or file and print its streams.")
+
+    @Argument(help: "rtsp://…, http://…, /dev/video0, a file path …")
+    var input: String
+
+    @Option(help: "Input format (v4l2, lavfi, mjpeg, …); probed when omitted.")
+    var format: String?
+
+    @Option(help: "Seconds to wait for the input.")
+    var timeout: Double = 10
+
+    func run() throws {
+        let demuxer: Demuxer
+        do {
+            demuxer = try Demuxer(url: input, options: .init(format: format, timeout: .milliseconds(Int64(timeout * 1000))))
+        } catch {
+            printError("probe: \(error)")
+            throw ExitCode(1)
+        }
+        print(ProbeReport(demuxer: demuxer).text)
+    }
+}
+
+func printError(_ text: String) {
+    var standardError = StandardErrorStream()
+    print(text, to: &standardError)
+}

@@ -1,0 +1,38 @@
+import Gateway
+
+/// Options of the continuous recorder (`type: "recorder"`); the sink arrives with the recorder issue.
+public struct RecorderSinkConfiguration: Decodable, Sendable {
+    /// Record from start. Default true.
+    public var enabled = true
+    /// Seconds per segment file. Default 600.
+    public var segmentDuration = 600.0
+    /// Seconds per flushed fragment (what a crash can lose at most). Default 1.
+    public var partDuration = 1.0
+    /// Delete segments older than this many days. Default: keep.
+    public var retentionDays: Double?
+    /// Delete the oldest segments above this total. Default: no cap.
+    public var maxBytes: Int?
+    /// Where segments go, relative to plugins.json. Default: `data_dir/recordings`.
+    public var directory: String?
+
+    enum CodingKeys: String, CodingKey {
+        case enabled, segmentDuration = "segment_duration", partDuration = "part_duration"
+        case retentionDays = "retention_days", maxBytes = "max_bytes", directory
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? enabled
+        segmentDuration = try container.decodeIfPresent(Double.self, forKey: .segmentDuration) ?? segmentDuration
+        partDuration = try container.decodeIfPresent(Double.self, forKey: .partDuration) ?? partDuration
+        retentionDays = try container.decodeIfPresent(Double.self, forKey: .retentionDays)
+        maxBytes = try container.decodeIfPresent(Int.self, forKey: .maxBytes)
+        directory = try container.decodeIfPresent(String.self, forKey: .directory).map { decoder.resolvePath($0) }
+        if segmentDuration < 1 { try decoder.reportProblem(CodingKeys.segmentDuration, "must be at least 1 second") }
+        if partDuration <= 0 || partDuration > segmentDuration {
+            try decoder.reportProblem(CodingKeys.partDuration, "must be positive and at most segment_duration")
+        }
+        if let retentionDays, retentionDays <= 0 { try decoder.reportProblem(CodingKeys.retentionDays, "must be positive") }
+        if let maxBytes, maxBytes <= 0 { try decoder.reportProblem(CodingKeys.maxBytes, "must be positive") }
+    }
+}

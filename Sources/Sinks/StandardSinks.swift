@@ -1,0 +1,12 @@
+import Gateway
+
+/// The sinks this build knows. A sink whose implementation has not landed yet is declared
+/// with its options, so plugins.json is validated in full today.
+public enum StandardSinks {
+    public static func register(into registry: inout PluginRegistry) {
+        registry.declare(.sink, type: "websocket", configuration: WebSocketSinkConfiguration.self)
+        registry.declare(.sink, type: "hls", configuration: HLSSinkConfiguration.self)
+        registry.declare(.sink, type: "clipper", configuration: ClipperSinkConfiguration.self)
+        registry.declare(.sink, type: "recorder", configuration: RecorderSinkConfiguration.self)
+    }
+}

@@ -1,0 +1,79 @@
+import Gateway
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Plays a media file at real-time pace, like a live camera (`type: "file"`). With `loop` it
+/// starts over with timestamps that continue where the last pass ended.
+public struct FileSource: SourceAdapter {
+    public static let type = "file"
+
+    private let configuration: Configuration
+    private let context: PluginContext
+
+    public init(configuration: Configuration, context: PluginContext) throws {
+        self.configuration = configuration
+        self.context = context
+    }
+
+    public func run(output: any SourceOutput) async throws {
+        let interruption = Interruption()
+        let configuration = configuration
+        try await BlockingThread.run(name: "file:\(context.id)", onCancel: interruption.cancel) {
+            try Self.play(configuration, into: output, interruption: interruption)
+        }
+    }
+
+    static func play(_ configuration: Configuration, into output: any SourceOutput, interruption: Interruption) throws {
+        let demuxer = try Demuxer(url: configuration.path, options: .init(displayName: configuration.path), interruption: interruption)
+        output.begin(demuxer.streams)
+        var pacer = configuration.pacing == .realtime ? Pacer(interruption: interruption) : nil
+        var offsetMicroseconds: Int64 = 0
+        var firstMicroseconds: Int64?
+        while true {
+            var passEnd: Int64?
+            while let packet = try demuxer.read() {
+                let shifted = packet.offset(by: Rational.microseconds.rescale(offsetMicroseconds, to: packet.timeBase))
+                if let dts = shifted.dts ?? shifted.pts {
+                    let start = packet.timeBase.rescale(dts, to: .microseconds)
+                    if firstMicroseconds == nil { firstMicroseconds = start }
+                    let end = packet.timeBase.rescale(dts + max(packet.duration, 0), to: .microseconds)
+                    passEnd = max(passEnd ?? end, end)
+                    try pacer?.wait(untilMedia: Double(start) / 1e6)
+                }
+                output.publish(shifted)
+            }
+            guard configuration.loop, let passEnd, let firstMicroseconds else { return }
+            if interruption.isCancelled { throw MediaError(.cancelled, component: demuxer.name, "cancelled") }
+            offsetMicroseconds = passEnd - firstMicroseconds
+            try demuxer.rewind()
+        }
+    }
+}
+
+/// Holds packets back until their time has come on the wall clock.
+struct Pacer {
+    let interruption: Interruption
+    private var anchor: (wall: Double, media: Double)?
+
+    init(interruption: Interruption) { self.interruption = interruption }
+
+    mutating func wait(untilMedia media: Double) throws {
+        let now = MonotonicTime.seconds()
+        guard let anchor else {
+            self.anchor = (now, media)
+            return
+        }
+        var delay = anchor.wall + (media - anchor.media) - now
+        if delay < -1 {
+            // Far behind (the process was stalled): start a new timeline instead of bursting.
+            self.anchor = (now, media)
+            return
+        }
+        while delay > 0 {
+            if interruption.isCancelled { throw MediaError(.cancelled, component: "file", "cancelled") }
+            usleep(useconds_t(min(delay, 0.05) * 1e6))
+            delay = anchor.wall + (media - anchor.media) - MonotonicTime.seconds()
+        }
+    }
+}
