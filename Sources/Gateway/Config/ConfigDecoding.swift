@@ -51,7 +51,12 @@ extension Decoder {
 final class ProblemLog {
     var problems: [ConfigProblem] = []
     var expandedPaths: Set<String> = []
-    func report(_ path: String, _ reason: String) { problems.append(ConfigProblem(path: path, reason: reason)) }
+    /// Paths already reported (a failed `${VAR}`); further complaints about them are noise.
+    var settledPaths: Set<String> = []
+    func report(_ path: String, _ reason: String) {
+        guard !settledPaths.contains(path) else { return }
+        problems.append(ConfigProblem(path: path, reason: reason))
+    }
 }
 
 /// Thrown after a problem has been reported, to abandon a value that has no placeholder.
@@ -63,10 +68,11 @@ struct ConfigDecodingAbort: Error {}
 public enum ConfigDecoder {
     public static func decode<T: Decodable>(
         _ type: T.Type, from value: JSONValue, userInfo: [CodingUserInfoKey: any Sendable] = [:],
-        expandedPaths: Set<String> = []
+        expandedPaths: Set<String> = [], settledPaths: Set<String> = []
     ) -> (value: T?, problems: [ConfigProblem]) {
         let log = ProblemLog()
         log.expandedPaths = expandedPaths
+        log.settledPaths = settledPaths
         var info: [CodingUserInfoKey: Any] = userInfo
         info[.configProblemLog] = log
         let root = ValueDecoder(value: value, codingPath: [], log: log, userInfo: info)
@@ -132,7 +138,7 @@ final class ValueDecoder: Decoder {
         } catch is ConfigDecodingAbort {
             return try Self.placeholder(T.self)
         } catch let error as ConfigProblem {
-            log.problems.append(error)
+            log.report(error.path, error.reason)
             return try Self.placeholder(T.self)
         } catch {
             log.report(decoder.pathString, Self.describe(error))

@@ -38,7 +38,7 @@ public struct ConfigLoader: Sendable {
         let (decoded, decodingProblems) = ConfigDecoder.decode(
             GatewayConfig.self, from: expansion.value,
             userInfo: [.pluginRegistry: registry, .configBaseDirectory: baseDirectory],
-            expandedPaths: expansion.expandedPaths)
+            expandedPaths: expansion.expandedPaths, settledPaths: Set(expansion.problems.map(\.path)))
         var problems = expansion.problems + decodingProblems
         if let decoded { problems += Self.crossCheck(decoded) }
         guard problems.isEmpty, let decoded else {

@@ -94,7 +94,8 @@ public final class Demuxer: @unchecked Sendable {
         var optional: UnsafeMutablePointer<AVFormatContext>? = context
         let opened = avformat_open_input(&optional, url, inputFormat, &dictionary)
         guard opened >= 0, let openedContext = optional else {
-            let code: MediaError.Code = flag.didTimeOut ? .timeout : (opened == FFmpeg.error(ENOENT) ? .deviceNotFound : .open)
+            let code: MediaError.Code = flag.isCancelled ? .cancelled
+                : flag.didTimeOut ? .timeout : (opened == FFmpeg.error(ENOENT) ? .deviceNotFound : .open)
             throw MediaError(code, component: name, "cannot open \(name)", ffmpegError: opened)
         }
         context = openedContext
@@ -103,7 +104,7 @@ public final class Demuxer: @unchecked Sendable {
         let info = avformat_find_stream_info(context, nil)
         if info < 0 {
             avformat_close_input(&self.context)
-            throw MediaError(flag.didTimeOut ? .timeout : .streamInfo, component: name, "cannot read stream information", ffmpegError: info)
+            throw MediaError(flag.isCancelled ? .cancelled : flag.didTimeOut ? .timeout : .streamInfo, component: name, "cannot read stream information", ffmpegError: info)
         }
         formatName = String(cString: context.pointee.iformat.pointee.name)
 

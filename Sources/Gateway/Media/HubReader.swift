@@ -75,17 +75,25 @@ public final class HubReader: Sendable, AsyncSequence {
                 if state.pendingSkip > 0 { first = .skipped(count: state.pendingSkip) }
                 state.pendingSkip = 0
             } else if state.queuedPackets >= capacity {
-                // Overflow: drop the queued packets (keep session changes) and wait for a keyframe.
+                // Overflow: drop the queued packets and skip notices (keep session changes), and
+                // wait for a keyframe. One notice then tells how much was lost since the last delivery.
+                var earlierSkips = 0
+                state.queue.removeAll { event in
+                    switch event {
+                    case .packet: return true
+                    case .skipped(let count): earlierSkips += count; return true
+                    case .streams: return false
+                    }
+                }
                 let lost = state.queuedPackets
-                state.queue.removeAll { if case .packet = $0 { return true } else { return false } }
                 state.queuedPackets = 0
                 state.dropped += lost
                 dropped = lost
                 if isSyncPoint {
-                    first = .skipped(count: lost)
+                    first = .skipped(count: earlierSkips + lost)
                 } else {
                     state.needsKeyframe = true
-                    state.pendingSkip = lost + 1
+                    state.pendingSkip = earlierSkips + lost + 1
                     state.dropped += 1
                     dropped += 1
                     return nil

@@ -23,7 +23,7 @@ public final class StreamHub: SourceOutput, Sendable {
         public init() {}
     }
 
-    private struct Second { var second: Int64; var bytes: Int; var videoFrames: Int }
+    private struct Arrival { var time: Int64; var bytes: Int; var isVideo: Bool }
 
     private struct State {
         var streams: StreamSet?
@@ -34,12 +34,25 @@ public final class StreamHub: SourceOutput, Sendable {
         var packets = 0
         var bytes = 0
         var keyframes = 0
-        var window = Deque<Second>()
+        /// Packets of the last `measurementWindowSeconds`, with their sums.
+        var window = Deque<Arrival>()
+        var windowBytes = 0
+        var windowFrames = 0
+        var firstPacketAt: Int64?
         var lastPacketAt: Double?
+
+        mutating func prune(before limit: Int64) {
+            while let first = window.first, first.time < limit {
+                window.removeFirst()
+                windowBytes -= first.bytes
+                windowFrames -= first.isVideo ? 1 : 0
+            }
+        }
     }
 
     public let cameraID: String
     private let configuration: Configuration
+    private var windowNanoseconds: Int64 { Int64(configuration.measurementWindowSeconds) * 1_000_000_000 }
     private let state = Mutex(State())
     private let metricsFactory: any MetricsFactory
     private let packetsCounter: Counter
@@ -93,17 +106,11 @@ public final class StreamHub: SourceOutput, Sendable {
             state.bytes += packet.size
             if packet.isVideoKeyframe { state.keyframes += 1 }
             state.lastPacketAt = Double(now) / 1e9
-            let second = now / 1_000_000_000
-            let frames = packet.kind == .video ? 1 : 0
-            if state.window.last?.second == second {
-                state.window[state.window.count - 1].bytes += packet.size
-                state.window[state.window.count - 1].videoFrames += frames
-            } else {
-                state.window.append(Second(second: second, bytes: packet.size, videoFrames: frames))
-                while let first = state.window.first, first.second <= second - Int64(configuration.measurementWindowSeconds) {
-                    state.window.removeFirst()
-                }
-            }
+            if state.firstPacketAt == nil { state.firstPacketAt = now }
+            state.window.append(Arrival(time: now, bytes: packet.size, isVideo: packet.kind == .video))
+            state.windowBytes += packet.size
+            state.windowFrames += packet.kind == .video ? 1 : 0
+            state.prune(before: now - windowNanoseconds)
             return (Array(state.readers.values), isSyncPoint)
         }
         guard let delivery else { return }
@@ -144,19 +151,18 @@ public final class StreamHub: SourceOutput, Sendable {
     public var currentStreams: StreamSet? { state.withLock { $0.streams } }
 
     public var statistics: HubStatistics {
-        let now = MonotonicTime.nanoseconds() / 1_000_000_000
+        let now = MonotonicTime.nanoseconds()
         let (snapshot, readers) = state.withLock { state in
-            (state, Array(state.readers.values))
+            state.prune(before: now - windowNanoseconds)
+            return (state, Array(state.readers.values))
         }
-        let window = Int64(configuration.measurementWindowSeconds)
-        // Only whole seconds count: the current one is still filling.
-        let complete = snapshot.window.filter { $0.second < now && $0.second >= now - window }
-        let span = Double(max(1, complete.count))
+        // Over the window, or over the time since the first packet when that is shorter.
+        let span = Double(min(windowNanoseconds, max(now - (snapshot.firstPacketAt ?? now), 100_000_000))) / 1e9
         return HubStatistics(
             generation: snapshot.generation,
             packets: snapshot.packets, bytes: snapshot.bytes, keyframes: snapshot.keyframes,
-            bitrate: complete.isEmpty ? 0 : Int(Double(complete.reduce(0) { $0 + $1.bytes } * 8) / span),
-            fps: complete.isEmpty ? 0 : Double(complete.reduce(0) { $0 + $1.videoFrames }) / span,
+            bitrate: Int(Double(snapshot.windowBytes * 8) / span),
+            fps: Double(snapshot.windowFrames) / span,
             gopPackets: snapshot.gop.count,
             lastPacketAt: snapshot.lastPacketAt,
             readers: readers.map(\.statistics).sorted { $0.name < $1.name })

@@ -1,0 +1,73 @@
+import Foundation
+import Gateway
+import Testing
+
+@Suite struct FragmentedMP4WriterTests {
+    func remux(_ path: String, fragmentation: FragmentedMP4Writer.Fragmentation) throws -> (output: String, fragments: [MP4Fragment], source: [MediaPacket], streams: StreamSet) {
+        let (streams, packets) = try readAllPackets(path)
+        let writer = try FragmentedMP4Writer(streams: streams, fragmentation: fragmentation)
+        var fragments: [MP4Fragment] = []
+        for packet in packets { if let fragment = try writer.append(packet) { fragments.append(fragment) } }
+        if let last = try writer.finish() { fragments.append(last) }
+        var bytes = writer.initSegment
+        for fragment in fragments { bytes += fragment.bytes }
+        let output = TestMedia.temporaryPath("remux.mp4")
+        try Data(bytes).write(to: URL(fileURLWithPath: output))
+        return (output, fragments, packets, streams)
+    }
+
+    @Test func oneFragmentPerGOPReadsBackWithEveryFrameAndTimestamp() throws {
+        let (output, fragments, source, streams) = try remux(try TestMedia.clip(), fragmentation: .perKeyframe)
+        #expect(fragments.count == 2)
+        #expect(fragments.allSatisfy { $0.isIndependent })
+        #expect(fragments.map(\.sequence) == [1, 2])
+        #expect(abs(fragments[0].startTime) < 0.001)
+        #expect(abs(fragments[1].startTime - 1.0) < 0.03)
+
+        // Parsed back by libavformat: same frames, same presentation times relative to the start.
+        let (outStreams, outPackets) = try readAllPackets(output)
+        #expect(outStreams.video?.codecName == "h264")
+        #expect(outStreams.audio?.codecName == "aac")
+        let sourceVideo = source.filter { $0.kind == .video }
+        let outVideo = outPackets.filter { $0.kind == .video }
+        #expect(outVideo.count == 50)
+        #expect(outPackets.filter { $0.kind == .audio }.count == source.filter { $0.kind == .audio }.count)
+        let sourceOrigin = streams.video!.timeBase.seconds(sourceVideo[0].dts!)
+        let sourceTimes = sourceVideo.map { streams.video!.timeBase.seconds($0.pts!) - sourceOrigin }
+        let outTimes = outVideo.map { outStreams.video!.timeBase.seconds($0.pts!) }
+        #expect(zip(sourceTimes, outTimes).allSatisfy { abs($0 - $1) < 0.001 })
+        #expect(outVideo.map(\.isKeyframe) == sourceVideo.map(\.isKeyframe))
+    }
+
+    @Test func ffprobeReadsTheFragmentsWithoutErrors() throws {
+        let (output, _, _, _) = try remux(try TestMedia.clip(), fragmentation: .perKeyframe)
+        let probe = try runProgram(try TestMedia.ffprobePath(), [
+            "-v", "warning", "-count_frames", "-select_streams", "v:0",
+            "-show_entries", "stream=nb_read_frames,codec_name", "-of", "csv=p=0", output,
+        ])
+        #expect(probe.status == 0)
+        #expect(probe.error.isEmpty, "ffprobe warned: \(probe.error)")
+        #expect(probe.output.trimmingCharacters(in: .whitespacesAndNewlines) == "h264,50")
+        let decode = try runProgram(try TestMedia.ffmpegPath(), ["-v", "warning", "-i", output, "-f", "null", "-"])
+        #expect(decode.status == 0)
+        #expect(decode.error.isEmpty, "ffmpeg warned: \(decode.error)")
+    }
+
+    @Test func partsSplitAGOPAndOnlyKeyframeLedPartsAreIndependent() throws {
+        let (output, fragments, _, _) = try remux(try TestMedia.clip(), fragmentation: .parts(.milliseconds(200)))
+        #expect(fragments.count == 10)
+        #expect(fragments.filter(\.isIndependent).count == 2)
+        for fragment in fragments.dropLast() { #expect(abs(fragment.duration - 0.2) < 0.001) }
+        for (previous, next) in zip(fragments, fragments.dropFirst()) {
+            #expect(abs(previous.startTime + previous.duration - next.startTime) < 0.001)
+        }
+        let (_, packets) = try readAllPackets(output)
+        #expect(packets.filter { $0.kind == .video }.count == 50)
+    }
+
+    @Test func aCodecMP4CannotCarryIsRefused() throws {
+        let mjpeg = try TestMedia.file("mjpeg.avi", ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10", "-t", "1", "-c:v", "mjpeg"])
+        let streams = try Demuxer(url: mjpeg).streams
+        #expect(throws: MediaError.self) { try FragmentedMP4Writer(streams: streams) }
+    }
+}

@@ -1,0 +1,134 @@
+import Gateway
+import Testing
+
+@Suite struct StreamHubTests {
+    /// Real codec parameters from the test clip, and synthetic packets: keyframe every `gop`.
+    func fixture() throws -> StreamSet { try Demuxer(url: try TestMedia.clip()).streams }
+
+    func videoPacket(_ index: Int, gop: Int, streams: StreamSet) -> MediaPacket {
+        let video = streams.video!
+        return MediaPacket(streamIndex: video.index, kind: .video, pts: Int64(index) * 512, dts: Int64(index) * 512,
+                           duration: 512, isKeyframe: index % gop == 0, timeBase: video.timeBase,
+                           payload: PacketBuffer(bytes: [UInt8](repeating: UInt8(index % 256), count: 100)))
+    }
+
+    func packetIndex(_ packet: MediaPacket) -> Int { Int(packet.dts! / 512) }
+
+    @Test func aLateJoinerStartsOnTheLatestKeyframe() async throws {
+        let streams = try fixture()
+        let hub = StreamHub(cameraID: "late")
+        hub.begin(streams)
+        for index in 0..<23 { hub.publish(videoPacket(index, gop: 10, streams: streams)) }
+        let reader = hub.subscribe(name: "late")
+        defer { reader.close() }
+        guard case .streams(let received) = await reader.next() else { Issue.record("first event is not the streams"); return }
+        #expect(received.streams.count == streams.streams.count)
+        var indices: [Int] = []
+        for _ in 0..<3 {
+            guard case .packet(let packet) = await reader.next() else { Issue.record("expected a packet"); return }
+            indices.append(packetIndex(packet))
+        }
+        #expect(indices == [20, 21, 22])
+        hub.publish(videoPacket(23, gop: 10, streams: streams))
+        guard case .packet(let live) = await reader.next() else { Issue.record("expected the live packet"); return }
+        #expect(packetIndex(live) == 23)
+    }
+
+    @Test func aReaderJoiningBeforeTheFirstKeyframeWaitsForIt() async throws {
+        let streams = try fixture()
+        let hub = StreamHub(cameraID: "wait")
+        hub.begin(streams)
+        let reader = hub.subscribe(name: "early")
+        defer { reader.close() }
+        for index in 5..<12 { hub.publish(videoPacket(index, gop: 10, streams: streams)) }
+        guard case .streams = await reader.next() else { Issue.record("expected streams"); return }
+        guard case .skipped(let count) = await reader.next() else { Issue.record("expected a skip"); return }
+        #expect(count == 5)
+        guard case .packet(let first) = await reader.next() else { Issue.record("expected a packet"); return }
+        #expect(packetIndex(first) == 10 && first.isKeyframe)
+    }
+
+    @Test func aStalledReaderSkipsToTheNextKeyframeWhileAFastOneGetsEverything() async throws {
+        let streams = try fixture()
+        let hub = StreamHub(cameraID: "fanout")
+        hub.begin(streams)
+        let slow = hub.subscribe(name: "slow", capacity: 10)
+        let fast = hub.subscribe(name: "fast", capacity: 10)
+        defer { slow.close(); fast.close() }
+        guard case .streams = await fast.next() else { Issue.record("expected streams"); return }
+
+        let consumer = Task { () -> [Int] in
+            var received: [Int] = []
+            while received.count < 105, let event = await fast.next() {
+                if case .packet(let packet) = event { received.append(packetIndex(packet)) }
+            }
+            return received
+        }
+        for index in 0..<100 {
+            hub.publish(videoPacket(index, gop: 20, streams: streams))
+            // Give the fast reader time to drain its small queue; the slow one never reads.
+            try await eventually(timeout: .seconds(5)) { fast.statistics.queued == 0 }
+        }
+        #expect(slow.statistics.dropped == 100)
+        for index in 100..<105 { hub.publish(videoPacket(index, gop: 20, streams: streams)) }
+        #expect(await consumer.value == Array(0..<105))
+
+        guard case .streams = await slow.next() else { Issue.record("expected streams"); return }
+        guard case .skipped(let count) = await slow.next() else { Issue.record("expected a skip"); return }
+        // One notice for everything lost since the last delivery: all of 0..<100.
+        #expect(count == 100)
+        var resumed: [MediaPacket] = []
+        for _ in 0..<5 {
+            if case .packet(let packet) = await slow.next() { resumed.append(packet) }
+        }
+        #expect(resumed.map(packetIndex) == Array(100..<105))
+        #expect(resumed.first?.isKeyframe == true)
+        #expect(fast.statistics.dropped == 0)
+        #expect(hub.statistics.readers.map(\.name) == ["fast", "slow"])
+    }
+
+    @Test func aNewSessionIsAnnouncedToEveryReader() async throws {
+        let streams = try fixture()
+        let hub = StreamHub(cameraID: "session")
+        let reader = hub.subscribe(name: "r")
+        defer { reader.close() }
+        hub.begin(streams)
+        hub.publish(videoPacket(0, gop: 10, streams: streams))
+        hub.begin(streams)
+        guard case .streams(let first) = await reader.next() else { Issue.record("expected streams"); return }
+        guard case .packet = await reader.next() else { Issue.record("expected a packet"); return }
+        guard case .streams(let second) = await reader.next() else { Issue.record("expected new streams"); return }
+        #expect(second.generation == first.generation + 1)
+    }
+
+    @Test func closingAReaderEndsItsIterationAndRemovesIt() async throws {
+        let hub = StreamHub(cameraID: "close")
+        let reader = hub.subscribe(name: "r")
+        let waiting = Task { await reader.next() }
+        try await Task.sleep(for: .milliseconds(50))
+        reader.close()
+        #expect(await waiting.value == nil)
+        #expect(hub.statistics.readers.isEmpty)
+    }
+
+    @Test func cancellingAWaitingReaderReturnsNil() async throws {
+        let hub = StreamHub(cameraID: "cancel")
+        let reader = hub.subscribe(name: "r")
+        defer { reader.close() }
+        let waiting = Task { await reader.next() }
+        try await Task.sleep(for: .milliseconds(50))
+        waiting.cancel()
+        #expect(await waiting.value == nil)
+    }
+}
+
+extension HubEvent: Equatable {
+    public static func == (lhs: HubEvent, rhs: HubEvent) -> Bool {
+        switch (lhs, rhs) {
+        case (.streams(let a), .streams(let b)): a.generation == b.generation
+        case (.packet(let a), .packet(let b)): a.dts == b.dts && a.streamIndex == b.streamIndex
+        case (.skipped(let a), .skipped(let b)): a == b
+        default: false
+        }
+    }
+}
