@@ -1,0 +1,108 @@
+import Gateway
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Measures the media core; `Benchmarks/run.sh` runs it next to ffmpeg and prints the table.
+/// Output: one `name value` line per figure, for the script to read.
+@main
+struct GatewayBench {
+    static func main() async throws {
+        let arguments = CommandLine.arguments
+        guard arguments.count >= 2 else {
+            print("usage: gateway-bench FILE [repetitions]")
+            exit(64)
+        }
+        let file = arguments[1]
+        let repetitions = arguments.count > 2 ? Int(arguments[2]) ?? 5 : 5
+        let (streams, packets) = try readAll(file)
+        let mediaSeconds = duration(of: packets)
+        print("media_seconds \(format(mediaSeconds))")
+        print("packets \(packets.count)")
+
+        // Demux + remux to fMP4 in memory, as the camera pipeline does; best of N.
+        var best = Double.infinity
+        var outputBytes = 0
+        for _ in 0..<repetitions {
+            let start = cpuSeconds()
+            let demuxer = try Demuxer(url: file)
+            let writer = try FragmentedMP4Writer(streams: demuxer.streams)
+            var bytes = writer.initSegment.count
+            while let packet = try demuxer.read() {
+                if let fragment = try writer.append(packet) { bytes += fragment.bytes.count }
+            }
+            if let last = try writer.finish() { bytes += last.bytes.count }
+            best = min(best, cpuSeconds() - start)
+            outputBytes = bytes
+        }
+        print("remux_cpu_ms \(format(best * 1000))")
+        print("remux_output_bytes \(outputBytes)")
+
+        for readers in [1, 100, 1000] {
+            let (cpu, dropped) = try await fanOut(streams: streams, packets: packets, readers: readers)
+            let perPacketPerReader = cpu / Double(packets.count * readers) * 1e9
+            print("fanout_\(readers)_ns_per_packet_reader \(format(perPacketPerReader))")
+            print("fanout_\(readers)_cpu_ms \(format(cpu * 1000))")
+            print("fanout_\(readers)_dropped \(dropped)")
+        }
+    }
+
+    /// Publishes every packet to a hub with `readers` readers draining concurrently; returns the
+    /// process CPU time for publishing and delivering everything, and packets dropped.
+    static func fanOut(streams: StreamSet, packets: [MediaPacket], readers count: Int) async throws -> (Double, Int) {
+        let hub = StreamHub(cameraID: "bench")
+        hub.begin(streams)
+        let readers = (0..<count).map { hub.subscribe(name: "r\($0)", capacity: 4096) }
+        let start = cpuSeconds()
+        let total = packets.count
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for reader in readers {
+                group.addTask {
+                    var received = 0
+                    while received < total, let event = await reader.next() {
+                        switch event {
+                        case .packet: received += 1
+                        case .skipped(let lost): received += lost
+                        case .streams: break
+                        }
+                    }
+                }
+            }
+            // Publish in GOP-sized bursts, like a camera, letting the readers catch up.
+            for (index, packet) in packets.enumerated() {
+                hub.publish(packet)
+                if index % 64 == 63 { await Task.yield() }
+            }
+            try await group.waitForAll()
+        }
+        let cpu = cpuSeconds() - start
+        let dropped = readers.reduce(0) { $0 + $1.statistics.dropped }
+        readers.forEach { $0.close() }
+        return (cpu, dropped)
+    }
+
+    static func readAll(_ file: String) throws -> (StreamSet, [MediaPacket]) {
+        let demuxer = try Demuxer(url: file)
+        var packets: [MediaPacket] = []
+        while let packet = try demuxer.read() { packets.append(packet) }
+        return (demuxer.streams, packets)
+    }
+
+    static func duration(of packets: [MediaPacket]) -> Double {
+        let times = packets.filter { $0.kind == .video }.compactMap(\.decodeSeconds)
+        guard let first = times.min(), let last = times.max() else { return 0 }
+        return last - first
+    }
+
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+            + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+    }
+
+    static func format(_ value: Double) -> String {
+        let scaled = (value * 100).rounded() / 100
+        return "\(scaled)"
+    }
+}

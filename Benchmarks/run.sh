@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Benchmarks the media core against ffmpeg doing the same job in the same run, and prints a
+# table. Usage: Benchmarks/run.sh [seconds-of-media] [repetitions]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+repetitions="${2:-5}"
+media="Benchmarks/.media/bench-1080p-${seconds}s.mp4"
+./scripts/install-deps.sh
+if [ ! -s "$media" ]; then
+  mkdir -p "$(dirname "$media")"
+  echo "making $seconds s of 1080p25 H.264 at 4 Mbit/s with AAC (once)…" >&2
+  ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1920x1080:rate=25" \
+    -f lavfi -i "sine=frequency=440:sample_rate=48000" -t "$seconds" \
+    -c:v libx264 -preset ultrafast -b:v 4M -maxrate 4M -bufsize 8M -g 50 -pix_fmt yuv420p \
+    -c:a aac -b:a 128k "$media.tmp.mp4"
+  mv "$media.tmp.mp4" "$media"
+fi
+swift build -c release --product GatewayBench >&2
+results=$(.build/release/GatewayBench "$media" "$repetitions")
+value() { echo "$results" | awk -v k="$1" '$1 == k { print $2 }'; }
+
+# ffmpeg doing the same remux: CPU time (user + system) of the child, best of N.
+ffmpeg_best=""
+for _ in $(seq "$repetitions"); do
+  TIMEFORMAT='%3U %3S'
+  t=$( { time ffmpeg -hide_banner -loglevel error -i "$media" -c copy -f mp4 \
+          -movflags frag_keyframe+empty_moov -y /dev/null >/dev/null 2>&1; } 2>&1 | tail -1 | awk '{ printf "%.1f", ($1 + $2) * 1000 }')
+  if [ -z "$ffmpeg_best" ] || awk -v a="$t" -v b="$ffmpeg_best" 'BEGIN { exit !(a < b) }'; then ffmpeg_best="$t"; fi
+done
+
+remux=$(value remux_cpu_ms)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0) printf "%.1fx", b / a; else print "-" }'; }
+row() { printf "| %-40s | %12s | %15s | %8s | %24s | %9s |\n" "$@"; }
+echo
+echo "Media: $(value media_seconds) s of 1080p25 H.264 4 Mbit/s + AAC, $(value packets) packets; best of $repetitions; CPU = user + system."
+echo
+row "benchmark" "gateway CPU" "per packet·reader" "dropped" "baseline CPU (same run)" "baseline ÷ gateway"
+row "----------------------------------------" "------------" "---------------" "--------" "------------------------" "---------"
+row "demux + remux to fMP4 in memory" "$remux ms" "-" "-" "$ffmpeg_best ms ffmpeg -c copy" "$(ratio "$remux" "$ffmpeg_best")"
+for readers in 1 100 1000; do
+  cpu=$(value "fanout_${readers}_cpu_ms")
+  # The seeds' way: one ffmpeg process per viewer, each doing the whole job again.
+  baseline=$(awk -v f="$ffmpeg_best" -v n="$readers" 'BEGIN { printf "%.0f", f * n }')
+  row "hub fan-out to $readers reader(s)" "$cpu ms" "$(value "fanout_${readers}_ns_per_packet_reader") ns" \
+      "$(value "fanout_${readers}_dropped")" "$baseline ms ffmpeg × $readers" "$(ratio "$cpu" "$baseline")"
+done
+echo
+echo "ffmpeg's CPU includes its process start-up, which a per-viewer ffmpeg pays too."
+echo "Fan-out baseline: the seeds run one ffmpeg per viewer: the measured single ffmpeg remux × readers."
+echo "'dropped' counts packets a reader skipped while waiting for its first keyframe (audio before the first video frame)."

