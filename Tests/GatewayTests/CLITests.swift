@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 
 /// The `gateway` binary as a user runs it (built next to the test bundle).
@@ -60,4 +63,55 @@ import Testing
         #expect(result.error.contains("rtsp://***@127.0.0.1:1/live"))
         #expect(!result.error.contains("pw@"))
     }
+
+    @Test func serveRunsTheConfigAndStopsGracefullyOnSIGTERM() async throws {
+        let directory = TestMedia.temporaryPath("serve")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let config = directory + "/plugins.json"
+        try """
+        {"server": {"port": 0, "data_dir": "state"},
+         "cameras": [{"id": "lobby", "source": {"type": "file", "path": "\(try TestMedia.clip())", "loop": true}}]}
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try gatewayBinary())
+        process.arguments = ["serve", "--config", config]
+        let log = Pipe()
+        process.standardError = log
+        process.standardOutput = FileHandle.nullDevice
+        let collected = LogCollector(log.fileHandleForReading)
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        #expect(try await eventually { collected.text.contains("listening on http://") })
+        let text = collected.text
+        let port = try #require(text.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression)
+            .flatMap { Int(text[$0].split(separator: ":").last!) })
+        let url = URL(string: "http://127.0.0.1:\(port)/api/health")!
+        #expect(try await eventually {
+            guard let (data, _) = try? await URLSession.shared.data(from: url) else { return false }
+            return String(decoding: data, as: UTF8.self).contains(#""state":"online""#)
+        })
+        #expect(FileManager.default.fileExists(atPath: directory + "/state"))
+
+        process.terminate()  // SIGTERM
+        #expect(try await eventually(timeout: .seconds(5)) { !process.isRunning })
+        #expect(process.terminationStatus == 0)
+        #expect(collected.text.contains("camera offline"))
+    }
+}
+
+/// Gathers a child's output as it arrives.
+final class LogCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+
+    init(_ handle: FileHandle) {
+        handle.readabilityHandler = { [weak self] handle in
+            let chunk = handle.availableData
+            guard let self, !chunk.isEmpty else { return }
+            self.lock.withLock { self.data.append(chunk) }
+        }
+    }
+
+    var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
 }
