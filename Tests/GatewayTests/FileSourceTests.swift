@@ -20,7 +20,7 @@ func testContext(_ id: String) -> PluginContext {
         let wallSpan = video.last!.arrival - video.first!.arrival
         let mediaSpan = video.last!.packet.decodeSeconds! - video.first!.packet.decodeSeconds!
         // Released at the pace of the timestamps: neither a burst nor a crawl.
-        #expect(abs(wallSpan - mediaSpan) < 0.25, "wall \(wallSpan) s for \(mediaSpan) s of media")
+        #expect(wallSpan > mediaSpan - 0.05 && wallSpan < mediaSpan + 0.5, "wall \(wallSpan) s for \(mediaSpan) s of media")
         for packet in video {
             let due = packet.packet.decodeSeconds! - video.first!.packet.decodeSeconds!
             #expect(packet.arrival - video.first!.arrival >= due - 0.02)

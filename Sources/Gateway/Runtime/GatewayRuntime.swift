@@ -32,9 +32,10 @@ public final class GatewayRuntime: Sendable {
         let dataDirectory = FileIO.absolute(config.server.dataDirectory)
         try FileIO.makeDirectory(dataDirectory)
 
-        func context(_ id: String) -> PluginContext {
+        func context(_ id: String, type: String? = nil) -> PluginContext {
             var logger = logger
             logger[metadataKey: "component"] = "\(id)"
+            if let type { logger[metadataKey: "type"] = "\(type)" }
             return PluginContext(id: id, logger: logger, dataDirectory: dataDirectory, events: events)
         }
 
@@ -42,7 +43,7 @@ public final class GatewayRuntime: Sendable {
             ? [PluginSpec(kind: .events, type: LogEventBackend.type, configuration: LogEventBackend.Configuration(), path: "events")]
             : config.events.map(\.spec)
         for spec in eventSpecs {
-            if let backend = try registry.build(spec, as: (any EventBackend).self, context: context("events.\(spec.type)")) {
+            if let backend = try registry.build(spec, as: (any EventBackend).self, context: context("events", type: spec.type)) {
                 events.attach(backend)
             } else {
                 logger.warning("event backend is configured but not part of this build yet", metadata: ["type": "\(spec.type)"])
@@ -55,7 +56,7 @@ public final class GatewayRuntime: Sendable {
         var cameras: [Camera] = []
         var sinkServices: [SinkService] = []
         for cameraConfig in config.cameras {
-            let cameraContext = context(cameraConfig.id)
+            let cameraContext = context(cameraConfig.id, type: cameraConfig.source.spec.type)
             let hub = StreamHub(cameraID: cameraConfig.id, metrics: metricsFactory)
             guard let source = try registry.build(cameraConfig.source.spec, as: (any CameraSource).self, context: cameraContext) else {
                 throw ConfigErrors([ConfigProblem(path: cameraConfig.source.spec.path, reason: "source type '\(cameraConfig.source.spec.type)' is not available in this build")])
