@@ -7,6 +7,7 @@ import SourcesFile
 import SourcesHTTP
 import SourcesRTSP
 import SourcesUSB
+import StorageSQLite
 
 @main
 struct GatewayCommand: AsyncParsableCommand {
@@ -23,9 +24,10 @@ enum StandardPlugins {
     static var registry: PluginRegistry {
         var registry = PluginRegistry()
         registry.register(source: FileSource.self)
+        RTSPSource.declare(into: &registry)
         StandardSinks.register(into: &registry)
         registry.register(events: LogEventBackend.self)
-        registry.declare(.storage, type: "sqlite", configuration: SQLiteStorageConfiguration.self)
+        registry.register(storage: SQLiteStorage.self)
         return registry
     }
 }
@@ -48,7 +50,13 @@ struct Serve: AsyncParsableCommand {
             if case .failure(let errors) = loaded { printError("\(config): \(errors)") }
             throw ExitCode(2)
         }
-        let runtime = try GatewayRuntime(config: gatewayConfig, registry: StandardPlugins.registry, logger: logger)
+        let runtime: GatewayRuntime
+        do {
+            runtime = try await GatewayRuntime.start(config: gatewayConfig, registry: StandardPlugins.registry, logger: logger)
+        } catch let errors as ConfigErrors {
+            printError("\(config): \(errors)")
+            throw ExitCode(2)
+        }
         let host = gatewayConfig.server.host
         let announcer = logger
         let app = runtime.makeApplication { port in

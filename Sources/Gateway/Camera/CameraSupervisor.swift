@@ -63,6 +63,11 @@ public final class CameraSupervisor: Service, Sendable {
                 if Task.isCancelled { return }
                 transition(to: .offline, reason: "end of stream")
                 return
+            } catch let failure as PermanentSourceFailure {
+                status.withLock { $0.lastError = failure.message }
+                logger.error("source cannot run", metadata: ["error": "\(failure.message)"])
+                transition(to: .offline, reason: failure.message)
+                return
             } catch {
                 if Task.isCancelled { return }
                 let message = URLRedaction.redactAll(in: "\(error)")
@@ -92,7 +97,7 @@ public final class CameraSupervisor: Service, Sendable {
         guard let previous else { return }
         updateGauges(state)
         logger.info("camera \(state.rawValue)", metadata: ["reason": "\(reason)"])
-        events.emit(GatewayEvent(name: "camera.state_changed", camera: cameraID, attributes: JSONObject([
+        events.emit(GatewayEvent(name: "camera.state_changed", camera: cameraID, details: JSONObject([
             ("from", .string(previous.rawValue)), ("to", .string(state.rawValue)), ("reason", .string(reason)),
         ])))
     }

@@ -127,6 +127,7 @@ final class ValueDecoder: Decoder {
 
     /// Decodes `value` as `T` at `codingPath`, reporting instead of throwing where it can.
     func decodeChild<T: Decodable>(_ type: T.Type, value: JSONValue, codingPath: [any CodingKey]) throws -> T {
+        if T.self == JSONValue.self { return value as! T }
         let decoder = ValueDecoder(value: value, codingPath: codingPath, log: log, userInfo: userInfo)
         if let enumType = T.self as? any ConfigEnum.Type {
             return try decoder.decodeEnum(enumType) as! T

@@ -6,6 +6,10 @@ public struct GatewayConfig: Decodable, Sendable {
     public var storage: PluginField<StoragePluginKind>?
     public var events: [PluginField<EventsPluginKind>] = []
     public var cameras: [CameraConfig] = []
+    /// `cameras` as written (after `${VAR}` expansion), to store and re-validate.
+    public var cameraDefinitions: [JSONValue] = []
+    /// The directory of plugins.json; relative paths in camera definitions resolve against it.
+    public var baseDirectory = "."
 
     enum CodingKeys: String, CodingKey { case server, auth, users, storage, events, cameras }
 
@@ -17,6 +21,8 @@ public struct GatewayConfig: Decodable, Sendable {
         storage = try container.decodeIfPresent(PluginField<StoragePluginKind>.self, forKey: .storage)
         events = try container.decodeIfPresent([PluginField<EventsPluginKind>].self, forKey: .events) ?? []
         cameras = try container.decodeIfPresent([CameraConfig].self, forKey: .cameras) ?? []
+        cameraDefinitions = try container.decodeIfPresent([JSONValue].self, forKey: .cameras) ?? []
+        baseDirectory = decoder.userInfo[.configBaseDirectory] as? String ?? "."
     }
 }
 
@@ -29,9 +35,11 @@ public struct ServerConfig: Decodable, Sendable, ConfigPlaceholder {
     public var dataDirectory = "data"
     /// Origins allowed by CORS; `*` allows any. Default `["*"]`.
     public var corsOrigins = ["*"]
+    /// A static bearer token that may read `/metrics` (for Prometheus); admins always may. Default none.
+    public var metricsToken: String?
 
     enum CodingKeys: String, CodingKey {
-        case host, port, dataDirectory = "data_dir", corsOrigins = "cors_origins"
+        case host, port, dataDirectory = "data_dir", corsOrigins = "cors_origins", metricsToken = "metrics_token"
     }
 
     public init() {}
@@ -43,6 +51,8 @@ public struct ServerConfig: Decodable, Sendable, ConfigPlaceholder {
         port = try container.decodeIfPresent(Int.self, forKey: .port) ?? port
         dataDirectory = decoder.resolvePath(try container.decodeIfPresent(String.self, forKey: .dataDirectory) ?? dataDirectory)
         corsOrigins = try container.decodeIfPresent([String].self, forKey: .corsOrigins) ?? corsOrigins
+        metricsToken = try container.decodeIfPresent(String.self, forKey: .metricsToken).flatMap { $0.isEmpty ? nil : $0 }
+        if let metricsToken, metricsToken.utf8.count < 16 { try decoder.reportProblem(CodingKeys.metricsToken, "must be at least 16 characters") }
         if !(0...65535).contains(port) { try decoder.reportProblem(CodingKeys.port, "\(port) is not a TCP port (0-65535)") }
         if host.isEmpty { try decoder.reportProblem(CodingKeys.host, "must not be empty") }
     }
@@ -55,9 +65,20 @@ public struct AuthConfig: Decodable, Sendable, ConfigPlaceholder {
     public var tokenTTLSeconds = 3600
     /// Whether `POST /api/auth/register` is open. Default true.
     public var allowRegistration = true
+    /// bcrypt cost for new password hashes (4-16). Default 12.
+    public var bcryptCost = 12
+    /// A JWKS (file path, or http/https URL) whose RS256/ES256 keys may sign tokens too. Default none.
+    public var jwks: String?
+    /// Required `iss` of tokens, when set. Default none.
+    public var issuer: String?
+    /// Required `aud` of tokens, when set. Default none.
+    public var audience: String?
+    /// Claim naming the user in tokens from the JWKS's identity provider. Default `preferred_username`.
+    public var usernameClaim = "preferred_username"
 
     enum CodingKeys: String, CodingKey {
         case jwtSecret = "jwt_secret", tokenTTLSeconds = "token_ttl_seconds", allowRegistration = "allow_registration"
+        case bcryptCost = "bcrypt_cost", jwks, issuer, audience, usernameClaim = "username_claim"
     }
 
     public init() {}
@@ -68,9 +89,18 @@ public struct AuthConfig: Decodable, Sendable, ConfigPlaceholder {
         jwtSecret = try container.decodeIfPresent(String.self, forKey: .jwtSecret) ?? jwtSecret
         tokenTTLSeconds = try container.decodeIfPresent(Int.self, forKey: .tokenTTLSeconds) ?? tokenTTLSeconds
         allowRegistration = try container.decodeIfPresent(Bool.self, forKey: .allowRegistration) ?? allowRegistration
+        bcryptCost = try container.decodeIfPresent(Int.self, forKey: .bcryptCost) ?? bcryptCost
+        jwks = try container.decodeIfPresent(String.self, forKey: .jwks).map { $0.contains("://") ? $0 : decoder.resolvePath($0) }
+        issuer = try container.decodeIfPresent(String.self, forKey: .issuer)
+        audience = try container.decodeIfPresent(String.self, forKey: .audience)
+        usernameClaim = try container.decodeIfPresent(String.self, forKey: .usernameClaim) ?? usernameClaim
         if tokenTTLSeconds <= 0 { try decoder.reportProblem(CodingKeys.tokenTTLSeconds, "must be positive") }
         if !jwtSecret.isEmpty, jwtSecret.utf8.count < 32 {
             try decoder.reportProblem(CodingKeys.jwtSecret, "must be at least 32 bytes (or empty to generate one)")
+        }
+        if !(4...16).contains(bcryptCost) { try decoder.reportProblem(CodingKeys.bcryptCost, "must be between 4 and 16") }
+        if let jwks, !jwks.contains("://"), let reason = FileIO.unreadableReason(jwks) {
+            try decoder.reportProblem(CodingKeys.jwks, "cannot read \(jwks): \(reason)")
         }
     }
 }

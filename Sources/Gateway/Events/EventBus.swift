@@ -1,42 +1,68 @@
 import Logging
+import Metrics
 import ServiceLifecycle
 import Synchronization
 
-/// Carries events from the components to every event backend. Emitting never blocks; a
-/// backend that fails is logged and the others still get the event.
+/// Carries events to every event backend. Emitting never blocks: each backend has its own
+/// bounded queue, so a slow or failing backend delays nobody; when a queue is full the oldest
+/// event is dropped and counted (`gateway_events_dropped_total{backend}`).
 public final class EventBus: Service, Sendable {
-    private let stream: AsyncStream<GatewayEvent>
-    private let continuation: AsyncStream<GatewayEvent>.Continuation
-    private let backends = Mutex<[any EventBackend]>([])
-    private let listeners = Mutex<[@Sendable (GatewayEvent) -> Void]>([])
-    private let logger: Logger
-
-    public init(logger: Logger, buffer: Int = 10_000) {
-        self.logger = logger
-        (stream, continuation) = AsyncStream.makeStream(of: GatewayEvent.self, bufferingPolicy: .bufferingNewest(buffer))
+    private struct Queue: Sendable {
+        let name: String
+        let backend: any EventBackend
+        let stream: AsyncStream<GatewayEvent>
+        let continuation: AsyncStream<GatewayEvent>.Continuation
+        let dropped: Counter
     }
 
-    public func attach(_ backend: any EventBackend) { backends.withLock { $0.append(backend) } }
+    private let queues = Mutex<[Queue]>([])
+    private let listeners = Mutex<[@Sendable (GatewayEvent) -> Void]>([])
+    private let logger: Logger
+    private let capacity: Int
+    private let metrics: any MetricsFactory
+
+    public init(logger: Logger, capacity: Int = 10_000, metrics: any MetricsFactory = MetricsSystem.factory) {
+        self.logger = logger
+        self.capacity = capacity
+        self.metrics = metrics
+    }
+
+    /// Adds a backend; call before `run()`.
+    public func attach(_ backend: any EventBackend, name: String) {
+        let (stream, continuation) = AsyncStream.makeStream(of: GatewayEvent.self, bufferingPolicy: .bufferingNewest(capacity))
+        let dropped = Counter(label: MetricName.eventsDropped, dimensions: [("backend", name)], factory: metrics)
+        queues.withLock { $0.append(Queue(name: name, backend: backend, stream: stream, continuation: continuation, dropped: dropped)) }
+    }
 
     /// Synchronous in-process observers (clip triggers, tests); called on the emitting thread.
     public func observe(_ listener: @escaping @Sendable (GatewayEvent) -> Void) { listeners.withLock { $0.append(listener) } }
 
     public func emit(_ event: GatewayEvent) {
         for listener in listeners.withLock({ $0 }) { listener(event) }
-        continuation.yield(event)
+        for queue in queues.withLock({ $0 }) {
+            if case .dropped = queue.continuation.yield(event) { queue.dropped.increment() }
+        }
     }
 
     public func run() async throws {
+        let queues = queues.withLock { $0 }
         await cancelWhenGracefulShutdown {
-            for await event in self.stream {
-                for backend in self.backends.withLock({ $0 }) {
-                    do {
-                        try await backend.publish(event)
-                    } catch {
-                        self.logger.warning("event backend failed", metadata: ["event": "\(event.name)", "error": "\(error)"])
+            await withDiscardingTaskGroup { group in
+                for queue in queues {
+                    group.addTask {
+                        for await event in queue.stream {
+                            do {
+                                try await queue.backend.publish(event)
+                            } catch {
+                                self.logger.warning("event backend failed", metadata: [
+                                    "backend": "\(queue.name)", "event": "\(event.name)", "error": "\(error)",
+                                ])
+                            }
+                        }
                     }
                 }
             }
         }
+        for queue in queues { queue.continuation.finish() }
     }
 }

@@ -4,18 +4,30 @@ import Glibc
 
 /// Something that happened in the gateway, for the event backends (log, MQTT, analytics).
 public struct GatewayEvent: Sendable, Equatable {
-    /// Dotted name: `camera.state_changed`, `stream.started`, `clip.ready`, …
+    /// Dotted name: `user.login`, `camera.created`, `camera.state_changed`, …
     public let name: String
-    public let camera: String?
     /// Unix time in seconds.
     public let time: Double
-    public let attributes: JSONObject
+    /// The username that caused it; nil for system changes.
+    public let actor: String?
+    public let camera: String?
+    public let details: JSONObject
 
-    public init(name: String, camera: String? = nil, attributes: JSONObject = JSONObject(), time: Double = WallClock.now()) {
+    public init(name: String, actor: String? = nil, camera: String? = nil, details: JSONObject = JSONObject(), time: Double = WallClock.now()) {
         self.name = name
+        self.actor = actor
         self.camera = camera
-        self.attributes = attributes
+        self.details = details
         self.time = time
+    }
+
+    /// `{"time": "2026-…Z", "event": …, "actor": …, "camera": …, "details": {…}}`
+    public var json: JSONValue {
+        var object = JSONObject([("time", .string(WallClock.iso8601(time))), ("event", .string(name))])
+        if let actor { object["actor"] = .string(actor) }
+        if let camera { object["camera"] = .string(camera) }
+        object["details"] = .object(details)
+        return .object(object)
     }
 }
 
@@ -24,5 +36,19 @@ public enum WallClock {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+
+    /// RFC 3339 in UTC with milliseconds.
+    public static func iso8601(_ time: Double) -> String {
+        var seconds = time_t(time.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let millis = Int(((time - time.rounded(.down)) * 1000).rounded(.down))
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(millis), 3))Z"
     }
 }

@@ -1,37 +1,43 @@
-import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// The default event backend (`type: "log"`): one log line per event.
+/// The default event backend (`type: "log"`): one JSON line per event, appended to a file
+/// under `data_dir` and/or written to standard output.
 public struct LogEventBackend: EventBackendAdapter {
     public static let type = "log"
 
     public struct Configuration: Decodable, Sendable {
-        /// Log level of event lines: trace, debug, info, notice, warning. Default `info`.
-        public var level: Level = .info
+        /// File the lines are appended to, relative to `data_dir`; empty for none. Default `events.jsonl`.
+        public var file = "events.jsonl"
+        /// Also write each line to standard output. Default false.
+        public var stdout = false
 
-        public enum Level: String, ConfigEnum, Sendable { case info, trace, debug, notice, warning }
-
-        enum CodingKeys: String, CodingKey { case level }
+        enum CodingKeys: String, CodingKey { case file, stdout }
         public init() {}
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
-            level = try container.decodeIfPresent(Level.self, forKey: .level) ?? .info
+            file = try container.decodeIfPresent(String.self, forKey: .file) ?? file
+            stdout = try container.decodeIfPresent(Bool.self, forKey: .stdout) ?? stdout
         }
     }
 
-    private let level: Logger.Level
-    private let logger: Logger
+    private let path: String?
+    private let toStandardOutput: Bool
 
     public init(configuration: Configuration, context: PluginContext) throws {
-        level = Logger.Level(rawValue: configuration.level.rawValue) ?? .info
-        var logger = context.logger
-        logger[metadataKey: "component"] = "events.log"
-        self.logger = logger
+        toStandardOutput = configuration.stdout
+        if configuration.file.isEmpty {
+            path = nil
+        } else {
+            path = configuration.file.hasPrefix("/") ? configuration.file : context.dataDirectory + "/" + configuration.file
+            try FileIO.makeDirectory(FileIO.directory(of: path!))
+        }
     }
 
     public func publish(_ event: GatewayEvent) async throws {
-        var metadata: Logger.Metadata = [:]
-        if let camera = event.camera { metadata["camera"] = "\(camera)" }
-        for (key, value) in event.attributes.entries { metadata[key] = "\(JSONWriter.string(value))" }
-        logger.log(level: level, "\(event.name)", metadata: metadata)
+        let line = Array((JSONWriter.string(event.json) + "\n").utf8)
+        if let path { try FileIO.append(line, to: path) }
+        if toStandardOutput { _ = line.withUnsafeBytes { write(1, $0.baseAddress, $0.count) } }
     }
 }

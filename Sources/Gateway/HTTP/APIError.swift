@@ -6,22 +6,34 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public let status: HTTPResponse.Status
     public let code: String
     public let message: String
+    /// Per-field problems of a rejected request body.
+    public let details: [ConfigProblem]
+    /// Seconds, for 429 and 503.
+    public let retryAfter: Int?
 
-    public init(_ status: HTTPResponse.Status, code: String, _ message: String) {
+    public init(_ status: HTTPResponse.Status, code: String, _ message: String, details: [ConfigProblem] = [], retryAfter: Int? = nil) {
         self.status = status
         self.code = code
         self.message = message
+        self.details = details
+        self.retryAfter = retryAfter
     }
+
+    public static let unauthenticated = APIError(.unauthorized, code: "unauthenticated", "a bearer token is required")
 
     public static func notFound(_ message: String = "not found") -> APIError { APIError(.notFound, code: "not_found", message) }
     public static func badRequest(_ message: String) -> APIError { APIError(.badRequest, code: "bad_request", message) }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = JSONWriter.string(.object(JSONObject([
-            ("error", .object(JSONObject([("status", .int(Int(status.code))), ("code", .string(code)), ("message", .string(message))]))),
-        ])))
+        var error = JSONObject([("status", .int(Int(status.code))), ("code", .string(code)), ("message", .string(message))])
+        if !details.isEmpty {
+            error["details"] = .array(details.map { .object(JSONObject([("path", .string($0.path)), ("reason", .string($0.reason))])) })
+        }
+        let body = JSONWriter.string(.object(JSONObject([("error", .object(error))])))
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 }
@@ -35,7 +47,7 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             throw error
         } catch let error as HTTPError {
-            let code = error.status == .notFound ? "not_found" : error.status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_")
+            let code = error.status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_")
             throw APIError(error.status, code: code, error.body ?? error.status.reasonPhrase)
         } catch let error as DecodingError {
             throw APIError.badRequest("invalid request body: \(error)")

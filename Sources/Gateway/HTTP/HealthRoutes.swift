@@ -1,52 +1,42 @@
 import Hummingbird
 
-/// `GET /api/health`: the gateway and each camera as it is now.
+/// `GET /api/health`: the gateway for anyone; the cameras the caller may see, when authenticated.
 struct HealthRoutes {
     let runtime: GatewayRuntime
 
-    struct Health: ResponseEncodable {
-        let status: String
-        let version: String
-        let ffmpeg: String
-        let uptime: Double
-        let cameras: [CameraHealth]
-    }
-
-    struct CameraHealth: Codable {
-        let id: String
-        let name: String
-        let state: CameraState
-        let lastError: String?
-        let reconnects: Int
-        let codec: String?
-        let audioCodec: String?
-        let width: Int?
-        let height: Int?
-        let fps: Double
-        let bitrate: Int
-        let readers: Int
-        let packets: Int
-        let droppedPackets: Int
-    }
-
-    func register(on router: Router<some RequestContext>) {
-        router.get("/api/health") { _, _ in self.health() }
-    }
-
-    func health() -> Health {
-        let cameras = runtime.cameras.map { camera -> CameraHealth in
-            let status = camera.supervisor.currentStatus
-            let statistics = camera.hub.statistics
-            let streams = camera.hub.currentStreams
-            return CameraHealth(
-                id: camera.id, name: camera.name, state: status.state, lastError: status.lastError,
-                reconnects: status.reconnects, codec: streams?.video?.codecName, audioCodec: streams?.audio?.codecName,
-                width: streams?.video?.parameters.width, height: streams?.video?.parameters.height,
-                fps: (statistics.fps * 100).rounded() / 100, bitrate: statistics.bitrate, readers: statistics.readers.count,
-                packets: statistics.packets, droppedPackets: statistics.readers.reduce(0) { $0 + $1.dropped })
+    func register(on router: Router<GatewayRequestContext>) {
+        router.get("/api/health") { _, context in
+            try await health(for: context.optionalPrincipal)
         }
-        let allOnline = cameras.allSatisfy { $0.state == .online }
-        return Health(status: allOnline ? "ok" : "degraded", version: GatewayRuntime.version, ffmpeg: FFmpeg.versionDescription,
-                      uptime: (runtime.uptime * 10).rounded() / 10, cameras: cameras)
+    }
+
+    func health(for principal: Principal?) async throws -> Response {
+        var cameras: [JSONValue] = []
+        var allOnline = true
+        let visible: Set<String>? = principal == nil ? [] : Set(try await runtime.access.visibleCameras(principal!).map(\.0.id))
+        for pipeline in runtime.cameraManager.all {
+            let status = pipeline.supervisor.currentStatus
+            allOnline = allOnline && status.state == .online
+            guard visible?.contains(pipeline.id) ?? true else { continue }
+            let statistics = pipeline.hub.statistics
+            let streams = pipeline.hub.currentStreams
+            cameras.append(.object(JSONObject([
+                ("id", .string(pipeline.id)), ("name", .string(pipeline.record.name)), ("state", .string(status.state.rawValue)),
+                ("last_error", status.lastError.map { .string($0) } ?? .null), ("reconnects", .int(status.reconnects)),
+                ("codec", streams?.video.map { .string($0.codecName) } ?? .null),
+                ("audio_codec", streams?.audio.map { .string($0.codecName) } ?? .null),
+                ("width", streams?.video.map { .int($0.parameters.width) } ?? .null),
+                ("height", streams?.video.map { .int($0.parameters.height) } ?? .null),
+                ("fps", .double((statistics.fps * 100).rounded() / 100)), ("bitrate", .int(statistics.bitrate)),
+                ("readers", .int(statistics.readers.count)), ("packets", .int(statistics.packets)),
+                ("dropped_packets", .int(statistics.readers.reduce(0) { $0 + $1.dropped })),
+            ])))
+        }
+        var body = JSONObject([
+            ("status", .string(allOnline ? "ok" : "degraded")), ("version", .string(GatewayRuntime.version)),
+            ("ffmpeg", .string(FFmpeg.versionDescription)), ("uptime", .double((runtime.uptime * 10).rounded() / 10)),
+        ])
+        if principal != nil { body["cameras"] = .array(cameras) }
+        return Response.json(.object(body))
     }
 }

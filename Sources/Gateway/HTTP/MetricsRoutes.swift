@@ -1,16 +1,23 @@
 import Hummingbird
 import Metrics
 
-/// `GET /metrics` in Prometheus text format.
+/// `GET /metrics` in Prometheus text format, for admins or the configured `server.metrics_token`.
 struct MetricsRoutes {
     let runtime: GatewayRuntime
 
-    func register(on router: Router<some RequestContext>) {
-        let readerGauges = Dictionary(uniqueKeysWithValues: runtime.cameras.map {
-            ($0.id, Gauge(label: MetricName.cameraReaders, dimensions: [("camera", $0.id)], factory: runtime.metricsFactory))
-        })
-        router.get("/metrics") { _, _ -> Response in
-            for camera in runtime.cameras { readerGauges[camera.id]?.record(camera.hub.statistics.readers.count) }
+    func register(on router: Router<GatewayRequestContext>) {
+        let metricsToken = runtime.config.server.metricsToken
+        router.get("/metrics") { request, context -> Response in
+            let presented = AuthenticationMiddleware.token(in: request)
+            if metricsToken == nil || presented != metricsToken {
+                guard try context.principal().isAdmin else {
+                    throw APIError(.forbidden, code: "forbidden", "metrics are for admins")
+                }
+            }
+            for pipeline in runtime.cameraManager.all {
+                Gauge(label: MetricName.cameraReaders, dimensions: [("camera", pipeline.id)], factory: runtime.metricsFactory)
+                    .record(pipeline.hub.statistics.readers.count)
+            }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers,

@@ -52,3 +52,27 @@ public struct JSONObject: Sendable, Equatable {
             && zip(lhs.entries, rhs.entries).allSatisfy { $0.key == $1.key && $0.value == $1.value }
     }
 }
+
+extension JSONValue: Decodable, ConfigPlaceholder {
+    public static var configPlaceholder: JSONValue { .null }
+
+    /// Decodes any JSON; the gateway's own decoder hands the value over as it is.
+    public init(from decoder: any Decoder) throws {
+        if let container = try? decoder.container(keyedBy: NameKey.self) {
+            var object = JSONObject()
+            for key in container.allKeys { object[key.stringValue] = try container.decode(JSONValue.self, forKey: key) }
+            self = .object(object)
+        } else if var container = try? decoder.unkeyedContainer() {
+            var items: [JSONValue] = []
+            while !container.isAtEnd { items.append(try container.decode(JSONValue.self)) }
+            self = .array(items)
+        } else {
+            let container = try decoder.singleValueContainer()
+            if container.decodeNil() { self = .null }
+            else if let flag = try? container.decode(Bool.self) { self = .bool(flag) }
+            else if let number = try? container.decode(Int.self) { self = .int(number) }
+            else if let number = try? container.decode(Double.self) { self = .double(number) }
+            else { self = .string(try container.decode(String.self)) }
+        }
+    }
+}

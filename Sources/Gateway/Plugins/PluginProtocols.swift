@@ -55,8 +55,41 @@ public protocol EventBackendAdapter: Plugin, EventBackend {
     init(configuration: Configuration, context: PluginContext) throws
 }
 
-/// Users, cameras, shares and videos. Its operations arrive with the authorization issue.
-public protocol StorageBackend: Sendable {}
+/// Users, cameras, grants and videos. Every backend passes the same conformance suite
+/// (`Tests/GatewayTests/Storage/StorageConformance.swift`). Uniqueness violations throw
+/// `StorageError(.conflict)`; lookups of what does not exist return nil or false.
+public protocol StorageBackend: Sendable {
+    /// Creates or upgrades the schema; called once at start, before anything else.
+    func migrate() async throws
+    func close() async
+
+    func insertUser(_ user: UserRecord) async throws
+    func user(named username: String) async throws -> UserRecord?
+    func user(id: String) async throws -> UserRecord?
+    func users() async throws -> [UserRecord]
+    func updatePasswordHash(username: String, hash: String) async throws
+
+    /// Inserts or replaces by id.
+    func upsertCamera(_ camera: CameraRecord) async throws
+    func camera(id: String) async throws -> CameraRecord?
+    func cameras() async throws -> [CameraRecord]
+    /// Deletes the camera and its grants; false when it did not exist.
+    func deleteCamera(id: String) async throws -> Bool
+
+    /// Inserts or replaces the grant of (camera, username).
+    func putGrant(_ grant: GrantRecord) async throws
+    func grant(cameraID: String, username: String) async throws -> GrantRecord?
+    func grants(cameraID: String) async throws -> [GrantRecord]
+    func grants(username: String) async throws -> [GrantRecord]
+    func deleteGrant(cameraID: String, username: String) async throws -> Bool
+
+    func insertVideo(_ video: VideoRecord) async throws
+    func updateVideo(_ video: VideoRecord) async throws
+    func video(id: String) async throws -> VideoRecord?
+    /// The page of `query`, newest first, and the total count matching it.
+    func videos(_ query: VideoQuery) async throws -> (videos: [VideoRecord], total: Int)
+    func deleteVideo(id: String) async throws -> Bool
+}
 
 /// A storage backend: `sqlite`, `postgres`, `mongodb`.
 public protocol StorageAdapter: Plugin, StorageBackend {

@@ -55,6 +55,13 @@ public struct PluginRegistry: Sendable {
 
     func entry(_ kind: Kind, type: String) -> Entry? { entries[kind]?[type] }
 
+    /// Builds the storage backend; a spec without options (the default) gets the plugin's defaults.
+    func buildStorage(_ spec: PluginSpec, context: PluginContext) throws -> (any StorageBackend)? {
+        guard let entry = entry(.storage, type: spec.type), let build = entry.build else { return nil }
+        let configuration = try spec.configuration ?? entry.decode(EmptyObjectDecoder())
+        return try build(configuration, context, nil) as? any StorageBackend
+    }
+
     func build<P>(_ spec: PluginSpec, as product: P.Type, context: PluginContext, hub: StreamHub? = nil) throws -> P? {
         guard let entry = entry(spec.kind, type: spec.type), let build = entry.build, let configuration = spec.configuration else {
             return nil
@@ -118,4 +125,15 @@ public struct PluginField<Kind: PluginKindMarker>: Decodable, Sendable, ConfigPl
     public static var configPlaceholder: PluginField {
         PluginField(spec: PluginSpec(kind: Kind.kind, type: "", configuration: nil, path: ""))
     }
+}
+
+/// Decodes a plugin's configuration from `{}`: every option at its default.
+struct EmptyObjectDecoder: Decoder {
+    var codingPath: [any CodingKey] { [] }
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+    func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        try ValueDecoder(value: .object(JSONObject()), codingPath: [], log: ProblemLog(), userInfo: [:]).container(keyedBy: type)
+    }
+    func unkeyedContainer() throws -> any UnkeyedDecodingContainer { throw ConfigProblem(path: "", reason: "expected an object") }
+    func singleValueContainer() throws -> any SingleValueDecodingContainer { throw ConfigProblem(path: "", reason: "expected an object") }
 }

@@ -4,35 +4,50 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 
-/// Everything plugins.json describes, built and ready to run: backends, cameras with their
-/// sources, hubs and sinks, and the HTTP server. `init` builds and validates; nothing runs
-/// until the application is run.
+/// Everything plugins.json describes, built and ready to run: backends, users, cameras and
+/// the HTTP API. `start` prepares (storage migrated, users and config cameras in place);
+/// the services run when the application runs.
 public final class GatewayRuntime: Sendable {
-    public static let version = "0.1.0"
+    public static let version = "0.2.0"
 
     public let config: GatewayConfig
-    public let cameras: [Camera]
     public let events: EventBus
+    public let storage: any StorageBackend
+    public let users: UserService
+    public let access: AccessControl
+    public let cameraManager: CameraManager
+    public let cameras: CameraOperations
     public let metricsRegistry: PrometheusCollectorRegistry
     public let metricsFactory: any MetricsFactory
     public let startedAt: Double
     let logger: Logger
-    let sinkServices: [SinkService]
 
-    public init(config: GatewayConfig, registry: PluginRegistry, logger: Logger,
-                supervisorPolicy: CameraSupervisor.Policy = .init()) throws {
+    private init(config: GatewayConfig, events: EventBus, storage: any StorageBackend, users: UserService, cameraManager: CameraManager,
+                 metricsRegistry: PrometheusCollectorRegistry, metricsFactory: any MetricsFactory, logger: Logger) {
         self.config = config
+        self.events = events
+        self.storage = storage
+        self.users = users
+        self.access = AccessControl(storage: storage)
+        self.cameraManager = cameraManager
+        self.cameras = CameraOperations(storage: storage, access: access, manager: cameraManager, events: events)
+        self.metricsRegistry = metricsRegistry
+        self.metricsFactory = metricsFactory
         self.logger = logger
         startedAt = MonotonicTime.seconds()
-        metricsRegistry = PrometheusCollectorRegistry()
+    }
+
+    /// Builds the plugins, migrates storage, creates plugins.json's users (announcing generated
+    /// passwords through `announce`), upserts its cameras and starts every stored camera.
+    public static func start(config: GatewayConfig, registry: PluginRegistry, logger: Logger,
+                             supervisorPolicy: CameraSupervisor.Policy = .init(),
+                             announce: @escaping @Sendable (String) -> Void = Console.write) async throws -> GatewayRuntime {
+        let metricsRegistry = PrometheusCollectorRegistry()
         let metricsFactory = PrometheusMetricsFactory(registry: metricsRegistry)
-        self.metricsFactory = metricsFactory
-        let events = EventBus(logger: logger)
-        self.events = events
         let dataDirectory = FileIO.absolute(config.server.dataDirectory)
         try FileIO.makeDirectory(dataDirectory)
-
-        func context(_ id: String, type: String? = nil) -> PluginContext {
+        let events = EventBus(logger: logger, metrics: metricsFactory)
+        let context: @Sendable (String, String?) -> PluginContext = { id, type in
             var logger = logger
             logger[metadataKey: "component"] = "\(id)"
             if let type { logger[metadataKey: "type"] = "\(type)" }
@@ -43,54 +58,59 @@ public final class GatewayRuntime: Sendable {
             ? [PluginSpec(kind: .events, type: LogEventBackend.type, configuration: LogEventBackend.Configuration(), path: "events")]
             : config.events.map(\.spec)
         for spec in eventSpecs {
-            if let backend = try registry.build(spec, as: (any EventBackend).self, context: context("events", type: spec.type)) {
-                events.attach(backend)
-            } else {
-                logger.warning("event backend is configured but not part of this build yet", metadata: ["type": "\(spec.type)"])
+            guard let backend = try registry.build(spec, as: (any EventBackend).self, context: context("events", spec.type)) else {
+                throw ConfigErrors([ConfigProblem(path: spec.path + ".type", reason: "event backend '\(spec.type)' is not available in this build")])
             }
-        }
-        if let storage = config.storage?.spec, !registry.isImplemented(.storage, type: storage.type) {
-            logger.notice("storage backend is validated but not wired in this build yet", metadata: ["type": "\(storage.type)"])
+            events.attach(backend, name: spec.type)
         }
 
-        var cameras: [Camera] = []
-        var sinkServices: [SinkService] = []
-        for cameraConfig in config.cameras {
-            let cameraContext = context(cameraConfig.id, type: cameraConfig.source.spec.type)
-            let hub = StreamHub(cameraID: cameraConfig.id, metrics: metricsFactory)
-            guard let source = try registry.build(cameraConfig.source.spec, as: (any CameraSource).self, context: cameraContext) else {
-                throw ConfigErrors([ConfigProblem(path: cameraConfig.source.spec.path, reason: "source type '\(cameraConfig.source.spec.type)' is not available in this build")])
-            }
-            var sinks: [any CameraSink] = []
-            for sinkField in cameraConfig.sinks {
-                let spec = sinkField.spec
-                if let sink = try registry.build(spec, as: (any CameraSink).self, context: cameraContext, hub: hub) {
-                    sinks.append(sink)
-                    sinkServices.append(SinkService(cameraID: cameraConfig.id, type: spec.type, sink: sink, logger: cameraContext.logger))
-                } else {
-                    logger.notice("sink is validated but not part of this build yet", metadata: ["camera": "\(cameraConfig.id)", "type": "\(spec.type)"])
-                }
-            }
-            let supervisor = CameraSupervisor(cameraID: cameraConfig.id, source: source, hub: hub, events: events,
-                                              logger: cameraContext.logger, policy: supervisorPolicy, metrics: metricsFactory)
-            cameras.append(Camera(id: cameraConfig.id, name: cameraConfig.name, owner: cameraConfig.owner,
-                                  sourceType: cameraConfig.source.spec.type, hub: hub, supervisor: supervisor, sinks: sinks))
+        let storageSpec = config.storage?.spec ?? PluginSpec(kind: .storage, type: "sqlite", configuration: nil, path: "storage")
+        guard let storage = try registry.buildStorage(storageSpec, context: context("storage", storageSpec.type)) else {
+            throw ConfigErrors([ConfigProblem(path: "storage.type", reason: "storage backend '\(storageSpec.type)' is not available in this build")])
         }
-        self.cameras = cameras
-        self.sinkServices = sinkServices
+        try await storage.migrate()
+
+        let tokens = try await TokenService.make(config: config.auth, dataDirectory: dataDirectory)
+        let users = try await UserService(storage: storage, hasher: PasswordHasher(cost: UInt8(config.auth.bcryptCost)), tokens: tokens,
+                                          throttle: LoginThrottle(), events: events, allowRegistration: config.auth.allowRegistration,
+                                          logger: logger)
+        try await users.bootstrap(config.users, announce: announce)
+
+        let manager = CameraManager(registry: registry, events: events, logger: logger, metrics: metricsFactory, policy: supervisorPolicy,
+                                    baseDirectory: config.baseDirectory, pluginContext: context)
+        let now = WallClock.now()
+        for (camera, definition) in zip(config.cameras, config.cameraDefinitions) {
+            let existing = try await storage.camera(id: camera.id)
+            try await storage.upsertCamera(CameraRecord(
+                id: camera.id, name: camera.name, owner: camera.owner, source: definition["source"] ?? .null,
+                sinks: definition["sinks"] ?? .array([]), origin: .config, createdAt: existing?.createdAt ?? now, updatedAt: now))
+        }
+        for record in try await storage.cameras() {
+            do {
+                try manager.start(record)
+            } catch {
+                logger.error("stored camera cannot start", metadata: ["camera": "\(record.id)", "error": "\(error)"])
+            }
+        }
+        return GatewayRuntime(config: config, events: events, storage: storage, users: users, cameraManager: manager,
+                              metricsRegistry: metricsRegistry, metricsFactory: metricsFactory, logger: logger)
     }
 
     /// The services that make the gateway run, besides the HTTP server.
-    public var services: [any Service] {
-        [events] + cameras.map(\.supervisor) + sinkServices
-    }
+    public var services: [any Service] { [events, cameraManager, StorageCloser(storage: storage)] }
 
     /// The HTTP application with every service attached; run it (or `runService()` it).
     public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        let router = Router()
+        let router = Router(context: GatewayRequestContext.self)
         router.middlewares.add(APIErrorMiddleware())
+        router.middlewares.add(AuthenticationMiddleware(users: users))
         HealthRoutes(runtime: self).register(on: router)
         MetricsRoutes(runtime: self).register(on: router)
+        AuthRoutes(users: users).register(on: router)
+        CameraRoutes(cameras: cameras, manager: cameraManager).register(on: router)
+        ShareRoutes(cameras: cameras).register(on: router)
+        SeedRoutes(cameras: cameras, manager: cameraManager).register(on: router)
+        OpenAPIRoute().register(on: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "camera-gateway"),
@@ -100,6 +120,15 @@ public final class GatewayRuntime: Sendable {
     }
 
     public var uptime: Double { MonotonicTime.seconds() - startedAt }
+}
+
+/// Closes storage when the gateway shuts down.
+struct StorageCloser: Service {
+    let storage: any StorageBackend
+    func run() async throws {
+        try? await gracefulShutdown()
+        await storage.close()
+    }
 }
 
 /// Runs one sink; a sink that fails is restarted after a pause, without touching the camera.

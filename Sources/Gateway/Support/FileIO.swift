@@ -55,3 +55,14 @@ public enum FileIO {
         return path == "." ? cwd : cwd + "/" + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
     }
 }
+
+extension FileIO {
+    /// Appends `bytes` in one write (O_APPEND keeps concurrent lines whole).
+    public static func append(_ bytes: [UInt8], to path: String) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o640)
+        guard descriptor >= 0 else { throw Failure(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+        guard written == bytes.count else { throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
+    }
+}

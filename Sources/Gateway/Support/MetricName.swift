@@ -7,4 +7,5 @@ public enum MetricName {
     public static let cameraState = "gateway_camera_state"
     public static let cameraReconnects = "gateway_camera_reconnects_total"
     public static let cameraReaders = "gateway_camera_readers"
+    public static let eventsDropped = "gateway_events_dropped_total"
 }

@@ -1,0 +1,85 @@
+/// A caller's standing on one camera, weakest first.
+public enum CameraRole: String, Sendable, Codable, Comparable, CaseIterable {
+    case viewer, `operator`, owner, admin
+
+    private var rank: Int { Self.allCases.firstIndex(of: self)! }
+    public static func < (lhs: CameraRole, rhs: CameraRole) -> Bool { lhs.rank < rhs.rank }
+}
+
+/// What a request wants to do with a camera.
+public enum CameraAction: String, Sendable {
+    /// See it, watch it, list and play its clips and recordings.
+    case view
+    /// Also start/stop streams, toggle recording, trigger clips.
+    case operate
+    /// Edit, delete, share.
+    case manage
+
+    public var minimumRole: CameraRole {
+        switch self {
+        case .view: .viewer
+        case .operate: .operator
+        case .manage: .owner
+        }
+    }
+}
+
+/// The one access decision of the gateway. Every path that touches a camera — REST, Socket.IO,
+/// HLS playlists and segments, recordings, clips — asks it, and nothing else decides.
+public enum AccessDecision {
+    /// The caller's role on `camera`, or nil when the camera is not theirs to see.
+    public static func role(of principal: Principal, on camera: CameraRecord, grant: GrantRecord?, now: Double) -> CameraRole? {
+        if principal.isAdmin { return .admin }
+        if camera.owner == principal.username { return .owner }
+        guard let grant, grant.cameraID == camera.id, grant.username == principal.username, grant.isActive(at: now) else { return nil }
+        switch grant.role {
+        case .viewer: return .viewer
+        case .operator: return .operator
+        }
+    }
+
+    public enum Outcome: Equatable, Sendable {
+        case allowed(CameraRole)
+        /// The caller may not know the camera exists: answer as if it did not (404).
+        case hidden
+        /// The caller sees the camera but may not do this (403).
+        case forbidden(CameraRole)
+    }
+
+    public static func decide(_ principal: Principal, on camera: CameraRecord, grant: GrantRecord?,
+                              action: CameraAction, now: Double) -> Outcome {
+        guard let role = role(of: principal, on: camera, grant: grant, now: now) else { return .hidden }
+        return role >= action.minimumRole ? .allowed(role) : .forbidden(role)
+    }
+}
+
+/// Looks up what the decision needs and turns its outcome into the API's errors.
+public struct AccessControl: Sendable {
+    public let storage: any StorageBackend
+
+    public init(storage: any StorageBackend) { self.storage = storage }
+
+    /// The camera and the caller's role on it, or 404 (absent or hidden) / 403 (not enough).
+    public func authorize(_ principal: Principal, cameraID: String, for action: CameraAction) async throws -> (CameraRecord, CameraRole) {
+        guard let camera = try await storage.camera(id: cameraID) else { throw APIError.notFound("camera '\(cameraID)' not found") }
+        let grant = principal.isAdmin || camera.owner == principal.username
+            ? nil : try await storage.grant(cameraID: cameraID, username: principal.username)
+        switch AccessDecision.decide(principal, on: camera, grant: grant, action: action, now: WallClock.now()) {
+        case .allowed(let role): return (camera, role)
+        case .hidden: throw APIError.notFound("camera '\(cameraID)' not found")
+        case .forbidden(let role):
+            throw APIError(.forbidden, code: "forbidden", "your role on camera '\(cameraID)' is \(role.rawValue); this needs \(action.minimumRole.rawValue)")
+        }
+    }
+
+    /// Every camera the caller may see, with their role on each.
+    public func visibleCameras(_ principal: Principal) async throws -> [(CameraRecord, CameraRole)] {
+        let cameras = try await storage.cameras()
+        let now = WallClock.now()
+        let grants = principal.isAdmin ? [:] : Dictionary(
+            try await storage.grants(username: principal.username).map { ($0.cameraID, $0) }, uniquingKeysWith: { first, _ in first })
+        return cameras.compactMap { camera in
+            AccessDecision.role(of: principal, on: camera, grant: grants[camera.id], now: now).map { (camera, $0) }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+/// How users, cameras and grants look in API responses. Keys are snake_case.
+enum Views {
+    static func user(_ user: UserRecord) -> JSONValue {
+        .object(JSONObject([("id", .string(user.id)), ("username", .string(user.username)), ("role", .string(user.role.rawValue)),
+                            ("created_at", .string(WallClock.iso8601(user.createdAt)))]))
+    }
+
+    static func session(_ session: UserService.Session, expiresIn: Double) -> JSONValue {
+        .object(JSONObject([("token", .string(session.token)), ("token_type", .string("Bearer")),
+                            ("expires_in", .int(Int(expiresIn))), ("user", user(session.user))]))
+    }
+
+    static func camera(_ record: CameraRecord, role: CameraRole, pipeline: CameraPipeline?) -> JSONValue {
+        var object = JSONObject([("id", .string(record.id)), ("name", .string(record.name)),
+                                 ("owner", record.owner.map { .string($0) } ?? .null), ("role", .string(role.rawValue)),
+                                 ("origin", .string(record.origin.rawValue))])
+        // Only those who may edit a camera see how it is reached, and never its secrets.
+        object["source"] = role >= .owner ? Redaction.source(record.source) : .object(JSONObject([("type", record.source["type"] ?? .null)]))
+        if role >= .owner { object["sinks"] = record.sinks }
+        if let pipeline {
+            let status = pipeline.supervisor.currentStatus
+            let statistics = pipeline.hub.statistics
+            let video = pipeline.hub.currentStreams?.video
+            object["state"] = .string(status.state.rawValue)
+            object["last_error"] = status.lastError.map { .string($0) } ?? .null
+            object["stream"] = video.map { video in
+                .object(JSONObject([("codec", .string(video.codecName)), ("width", .int(video.parameters.width)),
+                                    ("height", .int(video.parameters.height)), ("fps", .double((statistics.fps * 100).rounded() / 100)),
+                                    ("bitrate", .int(statistics.bitrate)), ("readers", .int(statistics.readers.count))]))
+            } ?? .null
+        } else {
+            object["state"] = .string(CameraState.offline.rawValue)
+        }
+        object["created_at"] = .string(WallClock.iso8601(record.createdAt))
+        object["updated_at"] = .string(WallClock.iso8601(record.updatedAt))
+        return .object(object)
+    }
+
+    static func grant(_ grant: GrantRecord) -> JSONValue {
+        .object(JSONObject([("camera_id", .string(grant.cameraID)), ("username", .string(grant.username)),
+                            ("role", .string(grant.role.rawValue)),
+                            ("expires_at", grant.expiresAt.map { .string(WallClock.iso8601($0)) } ?? .null),
+                            ("granted_by", .string(grant.grantedBy)), ("created_at", .string(WallClock.iso8601(grant.createdAt)))]))
+    }
+}
+
+/// Keeps credentials out of responses: URLs lose their user info, secret-looking options are masked.
+public enum Redaction {
+    static let secretKeys: Set<String> = ["password", "pass", "secret", "token", "api_key", "headers", "user", "username"]
+
+    public static func source(_ value: JSONValue) -> JSONValue {
+        guard case .object(let object) = value else { return value }
+        return .object(JSONObject(object.entries.map { entry in
+            if secretKeys.contains(entry.key.lowercased()) { return (entry.key, .string("***")) }
+            if case .string(let text) = entry.value { return (entry.key, .string(URLRedaction.redact(text))) }
+            return (entry.key, entry.value)
+        }))
+    }
+}

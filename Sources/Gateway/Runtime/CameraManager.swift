@@ -1,0 +1,91 @@
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+
+/// Starts, replaces and stops camera pipelines while the gateway runs (API changes take
+/// effect at once); each pipeline runs as a child task of this service.
+public final class CameraManager: Service, Sendable {
+    private let registry: PluginRegistry
+    private let pluginContext: @Sendable (_ id: String, _ type: String?) -> PluginContext
+    private let metrics: any MetricsFactory
+    private let policy: CameraSupervisor.Policy
+    private let logger: Logger
+    private let events: EventBus
+    private let baseDirectory: String
+    private let pipelines = Mutex<[String: CameraPipeline]>([:])
+    private let starts: AsyncStream<CameraPipeline>
+    private let startContinuation: AsyncStream<CameraPipeline>.Continuation
+
+    init(registry: PluginRegistry, events: EventBus, logger: Logger, metrics: any MetricsFactory, policy: CameraSupervisor.Policy,
+         baseDirectory: String, pluginContext: @escaping @Sendable (String, String?) -> PluginContext) {
+        self.registry = registry
+        self.baseDirectory = baseDirectory
+        self.events = events
+        self.logger = logger
+        self.metrics = metrics
+        self.policy = policy
+        self.pluginContext = pluginContext
+        (starts, startContinuation) = AsyncStream.makeStream(of: CameraPipeline.self)
+    }
+
+    /// Decodes a stored camera definition with the same rules as plugins.json.
+    public func validate(_ record: CameraRecord) -> Result<CameraConfig, ConfigErrors> {
+        let (config, problems) = ConfigDecoder.decode(CameraConfig.self, from: record.definition, userInfo: [.pluginRegistry: registry, .configBaseDirectory: baseDirectory])
+        guard problems.isEmpty, let config else { return .failure(ConfigErrors(problems)) }
+        return .success(config)
+    }
+
+    /// Starts (or restarts) the camera of `record`; only that camera's pipeline is touched.
+    public func start(_ record: CameraRecord) throws {
+        let config = try validate(record).get()
+        let pipeline = try build(record, config)
+        let previous = pipelines.withLock { pipelines in
+            defer { pipelines[record.id] = pipeline }
+            return pipelines[record.id]
+        }
+        previous?.stop()
+        startContinuation.yield(pipeline)
+    }
+
+    public func stop(id: String) {
+        pipelines.withLock { $0.removeValue(forKey: id) }?.stop()
+    }
+
+    public func pipeline(id: String) -> CameraPipeline? { pipelines.withLock { $0[id] } }
+
+    public var all: [CameraPipeline] { pipelines.withLock { Array($0.values) }.sorted { $0.id < $1.id } }
+
+    private func build(_ record: CameraRecord, _ config: CameraConfig) throws -> CameraPipeline {
+        let sourceSpec = config.source.spec
+        let context = pluginContext(record.id, sourceSpec.type)
+        let hub = StreamHub(cameraID: record.id, metrics: metrics)
+        let source = try registry.build(sourceSpec, as: (any CameraSource).self, context: context)
+            ?? UnavailableSource(type: sourceSpec.type)
+        var sinks: [any CameraSink] = []
+        var services: [SinkService] = []
+        for field in config.sinks {
+            if let sink = try registry.build(field.spec, as: (any CameraSink).self, context: context, hub: hub) {
+                sinks.append(sink)
+                services.append(SinkService(cameraID: record.id, type: field.spec.type, sink: sink, logger: context.logger))
+            } else {
+                logger.notice("sink is validated but not part of this build yet", metadata: ["camera": "\(record.id)", "type": "\(field.spec.type)"])
+            }
+        }
+        let supervisor = CameraSupervisor(cameraID: record.id, source: source, hub: hub, events: events,
+                                          logger: context.logger, policy: policy, metrics: metrics)
+        return CameraPipeline(record: record, hub: hub, supervisor: supervisor, sinks: sinks, sinkServices: services)
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                for await pipeline in self.starts {
+                    group.addTask { await pipeline.run() }
+                }
+                group.cancelAll()
+            }
+        }
+        for pipeline in all { pipeline.stop() }
+    }
+}

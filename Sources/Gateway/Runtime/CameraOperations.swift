@@ -1,0 +1,131 @@
+/// What users do with cameras and grants, for every front end (REST, seed routes, Socket.IO):
+/// authorization through `AccessControl`, persistence, pipeline changes and events in one place.
+public struct CameraOperations: Sendable {
+    let storage: any StorageBackend
+    let access: AccessControl
+    let manager: CameraManager
+    let events: EventBus
+
+    /// A camera as a user describes it: plugins.json's `cameras[]` shape without the id rules.
+    public struct Input: Decodable, Sendable {
+        public var id: String?
+        public var name: String
+        public var owner: String?
+        public var source: JSONValue
+        public var sinks: JSONValue?
+
+        public init(id: String? = nil, name: String, owner: String? = nil, source: JSONValue, sinks: JSONValue? = nil) {
+            self.id = id
+            self.name = name
+            self.owner = owner
+            self.source = source
+            self.sinks = sinks
+        }
+    }
+
+    /// Fields a PATCH may change.
+    public struct Patch: Decodable, Sendable {
+        public var name: String?
+        public var owner: String?
+        public var source: JSONValue?
+        public var sinks: JSONValue?
+    }
+
+    public func list(_ principal: Principal) async throws -> [(CameraRecord, CameraRole)] {
+        try await access.visibleCameras(principal)
+    }
+
+    public func get(_ principal: Principal, id: String) async throws -> (CameraRecord, CameraRole) {
+        try await access.authorize(principal, cameraID: id, for: .view)
+    }
+
+    public func create(_ principal: Principal, _ input: Input) async throws -> CameraRecord {
+        let id = input.id ?? Identifier.make(prefix: "cam-")
+        guard CameraID.isValid(id) else { throw APIError.badRequest("id must be \(CameraID.rules)") }
+        let owner = try await resolveOwner(input.owner, principal: principal) ?? principal.username
+        let now = WallClock.now()
+        let record = CameraRecord(id: id, name: input.name, owner: owner, source: input.source, sinks: input.sinks ?? .array([]),
+                                  origin: .api, createdAt: now, updatedAt: now)
+        try validate(record)
+        if try await storage.camera(id: id) != nil { throw APIError(.conflict, code: "camera_exists", "camera '\(id)' exists") }
+        try await storage.upsertCamera(record)
+        try manager.start(record)
+        events.emit(GatewayEvent(name: "camera.created", actor: principal.username, camera: id,
+                                 details: JSONObject([("name", .string(input.name)), ("source_type", record.source["type"] ?? .null)])))
+        return record
+    }
+
+    public func update(_ principal: Principal, id: String, _ patch: Patch) async throws -> (CameraRecord, CameraRole) {
+        var (record, role) = try await access.authorize(principal, cameraID: id, for: .manage)
+        try requireAPIOrigin(record)
+        var changed: [JSONValue] = []
+        if let name = patch.name { record.name = name; changed.append(.string("name")) }
+        if let source = patch.source { record.source = source; changed.append(.string("source")) }
+        if let sinks = patch.sinks { record.sinks = sinks; changed.append(.string("sinks")) }
+        if patch.owner != nil {
+            record.owner = try await resolveOwner(patch.owner, principal: principal)
+            changed.append(.string("owner"))
+        }
+        record.updatedAt = WallClock.now()
+        try validate(record)
+        try await storage.upsertCamera(record)
+        if patch.source != nil || patch.sinks != nil || patch.name != nil { try manager.start(record) }
+        events.emit(GatewayEvent(name: "camera.updated", actor: principal.username, camera: id, details: JSONObject([("changed", .array(changed))])))
+        return (record, role)
+    }
+
+    public func delete(_ principal: Principal, id: String) async throws {
+        let (record, _) = try await access.authorize(principal, cameraID: id, for: .manage)
+        try requireAPIOrigin(record)
+        _ = try await storage.deleteCamera(id: id)
+        manager.stop(id: id)
+        events.emit(GatewayEvent(name: "camera.deleted", actor: principal.username, camera: id))
+    }
+
+    public func share(_ principal: Principal, id: String, username: String, role: GrantRole, expiresAt: Double?) async throws -> GrantRecord {
+        let (record, _) = try await access.authorize(principal, cameraID: id, for: .manage)
+        guard let user = try await storage.user(named: username) else { throw APIError.notFound("user '\(username)' not found") }
+        guard user.username != record.owner else { throw APIError.badRequest("'\(username)' owns this camera") }
+        if let expiresAt, expiresAt <= WallClock.now() { throw APIError.badRequest("expires_at must be in the future") }
+        let grant = GrantRecord(cameraID: id, username: username, role: role, expiresAt: expiresAt,
+                                grantedBy: principal.username, createdAt: WallClock.now())
+        try await storage.putGrant(grant)
+        var details = JSONObject([("username", .string(username)), ("role", .string(role.rawValue))])
+        if let expiresAt { details["expires_at"] = .string(WallClock.iso8601(expiresAt)) }
+        events.emit(GatewayEvent(name: "camera.shared", actor: principal.username, camera: id, details: details))
+        return grant
+    }
+
+    public func shares(_ principal: Principal, id: String) async throws -> [GrantRecord] {
+        _ = try await access.authorize(principal, cameraID: id, for: .manage)
+        return try await storage.grants(cameraID: id)
+    }
+
+    public func unshare(_ principal: Principal, id: String, username: String) async throws {
+        _ = try await access.authorize(principal, cameraID: id, for: .manage)
+        guard try await storage.deleteGrant(cameraID: id, username: username) else {
+            throw APIError.notFound("camera '\(id)' is not shared with '\(username)'")
+        }
+        events.emit(GatewayEvent(name: "camera.unshared", actor: principal.username, camera: id, details: JSONObject([("username", .string(username))])))
+    }
+
+    private func validate(_ record: CameraRecord) throws {
+        if case .failure(let errors) = manager.validate(record) {
+            throw APIError(.badRequest, code: "invalid_camera", errors.problems.map(\.description).joined(separator: "; "), details: errors.problems)
+        }
+    }
+
+    /// Only admins may give a camera to someone else.
+    private func resolveOwner(_ owner: String?, principal: Principal) async throws -> String? {
+        guard let owner, owner != principal.username else { return owner }
+        guard principal.isAdmin else { throw APIError(.forbidden, code: "forbidden", "only an admin may set another owner") }
+        guard try await storage.user(named: owner) != nil else { throw APIError.badRequest("owner '\(owner)' is not a user") }
+        return owner
+    }
+
+    private func requireAPIOrigin(_ record: CameraRecord) throws {
+        guard record.origin == .api else {
+            throw APIError(.conflict, code: "managed_by_config", "camera '\(record.id)' is defined in plugins.json; change it there")
+        }
+    }
+}

@@ -1,0 +1,23 @@
+/// The storage layer's one error type.
+public struct StorageError: Error, CustomStringConvertible, Sendable {
+    public enum Code: String, Sendable {
+        /// A unique key is taken (username, camera id, video id).
+        case conflict
+        /// A referenced row does not exist (a grant for an unknown camera or user).
+        case missingReference
+        case unavailable
+        case corrupt
+    }
+
+    public let code: Code
+    public let component: String
+    public let message: String
+
+    public init(_ code: Code, component: String, _ message: String) {
+        self.code = code
+        self.component = component
+        self.message = message
+    }
+
+    public var description: String { "\(component): \(message)" }
+}
