@@ -36,7 +36,7 @@ let package = Package(
             .product(name: "DequeModule", package: "swift-collections"),
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             .product(name: "JWTKit", package: "jwt-kit"),
-        ]),
+        ], resources: [.copy("HTTP/openapi.yaml")]),
         .target(name: "StorageSQLite", dependencies: [
             "Gateway",
             .product(name: "SQLiteNIO", package: "sqlite-nio"),
@@ -54,6 +54,7 @@ let package = Package(
         .testTarget(name: "GatewayTests", dependencies: [
             "Gateway", "SourcesFile", "SourcesRTSP", "Sinks", "StorageSQLite",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "JWTKit", package: "jwt-kit"),
         ]),
     ],
     swiftLanguageModes: [.v6]

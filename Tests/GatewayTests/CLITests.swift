@@ -23,14 +23,14 @@ import Testing
         #expect(result.status == 2)
         #expect(result.error.contains("4 problems"))
         #expect(result.error.contains("server.port: -1 is not a TCP port"))
-        #expect(result.error.contains("cameras[0].source.type: unknown source type 'nope'; known types: file"))
+        #expect(result.error.contains("cameras[0].source.type: unknown source type 'nope'; known types: file, rtsp"))
         #expect(result.error.contains("cameras[1].id: duplicate camera id 'x'"))
         #expect(result.error.contains("cameras[1].source.path: missing required option 'path'"))
     }
 
     @Test func checkConfigAcceptsAValidFile() throws {
         let file = TestMedia.temporaryPath("good.json")
-        try "{\"cameras\": [{\"id\": \"a\", \"source\": {\"type\": \"file\", \"path\": \"\(try TestMedia.clip())\"}}]}"
+        try "{\"server\": {\"data_dir\": \"\(TestMedia.directory)/cli-data\"}, \"cameras\": [{\"id\": \"a\", \"source\": {\"type\": \"file\", \"path\": \"\(try TestMedia.clip())\"}}]}"
             .write(toFile: file, atomically: true, encoding: .utf8)
         let result = try runProgram(try gatewayBinary(), ["check-config", file])
         #expect(result.status == 0)
@@ -69,7 +69,8 @@ import Testing
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let config = directory + "/plugins.json"
         try """
-        {"server": {"port": 0, "data_dir": "state"},
+        {"server": {"port": 0, "data_dir": "state"}, "auth": {"bcrypt_cost": 4},
+         "users": [{"username": "admin", "password": "serve-test-password", "role": "admin"}],
          "cameras": [{"id": "lobby", "source": {"type": "file", "path": "\(try TestMedia.clip())", "loop": true}}]}
         """.write(toFile: config, atomically: true, encoding: .utf8)
         let process = Process()
@@ -86,9 +87,15 @@ import Testing
         let text = collected.text
         let port = try #require(text.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression)
             .flatMap { Int(text[$0].split(separator: ":").last!) })
-        let url = URL(string: "http://127.0.0.1:\(port)/api/health")!
+        var login = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/auth/login")!)
+        login.httpMethod = "POST"
+        login.httpBody = Data(#"{"username": "admin", "password": "serve-test-password"}"#.utf8)
+        let (loginData, _) = try await URLSession.shared.data(for: login)
+        let token = try #require((try JSONSerialization.jsonObject(with: loginData) as? [String: Any])?["token"] as? String)
+        var health = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/health")!)
+        health.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         #expect(try await eventually {
-            guard let (data, _) = try? await URLSession.shared.data(from: url) else { return false }
+            guard let (data, _) = try? await URLSession.shared.data(for: health) else { return false }
             return String(decoding: data, as: UTF8.self).contains(#""state":"online""#)
         })
         #expect(FileManager.default.fileExists(atPath: directory + "/state"))

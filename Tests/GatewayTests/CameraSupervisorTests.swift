@@ -77,7 +77,7 @@ final class FlakySource: CameraSource, @unchecked Sendable {
         let events = EventBus(logger: logger)
         let seen = Mutex<[String]>([])
         events.observe { event in
-            if event.name == "camera.state_changed", case .string(let to)? = event.attributes["to"] { seen.withLock { $0.append(to) } }
+            if event.name == "camera.state_changed", case .string(let to)? = event.details["to"] { seen.withLock { $0.append(to) } }
         }
         let hub = StreamHub(cameraID: "flaky")
         let supervisor = CameraSupervisor(cameraID: "flaky", source: source, hub: hub, events: events, logger: logger, clock: clock)

@@ -1,15 +1,18 @@
 import Gateway
 import Sinks
 import SourcesFile
+import SourcesRTSP
+import StorageSQLite
 import Testing
 
 /// The registry a gateway binary has: the file source, the declared sinks, the log backend.
 func standardRegistry() -> PluginRegistry {
     var registry = PluginRegistry()
     registry.register(source: FileSource.self)
+    RTSPSource.declare(into: &registry)
     StandardSinks.register(into: &registry)
     registry.register(events: LogEventBackend.self)
-    registry.declare(.storage, type: "sqlite", configuration: SQLiteStorageConfiguration.self)
+    registry.register(storage: SQLiteStorage.self)
     return registry
 }
 
@@ -70,7 +73,7 @@ func standardRegistry() -> PluginRegistry {
         #expect(byPath["cameras[0].sinks[0].window"] == ["expected an integer, got a string"])
         #expect(byPath["cameras[0].sinks[1].pre_second"]?.first?.contains("did you mean 'pre_seconds'") == true)
         #expect(byPath["cameras[1].id"]?.first?.contains("duplicate camera id 'a'") == true)
-        #expect(byPath["cameras[1].source.type"] == ["unknown source type 'webcam'; known types: file"])
+        #expect(byPath["cameras[1].source.type"] == ["unknown source type 'webcam'; known types: file, rtsp"])
         #expect(byPath["cameras[2].source"] == ["missing required option 'source'"])
         #expect(found.count == 11)
         // In the order of the file.

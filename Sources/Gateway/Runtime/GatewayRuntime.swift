@@ -99,8 +99,8 @@ public final class GatewayRuntime: Sendable {
     /// The services that make the gateway run, besides the HTTP server.
     public var services: [any Service] { [events, cameraManager, StorageCloser(storage: storage)] }
 
-    /// The HTTP application with every service attached; run it (or `runService()` it).
-    public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    /// Every route of the API, each file in HTTP/ registering its resource.
+    public func makeRouter() -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
         router.middlewares.add(APIErrorMiddleware())
         router.middlewares.add(AuthenticationMiddleware(users: users))
@@ -111,8 +111,13 @@ public final class GatewayRuntime: Sendable {
         ShareRoutes(cameras: cameras).register(on: router)
         SeedRoutes(cameras: cameras, manager: cameraManager).register(on: router)
         OpenAPIRoute().register(on: router)
-        return Application(
-            router: router,
+        return router
+    }
+
+    /// The HTTP application with every service attached; run it (or `runService()` it).
+    public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(
+            router: makeRouter(),
             configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "camera-gateway"),
             services: services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
