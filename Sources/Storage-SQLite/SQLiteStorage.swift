@@ -17,8 +17,17 @@ public actor SQLiteStorage: StorageAdapter {
         try FileIO.makeDirectory(FileIO.directory(of: path))
     }
 
-    /// Opens the file and applies the migrations it lacks.
+    /// Opens the file and applies the migrations it lacks; on failure the file is closed again.
     public func migrate() async throws {
+        do {
+            try await applyMigrations()
+        } catch {
+            await close()
+            throw error
+        }
+    }
+
+    private func applyMigrations() async throws {
         let connection = try await open()
         for pragma in ["PRAGMA foreign_keys = ON", "PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 5000"] {
             _ = try await connection.query(pragma)

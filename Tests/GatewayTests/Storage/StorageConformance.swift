@@ -1,0 +1,131 @@
+import Gateway
+import Testing
+
+/// What every storage backend must do. A backend's test suite calls each case with a fresh,
+/// migrated, empty backend (SQLite today; Postgres and MongoDB run the same cases).
+struct StorageConformance {
+    let make: @Sendable () async throws -> any StorageBackend
+
+    func user(_ name: String, role: UserRole = .user) -> UserRecord {
+        UserRecord(id: "id-\(name)", username: name, passwordHash: "$2b$04$hash-of-\(name)", role: role, createdAt: 1_700_000_000)
+    }
+
+    func camera(_ id: String, owner: String? = "olivia") -> CameraRecord {
+        CameraRecord(id: id, name: "Camera \(id)", owner: owner,
+                     source: .object(JSONObject([("type", .string("rtsp")), ("url", .string("rtsp://u:p@h/\(id)"))])),
+                     sinks: .array([.object(JSONObject([("type", .string("hls"))]))]), origin: .api, createdAt: 10, updatedAt: 20)
+    }
+
+    func expectStorageError(_ code: StorageError.Code, _ body: () async throws -> Void) async {
+        do {
+            try await body()
+            Issue.record("expected \(code)")
+        } catch let error as StorageError {
+            #expect(error.code == code)
+        } catch {
+            Issue.record("expected StorageError \(code), got \(error)")
+        }
+    }
+
+    func users() async throws {
+        let storage = try await make()
+        try await storage.insertUser(user("olivia"))
+        try await storage.insertUser(user("admin", role: .admin))
+        #expect(try await storage.user(named: "olivia") == user("olivia"))
+        #expect(try await storage.user(id: "id-admin")?.role == .admin)
+        #expect(try await storage.user(named: "nobody") == nil)
+        #expect(try await storage.users().map(\.username) == ["admin", "olivia"])
+        await expectStorageError(.conflict) { try await storage.insertUser(UserRecord(id: "other", username: "olivia", passwordHash: "x", role: .user, createdAt: 0)) }
+        try await storage.updatePasswordHash(username: "olivia", hash: "$2b$04$new")
+        #expect(try await storage.user(named: "olivia")?.passwordHash == "$2b$04$new")
+        await storage.close()
+    }
+
+    func cameras() async throws {
+        let storage = try await make()
+        try await storage.insertUser(user("olivia"))
+        try await storage.upsertCamera(camera("a"))
+        try await storage.upsertCamera(camera("b", owner: nil))
+        #expect(try await storage.camera(id: "a") == camera("a"))
+        #expect(try await storage.camera(id: "b")?.owner == nil)
+        var changed = camera("a")
+        changed.name = "Renamed"
+        changed.sinks = .array([])
+        changed.updatedAt = 30
+        try await storage.upsertCamera(changed)
+        #expect(try await storage.camera(id: "a") == changed)
+        #expect(try await storage.cameras().map(\.id) == ["a", "b"])
+        #expect(try await storage.deleteCamera(id: "b"))
+        #expect(try await !storage.deleteCamera(id: "b"))
+        #expect(try await storage.camera(id: "b") == nil)
+        await storage.close()
+    }
+
+    func grants() async throws {
+        let storage = try await make()
+        for name in ["olivia", "victor", "oscar"] { try await storage.insertUser(user(name)) }
+        try await storage.upsertCamera(camera("a"))
+        try await storage.upsertCamera(camera("b"))
+        let viewer = GrantRecord(cameraID: "a", username: "victor", role: .viewer, expiresAt: nil, grantedBy: "olivia", createdAt: 5)
+        let timed = GrantRecord(cameraID: "b", username: "victor", role: .operator, expiresAt: 1_800_000_000.5, grantedBy: "olivia", createdAt: 6)
+        try await storage.putGrant(viewer)
+        try await storage.putGrant(timed)
+        try await storage.putGrant(GrantRecord(cameraID: "a", username: "oscar", role: .operator, expiresAt: nil, grantedBy: "olivia", createdAt: 7))
+        #expect(try await storage.grant(cameraID: "a", username: "victor") == viewer)
+        #expect(try await storage.grant(cameraID: "b", username: "victor") == timed)
+        #expect(try await storage.grants(cameraID: "a").map(\.username) == ["oscar", "victor"])
+        #expect(try await storage.grants(username: "victor").map(\.cameraID) == ["a", "b"])
+        var promoted = viewer
+        promoted.role = .operator
+        try await storage.putGrant(promoted)
+        #expect(try await storage.grant(cameraID: "a", username: "victor")?.role == .operator)
+        #expect(try await storage.deleteGrant(cameraID: "a", username: "oscar"))
+        #expect(try await !storage.deleteGrant(cameraID: "a", username: "oscar"))
+        await expectStorageError(.missingReference) {
+            try await storage.putGrant(GrantRecord(cameraID: "nope", username: "victor", role: .viewer, expiresAt: nil, grantedBy: "o", createdAt: 0))
+        }
+        await expectStorageError(.missingReference) {
+            try await storage.putGrant(GrantRecord(cameraID: "a", username: "ghost", role: .viewer, expiresAt: nil, grantedBy: "o", createdAt: 0))
+        }
+        // Deleting a camera takes its grants with it.
+        #expect(try await storage.deleteCamera(id: "a"))
+        #expect(try await storage.grants(username: "victor").map(\.cameraID) == ["b"])
+        await storage.close()
+    }
+
+    func videos() async throws {
+        let storage = try await make()
+        try await storage.upsertCamera(camera("a", owner: nil))
+        func video(_ id: String, camera: String?, kind: VideoKind, at time: Double) -> VideoRecord {
+            VideoRecord(id: id, cameraID: camera, kind: kind, status: .ready, path: "/v/\(id).mp4", start: time - 60, end: time,
+                        size: 1000, label: "l-\(id)", createdBy: "olivia", createdAt: time,
+                        details: JSONObject([("pre_seconds", .int(30)), ("codec", .string("h264"))]))
+        }
+        let clips = (0..<5).map { video("c\($0)", camera: "a", kind: .clip, at: Double(100 + $0)) }
+        for clip in clips { try await storage.insertVideo(clip) }
+        try await storage.insertVideo(video("r0", camera: "a", kind: .recording, at: 50))
+        try await storage.insertVideo(video("u0", camera: nil, kind: .upload, at: 200))
+        await expectStorageError(.conflict) { try await storage.insertVideo(clips[0]) }
+        #expect(try await storage.video(id: "c2") == clips[2])
+        #expect(try await storage.video(id: "c2")?.duration == 60)
+
+        let page = try await storage.videos(VideoQuery(cameraIDs: ["a"], kind: .clip, offset: 1, limit: 2))
+        #expect(page.total == 5)
+        #expect(page.videos.map(\.id) == ["c3", "c2"])
+        #expect(try await storage.videos(VideoQuery()).videos.first?.id == "u0")
+        #expect(try await storage.videos(VideoQuery()).total == 7)
+        #expect(try await storage.videos(VideoQuery(cameraIDs: [])).total == 0)
+        #expect(try await storage.videos(VideoQuery(kind: .recording)).videos.map(\.id) == ["r0"])
+
+        var updated = clips[0]
+        updated.status = .failed
+        updated.size = 5
+        updated.details["error"] = .string("disk full")
+        try await storage.updateVideo(updated)
+        #expect(try await storage.video(id: "c0") == updated)
+        #expect(try await storage.deleteVideo(id: "c0"))
+        #expect(try await !storage.deleteVideo(id: "c0"))
+        #expect(try await storage.video(id: "c0") == nil)
+        await storage.close()
+    }
+}
