@@ -20,9 +20,12 @@ public final class EventBus: Service, Sendable {
     private let logger: Logger
     private let capacity: Int
     private let metrics: any MetricsFactory
+    private let drainTimeout: Duration
 
-    public init(logger: Logger, capacity: Int = 10_000, metrics: any MetricsFactory = MetricsSystem.factory) {
+    public init(logger: Logger, capacity: Int = 10_000, metrics: any MetricsFactory = MetricsSystem.factory,
+                drainTimeout: Duration = .seconds(5)) {
         self.logger = logger
+        self.drainTimeout = drainTimeout
         self.capacity = capacity
         self.metrics = metrics
     }
@@ -44,25 +47,43 @@ public final class EventBus: Service, Sendable {
         }
     }
 
+    /// Delivers until the gateway shuts down; then delivers what is still queued, giving a
+    /// stuck backend at most `drainTimeout`, and ends.
     public func run() async throws {
         let queues = queues.withLock { $0 }
-        await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                for queue in queues {
-                    group.addTask {
-                        for await event in queue.stream {
-                            do {
-                                try await queue.backend.publish(event)
-                            } catch {
-                                self.logger.warning("event backend failed", metadata: [
-                                    "backend": "\(queue.name)", "event": "\(event.name)", "error": "\(error)",
-                                ])
-                            }
-                        }
+        let drainTimeout = drainTimeout
+        guard !queues.isEmpty else {
+            try? await gracefulShutdown()
+            return
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withDiscardingTaskGroup { consumers in
+                    for queue in queues {
+                        consumers.addTask { await self.deliver(queue) }
                     }
                 }
             }
+            group.addTask {
+                try? await gracefulShutdown()
+                for queue in queues { queue.continuation.finish() }
+                try? await Task.sleep(for: drainTimeout)
+            }
+            // Either everything was delivered, or the drain took too long, or we were cancelled.
+            _ = await group.next()
+            group.cancelAll()
         }
-        for queue in queues { queue.continuation.finish() }
+    }
+
+    private func deliver(_ queue: Queue) async {
+        for await event in queue.stream {
+            do {
+                try await queue.backend.publish(event)
+            } catch {
+                logger.warning("event backend failed", metadata: [
+                    "backend": "\(queue.name)", "event": "\(event.name)", "error": "\(error)",
+                ])
+            }
+        }
     }
 }
