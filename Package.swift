@@ -46,13 +46,16 @@ let package = Package(
         .target(name: "SourcesRTSP", dependencies: ["Gateway"], path: "Sources/Sources-RTSP"),
         .target(name: "SourcesHTTP", dependencies: ["Gateway"], path: "Sources/Sources-HTTP"),
         .target(name: "Sinks", dependencies: ["Gateway"]),
-        .executableTarget(name: "GatewayCLI", dependencies: [
+        .target(name: "StandardPlugins", dependencies: [
             "Gateway", "SourcesFile", "SourcesUSB", "SourcesRTSP", "SourcesHTTP", "Sinks", "StorageSQLite",
+        ]),
+        .executableTarget(name: "GatewayCLI", dependencies: [
+            "Gateway", "StandardPlugins",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "GatewayBench", dependencies: ["Gateway", "SourcesFile"], path: "Benchmarks/GatewayBench"),
         .testTarget(name: "GatewayTests", dependencies: [
-            "Gateway", "SourcesFile", "SourcesRTSP", "Sinks", "StorageSQLite",
+            "Gateway", "SourcesFile", "StandardPlugins", "StorageSQLite",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "JWTKit", package: "jwt-kit"),
         ]),

@@ -2,12 +2,7 @@ import ArgumentParser
 import Gateway
 import Logging
 import ServiceLifecycle
-import Sinks
-import SourcesFile
-import SourcesHTTP
-import SourcesRTSP
-import SourcesUSB
-import StorageSQLite
+import StandardPlugins
 
 @main
 struct GatewayCommand: AsyncParsableCommand {
@@ -17,19 +12,6 @@ struct GatewayCommand: AsyncParsableCommand {
         version: GatewayRuntime.version,
         subcommands: [Serve.self, CheckConfig.self, Probe.self],
         defaultSubcommand: Serve.self)
-}
-
-/// The standard plugins. Adding one is one line here.
-enum StandardPlugins {
-    static var registry: PluginRegistry {
-        var registry = PluginRegistry()
-        registry.register(source: FileSource.self)
-        RTSPSource.declare(into: &registry)
-        StandardSinks.register(into: &registry)
-        registry.register(events: LogEventBackend.self)
-        registry.register(storage: SQLiteStorage.self)
-        return registry
-    }
 }
 
 struct Serve: AsyncParsableCommand {

@@ -1,20 +1,10 @@
 import Gateway
-import Sinks
 import SourcesFile
-import SourcesRTSP
-import StorageSQLite
+import StandardPlugins
 import Testing
 
-/// The registry a gateway binary has: the file source, the declared sinks, the log backend.
-func standardRegistry() -> PluginRegistry {
-    var registry = PluginRegistry()
-    registry.register(source: FileSource.self)
-    RTSPSource.declare(into: &registry)
-    StandardSinks.register(into: &registry)
-    registry.register(events: LogEventBackend.self)
-    registry.register(storage: SQLiteStorage.self)
-    return registry
-}
+/// The registry a gateway binary has.
+func standardRegistry() -> PluginRegistry { StandardPlugins.registry }
 
 @Suite struct ConfigTests {
     func load(_ text: String, environment: [String: String] = [:]) -> Result<GatewayConfig, ConfigErrors> {

@@ -1,0 +1,21 @@
+import Gateway
+import Sinks
+import SourcesFile
+import SourcesHTTP
+import SourcesRTSP
+import SourcesUSB
+import StorageSQLite
+
+/// The plugins a `gateway` binary has. Adding one is one line here; the core never imports
+/// an adapter (Swift has no self-registration, so the list is explicit).
+public enum StandardPlugins {
+    public static var registry: PluginRegistry {
+        var registry = PluginRegistry()
+        registry.register(source: FileSource.self)
+        RTSPSource.declare(into: &registry)
+        StandardSinks.register(into: &registry)
+        registry.register(events: LogEventBackend.self)
+        registry.register(storage: SQLiteStorage.self)
+        return registry
+    }
+}
