@@ -113,4 +113,51 @@ struct ForgedClaims: JWTPayload {
             try await expectRejected(http, relabelled, "ES256 signature labelled RS256")
         }
     }
+
+    @Test func aJWKSIsFetchedFromAURLAtStart() async throws {
+        let key = ES256PrivateKey()
+        let parameters = try #require(key.parameters)
+        let directory = TestMedia.temporaryPath("jwks-site")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try #"{"keys": [{"kty": "EC", "crv": "P-256", "kid": "web-1", "alg": "ES256", "x": "\#(parameters.x)", "y": "\#(parameters.y)"}]}"#
+            .write(toFile: directory + "/jwks.json", atomically: true, encoding: .utf8)
+        let server = try StaticHTTPServer(directory: directory)
+        defer { server.stop() }
+        let auth = #"{"jwt_secret": "\#(TestGateway.secret)", "bcrypt_cost": 4, "jwks": "http://127.0.0.1:\#(server.port)/jwks.json"}"#
+        try await TestGateway.start(auth: auth).run { http in
+            let idp = JWTKeyCollection()
+            await idp.add(ecdsa: key, kid: "web-1")
+            let token = try await idp.sign(ForgedClaims(sub: .init(value: "web|1"), exp: .init(value: Date().addingTimeInterval(60)),
+                                                        preferred_username: "webuser"), kid: "web-1")
+            let me = try await http.request(.get, "/api/auth/self", token: token)
+            #expect(me.json?["user"]?["username"] == .string("webuser"))
+        }
+    }
+}
+
+/// Python's http.server on a free loopback port, serving a directory.
+final class StaticHTTPServer: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+
+    init(directory: String) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", directory]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // "Serving HTTP on 127.0.0.1 port 43567 (http://127.0.0.1:43567/) ..."
+        var text = ""
+        while !text.contains("port ") || !text.contains("(") {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { throw TestFailure("http.server did not start") }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        guard let range = text.range(of: #"port (\d+)"#, options: .regularExpression),
+              let port = Int(text[range].dropFirst(5)) else { throw TestFailure("no port in \(text)") }
+        self.port = port
+    }
+
+    func stop() { process.terminate() }
 }
