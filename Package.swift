@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "gateway", targets: ["GatewayCLI"]),
+        .executable(name: "socketio-conformance-server", targets: ["SocketIOConformanceServer"]),
         .library(name: "Gateway", targets: ["Gateway"]),
     ],
     dependencies: [
@@ -18,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
     ],
@@ -36,6 +38,7 @@ let package = Package(
             .product(name: "DequeModule", package: "swift-collections"),
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
             .product(name: "JWTKit", package: "jwt-kit"),
+            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
         ], resources: [.copy("HTTP/openapi.yaml")]),
         .target(name: "StorageSQLite", dependencies: [
             "Gateway",
@@ -53,11 +56,13 @@ let package = Package(
             "Gateway", "StandardPlugins",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "SocketIOConformanceServer", dependencies: ["Gateway"]),
         .executableTarget(name: "GatewayBench", dependencies: ["Gateway", "SourcesFile"], path: "Benchmarks/GatewayBench"),
         .testTarget(name: "GatewayTests", dependencies: [
             "Gateway", "SourcesFile", "StandardPlugins", "StorageSQLite",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "JWTKit", package: "jwt-kit"),
+            .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 for tool in ffmpeg ffprobe pkg-config; do
   command -v "$tool" >/dev/null || { echo "test.sh: $tool is missing after install" >&2; exit 1; }
 done
+./scripts/python-env.sh
 # The CLI tests run the gateway binary as a user would, so build it with the tests.
 swift build --build-tests
 swift test --skip-build --disable-xctest
+# Engine.IO / Socket.IO conformance, from both protocol specifications, against
+# socketio-conformance-server (started and stopped by Tests/conformance/conftest.py).
+.venv/bin/python -m pytest -q Tests/conformance

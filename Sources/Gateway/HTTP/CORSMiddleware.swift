@@ -1,0 +1,42 @@
+import Hummingbird
+
+/// CORS per `server.cors_origins`: an allowed `Origin` is echoed back with credentials allowed
+/// (`*` in the list allows any origin); preflight `OPTIONS` requests are answered here.
+public struct GatewayCORSMiddleware<Context: RequestContext>: RouterMiddleware {
+    let origins: Set<String>
+    let allowAny: Bool
+
+    public init(origins: [String]) {
+        self.origins = Set(origins)
+        allowAny = origins.contains("*")
+    }
+
+    func allowed(_ origin: String) -> Bool { allowAny || origins.contains(origin) }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let origin = request.headers[.origin], allowed(origin) else { return try await next(request, context) }
+        if request.method == .options, request.headers[.accessControlRequestMethod] != nil {
+            var headers = corsHeaders(origin)
+            headers[.accessControlAllowMethods] = "GET, HEAD, PUT, PATCH, POST, DELETE, OPTIONS"
+            headers[.accessControlAllowHeaders] = request.headers[.accessControlRequestHeaders] ?? "Authorization, Content-Type"
+            headers[.accessControlMaxAge] = "600"
+            return Response(status: .noContent, headers: headers)
+        }
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        for field in corsHeaders(origin) { response.headers[field.name] = field.value }
+        return response
+    }
+
+    private func corsHeaders(_ origin: String) -> HTTPFields {
+        var headers = HTTPFields()
+        headers[.accessControlAllowOrigin] = origin
+        headers[.accessControlAllowCredentials] = "true"
+        headers[.vary] = "Origin"
+        return headers
+    }
+}

@@ -1,0 +1,208 @@
+import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// Engine.IO v4 over HTTP long-polling and WebSocket at one path (`/socket.io/`). Sessions
+/// are `EngineIOConnection`s; `onConnection` hands each new one to the upper layer (Socket.IO).
+/// Runs as a service: its ticker drives every session's heartbeat.
+public final class EngineIOServer: Service, Sendable {
+    public let path: String
+    public let configuration: EngineIOSession.Configuration
+    private let sessions = Mutex<[String: EngineIOConnection]>([:])
+    private let onConnection: @Sendable (EngineIOConnection) -> Void
+    private let logger: Logger
+
+    public init(path: String = "/socket.io/", configuration: EngineIOSession.Configuration, logger: Logger,
+                onConnection: @escaping @Sendable (EngineIOConnection) -> Void) {
+        self.path = path.hasSuffix("/") ? path : path + "/"
+        self.configuration = configuration
+        self.logger = logger
+        self.onConnection = onConnection
+    }
+
+    public var sessionCount: Int { sessions.withLock { $0.count } }
+
+    private func newSession(transport: EngineIOSession.Transport, request: HandshakeRequest, socket: WebSocketLink?) -> EngineIOConnection {
+        let session = EngineIOSession(id: Self.sessionID(), transport: transport, configuration: configuration, now: MonotonicTime.seconds())
+        let connection = EngineIOConnection(session: session, request: request, socket: socket) { [weak self] id in
+            _ = self?.sessions.withLock { $0.removeValue(forKey: id) }
+        }
+        sessions.withLock { $0[connection.id] = connection }
+        return connection
+    }
+
+    static func sessionID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return Base64URL.encode((0..<15).map { _ in UInt8.random(in: 0...255, using: &generator) })
+    }
+
+    // MARK: HTTP long-polling
+
+    /// Registers GET/POST (and the errors for anything else) at `path`.
+    public func register<Context: RequestContext>(on router: Router<Context>, remoteAddress: @escaping @Sendable (Context) -> String) {
+        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
+            router.on(RouterPath(path), method: method) { request, context in
+                await self.handle(request, remoteAddress: remoteAddress(context))
+            }
+        }
+    }
+
+    static func query(of uri: URI) -> [String: String] {
+        var result: [String: String] = [:]
+        for (key, value) in uri.queryParameters { result[String(key)] = String(value) }
+        return result
+    }
+
+    func handle(_ request: Request, remoteAddress: String) async -> Response {
+        let query = Self.query(of: request.uri)
+        guard let transport = query["transport"], transport == "polling" || transport == "websocket" else {
+            return Self.error(.unknownTransport)
+        }
+        guard query["EIO"] == "4" else { return Self.error(.unsupportedProtocolVersion) }
+        guard transport == "polling" else { return Self.error(.badRequest) }
+        guard let sid = query["sid"] else {
+            guard request.method == .get else { return Self.error(.badHandshakeMethod) }
+            let headers = Dictionary(request.headers.map { ($0.name.canonicalName, $0.value) }, uniquingKeysWith: { first, _ in first })
+            let connection = newSession(transport: .polling, request: HandshakeRequest(query: query, headers: headers, remoteAddress: remoteAddress),
+                                        socket: nil)
+            let handshake = handshake(of: connection)
+            onConnection(connection)
+            return Self.text(EngineIOCodec.encodeText(.open(handshake)))
+        }
+        guard let connection = sessions.withLock({ $0[sid] }) else { return Self.error(.unknownSession) }
+        switch request.method {
+        case .get:
+            switch await connection.poll() {
+            case .success(let packets): return Self.text(EngineIOCodec.encodePayload(packets))
+            case .failure(let error): return Self.error(error)
+            }
+        case .post:
+            if case .failure(let error) = connection.beginPost() { return Self.error(error) }
+            defer { connection.endPost() }
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: configuration.maxPayload)
+            } catch {
+                connection.tooLarge()
+                return Response(status: .contentTooLarge)
+            }
+            guard let text = body.getString(at: body.readerIndex, length: body.readableBytes),
+                  let packets = try? EngineIOCodec.decodePayload(text) else {
+                connection.malformed()
+                return Self.error(.badRequest)
+            }
+            connection.received(posted: packets)
+            var headers = HTTPFields()
+            headers[.contentType] = "text/html"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "ok")))
+        default:
+            return Self.error(.badRequest)
+        }
+    }
+
+    private func handshake(of connection: EngineIOConnection) -> String {
+        EngineIOSession(id: connection.id, transport: connection.transport, configuration: configuration, now: 0).handshake
+    }
+
+    static func text(_ body: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=UTF-8"
+        headers[.cacheControl] = "no-store"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    static func error(_ error: EngineIOError) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: .init(code: error.httpStatus), headers: headers, body: .init(byteBuffer: ByteBuffer(string: error.body)))
+    }
+
+    // MARK: WebSocket
+
+    /// The WebSocket handler for an upgrade request at `path`, or nil to let the router answer
+    /// (with the Engine.IO error) instead.
+    public func webSocketHandler(for request: HTTPRequest, remoteAddress: String) -> WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>? {
+        let uri = URI(request.path ?? "")
+        guard uri.path == path || uri.path + "/" == path else { return nil }
+        let query = Self.query(of: uri)
+        guard query["transport"] == "websocket", query["EIO"] == "4" else { return nil }
+        let existing: EngineIOConnection?
+        if let sid = query["sid"] {
+            guard let connection = sessions.withLock({ $0[sid] }) else { return nil }
+            existing = connection
+        } else {
+            existing = nil
+        }
+        let headers = Dictionary(request.headerFields.map { ($0.name.canonicalName, $0.value) }, uniquingKeysWith: { first, _ in first })
+        let handshake = HandshakeRequest(query: query, headers: headers, remoteAddress: remoteAddress)
+        return { inbound, outbound, _ in
+            try await self.serve(inbound: inbound, outbound: outbound, existing: existing, request: handshake)
+        }
+    }
+
+    private func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, existing: EngineIOConnection?,
+                       request: HandshakeRequest) async throws {
+        let link = WebSocketLink()
+        let connection: EngineIOConnection
+        if let existing {
+            guard existing.attachProbe(link) else {
+                try await outbound.close(.normalClosure, reason: nil)
+                return
+            }
+            connection = existing
+        } else {
+            connection = newSession(transport: .websocket, request: request, socket: link)
+            link.send([.open(handshake(of: connection))])
+            onConnection(connection)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await frame in link.frames {
+                    switch frame {
+                    case .text(let text): try await outbound.write(.text(text))
+                    case .binary(let bytes): try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
+                    case .close:
+                        try? await outbound.close(.normalClosure, reason: nil)
+                        return
+                    }
+                }
+            }
+            do {
+                for try await message in inbound.messages(maxSize: configuration.maxPayload) {
+                    switch message {
+                    case .text(let text):
+                        guard let packet = try? EngineIOCodec.decodeText(Substring(text)) else {
+                            connection.malformed()
+                            break
+                        }
+                        connection.received(packet, on: link)
+                    case .binary(let buffer):
+                        connection.received(.message(.binary(Array(buffer.readableBytesView))), on: link)
+                    }
+                }
+            } catch {
+                connection.tooLarge()
+            }
+            connection.closed(link)
+            link.close()
+            try await group.waitForAll()
+        }
+    }
+
+    // MARK: Heartbeat
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let now = MonotonicTime.seconds()
+                for connection in self.sessions.withLock({ Array($0.values) }) { connection.tick(now: now) }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        for connection in sessions.withLock({ Array($0.values) }) { connection.close() }
+    }
+}
