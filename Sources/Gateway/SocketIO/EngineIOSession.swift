@@ -236,6 +236,7 @@ public struct EngineIOSession: Sendable {
         guard now >= nextPingAt else { return [] }
         // The pong deadline runs from when the ping was due, whether or not a GET takes it yet.
         pongDeadline = nextPingAt + configuration.pingTimeout
+        if now >= pongDeadline! { return close(.pingTimeout) }
         return send([.ping("")])
     }
 

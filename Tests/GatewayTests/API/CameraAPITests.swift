@@ -49,7 +49,7 @@ import Testing
             #expect(manager.pipeline(id: "first") !== firstBefore)
             #expect(manager.pipeline(id: "second") === secondBefore)
             #expect(try await eventually { manager.pipeline(id: "first")?.supervisor.currentStatus.state == .online })
-            #expect(firstBefore.supervisor.currentStatus.state == .offline)
+            #expect(try await eventually { firstBefore.supervisor.currentStatus.state == .offline })
             #expect(secondBefore.supervisor.currentStatus.state == .online)
 
             let badPatch = try await http.request(.patch, "/api/cameras/first", token: owner, json: #"{"source": {"type": "file"}}"#)
