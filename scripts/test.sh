@@ -14,3 +14,5 @@ swift test --skip-build --disable-xctest
 # Engine.IO / Socket.IO conformance, from both protocol specifications, against
 # socketio-conformance-server (started and stopped by Tests/conformance/conftest.py).
 .venv/bin/python -m pytest -q Tests/conformance
+# The gateway binary with real clients (python-socketio).
+.venv/bin/python -m pytest -q Tests/integration

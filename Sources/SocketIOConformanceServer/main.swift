@@ -28,8 +28,9 @@ socketIO.namespace("/custom").onConnection { socket in
 
 let router = Router()
 router.middlewares.add(GatewayCORSMiddleware(origins: ["*"]))
-echo.register(on: router) { _ in "127.0.0.1" }
-socketIO.engine.register(on: router) { _ in "127.0.0.1" }
+let methods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete]
+echo.register(on: router, methods: methods) { _ in "127.0.0.1" }
+socketIO.engine.register(on: router, methods: methods) { _ in "127.0.0.1" }
 let app = Application(
     router: router,
     server: .engineIO([echo, socketIO.engine]),

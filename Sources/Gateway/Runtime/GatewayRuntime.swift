@@ -17,6 +17,7 @@ public final class GatewayRuntime: Sendable {
     public let access: AccessControl
     public let cameraManager: CameraManager
     public let cameras: CameraOperations
+    public let socketIO: SocketIOServer
     public let metricsRegistry: PrometheusCollectorRegistry
     public let metricsFactory: any MetricsFactory
     public let startedAt: Double
@@ -35,6 +36,9 @@ public final class GatewayRuntime: Sendable {
         self.metricsFactory = metricsFactory
         self.logger = logger
         startedAt = MonotonicTime.seconds()
+        socketIO = SocketIOServer(path: "/socket.io/", configuration: .init(pingInterval: 25, pingTimeout: 20, maxPayload: 1_000_000),
+                                  connectTimeout: 45, logger: logger)
+        GatewaySocketIO(users: users, cameras: cameras, manager: cameraManager, events: events).install(on: socketIO)
     }
 
     /// Builds the plugins, migrates storage, creates plugins.json's users (announcing generated
@@ -97,11 +101,12 @@ public final class GatewayRuntime: Sendable {
     }
 
     /// The services that make the gateway run, besides the HTTP server.
-    public var services: [any Service] { [events, cameraManager, StorageCloser(storage: storage)] }
+    public var services: [any Service] { [events, cameraManager, socketIO, StorageCloser(storage: storage)] }
 
     /// Every route of the API, each file in HTTP/ registering its resource.
     public func makeRouter() -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
+        router.middlewares.add(GatewayCORSMiddleware(origins: config.server.corsOrigins))
         router.middlewares.add(APIErrorMiddleware())
         router.middlewares.add(AuthenticationMiddleware(users: users))
         HealthRoutes(runtime: self).register(on: router)
@@ -111,6 +116,7 @@ public final class GatewayRuntime: Sendable {
         ShareRoutes(cameras: cameras).register(on: router)
         SeedRoutes(cameras: cameras, manager: cameraManager).register(on: router)
         OpenAPIRoute().register(on: router)
+        socketIO.engine.register(on: router) { $0.remoteAddress }
         return router
     }
 
@@ -118,6 +124,7 @@ public final class GatewayRuntime: Sendable {
     public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
+            server: .engineIO([socketIO.engine]),
             configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "camera-gateway"),
             services: services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },

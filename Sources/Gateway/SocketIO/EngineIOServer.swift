@@ -42,9 +42,11 @@ public final class EngineIOServer: Service, Sendable {
 
     // MARK: HTTP long-polling
 
-    /// Registers GET/POST (and the errors for anything else) at `path`.
-    public func register<Context: RequestContext>(on router: Router<Context>, remoteAddress: @escaping @Sendable (Context) -> String) {
-        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
+    /// Registers the long-polling methods at `path` (add PUT, … to have them answered with the
+    /// Engine.IO error rather than the router's 404).
+    public func register<Context: RequestContext>(on router: Router<Context>, methods: [HTTPRequest.Method] = [.get, .post],
+                                                  remoteAddress: @escaping @Sendable (Context) -> String) {
+        for method in methods {
             router.on(RouterPath(path), method: method) { request, context in
                 await self.handle(request, remoteAddress: remoteAddress(context))
             }

@@ -1,0 +1,120 @@
+import Logging
+
+/// The gateway's Socket.IO namespace `/`: a JWT (CONNECT auth `{"token": …}` or the
+/// handshake's `Authorization` header) is required; every event runs the access decision.
+struct GatewaySocketIO {
+    let users: UserService
+    let cameras: CameraOperations
+    let manager: CameraManager
+    let events: EventBus
+
+    func install(on server: SocketIOServer) {
+        let namespace = server.namespace("/")
+        namespace.authorize { auth, handshake in
+            guard let token = Self.token(auth: auth, handshake: handshake) else {
+                return .failure(SocketIOConnectError("authentication required: send {\"token\": \"…\"} in the auth payload"))
+            }
+            do {
+                return .success(try await users.principal(forToken: token))
+            } catch let error as APIError {
+                return .failure(SocketIOConnectError(error.message, data: .object(JSONObject([("code", .string(error.code))]))))
+            } catch {
+                return .failure(SocketIOConnectError("authentication failed"))
+            }
+        }
+        let seed = SeedEvents(cameras: cameras, manager: manager, events: events)
+        namespace.onConnection { socket in
+            guard let principal = socket.context as? Principal else { return socket.disconnect() }
+            seed.install(on: socket, principal: principal)
+        }
+    }
+
+    static func token(auth: JSONValue?, handshake: HandshakeRequest) -> String? {
+        if case .string(let token)? = auth?["token"], !token.isEmpty { return token }
+        let header = handshake.headers.first { $0.key.lowercased() == "authorization" }?.value
+        if let header, header.lowercased().hasPrefix("bearer ") { return String(header.dropFirst(7)) }
+        return handshake.query["token"]
+    }
+}
+
+/// Seed 001's events, acknowledged in its shapes: `{success: true, …}` or `{success: false, error}`.
+struct SeedEvents {
+    let cameras: CameraOperations
+    let manager: CameraManager
+    let events: EventBus
+
+    struct CameraReference: Decodable { let cameraId: String }
+    struct AddCamera: Decodable { let name: String; let rtspUrl: String }
+    struct ShareCamera: Decodable { let cameraId: String; let username: String; let role: GrantRole? }
+
+    func install(on socket: SocketIOSocket, principal: Principal) {
+        socket.on("loadCameras") { _, ack in
+            await answer(ack, listOnly: true) {
+                let visible = try await cameras.list(principal)
+                return .array(visible.map { Views.camera($0.0, role: $0.1, pipeline: manager.pipeline(id: $0.0.id)) })
+            }
+        }
+        socket.on("addCamera") { arguments, ack in
+            await answer(ack) {
+                let body = try argument(AddCamera.self, arguments)
+                let record = try await cameras.create(principal, .init(
+                    name: body.name, source: .object(JSONObject([("type", .string("rtsp")), ("url", .string(body.rtspUrl))]))))
+                return .object(JSONObject([("success", .bool(true)),
+                                           ("camera", Views.camera(record, role: .owner, pipeline: manager.pipeline(id: record.id)))]))
+            }
+        }
+        socket.on("deleteCamera") { arguments, ack in
+            await answer(ack) {
+                try await cameras.delete(principal, id: try argument(CameraReference.self, arguments).cameraId)
+                return .object(JSONObject([("success", .bool(true))]))
+            }
+        }
+        socket.on("shareCamera") { arguments, ack in
+            await answer(ack) {
+                let body = try argument(ShareCamera.self, arguments)
+                let grant = try await cameras.share(principal, id: body.cameraId, username: body.username, role: body.role ?? .viewer, expiresAt: nil)
+                return .object(JSONObject([("success", .bool(true)), ("share", Views.grant(grant))]))
+            }
+        }
+        socket.on("startStream") { arguments, ack in
+            await answer(ack) {
+                let id = try argument(CameraReference.self, arguments).cameraId
+                _ = try await cameras.access.authorize(principal, cameraID: id, for: .operate)
+                events.emit(GatewayEvent(name: "stream.started", actor: principal.username, camera: id))
+                return .object(JSONObject([("success", .bool(true)), ("streamUrl", .string("/ws/cameras/\(id)"))]))
+            }
+        }
+        socket.on("stopStream") { arguments, ack in
+            await answer(ack) {
+                let id = try argument(CameraReference.self, arguments).cameraId
+                _ = try await cameras.access.authorize(principal, cameraID: id, for: .operate)
+                events.emit(GatewayEvent(name: "stream.stopped", actor: principal.username, camera: id))
+                return .object(JSONObject([("success", .bool(true))]))
+            }
+        }
+        socket.on("recordStream") { arguments, ack in
+            await answer(ack) {
+                let id = try argument(CameraReference.self, arguments).cameraId
+                _ = try await cameras.access.authorize(principal, cameraID: id, for: .operate)
+                throw APIError(.notImplemented, code: "not_available", "recording is not available in this build yet")
+            }
+        }
+    }
+
+    func argument<T: Decodable>(_ type: T.Type, _ arguments: [SocketIOValue]) throws -> T {
+        guard let first = arguments.first?.plainJSON else { throw APIError.badRequest("an object argument is required") }
+        return try RequestBody.decode(type, from: first)
+    }
+
+    /// Runs `body` and acknowledges its value, or `{success: false, error, code}`.
+    func answer(_ ack: SocketIOAck?, listOnly: Bool = false, _ body: () async throws -> JSONValue) async {
+        do {
+            let value = try await body()
+            ack?(value)
+        } catch let error as APIError {
+            ack?(.object(JSONObject([("success", .bool(false)), ("error", .string(error.message)), ("code", .string(error.code))])))
+        } catch {
+            ack?(.object(JSONObject([("success", .bool(false)), ("error", .string("internal error")), ("code", .string("internal"))])))
+        }
+    }
+}

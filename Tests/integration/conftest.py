@@ -1,0 +1,65 @@
+"""Runs the real `gateway` binary (built by `swift build`) on a free loopback port with a
+plugins.json of its own: users with known passwords and a file camera made by ffmpeg."""
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+
+import pytest
+import requests
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BINARY = os.environ.get("GATEWAY_BINARY", os.path.join(ROOT, ".build", "debug", "gateway"))
+USERS = ["admin", "olivia", "victor", "oscar", "sam"]
+
+
+def password(user):
+    return f"password-{user}"
+
+
+class Gateway:
+    def __init__(self, base):
+        self.base = base
+
+    def login(self, user):
+        response = requests.post(f"{self.base}/api/auth/login", json={"username": user, "password": password(user)}, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()["token"]
+
+
+@pytest.fixture(scope="session")
+def gateway():
+    if not os.path.exists(BINARY):
+        pytest.fail(f"{BINARY} is missing: run `swift build` first", pytrace=False)
+    directory = tempfile.mkdtemp(prefix="gateway-it-")
+    clip = os.path.join(directory, "clip.mp4")
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+                    "-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", clip], check=True)
+    config = {
+        "server": {"host": "127.0.0.1", "port": 0, "data_dir": "data"},
+        "auth": {"jwt_secret": "integration-secret-0123456789abcdef0123", "bcrypt_cost": 4},
+        "users": [{"username": u, "password": password(u), "role": "admin" if u == "admin" else "user"} for u in USERS],
+        "cameras": [{"id": "lobby", "name": "Lobby", "owner": "olivia", "source": {"type": "file", "path": clip, "loop": True}}],
+    }
+    with open(os.path.join(directory, "plugins.json"), "w") as handle:
+        json.dump(config, handle)
+    log = open(os.path.join(directory, "gateway.log"), "w+")
+    process = subprocess.Popen([BINARY, "serve", "--config", os.path.join(directory, "plugins.json")],
+                               stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.time() + 30
+    port = None
+    while port is None:
+        if process.poll() is not None or time.time() > deadline:
+            process.kill()
+            log.seek(0)
+            pytest.fail("the gateway did not start:\n" + log.read(), pytrace=False)
+        log.seek(0)
+        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read())
+        port = int(match.group(1)) if match else None
+        time.sleep(0.05)
+    yield Gateway(f"http://127.0.0.1:{port}")
+    process.terminate()
+    process.wait(timeout=15)
+    log.close()
