@@ -12,7 +12,6 @@ done
 swift build --build-tests
 swift test --skip-build --disable-xctest
 # Engine.IO / Socket.IO conformance, from both protocol specifications, against
-# socketio-conformance-server (started and stopped by Tests/conformance/conftest.py).
-.venv/bin/python -m pytest -q Tests/conformance
-# The gateway binary with real clients (python-socketio).
-.venv/bin/python -m pytest -q Tests/integration
+# socketio-conformance-server, and the gateway binary with real clients (python-socketio,
+# websocket-client, ffprobe). The conftest.py files start and stop the servers.
+.venv/bin/python -m pytest -q Tests/conformance Tests/integration

@@ -4,7 +4,7 @@ import Gateway
 /// with its options, so plugins.json is validated in full today.
 public enum StandardSinks {
     public static func register(into registry: inout PluginRegistry) {
-        registry.declare(.sink, type: "websocket", configuration: WebSocketSinkConfiguration.self)
+        registry.register(sink: WebSocketSink.self)
         registry.declare(.sink, type: "hls", configuration: HLSSinkConfiguration.self)
         registry.declare(.sink, type: "clipper", configuration: ClipperSinkConfiguration.self)
         registry.declare(.sink, type: "recorder", configuration: RecorderSinkConfiguration.self)

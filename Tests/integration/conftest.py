@@ -41,7 +41,8 @@ def gateway():
         "server": {"host": "127.0.0.1", "port": 0, "data_dir": "data"},
         "auth": {"jwt_secret": "integration-secret-0123456789abcdef0123", "bcrypt_cost": 4},
         "users": [{"username": u, "password": password(u), "role": "admin" if u == "admin" else "user"} for u in USERS],
-        "cameras": [{"id": "lobby", "name": "Lobby", "owner": "olivia", "source": {"type": "file", "path": clip, "loop": True}}],
+        "cameras": [{"id": "lobby", "name": "Lobby", "owner": "olivia", "source": {"type": "file", "path": clip, "loop": True},
+                     "sinks": [{"type": "websocket"}]}],
     }
     with open(os.path.join(directory, "plugins.json"), "w") as handle:
         json.dump(config, handle)

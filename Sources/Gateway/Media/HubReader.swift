@@ -2,25 +2,40 @@ import DequeModule
 import Metrics
 import Synchronization
 
+/// What flows through a hub: payload items (counted, droppable) and control events (kept).
+public protocol HubEventKind: Sendable {
+    /// `count` payload items were dropped for this reader; the next one is a sync point.
+    static func skipped(count: Int) -> Self
+    var skippedCount: Int? { get }
+    /// Counts toward the reader's capacity and may be dropped.
+    var isPayload: Bool { get }
+}
+
 /// What a reader of a stream hub receives, in order.
-public enum HubEvent: Sendable {
+public enum HubEvent: HubEventKind {
     /// A source session began: new codec parameters (a new init segment). Always the first event.
     case streams(StreamSet)
     case packet(MediaPacket)
     /// This reader fell behind and `count` packets were dropped for it; the next packet is a keyframe.
     case skipped(count: Int)
+
+    public var skippedCount: Int? { if case .skipped(let count) = self { count } else { nil } }
+    public var isPayload: Bool { if case .packet = self { true } else { false } }
 }
 
-/// One consumer of a stream hub (a sink, a viewer) with its own bounded queue. A reader that
-/// falls `capacity` packets behind loses its queue and resumes at the next keyframe; the camera
-/// and the other readers never wait for it.
-public final class HubReader: Sendable, AsyncSequence {
-    public typealias Element = HubEvent
+/// A reader of the camera's packets.
+public typealias PacketReader = HubReader<HubEvent>
+
+/// One consumer of a hub (a sink, a viewer) with its own bounded queue. A reader that falls
+/// `capacity` items behind loses its queue and resumes at the next sync point (keyframe); the
+/// camera and the other readers never wait for it.
+public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
+    public typealias Element = Event
 
     struct State {
-        var queue = Deque<HubEvent>()
+        var queue = Deque<Event>()
         var queuedPackets = 0
-        var waiter: CheckedContinuation<HubEvent?, Never>?
+        var waiter: CheckedContinuation<Event?, Never>?
         var needsKeyframe = false
         var pendingSkip = 0
         var delivered = 0
@@ -32,9 +47,9 @@ public final class HubReader: Sendable, AsyncSequence {
     public let capacity: Int
     private let state = Mutex(State())
     private let droppedCounter: Counter
-    private let onClose: @Sendable (HubReader) -> Void
+    private let onClose: @Sendable (HubReader<Event>) -> Void
 
-    init(name: String, capacity: Int, droppedCounter: Counter, onClose: @escaping @Sendable (HubReader) -> Void) {
+    init(name: String, capacity: Int, droppedCounter: Counter, onClose: @escaping @Sendable (HubReader<Event>) -> Void) {
         self.name = name
         self.capacity = Swift.max(1, capacity)
         self.droppedCounter = droppedCounter
@@ -42,11 +57,11 @@ public final class HubReader: Sendable, AsyncSequence {
     }
 
     /// Events handed over while the hub holds its lock (subscription, new session): never dropped.
-    func enqueueControl(_ event: HubEvent, requireKeyframe: Bool) {
-        let waiter = state.withLock { state -> CheckedContinuation<HubEvent?, Never>? in
+    func enqueueControl(_ event: Event, requireKeyframe: Bool) {
+        let waiter = state.withLock { state -> CheckedContinuation<Event?, Never>? in
             guard !state.closed else { return nil }
             if requireKeyframe { state.needsKeyframe = true }
-            if case .packet = event { state.queuedPackets += 1 }
+            if event.isPayload { state.queuedPackets += 1 }
             if let waiter = state.waiter {
                 state.waiter = nil
                 state.delivered += 1
@@ -58,12 +73,12 @@ public final class HubReader: Sendable, AsyncSequence {
         waiter?.resume(returning: event)
     }
 
-    /// A live packet. `isSyncPoint` marks where a reader that skipped may resume.
-    func offer(_ packet: MediaPacket, isSyncPoint: Bool) {
+    /// A live payload item. `isSyncPoint` marks where a reader that skipped may resume.
+    func offer(_ item: Event, isSyncPoint: Bool) {
         var dropped = 0
-        let delivery = state.withLock { state -> (CheckedContinuation<HubEvent?, Never>, HubEvent)? in
+        let delivery = state.withLock { state -> (CheckedContinuation<Event?, Never>, Event)? in
             guard !state.closed else { return nil }
-            var first: HubEvent?
+            var first: Event?
             if state.needsKeyframe {
                 guard isSyncPoint else {
                     state.pendingSkip += 1
@@ -79,11 +94,8 @@ public final class HubReader: Sendable, AsyncSequence {
                 // wait for a keyframe. One notice then tells how much was lost since the last delivery.
                 var earlierSkips = 0
                 state.queue.removeAll { event in
-                    switch event {
-                    case .packet: return true
-                    case .skipped(let count): earlierSkips += count; return true
-                    case .streams: return false
-                    }
+                    if let count = event.skippedCount { earlierSkips += count; return true }
+                    return event.isPayload
                 }
                 let lost = state.queuedPackets
                 state.queuedPackets = 0
@@ -99,15 +111,15 @@ public final class HubReader: Sendable, AsyncSequence {
                     return nil
                 }
             }
-            var events: [HubEvent] = []
+            var events: [Event] = []
             if let first { events.append(first) }
-            events.append(.packet(packet))
+            events.append(item)
             if let waiter = state.waiter, state.queue.isEmpty {
                 state.waiter = nil
                 state.delivered += 1
                 let head = events.removeFirst()
                 for event in events { state.queue.append(event) }
-                state.queuedPackets += events.count { if case .packet = $0 { true } else { false } }
+                state.queuedPackets += events.count { $0.isPayload }
                 return (waiter, head)
             }
             for event in events { state.queue.append(event) }
@@ -119,12 +131,12 @@ public final class HubReader: Sendable, AsyncSequence {
     }
 
     /// The next event, waiting for it; nil once the reader is closed or its task cancelled.
-    public func next() async -> HubEvent? {
+    public func next() async -> Event? {
         await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<HubEvent?, Never>) in
-                let ready: HubEvent?? = state.withLock { state in
+            await withCheckedContinuation { (continuation: CheckedContinuation<Event?, Never>) in
+                let ready: Event?? = state.withLock { state in
                     if let event = state.queue.popFirst() {
-                        if case .packet = event { state.queuedPackets -= 1 }
+                        if event.isPayload { state.queuedPackets -= 1 }
                         state.delivered += 1
                         return .some(event)
                     }
@@ -140,7 +152,7 @@ public final class HubReader: Sendable, AsyncSequence {
     }
 
     private func wakeWaiter() {
-        let waiter = state.withLock { state -> CheckedContinuation<HubEvent?, Never>? in
+        let waiter = state.withLock { state -> CheckedContinuation<Event?, Never>? in
             defer { state.waiter = nil }
             return state.waiter
         }
@@ -163,8 +175,8 @@ public final class HubReader: Sendable, AsyncSequence {
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let reader: HubReader
-        public mutating func next() async -> HubEvent? { await reader.next() }
+        let reader: HubReader<Event>
+        public mutating func next() async -> Event? { await reader.next() }
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(reader: self) }

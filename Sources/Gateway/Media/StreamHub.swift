@@ -30,7 +30,7 @@ public final class StreamHub: SourceOutput, Sendable {
         var generation = 0
         var gop = Deque<MediaPacket>()
         var gopBytes = 0
-        var readers: [ObjectIdentifier: HubReader] = [:]
+        var readers: [ObjectIdentifier: PacketReader] = [:]
         var packets = 0
         var bytes = 0
         var keyframes = 0
@@ -84,7 +84,7 @@ public final class StreamHub: SourceOutput, Sendable {
 
     public func publish(_ packet: MediaPacket) {
         let now = MonotonicTime.nanoseconds()
-        let delivery = state.withLock { state -> (readers: [HubReader], isSyncPoint: Bool)? in
+        let delivery = state.withLock { state -> (readers: [PacketReader], isSyncPoint: Bool)? in
             guard let streams = state.streams else { return nil }
             let hasVideo = streams.video != nil
             let isSyncPoint = hasVideo ? packet.isVideoKeyframe : true
@@ -117,15 +117,15 @@ public final class StreamHub: SourceOutput, Sendable {
         packetsCounter.increment()
         bytesCounter.increment(by: packet.size)
         if packet.isVideoKeyframe { keyframesCounter.increment() }
-        for reader in delivery.readers { reader.offer(packet, isSyncPoint: delivery.isSyncPoint) }
+        for reader in delivery.readers { reader.offer(.packet(packet), isSyncPoint: delivery.isSyncPoint) }
     }
 
     /// A new reader. It first receives the current streams and the cached GOP, so it can start
     /// decoding at once. Close it when done.
-    public func subscribe(name: String, capacity: Int? = nil) -> HubReader {
+    public func subscribe(name: String, capacity: Int? = nil) -> PacketReader {
         let dropped = Counter(label: MetricName.readerDroppedPackets,
                               dimensions: [("camera", cameraID), ("reader", name)], factory: metricsFactory)
-        let reader = HubReader(name: name, capacity: capacity ?? configuration.readerCapacity, droppedCounter: dropped) { [weak self] reader in
+        let reader = PacketReader(name: name, capacity: capacity ?? configuration.readerCapacity, droppedCounter: dropped) { [weak self] reader in
             self?.remove(reader)
         }
         state.withLock { state in
@@ -138,13 +138,13 @@ public final class StreamHub: SourceOutput, Sendable {
     }
 
     /// Runs `body` with a reader that is closed when it returns.
-    public func withReader<T>(name: String, capacity: Int? = nil, _ body: (HubReader) async throws -> T) async rethrows -> T {
+    public func withReader<T>(name: String, capacity: Int? = nil, _ body: (PacketReader) async throws -> T) async rethrows -> T {
         let reader = subscribe(name: name, capacity: capacity)
         defer { reader.close() }
         return try await body(reader)
     }
 
-    private func remove(_ reader: HubReader) {
+    private func remove(_ reader: PacketReader) {
         _ = state.withLock { $0.readers.removeValue(forKey: ObjectIdentifier(reader)) }
     }
 

@@ -23,9 +23,11 @@ struct GatewaySocketIO {
             }
         }
         let seed = SeedEvents(cameras: cameras, manager: manager, events: events)
+        let live = LiveViewing(cameras: cameras, manager: manager, events: events)
         namespace.onConnection { socket in
             guard let principal = socket.context as? Principal else { return socket.disconnect() }
             seed.install(on: socket, principal: principal)
+            live.install(on: socket, principal: principal)
         }
     }
 

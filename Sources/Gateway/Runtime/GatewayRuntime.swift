@@ -117,6 +117,7 @@ public final class GatewayRuntime: Sendable {
         SeedRoutes(cameras: cameras, manager: cameraManager).register(on: router)
         OpenAPIRoute().register(on: router)
         socketIO.engine.register(on: router) { $0.remoteAddress }
+        liveWebSocket.register(on: router)
         return router
     }
 
@@ -124,7 +125,7 @@ public final class GatewayRuntime: Sendable {
     public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
-            server: .engineIO([socketIO.engine]),
+            server: .engineIO([socketIO.engine]) { request in await self.liveWebSocket.handler(for: request) },
             configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "camera-gateway"),
             services: services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
@@ -132,6 +133,10 @@ public final class GatewayRuntime: Sendable {
     }
 
     public var uptime: Double { MonotonicTime.seconds() - startedAt }
+
+    var liveWebSocket: LiveWebSocketEndpoint {
+        LiveWebSocketEndpoint(users: users, live: LiveViewing(cameras: cameras, manager: cameraManager, events: events), events: events)
+    }
 }
 
 /// Closes storage when the gateway shuts down.

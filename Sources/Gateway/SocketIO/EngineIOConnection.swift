@@ -2,21 +2,37 @@ import Synchronization
 
 /// Frames for one WebSocket, written by the task that owns its outbound writer.
 final class WebSocketLink: Sendable {
-    enum Frame: Sendable { case text(String), binary([UInt8]), close }
+    enum Frame: Sendable {
+        case text(String), binary([UInt8]), close
+        var size: Int {
+            switch self {
+            case .text(let text): text.utf8.count
+            case .binary(let bytes): bytes.count
+            case .close: 0
+            }
+        }
+    }
     private let continuation: AsyncStream<Frame>.Continuation
     let frames: AsyncStream<Frame>
+    /// Bytes handed to this socket and not yet written (the writer subtracts them).
+    let pendingBytes = Atomic<Int>(0)
 
     init() { (frames, continuation) = AsyncStream.makeStream(of: Frame.self) }
 
     func send(_ packets: [EngineIOPacket]) {
         for packet in packets {
+            let frame: Frame
             if case .message(.binary(let bytes)) = packet {
-                continuation.yield(.binary(bytes))
+                frame = .binary(bytes)
             } else {
-                continuation.yield(.text(EngineIOCodec.encodeText(packet)))
+                frame = .text(EngineIOCodec.encodeText(packet))
             }
+            pendingBytes.add(frame.size, ordering: .relaxed)
+            continuation.yield(frame)
         }
     }
+
+    func written(_ frame: Frame) { pendingBytes.subtract(frame.size, ordering: .relaxed) }
 
     func close() {
         continuation.yield(.close)
@@ -72,6 +88,23 @@ public final class EngineIOConnection: Sendable {
     public func close() { apply { $0.close(.serverClose) } }
     public func handshakeCompleted() { apply { $0.handshakeCompleted(); return [] } }
     public var isClosed: Bool { inner.withLock { $0.session.isClosed } }
+
+    /// Bytes sent by the upper layer that the client has not taken yet.
+    public var bufferedBytes: Int {
+        inner.withLock { inner in inner.socket.map { $0.pendingBytes.load(ordering: .relaxed) } ?? inner.session.queuedBytes }
+    }
+
+    /// Waits until at most `maxBuffered` bytes wait for the client; false if that takes longer
+    /// than `timeout` (a client that stopped reading) or the connection closed.
+    public func waitForRoom(maxBuffered: Int, timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !isClosed {
+            if bufferedBytes <= maxBuffered { return true }
+            if ContinuousClock.now >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return false
+    }
     public var transport: EngineIOSession.Transport { inner.withLock { $0.session.transport } }
 
     // MARK: For the transports

@@ -171,6 +171,7 @@ public final class EngineIOServer: Service, Sendable {
                         try? await outbound.close(.normalClosure, reason: nil)
                         return
                     }
+                    link.written(frame)
                 }
             }
             do {

@@ -78,6 +78,17 @@ public struct EngineIOSession: Sendable {
         handshakeDeadline = configuration.handshakeTimeout.map { now + $0 }
     }
 
+    /// Bytes queued for the next poll.
+    public var queuedBytes: Int {
+        outbox.reduce(0) { total, packet in
+            switch packet {
+            case .message(.binary(let bytes)): total + bytes.count
+            case .message(.text(let text)): total + text.utf8.count
+            default: total + 1
+            }
+        }
+    }
+
     /// The `open` packet's data.
     public var handshake: String {
         let upgrades: JSONValue = transport == .polling ? .array([.string("websocket")]) : .array([])

@@ -71,19 +71,33 @@ final class SocketIOClient: Sendable {
     private let inbound: AsyncStream<EngineIOData>
     private let inboundContinuation: AsyncStream<EngineIOData>.Continuation
     private let sockets = Mutex<[String: SocketIOSocket]>([:])
+    private let jobs: AsyncStream<@Sendable () async -> Void>
+    private let jobContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
 
     init(connection: EngineIOConnection, server: SocketIOServer) {
         self.connection = connection
         self.server = server
         (inbound, inboundContinuation) = AsyncStream.makeStream(of: EngineIOData.self)
+        (jobs, jobContinuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
         let continuation = inboundContinuation
+        let jobs = jobContinuation
         connection.setHandlers(onMessage: { continuation.yield($0) }, onClose: { [weak self] reason in
             continuation.finish()
+            jobs.finish()
             self?.closed(reason: reason.rawValue)
         })
     }
 
+    /// Reads packets in order; spawned work runs beside, until the connection ends.
     func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.readPackets() }
+            for await job in jobs { group.addTask { await job() } }
+            group.cancelAll()
+        }
+    }
+
+    private func readPackets() async {
         var pending: (packet: SocketIOPacket, expected: Int, attachments: [[UInt8]])?
         for await message in inbound {
             do {
@@ -154,8 +168,9 @@ final class SocketIOClient: Sendable {
                 return
             }
         }
+        let jobs = jobContinuation
         let socket = SocketIOSocket(id: EngineIOServer.sessionID(), namespace: namespace, handshake: connection.request,
-                                    auth: auth, context: context, connection: connection)
+                                    auth: auth, context: context, connection: connection) { jobs.yield($0) }
         sockets.withLock { $0[name] = socket }
         namespace.add(socket)
         connection.handshakeCompleted()

@@ -28,11 +28,13 @@ public final class SocketIOSocket: Sendable {
     public let auth: JSONValue?
     /// What the namespace's authorization decided about this client (a principal, say).
     public let context: (any Sendable)?
-    let connection: EngineIOConnection
+    public let connection: EngineIOConnection
     private let state = Mutex(State())
+    private let spawner: @Sendable (@escaping @Sendable () async -> Void) -> Void
 
     init(id: String, namespace: SocketIONamespace, handshake: HandshakeRequest, auth: JSONValue?, context: (any Sendable)?,
-         connection: EngineIOConnection) {
+         connection: EngineIOConnection, spawner: @escaping @Sendable (@escaping @Sendable () async -> Void) -> Void) {
+        self.spawner = spawner
         self.id = id
         self.namespace = namespace
         self.handshake = handshake
@@ -40,6 +42,10 @@ public final class SocketIOSocket: Sendable {
         self.context = context
         self.connection = connection
     }
+
+    /// Runs long work for this client (a live stream to it) as a child task of the client's
+    /// connection, cancelled when the connection ends; event handlers must not block.
+    public func spawn(_ work: @escaping @Sendable () async -> Void) { spawner(work) }
 
     public func on(_ event: String, _ handler: @escaping EventHandler) {
         state.withLock { $0.handlers[event] = handler }

@@ -8,4 +8,6 @@ public enum MetricName {
     public static let cameraReconnects = "gateway_camera_reconnects_total"
     public static let cameraReaders = "gateway_camera_readers"
     public static let eventsDropped = "gateway_events_dropped_total"
+    public static let viewerDroppedFragments = "gateway_viewer_dropped_fragments_total"
+    public static let viewers = "gateway_camera_viewers"
 }

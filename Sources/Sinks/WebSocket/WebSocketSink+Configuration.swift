@@ -1,15 +1,15 @@
 import Gateway
 
-/// Options of the WebSocket chunk sink (`type: "websocket"`); the sink arrives with the Socket.IO issue.
+/// Options of the WebSocket chunk sink (`type: "websocket"`).
 public struct WebSocketSinkConfiguration: Decodable, Sendable {
-    /// Packets a viewer may fall behind before it skips to the next keyframe. Default 1024.
-    public var viewerQueuePackets = 1024
+    /// Fragments (GOPs) a viewer may fall behind before it skips to the next keyframe. Default 16.
+    public var viewerQueueFragments = 16
 
-    enum CodingKeys: String, CodingKey { case viewerQueuePackets = "viewer_queue_packets" }
+    enum CodingKeys: String, CodingKey { case viewerQueueFragments = "viewer_queue_fragments" }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        viewerQueuePackets = try container.decodeIfPresent(Int.self, forKey: .viewerQueuePackets) ?? viewerQueuePackets
-        if viewerQueuePackets < 16 { try decoder.reportProblem(CodingKeys.viewerQueuePackets, "must be at least 16") }
+        viewerQueueFragments = try container.decodeIfPresent(Int.self, forKey: .viewerQueueFragments) ?? viewerQueueFragments
+        if viewerQueueFragments < 2 { try decoder.reportProblem(CodingKeys.viewerQueueFragments, "must be at least 2") }
     }
 }

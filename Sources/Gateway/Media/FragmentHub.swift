@@ -1,0 +1,122 @@
+import Metrics
+import Synchronization
+
+/// An fMP4 init segment and what a player needs to know about it.
+public struct MP4InitSegment: Sendable {
+    public let bytes: [UInt8]
+    /// RFC 6381 codecs, e.g. `avc1.64001f,mp4a.40.2`.
+    public let codecs: String
+    public var mimeType: String { "video/mp4; codecs=\"\(codecs)\"" }
+    public let generation: Int
+
+    public init(bytes: [UInt8], codecs: String, generation: Int) {
+        self.bytes = bytes
+        self.codecs = codecs
+        self.generation = generation
+    }
+}
+
+/// What a viewer of fMP4 receives, in order.
+public enum FragmentEvent: HubEventKind {
+    /// Always first, and again whenever the camera's session changes.
+    case initSegment(MP4InitSegment)
+    case fragment(MP4Fragment)
+    case skipped(count: Int)
+
+    public var skippedCount: Int? { if case .skipped(let count) = self { count } else { nil } }
+    public var isPayload: Bool { if case .fragment = self { true } else { false } }
+}
+
+/// Fan-out of one camera's fMP4 to its viewers: keeps the init segment and the fragments of
+/// the current GOP, so a viewer starts at once on a keyframe; per-viewer bounded queues.
+public final class FragmentHub: Sendable {
+    private struct State {
+        var initSegment: MP4InitSegment?
+        var gop: [MP4Fragment] = []
+        var readers: [ObjectIdentifier: HubReader<FragmentEvent>] = [:]
+    }
+
+    public let cameraID: String
+    private let state = Mutex(State())
+    private let metrics: any MetricsFactory
+
+    public init(cameraID: String, metrics: any MetricsFactory = MetricsSystem.factory) {
+        self.cameraID = cameraID
+        self.metrics = metrics
+    }
+
+    public func begin(_ initSegment: MP4InitSegment) {
+        state.withLock { state in
+            state.initSegment = initSegment
+            state.gop = []
+            for reader in state.readers.values { reader.enqueueControl(.initSegment(initSegment), requireKeyframe: true) }
+        }
+    }
+
+    public func publish(_ fragment: MP4Fragment) {
+        let readers = state.withLock { state -> [HubReader<FragmentEvent>] in
+            if fragment.isIndependent { state.gop = [] }
+            if fragment.isIndependent || !state.gop.isEmpty { state.gop.append(fragment) }
+            return Array(state.readers.values)
+        }
+        for reader in readers { reader.offer(.fragment(fragment), isSyncPoint: fragment.isIndependent) }
+    }
+
+    /// A viewer: gets the init segment and the current GOP at once, then live fragments.
+    public func subscribe(name: String, capacity: Int = 64) -> HubReader<FragmentEvent> {
+        let dropped = Counter(label: MetricName.viewerDroppedFragments, dimensions: [("camera", cameraID)], factory: metrics)
+        let reader = HubReader<FragmentEvent>(name: name, capacity: capacity, droppedCounter: dropped) { [weak self] reader in
+            _ = self?.state.withLock { $0.readers.removeValue(forKey: ObjectIdentifier(reader)) }
+        }
+        state.withLock { state in
+            state.readers[ObjectIdentifier(reader)] = reader
+            guard let initSegment = state.initSegment else { return }
+            reader.enqueueControl(.initSegment(initSegment), requireKeyframe: state.gop.isEmpty)
+            for fragment in state.gop { reader.enqueueControl(.fragment(fragment), requireKeyframe: false) }
+        }
+        return reader
+    }
+
+    public var viewerCount: Int { state.withLock { $0.readers.count } }
+}
+
+/// A sink that offers a camera as live fMP4 (the WebSocket sink); Socket.IO `watch` and
+/// `/ws/cameras/{id}` find it among the camera's sinks.
+public protocol LiveFragmentProvider: CameraSink {
+    func subscribe(viewer: String) -> HubReader<FragmentEvent>
+}
+
+extension StreamSet {
+    /// RFC 6381 codec strings for MSE's `isTypeSupported` and HLS `CODECS`.
+    public var codecs: String { streams.compactMap(\.parameters.rfc6381).joined(separator: ",") }
+}
+
+extension CodecParameters {
+    var extradata: [UInt8] {
+        guard let data = pointer.pointee.extradata, pointer.pointee.extradata_size > 0 else { return [] }
+        return Array(UnsafeBufferPointer(start: data, count: Int(pointer.pointee.extradata_size)))
+    }
+
+    /// `avc1.PPCCLL` from the avcC record, `mp4a.40.N` from the AudioSpecificConfig, …
+    public var rfc6381: String? {
+        func hex(_ byte: UInt8) -> String { (byte < 16 ? "0" : "") + String(byte, radix: 16) }
+        let extra = extradata
+        switch codecName {
+        case "h264":
+            if extra.count >= 4, extra[0] == 1 { return "avc1." + hex(extra[1]) + hex(extra[2]) + hex(extra[3]) }
+            let profile = UInt8(clamping: max(pointer.pointee.profile, 66)), level = UInt8(clamping: max(pointer.pointee.level, 30))
+            return "avc1." + hex(profile) + "00" + hex(level)
+        case "hevc":
+            let level = pointer.pointee.level > 0 ? Int(pointer.pointee.level) : 93
+            return "hvc1.\(max(pointer.pointee.profile, 1)).6.L\(level).B0"
+        case "aac":
+            let objectType = extra.first.map { Int($0 >> 3) } ?? 2
+            return "mp4a.40.\(objectType == 0 ? 2 : objectType)"
+        case "opus": return "opus"
+        case "mp3": return "mp4a.40.34"
+        case "av1": return "av01.0.08M.08"
+        case "vp9": return "vp09.00.10.08"
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Synchronization
+
+/// Live video to Socket.IO clients: `watch` {cameraId} sends `video:init` (the fMP4 init
+/// segment and its codecs) then `video:fragment`s, each a binary attachment; `unwatch` stops.
+/// A client that falls behind skips to the next keyframe; one that stops reading is disconnected.
+struct LiveViewing {
+    let cameras: CameraOperations
+    let manager: CameraManager
+    let events: EventBus
+    /// Bytes that may wait for a client before the stream to it pauses.
+    static let maximumBuffered = 4 << 20
+    /// How long a client may stop reading before it is disconnected.
+    static let stallLimit: Duration = .seconds(15)
+
+    struct CameraReference: Decodable { let cameraId: String }
+
+    func install(on socket: SocketIOSocket, principal: Principal) {
+        let watches = Mutex<[String: StopSignal]>([:])
+        socket.on("watch") { arguments, ack in
+            do {
+                guard let argument = arguments.first?.plainJSON else { throw APIError.badRequest("an object argument is required") }
+                let cameraID = try RequestBody.decode(CameraReference.self, from: argument).cameraId
+                let provider = try await liveProvider(for: principal, cameraID: cameraID)
+                let stop = StopSignal()
+                let previous = watches.withLock { watches in
+                    defer { watches[cameraID] = stop }
+                    return watches[cameraID]
+                }
+                previous?.fire()
+                let reader = provider.subscribe(viewer: "socketio:\(principal.username):\(socket.id)")
+                socket.spawn {
+                    await forward(reader, to: socket, cameraID: cameraID, principal: principal, stop: stop)
+                }
+                ack?(.object(JSONObject([("success", .bool(true)), ("cameraId", .string(cameraID))])))
+            } catch let error as APIError {
+                ack?(.object(JSONObject([("success", .bool(false)), ("error", .string(error.message)), ("code", .string(error.code))])))
+            } catch {
+                ack?(.object(JSONObject([("success", .bool(false)), ("error", .string("internal error"))])))
+            }
+        }
+        socket.on("unwatch") { arguments, ack in
+            if let argument = arguments.first?.plainJSON, let reference = try? RequestBody.decode(CameraReference.self, from: argument) {
+                watches.withLock { $0.removeValue(forKey: reference.cameraId) }?.fire()
+            }
+            ack?(.object(JSONObject([("success", .bool(true))])))
+        }
+        socket.onDisconnect { _ in
+            for stop in watches.withLock({ $0.values }) { stop.fire() }
+        }
+    }
+
+    /// The camera's live fMP4, after the access decision (viewers and up).
+    func liveProvider(for principal: Principal, cameraID: String) async throws -> any LiveFragmentProvider {
+        _ = try await cameras.access.authorize(principal, cameraID: cameraID, for: .view)
+        guard let provider = manager.pipeline(id: cameraID)?.sinks.lazy.compactMap({ $0 as? any LiveFragmentProvider }).first else {
+            throw APIError(.conflict, code: "not_streamable", "camera '\(cameraID)' has no websocket sink")
+        }
+        return provider
+    }
+
+    private func forward(_ reader: HubReader<FragmentEvent>, to socket: SocketIOSocket, cameraID: String, principal: Principal, stop: StopSignal) async {
+        events.emit(GatewayEvent(name: "viewer.joined", actor: principal.username, camera: cameraID, details: JSONObject([("via", .string("socket.io"))])))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await event in reader {
+                    switch event {
+                    case .initSegment(let segment):
+                        socket.emit("video:init", [.object([
+                            ("cameraId", .string(cameraID)), ("codecs", .string(segment.codecs)), ("mimeType", .string(segment.mimeType)),
+                            ("data", .binary(segment.bytes)),
+                        ])])
+                    case .fragment(let fragment):
+                        guard await socket.connection.waitForRoom(maxBuffered: Self.maximumBuffered, timeout: Self.stallLimit) else {
+                            socket.connection.close()
+                            return
+                        }
+                        socket.emit("video:fragment", [.object([
+                            ("cameraId", .string(cameraID)), ("sequence", .json(.int(fragment.sequence))),
+                            ("keyframe", .json(.bool(fragment.isIndependent))), ("duration", .json(.double(fragment.duration))),
+                            ("data", .binary(fragment.bytes)),
+                        ])])
+                    case .skipped(let count):
+                        socket.emit("video:skipped", [.object([("cameraId", .string(cameraID)), ("fragments", .json(.int(count)))])])
+                    }
+                }
+            }
+            group.addTask { await stop.wait() }
+            _ = await group.next()
+            group.cancelAll()
+        }
+        reader.close()
+        events.emit(GatewayEvent(name: "viewer.left", actor: principal.username, camera: cameraID, details: JSONObject([("via", .string("socket.io"))])))
+    }
+}

@@ -1,0 +1,78 @@
+import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+import NIOCore
+
+/// `GET /ws/cameras/{id}` (WebSocket): for MSE players that do not speak Socket.IO. The token
+/// comes in the `Authorization` header or the `token` query parameter. Frames: a text frame
+/// `{"type": "init", "codecs", "mimeType"}`, then the init segment and each fragment as binary.
+struct LiveWebSocketEndpoint {
+    let users: UserService
+    let live: LiveViewing
+    let events: EventBus
+    static let prefix = "/ws/cameras/"
+
+    /// The principal and the camera's provider, or the error a plain GET gets.
+    func authorize(path: String, query: [String: String], authorization: String?) async throws -> (Principal, String, any LiveFragmentProvider) {
+        let cameraID = String(path.dropFirst(Self.prefix.count))
+        guard CameraID.isValid(cameraID) else { throw APIError.notFound() }
+        var token = query["token"]
+        if let authorization, authorization.lowercased().hasPrefix("bearer ") { token = String(authorization.dropFirst(7)) }
+        guard let token else { throw APIError.unauthenticated }
+        let principal = try await users.principal(forToken: token)
+        return (principal, cameraID, try await live.liveProvider(for: principal, cameraID: cameraID))
+    }
+
+    /// The handler for `/ws/cameras/{id}`: the live stream, or — when the token or the access
+    /// decision says no — a close with code 4000 + the HTTP status (4401, 4403, 4404) and the
+    /// reason, since a refused upgrade cannot carry one to a browser.
+    func handler(for request: HTTPRequest) async -> WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>? {
+        let uri = URI(request.path ?? "")
+        guard uri.path.hasPrefix(Self.prefix) else { return nil }
+        let principal: Principal, cameraID: String, provider: any LiveFragmentProvider
+        do {
+            (principal, cameraID, provider) = try await authorize(path: uri.path, query: EngineIOServer.query(of: uri),
+                                                                  authorization: request.headerFields[.authorization])
+        } catch {
+            let refusal = error as? APIError ?? APIError(.internalServerError, code: "internal", "internal error")
+            return { _, outbound, _ in
+                try await outbound.close(.unknown(4000 + UInt16(refusal.status.code)), reason: refusal.message)
+            }
+        }
+        return { inbound, outbound, _ in
+            let reader = provider.subscribe(viewer: "ws:\(principal.username)")
+            defer { reader.close() }
+            events.emit(GatewayEvent(name: "viewer.joined", actor: principal.username, camera: cameraID, details: JSONObject([("via", .string("websocket"))])))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { for try await _ in inbound {} }
+                group.addTask {
+                    for await event in reader {
+                        switch event {
+                        case .initSegment(let segment):
+                            try await outbound.write(.text(JSONWriter.string(.object(JSONObject([
+                                ("type", .string("init")), ("codecs", .string(segment.codecs)), ("mimeType", .string(segment.mimeType)),
+                            ])))))
+                            try await outbound.write(.binary(ByteBuffer(bytes: segment.bytes)))
+                        case .fragment(let fragment):
+                            try await outbound.write(.binary(ByteBuffer(bytes: fragment.bytes)))
+                        case .skipped:
+                            break
+                        }
+                    }
+                }
+                _ = try await group.next()
+                group.cancelAll()
+            }
+            events.emit(GatewayEvent(name: "viewer.left", actor: principal.username, camera: cameraID, details: JSONObject([("via", .string("websocket"))])))
+        }
+    }
+
+    /// Without an upgrade: the error a WebSocket client would have met, or 400.
+    func register(on router: Router<GatewayRequestContext>) {
+        router.get("/ws/cameras/:id") { request, _ -> Response in
+            _ = try await authorize(path: request.uri.path, query: EngineIOServer.query(of: request.uri),
+                                    authorization: request.headers[.authorization])
+            throw APIError(.upgradeRequired, code: "websocket_required", "this endpoint speaks WebSocket")
+        }
+    }
+}

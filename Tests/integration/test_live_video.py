@@ -1,0 +1,118 @@
+"""Live fMP4 to browsers: Socket.IO `watch` and the plain WebSocket endpoint, checked by
+decoding what a client received with ffprobe."""
+import json
+import os
+import subprocess
+import threading
+
+import pytest
+import socketio
+import websocket
+
+GOP_FRAMES = 25  # the fixture camera: 25 fps, a keyframe every 25 frames, one fragment per GOP
+
+
+def count_frames(path):
+    probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+                            "stream=nb_read_frames,codec_name", "-of", "csv=p=0", path], capture_output=True, text=True)
+    assert probe.returncode == 0 and probe.stderr == "", probe.stderr
+    codec, frames = probe.stdout.strip().split(",")
+    return codec, int(frames)
+
+
+class Watcher:
+    def __init__(self, gateway, user, fragments_wanted, transports=("websocket",)):
+        self.client = socketio.Client(reconnection=False)
+        self.init = None
+        self.fragments = []
+        self.done = threading.Event()
+        self.wanted = fragments_wanted
+        self.client.on("video:init", self.on_init)
+        self.client.on("video:fragment", self.on_fragment)
+        self.client.connect(gateway.base, auth={"token": gateway.login(user)}, transports=list(transports), wait_timeout=10)
+
+    def on_init(self, data):
+        self.init = data
+
+    def on_fragment(self, data):
+        self.fragments.append(data)
+        if len(self.fragments) >= self.wanted:
+            self.done.set()
+
+
+def test_watch_sends_the_init_segment_then_fragments_that_decode(gateway, tmp_path):
+    watcher = Watcher(gateway, "olivia", 3)
+    ack = watcher.client.call("watch", {"cameraId": "lobby"}, timeout=10)
+    assert ack == {"success": True, "cameraId": "lobby"}
+    assert watcher.done.wait(20), f"only {len(watcher.fragments)} fragments"
+    assert watcher.client.call("unwatch", {"cameraId": "lobby"}, timeout=10) == {"success": True}
+    watcher.client.disconnect()
+    init = watcher.init
+    assert init["cameraId"] == "lobby"
+    assert init["codecs"].startswith("avc1.")
+    assert init["mimeType"] == f'video/mp4; codecs="{init["codecs"]}"'
+    assert isinstance(init["data"], bytes) and init["data"][4:8] == b"ftyp"
+    first = watcher.fragments[:3]
+    assert first[0]["keyframe"] is True
+    assert [f["sequence"] for f in first] == list(range(first[0]["sequence"], first[0]["sequence"] + 3))
+    path = tmp_path / "watched.mp4"
+    path.write_bytes(init["data"] + b"".join(f["data"] for f in first))
+    assert count_frames(str(path)) == ("h264", 3 * GOP_FRAMES)
+
+
+def test_a_stranger_cannot_watch(gateway):
+    client = socketio.Client(reconnection=False)
+    client.connect(gateway.base, auth={"token": gateway.login("sam")}, transports=["polling"], wait_timeout=10)
+    ack = client.call("watch", {"cameraId": "lobby"}, timeout=10)
+    assert ack["success"] is False and ack["code"] == "not_found"
+    assert client.call("watch", {"cameraId": "nope"}, timeout=10)["code"] == "not_found"
+    client.disconnect()
+
+
+def test_concurrent_viewers_receive_identical_fragments(gateway):
+    watchers = [Watcher(gateway, "olivia", 2, transports=("websocket",) if i % 2 else ("polling",)) for i in range(6)]
+    for watcher in watchers:
+        assert watcher.client.call("watch", {"cameraId": "lobby"}, timeout=10)["success"] is True
+    for watcher in watchers:
+        assert watcher.done.wait(20)
+    by_sequence = {}
+    for watcher in watchers:
+        for fragment in watcher.fragments:
+            by_sequence.setdefault(fragment["sequence"], set()).add(fragment["data"])
+        watcher.client.disconnect()
+    assert all(len(copies) == 1 for copies in by_sequence.values())
+    assert len({w.init["data"] for w in watchers}) == 1
+
+
+def test_plain_websocket_endpoint(gateway, tmp_path):
+    token = gateway.login("olivia")
+    ws = websocket.create_connection(gateway.base.replace("http", "ws") + f"/ws/cameras/lobby?token={token}", timeout=10)
+    meta = json.loads(ws.recv())
+    assert meta["type"] == "init" and meta["codecs"].startswith("avc1.")
+    chunks = []
+    while len(chunks) < 3:
+        opcode, data = ws.recv_data()
+        assert opcode == websocket.ABNF.OPCODE_BINARY
+        chunks.append(bytes(data))
+    ws.close()
+    path = tmp_path / "plain.mp4"
+    path.write_bytes(b"".join(chunks))
+    assert count_frames(str(path)) == ("h264", 2 * GOP_FRAMES)
+
+
+@pytest.mark.parametrize("user,code", [(None, 4401), ("sam", 4404)])
+def test_plain_websocket_refuses_without_access(gateway, user, code):
+    query = f"?token={gateway.login(user)}" if user else ""
+    ws = websocket.create_connection(gateway.base.replace("http", "ws") + f"/ws/cameras/lobby{query}", timeout=10)
+    opcode, data = ws.recv_data(control_frame=True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE
+    assert int.from_bytes(data[:2], "big") == code
+    assert len(data) > 2  # with the reason
+    ws.close()
+
+
+def test_plain_get_without_upgrade_answers_with_the_api_errors(gateway):
+    import requests
+    assert requests.get(gateway.base + "/ws/cameras/lobby").status_code == 401
+    assert requests.get(gateway.base + "/ws/cameras/lobby", headers={"Authorization": f"Bearer {gateway.login('sam')}"}).status_code == 404
+    assert requests.get(gateway.base + "/ws/cameras/lobby", headers={"Authorization": f"Bearer {gateway.login('olivia')}"}).status_code == 426
