@@ -116,3 +116,56 @@ def test_plain_get_without_upgrade_answers_with_the_api_errors(gateway):
     assert requests.get(gateway.base + "/ws/cameras/lobby").status_code == 401
     assert requests.get(gateway.base + "/ws/cameras/lobby", headers={"Authorization": f"Bearer {gateway.login('sam')}"}).status_code == 404
     assert requests.get(gateway.base + "/ws/cameras/lobby", headers={"Authorization": f"Bearer {gateway.login('olivia')}"}).status_code == 426
+
+
+def test_watchers_of_a_camera_hear_its_state_changes(gateway):
+    import requests
+    watcher = Watcher(gateway, "olivia", 1)
+    states = []
+    watcher.client.on("camera:state", lambda data: states.append(data))
+    other = Watcher(gateway, "admin", 1)
+    other_states = []
+    other.client.on("camera:state", lambda data: other_states.append(data))
+    token = gateway.login("olivia")
+    created = requests.post(gateway.base + "/api/cameras", headers={"Authorization": f"Bearer {token}"},
+                            json={"id": "roomcam", "name": "Room", "source": {"type": "rtsp", "url": "rtsp://192.0.2.1/x"}, "sinks": [{"type": "websocket"}]})
+    assert created.status_code == 201
+    assert watcher.client.call("watch", {"cameraId": "roomcam"}, timeout=10)["success"] is True
+    assert other.client.call("watch", {"cameraId": "lobby"}, timeout=10)["success"] is True
+    patched = requests.patch(gateway.base + "/api/cameras/roomcam", headers={"Authorization": f"Bearer {token}"}, json={"name": "Room 2"})
+    assert patched.status_code == 200
+    deadline = __import__("time").time() + 10
+    while not any(s["state"] == "offline" for s in states) and __import__("time").time() < deadline:
+        __import__("time").sleep(0.05)
+    assert any(s["cameraId"] == "roomcam" and s["state"] == "offline" for s in states), states
+    assert all(s["cameraId"] == "lobby" for s in other_states), "only the camera's own watchers hear it"
+    requests.delete(gateway.base + "/api/cameras/roomcam", headers={"Authorization": f"Bearer {token}"})
+    watcher.client.disconnect()
+    other.client.disconnect()
+
+
+def test_play_video_sends_the_whole_file_at_the_clients_pace(gateway, tmp_path):
+    client = socketio.Client(reconnection=False)
+    chunks, ended, init = [], threading.Event(), {}
+    client.on("video:init", lambda data: init.update(data))
+    client.on("video:chunk", lambda data: chunks.append(data))
+    client.on("video:end", lambda data: (init.update(end=data), ended.set()))
+    client.connect(gateway.base, auth={"token": gateway.login("victor")}, transports=["websocket"], wait_timeout=10)
+    refused = client.call("playVideo", {"videoId": "camera:lobby"}, timeout=10)
+    assert refused["success"] is False and refused["code"] == "not_found"
+    owner = socketio.Client(reconnection=False)
+    owner.connect(gateway.base, auth={"token": gateway.login("olivia")}, transports=["polling"], wait_timeout=10)
+    owner.on("video:init", lambda data: init.update(data))
+    owner.on("video:chunk", lambda data: chunks.append(data))
+    owner.on("video:end", lambda data: (init.update(end=data), ended.set()))
+    ack = owner.call("playVideo", {"videoId": "camera:lobby"}, timeout=10)
+    assert ack["success"] is True and abs(ack["duration"] - 4.0) < 0.1
+    assert ended.wait(20)
+    assert [c["sequence"] for c in chunks] == list(range(1, len(chunks) + 1))
+    assert init["end"]["chunks"] == len(chunks) == 4
+    path = tmp_path / "played.mp4"
+    path.write_bytes(init["data"] + b"".join(c["data"] for c in chunks))
+    assert count_frames(str(path)) == ("h264", 4 * GOP_FRAMES)
+    assert owner.call("playVideo", {"videoId": "no-such-video"}, timeout=10)["code"] == "not_found"
+    client.disconnect()
+    owner.disconnect()

@@ -24,10 +24,18 @@ struct GatewaySocketIO {
         }
         let seed = SeedEvents(cameras: cameras, manager: manager, events: events)
         let live = LiveViewing(cameras: cameras, manager: manager, events: events)
+        let playback = StoredPlayback(cameras: cameras, storage: cameras.storage, events: events)
+        events.observe { event in
+            guard event.name == "camera.state_changed", let camera = event.camera else { return }
+            namespace.emit(to: LiveViewing.room(camera), "camera:state", [.object([
+                ("cameraId", .string(camera)), ("state", .json(event.details["to"] ?? .null)), ("reason", .json(event.details["reason"] ?? .null)),
+            ])])
+        }
         namespace.onConnection { socket in
             guard let principal = socket.context as? Principal else { return socket.disconnect() }
             seed.install(on: socket, principal: principal)
             live.install(on: socket, principal: principal)
+            playback.install(on: socket, principal: principal)
         }
     }
 

@@ -14,6 +14,9 @@ struct LiveViewing {
 
     struct CameraReference: Decodable { let cameraId: String }
 
+    /// Watchers of a camera are in its room; they get `camera:state` when its state changes.
+    static func room(_ cameraID: String) -> String { "camera:\(cameraID)" }
+
     func install(on socket: SocketIOSocket, principal: Principal) {
         let watches = Mutex<[String: StopSignal]>([:])
         socket.on("watch") { arguments, ack in
@@ -27,6 +30,7 @@ struct LiveViewing {
                     return watches[cameraID]
                 }
                 previous?.fire()
+                socket.join(Self.room(cameraID))
                 let reader = provider.subscribe(viewer: "socketio:\(principal.username):\(socket.id)")
                 socket.spawn {
                     await forward(reader, to: socket, cameraID: cameraID, principal: principal, stop: stop)
@@ -41,6 +45,7 @@ struct LiveViewing {
         socket.on("unwatch") { arguments, ack in
             if let argument = arguments.first?.plainJSON, let reference = try? RequestBody.decode(CameraReference.self, from: argument) {
                 watches.withLock { $0.removeValue(forKey: reference.cameraId) }?.fire()
+                socket.leave(Self.room(reference.cameraId))
             }
             ack?(.object(JSONObject([("success", .bool(true))])))
         }

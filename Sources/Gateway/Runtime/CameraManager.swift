@@ -29,6 +29,11 @@ public final class CameraManager: Service, Sendable {
         (starts, startContinuation) = AsyncStream.makeStream(of: CameraPipeline.self)
     }
 
+    /// A path from a camera definition, as the file source resolves it.
+    public func resolvePath(_ path: String) -> String {
+        path.hasPrefix("/") ? path : (baseDirectory.hasSuffix("/") ? baseDirectory : baseDirectory + "/") + path
+    }
+
     /// Decodes a stored camera definition with the same rules as plugins.json.
     public func validate(_ record: CameraRecord) -> Result<CameraConfig, ConfigErrors> {
         let (config, problems) = ConfigDecoder.decode(CameraConfig.self, from: record.definition, userInfo: [.pluginRegistry: registry, .configBaseDirectory: baseDirectory])

@@ -1,0 +1,117 @@
+import Synchronization
+
+/// Seed 000's stored-video playback over Socket.IO: `playVideo` {videoId} sends `video:init`,
+/// then the file as fMP4 `video:chunk`s (one per GOP), each sent only when the client has taken
+/// the previous ones (flow control at the client's pace), then `video:end`. `stopVideo` stops.
+/// A video is a stored clip, recording or upload (authorized through its camera), or a file
+/// camera's own file (`camera:<id>`).
+struct StoredPlayback {
+    let cameras: CameraOperations
+    let storage: any StorageBackend
+    let events: EventBus
+    /// Bytes that may wait for the client before the next chunk is sent.
+    static let window = 1 << 20
+
+    struct VideoReference: Decodable { let videoId: String }
+
+    func install(on socket: SocketIOSocket, principal: Principal) {
+        let playing = Mutex<[String: StopSignal]>([:])
+        socket.on("playVideo") { arguments, ack in
+            do {
+                guard let argument = arguments.first?.plainJSON else { throw APIError.badRequest("an object argument is required") }
+                let videoID = try RequestBody.decode(VideoReference.self, from: argument).videoId
+                let (path, cameraID) = try await resolve(videoID, for: principal)
+                // Opened here so that a missing or unreadable file is the caller's error, not a silent stream.
+                let demuxer = try Self.open(path)
+                let stop = StopSignal()
+                playing.withLock { $0[videoID] }?.fire()
+                playing.withLock { $0[videoID] = stop }
+                socket.spawn {
+                    await play(demuxer, videoID: videoID, cameraID: cameraID, to: socket, principal: principal, stop: stop)
+                }
+                ack?(.object(JSONObject([("success", .bool(true)), ("videoId", .string(videoID)),
+                                         ("duration", demuxer.duration.map { .double($0) } ?? .null)])))
+            } catch let error as APIError {
+                ack?(.object(JSONObject([("success", .bool(false)), ("error", .string(error.message)), ("code", .string(error.code))])))
+            } catch {
+                ack?(.object(JSONObject([("success", .bool(false)), ("error", .string("the video cannot be played")), ("code", .string("unplayable"))])))
+            }
+        }
+        socket.on("stopVideo") { arguments, ack in
+            if let argument = arguments.first?.plainJSON, let reference = try? RequestBody.decode(VideoReference.self, from: argument) {
+                playing.withLock { $0.removeValue(forKey: reference.videoId) }?.fire()
+            }
+            ack?(.object(JSONObject([("success", .bool(true))])))
+        }
+        socket.onDisconnect { _ in
+            for stop in playing.withLock({ $0.values }) { stop.fire() }
+        }
+    }
+
+    static func open(_ path: String) throws -> Demuxer {
+        do {
+            return try Demuxer(url: path, options: .init(displayName: "video"))
+        } catch {
+            throw APIError(.unprocessableContent, code: "unplayable", "the video cannot be opened")
+        }
+    }
+
+    /// The file of `videoID` and its camera, after the access decision (viewers and up).
+    func resolve(_ videoID: String, for principal: Principal) async throws -> (path: String, cameraID: String?) {
+        if videoID.hasPrefix("camera:") {
+            let cameraID = String(videoID.dropFirst("camera:".count))
+            let (camera, _) = try await cameras.access.authorize(principal, cameraID: cameraID, for: .view)
+            guard camera.source["type"] == .string("file"), case .string(let path)? = camera.source["path"] else {
+                throw APIError(.conflict, code: "not_a_file", "camera '\(cameraID)' is live; watch it instead")
+            }
+            let resolved = cameras.manager.resolvePath(path)
+            return (resolved, cameraID)
+        }
+        guard let video = try await storage.video(id: videoID) else { throw APIError.notFound("video '\(videoID)' not found") }
+        if let cameraID = video.cameraID {
+            _ = try await cameras.access.authorize(principal, cameraID: cameraID, for: .view)
+        } else if !(principal.isAdmin || video.createdBy == principal.username) {
+            throw APIError.notFound("video '\(videoID)' not found")
+        }
+        return (video.path, video.cameraID)
+    }
+
+    private func play(_ demuxer: Demuxer, videoID: String, cameraID: String?, to socket: SocketIOSocket, principal: Principal, stop: StopSignal) async {
+        events.emit(GatewayEvent(name: "video.played", actor: principal.username, camera: cameraID, details: JSONObject([("video", .string(videoID))])))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var sent = 0
+                do {
+                    let writer = try FragmentedMP4Writer(streams: demuxer.streams, component: videoID)
+                    socket.emit("video:init", [.object([
+                        ("videoId", .string(videoID)), ("codecs", .string(demuxer.streams.codecs)),
+                        ("mimeType", .string(MP4InitSegment(bytes: [], codecs: demuxer.streams.codecs, generation: 0).mimeType)),
+                        ("data", .binary(writer.initSegment)),
+                    ])])
+                    func send(_ fragment: MP4Fragment) async -> Bool {
+                        guard await socket.connection.waitForRoom(maxBuffered: Self.window, timeout: .seconds(60)), !Task.isCancelled else { return false }
+                        socket.emit("video:chunk", [.object([
+                            ("videoId", .string(videoID)), ("sequence", .json(.int(fragment.sequence))),
+                            ("start", .json(.double(fragment.startTime))), ("duration", .json(.double(fragment.duration))),
+                            ("data", .binary(fragment.bytes)),
+                        ])])
+                        sent += 1
+                        return true
+                    }
+                    // Local files read in microseconds; the cooperative thread is never held for long.
+                    while let packet = try demuxer.read() {
+                        if let fragment = try writer.append(packet), !(await send(fragment)) { return }
+                        await Task.yield()
+                    }
+                    if let last = try writer.finish(), !(await send(last)) { return }
+                    socket.emit("video:end", [.object([("videoId", .string(videoID)), ("chunks", .json(.int(sent)))])])
+                } catch {
+                    socket.emit("video:error", [.object([("videoId", .string(videoID)), ("error", .string("the video cannot be played"))])])
+                }
+            }
+            group.addTask { await stop.wait() }
+            _ = await group.next()
+            group.cancelAll()
+        }
+    }
+}
