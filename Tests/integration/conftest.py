@@ -20,8 +20,9 @@ def password(user):
 
 
 class Gateway:
-    def __init__(self, base):
+    def __init__(self, base, log_path):
         self.base = base
+        self.log_path = log_path
 
     def login(self, user):
         response = requests.post(f"{self.base}/api/auth/login", json={"username": user, "password": password(user)}, timeout=10)
@@ -42,7 +43,9 @@ def gateway():
         "auth": {"jwt_secret": "integration-secret-0123456789abcdef0123", "bcrypt_cost": 4},
         "users": [{"username": u, "password": password(u), "role": "admin" if u == "admin" else "user"} for u in USERS],
         "cameras": [{"id": "lobby", "name": "Lobby", "owner": "olivia", "source": {"type": "file", "path": clip, "loop": True},
-                     "sinks": [{"type": "websocket"}]}],
+                     "sinks": [{"type": "websocket"}]},
+                    {"id": "strict", "name": "Strict", "owner": "olivia", "source": {"type": "file", "path": clip, "loop": True},
+                     "sinks": [{"type": "websocket", "viewer_max_buffer_bytes": 4096, "viewer_stall_seconds": 1}]}],
     }
     with open(os.path.join(directory, "plugins.json"), "w") as handle:
         json.dump(config, handle)
@@ -60,7 +63,7 @@ def gateway():
         match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read())
         port = int(match.group(1)) if match else None
         time.sleep(0.05)
-    yield Gateway(f"http://127.0.0.1:{port}")
+    yield Gateway(f"http://127.0.0.1:{port}", log.name)
     process.terminate()
     process.wait(timeout=15)
     log.close()

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import threading
+import time
 
 import pytest
 import socketio
@@ -169,3 +170,23 @@ def test_play_video_sends_the_whole_file_at_the_clients_pace(gateway, tmp_path):
     assert owner.call("playVideo", {"videoId": "no-such-video"}, timeout=10)["code"] == "not_found"
     client.disconnect()
     owner.disconnect()
+
+
+def test_a_client_that_stops_reading_is_disconnected(gateway):
+    """Over long-polling a client that sends no GET takes nothing: its buffer stays above the
+    camera's viewer_max_buffer_bytes, and after viewer_stall_seconds the session is closed."""
+    import requests
+    base = gateway.base + "/socket.io/?EIO=4&transport=polling"
+    handshake = requests.get(base)
+    sid = json.loads(handshake.text[1:])["sid"]
+    session = f"{base}&sid={sid}"
+    token = gateway.login("olivia")
+    assert requests.post(session, data='40{"token":"%s"}' % token).text == "ok"
+    assert requests.get(session).text.startswith("40{")
+    assert requests.post(session, data='420["watch",{"cameraId":"strict"}]').text == "ok"
+    time.sleep(3)  # read nothing: the init and the GOP exceed 4096 bytes for more than 1 s
+    assert requests.get(session).status_code == 400  # the session is gone
+    events = []
+    lines = open(os.path.join(os.path.dirname(gateway.log_path), "data", "events.jsonl")).read().splitlines()
+    events = [json.loads(line) for line in lines]
+    assert any(e["event"] == "viewer.left" and e.get("camera") == "strict" for e in events)

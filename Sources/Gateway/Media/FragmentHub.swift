@@ -84,6 +84,20 @@ public final class FragmentHub: Sendable {
 /// `/ws/cameras/{id}` find it among the camera's sinks.
 public protocol LiveFragmentProvider: CameraSink {
     func subscribe(viewer: String) -> HubReader<FragmentEvent>
+    var viewerLimits: ViewerLimits { get }
+}
+
+/// How far a viewer may fall behind.
+public struct ViewerLimits: Sendable {
+    /// Bytes that may wait for a client before its stream pauses (then skips, at the hub).
+    public var maximumBuffered: Int
+    /// How long a client may take nothing before it is disconnected.
+    public var stallLimit: Duration
+
+    public init(maximumBuffered: Int = 4 << 20, stallLimit: Duration = .seconds(15)) {
+        self.maximumBuffered = maximumBuffered
+        self.stallLimit = stallLimit
+    }
 }
 
 extension StreamSet {

@@ -9,6 +9,14 @@ public struct MP4Fragment: Sendable {
     /// Starts with a video keyframe: a player may begin here (an HLS segment, an independent part).
     public let isIndependent: Bool
     public let sequence: Int
+
+    public init(bytes: [UInt8], startTime: Double, duration: Double, isIndependent: Bool, sequence: Int) {
+        self.bytes = bytes
+        self.startTime = startTime
+        self.duration = duration
+        self.isIndependent = isIndependent
+        self.sequence = sequence
+    }
 }
 
 /// Remuxes packets into fragmented MP4 in memory (a custom AVIOContext, no temp files):

@@ -7,10 +7,6 @@ struct LiveViewing {
     let cameras: CameraOperations
     let manager: CameraManager
     let events: EventBus
-    /// Bytes that may wait for a client before the stream to it pauses.
-    static let maximumBuffered = 4 << 20
-    /// How long a client may stop reading before it is disconnected.
-    static let stallLimit: Duration = .seconds(15)
 
     struct CameraReference: Decodable { let cameraId: String }
 
@@ -32,8 +28,9 @@ struct LiveViewing {
                 previous?.fire()
                 socket.join(Self.room(cameraID))
                 let reader = provider.subscribe(viewer: "socketio:\(principal.username):\(socket.id)")
+                let limits = provider.viewerLimits
                 socket.spawn {
-                    await forward(reader, to: socket, cameraID: cameraID, principal: principal, stop: stop)
+                    await forward(reader, to: socket, cameraID: cameraID, principal: principal, limits: limits, stop: stop)
                 }
                 ack?(.object(JSONObject([("success", .bool(true)), ("cameraId", .string(cameraID))])))
             } catch let error as APIError {
@@ -63,7 +60,8 @@ struct LiveViewing {
         return provider
     }
 
-    private func forward(_ reader: HubReader<FragmentEvent>, to socket: SocketIOSocket, cameraID: String, principal: Principal, stop: StopSignal) async {
+    private func forward(_ reader: HubReader<FragmentEvent>, to socket: SocketIOSocket, cameraID: String, principal: Principal,
+                         limits: ViewerLimits, stop: StopSignal) async {
         events.emit(GatewayEvent(name: "viewer.joined", actor: principal.username, camera: cameraID, details: JSONObject([("via", .string("socket.io"))])))
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -75,7 +73,7 @@ struct LiveViewing {
                             ("data", .binary(segment.bytes)),
                         ])])
                     case .fragment(let fragment):
-                        guard await socket.connection.waitForRoom(maxBuffered: Self.maximumBuffered, timeout: Self.stallLimit) else {
+                        guard await socket.connection.waitForRoom(maxBuffered: limits.maximumBuffered, timeout: limits.stallLimit) else {
                             socket.connection.close()
                             return
                         }

@@ -20,6 +20,10 @@ public struct WebSocketSink: SinkAdapter, LiveFragmentProvider {
         logger = context.logger
     }
 
+    public var viewerLimits: ViewerLimits {
+        ViewerLimits(maximumBuffered: configuration.viewerMaxBufferBytes, stallLimit: .milliseconds(Int64(configuration.viewerStallSeconds * 1000)))
+    }
+
     public func subscribe(viewer: String) -> HubReader<FragmentEvent> {
         fragments.subscribe(name: viewer, capacity: configuration.viewerQueueFragments)
     }
