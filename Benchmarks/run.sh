@@ -1,10 +1,32 @@
 #!/usr/bin/env bash
-# Benchmarks the media core against ffmpeg doing the same job in the same run, and prints a
-# table. Usage: Benchmarks/run.sh [seconds-of-media] [repetitions]
+# Benchmarks, each against a baseline measured in the same run, printed as tables:
+#   media    — the media core (demux + fMP4 remux, hub fan-out) against ffmpeg processes
+#   socketio — Socket.IO event rate against python-socketio's server; fan-out to 100 and 1,000 viewers
+# Usage: Benchmarks/run.sh [media|socketio|all] [seconds-of-media] [repetitions]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds="${1:-60}"
-repetitions="${2:-5}"
+which="${1:-all}"
+seconds="${2:-60}"
+repetitions="${3:-5}"
+if [ "$which" = "socketio" ] || [ "$which" = "all" ]; then
+  ./scripts/install-deps.sh
+  ./scripts/python-env.sh
+  .venv/bin/pip install --quiet --disable-pip-version-check -r Benchmarks/requirements.txt
+  swift build -c release --product gateway >&2
+  swift build -c release --product socketio-conformance-server >&2
+  fanout_media="Benchmarks/.media/fanout-320x240.mp4"
+  if [ ! -s "$fanout_media" ]; then
+    mkdir -p "$(dirname "$fanout_media")"
+    ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=320x240:rate=25" -t 30 -c:v libx264 -preset ultrafast \
+      -g 25 -keyint_min 25 -sc_threshold 0 -b:v 300k -pix_fmt yuv420p "$fanout_media.tmp.mp4"
+    mv "$fanout_media.tmp.mp4" "$fanout_media"
+  fi
+  ulimit -n 20000 2>/dev/null || true
+  echo "Socket.IO:"
+  .venv/bin/python Benchmarks/socketio_bench.py .build/release/gateway .build/release/socketio-conformance-server \
+    "$PWD/$fanout_media" 100 1000
+fi
+[ "$which" = "media" ] || [ "$which" = "all" ] || exit 0
 media="Benchmarks/.media/bench-1080p-${seconds}s.mp4"
 ./scripts/install-deps.sh
 if [ ! -s "$media" ]; then

@@ -54,6 +54,8 @@ public final class FragmentHub: Sendable {
     }
 
     public func publish(_ fragment: MP4Fragment) {
+        var fragment = fragment
+        fragment.publishedAt = WallClock.now()
         let readers = state.withLock { state -> [HubReader<FragmentEvent>] in
             if fragment.isIndependent { state.gop = [] }
             if fragment.isIndependent || !state.gop.isEmpty { state.gop.append(fragment) }

@@ -9,6 +9,8 @@ public struct MP4Fragment: Sendable {
     /// Starts with a video keyframe: a player may begin here (an HLS segment, an independent part).
     public let isIndependent: Bool
     public let sequence: Int
+    /// Wall-clock time (Unix seconds) the fragment was handed to viewers; 0 before that.
+    public var publishedAt: Double = 0
 
     public init(bytes: [UInt8], startTime: Double, duration: Double, isIndependent: Bool, sequence: Int) {
         self.bytes = bytes

@@ -80,6 +80,7 @@ struct LiveViewing {
                         socket.emit("video:fragment", [.object([
                             ("cameraId", .string(cameraID)), ("sequence", .json(.int(fragment.sequence))),
                             ("keyframe", .json(.bool(fragment.isIndependent))), ("duration", .json(.double(fragment.duration))),
+                            ("publishedAt", .json(.double(fragment.publishedAt))),
                             ("data", .binary(fragment.bytes)),
                         ])])
                     case .skipped(let count):
