@@ -21,6 +21,11 @@ main.onConnection { socket in
     socket.emit("auth", [.json(socket.auth ?? .object(JSONObject()))])
     socket.on("message") { arguments, _ in socket.emit("message-back", arguments) }
     socket.on("message-with-ack") { arguments, ack in ack?(arguments) }
+    // Server-to-client acknowledgement (beyond the official suites): ask the client to ack the
+    // same arguments, then emit what it answered.
+    socket.on("emit-with-ack") { arguments, _ in
+        socket.emit("emit-with-ack", arguments) { answer in socket.emit("emit-with-ack", answer) }
+    }
 }
 socketIO.namespace("/custom").onConnection { socket in
     socket.emit("auth", [.json(socket.auth ?? .object(JSONObject()))])

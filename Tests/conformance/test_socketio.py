@@ -203,3 +203,17 @@ def test_malformed_packets_close_the_connection():
         if frame.startswith("452-"):
             ws.send("4text instead of the attachments")
         assert is_closed(ws), frame
+
+
+def test_server_acknowledgements_use_ids_from_zero():
+    ws, _, _ = socketio_connection()
+    ws.send('42["emit-with-ack",1,"2",{"3":[true]}]')
+    assert recv_skipping_pings(ws, 1) == ['420["emit-with-ack",1,"2",{"3":[true]}]']
+    ws.send('430[1,"2",{"3":[true]}]')
+    assert recv_skipping_pings(ws, 1) == ['42["emit-with-ack",1,"2",{"3":[true]}]']
+    ws.send('42["emit-with-ack","again"]')
+    assert recv_skipping_pings(ws, 1) == ['421["emit-with-ack","again"]']
+    ws.send('461-1[{"_placeholder":true,"num":0}]')
+    ws.send_binary(bytes([7, 8]))
+    assert recv_skipping_pings(ws, 2) == ['451-["emit-with-ack",{"_placeholder":true,"num":0}]', bytes([7, 8])]
+    ws.close()
