@@ -5,7 +5,7 @@ import Gateway
 public enum StandardSinks {
     public static func register(into registry: inout PluginRegistry) {
         registry.register(sink: WebSocketSink.self)
-        registry.declare(.sink, type: "hls", configuration: HLSSinkConfiguration.self)
+        registry.register(sink: HLSSink.self)
         registry.declare(.sink, type: "clipper", configuration: ClipperSinkConfiguration.self)
         registry.declare(.sink, type: "recorder", configuration: RecorderSinkConfiguration.self)
     }

@@ -24,6 +24,11 @@ class Gateway:
         self.base = base
         self.log_path = log_path
 
+    def events(self):
+        path = os.path.join(os.path.dirname(self.log_path), "data", "events.jsonl")
+        with open(path) as handle:
+            return [json.loads(line) for line in handle.read().splitlines()]
+
     def login(self, user):
         response = requests.post(f"{self.base}/api/auth/login", json={"username": user, "password": password(user)}, timeout=10)
         assert response.status_code == 200, response.text
@@ -40,12 +45,16 @@ def gateway():
                     "-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", clip], check=True)
     config = {
         "server": {"host": "127.0.0.1", "port": 0, "data_dir": "data"},
-        "auth": {"jwt_secret": "integration-secret-0123456789abcdef0123", "bcrypt_cost": 4},
+        "auth": {"jwt_secret": "integration-secret-0123456789abcdef0123", "bcrypt_cost": 4, "stream_token_ttl_seconds": 5},
         "users": [{"username": u, "password": password(u), "role": "admin" if u == "admin" else "user"} for u in USERS],
         "cameras": [{"id": "lobby", "name": "Lobby", "owner": "olivia", "source": {"type": "file", "path": clip, "loop": True},
                      "sinks": [{"type": "websocket"}]},
                     {"id": "strict", "name": "Strict", "owner": "olivia", "source": {"type": "file", "path": clip, "loop": True},
-                     "sinks": [{"type": "websocket", "viewer_max_buffer_bytes": 4096, "viewer_stall_seconds": 1}]}],
+                     "sinks": [{"type": "websocket", "viewer_max_buffer_bytes": 4096, "viewer_stall_seconds": 1}]},
+                    {"id": "hlscam", "name": "LL-HLS", "owner": "olivia", "source": {"type": "file", "path": clip, "loop": True},
+                     "sinks": [{"type": "hls", "segment_duration": 2, "part_duration": 0.2, "idle_timeout": 3}]},
+                    {"id": "hlsplain", "name": "HLS", "owner": "oscar", "source": {"type": "file", "path": clip, "loop": True},
+                     "sinks": [{"type": "hls", "segment_duration": 2, "part_duration": 0, "idle_timeout": 3}]}],
     }
     with open(os.path.join(directory, "plugins.json"), "w") as handle:
         json.dump(config, handle)

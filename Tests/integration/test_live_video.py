@@ -187,6 +187,5 @@ def test_a_client_that_stops_reading_is_disconnected(gateway):
     time.sleep(3)  # read nothing: the init and the GOP exceed 4096 bytes for more than 1 s
     assert requests.get(session).status_code == 400  # the session is gone
     events = []
-    lines = open(os.path.join(os.path.dirname(gateway.log_path), "data", "events.jsonl")).read().splitlines()
-    events = [json.loads(line) for line in lines]
+    events = gateway.events()
     assert any(e["event"] == "viewer.left" and e.get("camera") == "strict" for e in events)

@@ -43,6 +43,12 @@ public struct TokenService: Sendable {
         var iss: IssuerClaim?
         var aud: AudienceClaim?
         var name: String?
+        /// `stream` for camera-scoped stream tokens, which open one camera's HLS and nothing else.
+        var scope: String?
+        /// The camera a stream token names.
+        var cam: String?
+        /// A stream token's id, for its sliding expiry.
+        var jti: String?
 
         func verify(using algorithm: some JWTAlgorithm) async throws {
             try exp.verifyNotExpired()
@@ -93,6 +99,32 @@ public struct TokenService: Sendable {
 
     public var expiresIn: Double { ttl }
 
+    /// A token for one user and one camera, for players that cannot send headers. Its claims
+    /// cap it at a day; `StreamTokens` expires it after `idle` seconds without use.
+    func signStreamToken(userID: String, cameraID: String, id: String, now: Date = Date()) async throws -> String {
+        let claims = Claims(sub: .init(value: userID), exp: .init(value: now.addingTimeInterval(86_400)), nbf: .init(value: now.addingTimeInterval(-5)),
+                            iat: .init(value: now), iss: nil, aud: nil, name: nil, scope: "stream", cam: cameraID, jti: id)
+        return try await local.sign(claims, header: ["alg": "HS256", "typ": "JWT"])
+    }
+
+    /// The claims of a stream token whose signature and hard expiry check out.
+    func verifyStreamToken(_ token: String) async throws(TokenRejection) -> (userID: String, cameraID: String, id: String, issuedAt: Double) {
+        let header = try Self.header(of: token)
+        guard header["alg"] == .string("HS256") else { throw TokenRejection("algorithm is not accepted") }
+        let claims: Claims
+        do {
+            claims = try await local.verify(token, as: Claims.self)
+        } catch let error as JWTError where error.errorType == .claimVerificationFailure {
+            throw TokenRejection("stream token has expired")
+        } catch {
+            throw TokenRejection("stream token is invalid")
+        }
+        guard claims.scope == "stream", let camera = claims.cam, let id = claims.jti, let issued = claims.iat else {
+            throw TokenRejection("not a stream token")
+        }
+        return (claims.sub.value, camera, id, issued.value.timeIntervalSince1970)
+    }
+
     public func verify(_ token: String) async throws(TokenRejection) -> VerifiedToken {
         let header = try Self.header(of: token)
         guard case .string(let algorithm)? = header["alg"] else { throw TokenRejection("token header has no algorithm") }
@@ -123,6 +155,7 @@ public struct TokenService: Sendable {
         } catch {
             throw TokenRejection("token is invalid")
         }
+        if claims.scope != nil { throw TokenRejection("a stream token opens a stream, nothing else") }
         if let issuer, claims.iss?.value != issuer { throw TokenRejection("token issuer is not accepted") }
         if let audience, !(claims.aud?.value.contains(audience) ?? false) { throw TokenRejection("token audience is not accepted") }
         let username: String? = isExternal ? Self.claim(usernameClaim, of: token) ?? claims.sub.value : claims.name

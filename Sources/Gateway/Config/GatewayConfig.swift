@@ -75,10 +75,13 @@ public struct AuthConfig: Decodable, Sendable, ConfigPlaceholder {
     public var audience: String?
     /// Claim naming the user in tokens from the JWKS's identity provider. Default `preferred_username`.
     public var usernameClaim = "preferred_username"
+    /// Seconds a stream token (HLS URLs) lives after its last use. Default 600.
+    public var streamTokenTTLSeconds = 600
 
     enum CodingKeys: String, CodingKey {
         case jwtSecret = "jwt_secret", tokenTTLSeconds = "token_ttl_seconds", allowRegistration = "allow_registration"
         case bcryptCost = "bcrypt_cost", jwks, issuer, audience, usernameClaim = "username_claim"
+        case streamTokenTTLSeconds = "stream_token_ttl_seconds"
     }
 
     public init() {}
@@ -94,6 +97,8 @@ public struct AuthConfig: Decodable, Sendable, ConfigPlaceholder {
         issuer = try container.decodeIfPresent(String.self, forKey: .issuer)
         audience = try container.decodeIfPresent(String.self, forKey: .audience)
         usernameClaim = try container.decodeIfPresent(String.self, forKey: .usernameClaim) ?? usernameClaim
+        streamTokenTTLSeconds = try container.decodeIfPresent(Int.self, forKey: .streamTokenTTLSeconds) ?? streamTokenTTLSeconds
+        if streamTokenTTLSeconds <= 0 { try decoder.reportProblem(CodingKeys.streamTokenTTLSeconds, "must be positive") }
         if tokenTTLSeconds <= 0 { try decoder.reportProblem(CodingKeys.tokenTTLSeconds, "must be positive") }
         if !jwtSecret.isEmpty, jwtSecret.utf8.count < 32 {
             try decoder.reportProblem(CodingKeys.jwtSecret, "must be at least 32 bytes (or empty to generate one)")

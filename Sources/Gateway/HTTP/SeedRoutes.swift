@@ -19,7 +19,8 @@ struct SeedRoutes {
             let principal = try context.principal()
             let body = try await RequestBody.decode(AddCamera.self, from: request)
             let record = try await cameras.create(principal, .init(
-                name: body.name, source: .object(JSONObject([("type", .string("rtsp")), ("url", .string(body.rtspUrl))]))))
+                name: body.name, source: .object(JSONObject([("type", .string("rtsp")), ("url", .string(body.rtspUrl))])),
+                    sinks: CameraOperations.seedSinks))
             return Response.json(.object(JSONObject([
                 ("success", .bool(true)),
                 ("camera", Views.camera(record, role: .owner, pipeline: manager.pipeline(id: record.id))),

@@ -7,6 +7,7 @@ struct GatewaySocketIO {
     let cameras: CameraOperations
     let manager: CameraManager
     let events: EventBus
+    let streams: StreamControl
 
     func install(on server: SocketIOServer) {
         let namespace = server.namespace("/")
@@ -22,7 +23,7 @@ struct GatewaySocketIO {
                 return .failure(SocketIOConnectError("authentication failed"))
             }
         }
-        let seed = SeedEvents(cameras: cameras, manager: manager, events: events)
+        let seed = SeedEvents(cameras: cameras, manager: manager, events: events, streams: streams)
         let live = LiveViewing(cameras: cameras, manager: manager, events: events)
         let playback = StoredPlayback(cameras: cameras, storage: cameras.storage, events: events)
         events.observe { event in
@@ -52,6 +53,7 @@ struct SeedEvents {
     let cameras: CameraOperations
     let manager: CameraManager
     let events: EventBus
+    let streams: StreamControl
 
     struct CameraReference: Decodable { let cameraId: String }
     struct AddCamera: Decodable { let name: String; let rtspUrl: String }
@@ -68,7 +70,8 @@ struct SeedEvents {
             await answer(ack) {
                 let body = try argument(AddCamera.self, arguments)
                 let record = try await cameras.create(principal, .init(
-                    name: body.name, source: .object(JSONObject([("type", .string("rtsp")), ("url", .string(body.rtspUrl))]))))
+                    name: body.name, source: .object(JSONObject([("type", .string("rtsp")), ("url", .string(body.rtspUrl))])),
+                    sinks: CameraOperations.seedSinks))
                 return .object(JSONObject([("success", .bool(true)),
                                            ("camera", Views.camera(record, role: .owner, pipeline: manager.pipeline(id: record.id)))]))
             }
@@ -89,16 +92,13 @@ struct SeedEvents {
         socket.on("startStream") { arguments, ack in
             await answer(ack) {
                 let id = try argument(CameraReference.self, arguments).cameraId
-                _ = try await cameras.access.authorize(principal, cameraID: id, for: .operate)
-                events.emit(GatewayEvent(name: "stream.started", actor: principal.username, camera: id))
-                return .object(JSONObject([("success", .bool(true)), ("streamUrl", .string("/ws/cameras/\(id)"))]))
+                let url = try await streams.start(principal, cameraID: id)
+                return .object(JSONObject([("success", .bool(true)), ("streamUrl", .string(url))]))
             }
         }
         socket.on("stopStream") { arguments, ack in
             await answer(ack) {
-                let id = try argument(CameraReference.self, arguments).cameraId
-                _ = try await cameras.access.authorize(principal, cameraID: id, for: .operate)
-                events.emit(GatewayEvent(name: "stream.stopped", actor: principal.username, camera: id))
+                try await streams.stop(principal, cameraID: try argument(CameraReference.self, arguments).cameraId)
                 return .object(JSONObject([("success", .bool(true))]))
             }
         }

@@ -31,6 +31,12 @@ public struct CameraOperations: Sendable {
         public var sinks: JSONValue?
     }
 
+    /// Cameras added through seed 001's `addCamera` stream as its frontend expects: HLS, and
+    /// fMP4 over WebSocket.
+    public static let seedSinks: JSONValue = .array([
+        .object(JSONObject([("type", .string("hls"))])), .object(JSONObject([("type", .string("websocket"))])),
+    ])
+
     public func list(_ principal: Principal) async throws -> [(CameraRecord, CameraRole)] {
         try await access.visibleCameras(principal)
     }

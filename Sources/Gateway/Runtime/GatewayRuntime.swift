@@ -18,6 +18,7 @@ public final class GatewayRuntime: Sendable {
     public let cameraManager: CameraManager
     public let cameras: CameraOperations
     public let socketIO: SocketIOServer
+    public let streamTokens: StreamTokens
     public let metricsRegistry: PrometheusCollectorRegistry
     public let metricsFactory: any MetricsFactory
     public let startedAt: Double
@@ -36,9 +37,11 @@ public final class GatewayRuntime: Sendable {
         self.metricsFactory = metricsFactory
         self.logger = logger
         startedAt = MonotonicTime.seconds()
+        streamTokens = StreamTokens(tokens: users.tokens, idle: Double(config.auth.streamTokenTTLSeconds))
         socketIO = SocketIOServer(path: "/socket.io/", configuration: .init(pingInterval: 25, pingTimeout: 20, maxPayload: 1_000_000),
                                   connectTimeout: 45, logger: logger)
-        GatewaySocketIO(users: users, cameras: cameras, manager: cameraManager, events: events).install(on: socketIO)
+        GatewaySocketIO(users: users, cameras: cameras, manager: cameraManager, events: events,
+                        streams: StreamControl(access: access, manager: cameraManager, tokens: streamTokens, events: events)).install(on: socketIO)
     }
 
     /// Builds the plugins, migrates storage, creates plugins.json's users (announcing generated
@@ -114,6 +117,8 @@ public final class GatewayRuntime: Sendable {
         AuthRoutes(users: users).register(on: router)
         CameraRoutes(cameras: cameras, manager: cameraManager).register(on: router)
         ShareRoutes(cameras: cameras).register(on: router)
+        StreamRoutes(streams: streams).register(on: router)
+        HLSRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager, metrics: metricsFactory).register(on: router)
         SeedRoutes(cameras: cameras, manager: cameraManager).register(on: router)
         OpenAPIRoute().register(on: router)
         socketIO.engine.register(on: router) { $0.remoteAddress }
@@ -133,6 +138,10 @@ public final class GatewayRuntime: Sendable {
     }
 
     public var uptime: Double { MonotonicTime.seconds() - startedAt }
+
+    public var streams: StreamControl {
+        StreamControl(access: access, manager: cameraManager, tokens: streamTokens, events: events)
+    }
 
     var liveWebSocket: LiveWebSocketEndpoint {
         LiveWebSocketEndpoint(users: users, live: LiveViewing(cameras: cameras, manager: cameraManager, events: events), events: events)

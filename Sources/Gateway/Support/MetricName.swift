@@ -10,4 +10,7 @@ public enum MetricName {
     public static let eventsDropped = "gateway_events_dropped_total"
     public static let viewerDroppedFragments = "gateway_viewer_dropped_fragments_total"
     public static let viewers = "gateway_camera_viewers"
+    public static let hlsRequests = "gateway_hls_requests_total"
+    public static let hlsBytes = "gateway_hls_bytes_total"
+    public static let hlsPlayers = "gateway_hls_players"
 }

@@ -1,0 +1,34 @@
+/// A sink that serves a camera as HLS (the `hls` sink). The HTTP routes find it among the
+/// camera's sinks; they authorize every request before calling it.
+public protocol HLSProvider: CameraSink {
+    /// Notes a request by `player` (a user): starts the muxer when it is idle, defers its idle
+    /// shutdown, and counts the player as active.
+    func touch(player: String) async
+    /// Stops the muxer now (`stream/stop`).
+    func stop() async
+    var isActive: Bool { get async }
+    /// The media playlist once it has a segment. With `blockUntil` (LL-HLS `_HLS_msn`,
+    /// `_HLS_part`) it waits until that segment or part exists. `query` goes on every URI.
+    func mediaPlaylist(query: String, blockUntil: (sequence: Int, part: Int?)?) async throws -> String
+    /// The multivariant playlist naming the media playlist, with CODECS and RESOLUTION.
+    func multivariantPlaylist(query: String) async throws -> String
+    /// An init segment, segment or part by name; waits briefly for a part that is about to exist.
+    func resource(named name: String) async -> HLSResource?
+}
+
+public struct HLSResource: Sendable {
+    public let bytes: [UInt8]
+    public let contentType: String
+
+    public init(bytes: [UInt8], contentType: String) {
+        self.bytes = bytes
+        self.contentType = contentType
+    }
+}
+
+public enum HLSError: Error, Sendable {
+    /// No segment within the wait (the camera is offline).
+    case unavailable
+    /// A blocking reload for a segment too far ahead.
+    case badRequest(String)
+}

@@ -1,0 +1,137 @@
+import Hummingbird
+import Metrics
+
+/// `/hls/{camera}/index.m3u8` (media), `/hls/{camera}/master.m3u8` (multivariant) and their
+/// init segments, segments and parts; seed 001's `/streams/{camera}/…` serves the same. Every
+/// request — playlist or segment — is authorized: a bearer token or cookie, or the
+/// camera-scoped stream token in `?token=` that playlists put on every URI (renewed on each
+/// playlist load), and then the access decision.
+struct HLSRoutes {
+    let users: UserService
+    let streamTokens: StreamTokens
+    let access: AccessControl
+    let manager: CameraManager
+    let metrics: any MetricsFactory
+
+    func register(on router: Router<GatewayRequestContext>) {
+        for prefix in ["/hls", "/streams"] {
+            router.get("\(prefix)/:camera/:file") { request, context in try await serve(request, context: context, head: false) }
+            router.head("\(prefix)/:camera/:file") { request, context in try await serve(request, context: context, head: true) }
+        }
+    }
+
+    /// The provider of `cameraID` after authorization, and the caller.
+    func authorize(_ request: Request, context: GatewayRequestContext, cameraID: String) async throws -> (any HLSProvider, Principal) {
+        let principal: Principal
+        if let token = request.uri.queryParameters.get("token") {
+            let scoped: (userID: String, cameraID: String)
+            do {
+                scoped = try await streamTokens.verify(token)
+            } catch {
+                throw APIError(.unauthorized, code: "invalid_token", error.description)
+            }
+            guard scoped.cameraID == cameraID else { throw APIError(.unauthorized, code: "invalid_token", "the stream token is for another camera") }
+            guard let user = try await users.storage.user(id: scoped.userID) else { throw APIError(.unauthorized, code: "invalid_token", "unknown user") }
+            principal = Principal(userID: user.id, username: user.username, role: user.role)
+        } else {
+            principal = try context.principal()
+        }
+        _ = try await access.authorize(principal, cameraID: cameraID, for: .view)
+        guard let provider = manager.pipeline(id: cameraID)?.sinks.lazy.compactMap({ $0 as? any HLSProvider }).first else {
+            throw APIError.notFound("camera '\(cameraID)' has no HLS sink")
+        }
+        return (provider, principal)
+    }
+
+    func serve(_ request: Request, context: GatewayRequestContext, head: Bool) async throws -> Response {
+        let cameraID = try context.parameters.require("camera")
+        let file = try context.parameters.require("file")
+        let (provider, principal) = try await authorize(request, context: context, cameraID: cameraID)
+        let dimensions = [("camera", cameraID)]
+        Counter(label: MetricName.hlsRequests, dimensions: dimensions, factory: metrics).increment()
+        await provider.touch(player: principal.username)
+        var response: Response
+        if file == "index.m3u8" || file == "master.m3u8" {
+            let token = try await streamTokens.token(userID: principal.userID, cameraID: cameraID)
+            let query = "?token=\(token)"
+            let text: String
+            do {
+                if file == "master.m3u8" {
+                    text = try await provider.multivariantPlaylist(query: query)
+                } else {
+                    text = try await provider.mediaPlaylist(query: query, blockUntil: try blockingTarget(request))
+                }
+            } catch HLSError.unavailable {
+                throw APIError(.serviceUnavailable, code: "stream_unavailable", "the camera has produced no segment yet", retryAfter: 1)
+            } catch HLSError.badRequest(let message) {
+                throw APIError.badRequest(message)
+            }
+            response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: text)))
+            response.headers[.contentType] = "application/vnd.apple.mpegurl"
+            response.headers[.cacheControl] = "no-cache"
+        } else {
+            guard file.hasSuffix(".m4s") || file.hasSuffix(".mp4"), let resource = await provider.resource(named: file) else {
+                throw APIError.notFound("no \(file) in this stream")
+            }
+            response = RangeResponse.make(resource.bytes, contentType: resource.contentType, request: request)
+            response.headers[.cacheControl] = "private, max-age=3600, immutable"
+        }
+        let bytes = response.headers[.contentLength].flatMap(Int.init) ?? 0
+        Counter(label: MetricName.hlsBytes, dimensions: dimensions, factory: metrics).increment(by: bytes)
+        // HEAD: the headers of the GET, Content-Length included, and no body.
+        if head { response.body = ResponseBody(contentLength: bytes) { writer in try await writer.finish(nil) } }
+        return response
+    }
+
+    /// `_HLS_msn` / `_HLS_part` of a blocking playlist reload.
+    func blockingTarget(_ request: Request) throws -> (sequence: Int, part: Int?)? {
+        let query = request.uri.queryParameters
+        guard let msnText = query.get("_HLS_msn") else {
+            if query.get("_HLS_part") != nil { throw APIError.badRequest("_HLS_part needs _HLS_msn") }
+            return nil
+        }
+        guard let msn = Int(msnText), msn >= 0 else { throw APIError.badRequest("_HLS_msn must be a number") }
+        let part = try query.get("_HLS_part").map { text -> Int in
+            guard let part = Int(text), part >= 0 else { throw APIError.badRequest("_HLS_part must be a number") }
+            return part
+        }
+        return (msn, part)
+    }
+}
+
+/// Byte ranges (RFC 9110 §14): one range per request; anything unsatisfiable is a 416.
+enum RangeResponse {
+    static func make(_ bytes: [UInt8], contentType: String, request: Request) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        headers[.acceptRanges] = "bytes"
+        guard let header = request.headers[.range] else {
+            headers[.contentLength] = String(bytes.count)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        guard let range = parse(header, size: bytes.count) else {
+            headers[.contentRange] = "bytes */\(bytes.count)"
+            return Response(status: .rangeNotSatisfiable, headers: headers)
+        }
+        headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(bytes.count)"
+        headers[.contentLength] = String(range.count)
+        return Response(status: .partialContent, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes[range])))
+    }
+
+    /// `bytes=a-b`, `bytes=a-`, `bytes=-n` as a half-open range within `size`, or nil.
+    static func parse(_ header: String, size: Int) -> Range<Int>? {
+        guard header.hasPrefix("bytes="), size > 0 else { return nil }
+        let spec = header.dropFirst(6)
+        guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { return nil }
+        let first = spec[..<dash].trimmingCharacters(in: .whitespaces)
+        let last = spec[spec.index(after: dash)...].trimmingCharacters(in: .whitespaces)
+        if first.isEmpty {
+            guard let suffix = Int(last), suffix > 0 else { return nil }
+            return max(0, size - suffix)..<size
+        }
+        guard let start = Int(first), start < size else { return nil }
+        if last.isEmpty { return start..<size }
+        guard let end = Int(last), end >= start else { return nil }
+        return start..<min(end + 1, size)
+    }
+}

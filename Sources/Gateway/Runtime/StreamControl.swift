@@ -1,0 +1,36 @@
+/// `stream/start` and `stream/stop` for every front end (REST, seed 001's routes, Socket.IO):
+/// operators and up; the HLS muxer starts on demand and the caller gets a URL a player can
+/// open without headers (a camera-scoped stream token in the query).
+public struct StreamControl: Sendable {
+    let access: AccessControl
+    let manager: CameraManager
+    let tokens: StreamTokens
+    let events: EventBus
+
+    public func start(_ principal: Principal, cameraID: String) async throws -> String {
+        _ = try await access.authorize(principal, cameraID: cameraID, for: .operate)
+        let sinks = manager.pipeline(id: cameraID)?.sinks ?? []
+        if let hls = sinks.lazy.compactMap({ $0 as? any HLSProvider }).first {
+            await hls.touch(player: principal.username)
+            let token = try await tokens.token(userID: principal.userID, cameraID: cameraID)
+            return "/hls/\(cameraID)/index.m3u8?token=\(token)"
+        }
+        if sinks.contains(where: { $0 is any LiveFragmentProvider }) {
+            events.emit(GatewayEvent(name: "stream.started", actor: principal.username, camera: cameraID,
+                                     details: JSONObject([("protocol", .string("websocket"))])))
+            return "/ws/cameras/\(cameraID)"
+        }
+        throw APIError(.conflict, code: "not_streamable", "camera '\(cameraID)' has no hls or websocket sink")
+    }
+
+    public func stop(_ principal: Principal, cameraID: String) async throws {
+        _ = try await access.authorize(principal, cameraID: cameraID, for: .operate)
+        let sinks = manager.pipeline(id: cameraID)?.sinks ?? []
+        if let hls = sinks.lazy.compactMap({ $0 as? any HLSProvider }).first {
+            await hls.stop()
+        } else {
+            events.emit(GatewayEvent(name: "stream.stopped", actor: principal.username, camera: cameraID,
+                                     details: JSONObject([("protocol", .string("websocket"))])))
+        }
+    }
+}

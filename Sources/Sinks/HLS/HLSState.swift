@@ -1,0 +1,186 @@
+import Gateway
+import Metrics
+
+/// One camera's HLS window and bytes, shared by the muxer and the requests.
+actor HLSState {
+    private let configuration: HLSSinkConfiguration
+    private let cameraID: String
+    private let events: EventBus
+    private var playlist: HLSPlaylist?
+    private var store: [String: [UInt8]] = [:]
+    private var codecs = ""
+    private var resolution: (width: Int, height: Int)?
+    private var peakBitrate = 0
+    /// Wanted by a request (set at once, so that requests may wait for the first segment).
+    private var running = false
+    /// The muxer loop is on.
+    private var muxing = false
+    private var stopRequested = false
+    private var lastRequest = MonotonicTime.seconds()
+    private var players: [String: Double] = [:]
+    private var reportedPlayers = 0
+    private var waiters: [(deadline: Double, check: @Sendable (isolated HLSState) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+    private let playersGauge: Gauge
+
+    init(configuration: HLSSinkConfiguration, cameraID: String, events: EventBus) {
+        self.configuration = configuration
+        self.cameraID = cameraID
+        self.events = events
+        playersGauge = Gauge(label: MetricName.hlsPlayers, dimensions: [("camera", cameraID)])
+    }
+
+    /// Returns true when the muxer should be started.
+    func touch(player: String) -> Bool {
+        let now = MonotonicTime.seconds()
+        lastRequest = now
+        players[player] = now
+        updatePlayers(now: now)
+        stopRequested = false
+        defer { running = true }
+        return !running
+    }
+
+    private func updatePlayers(now: Double) {
+        players = players.filter { now - $0.value < max(configuration.segmentDuration * 3, 6) }
+        guard players.count != reportedPlayers else { return }
+        reportedPlayers = players.count
+        playersGauge.record(players.count)
+        events.emit(GatewayEvent(name: "stream.viewers", camera: cameraID, details: JSONObject([
+            ("protocol", .string("hls")), ("viewers", .int(players.count)),
+        ])))
+    }
+
+    var isRunning: Bool { running }
+
+    /// The muxer loop claims a start; false when it already runs or nobody wants it any more.
+    func start() -> Bool {
+        guard running, !muxing else { return false }
+        muxing = true
+        return true
+    }
+
+    func requestStop() {
+        stopRequested = true
+        wake()
+    }
+
+    /// Returns when no request came for `idle_timeout`, or a stop was asked for.
+    func waitUntilIdle() async {
+        while !Task.isCancelled {
+            let now = MonotonicTime.seconds()
+            updatePlayers(now: now)
+            wake()
+            if stopRequested || now - lastRequest > configuration.idleTimeout { return }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// The muxer ended: an idle camera keeps nothing.
+    func stopped() {
+        running = false
+        muxing = false
+        playlist = nil
+        store = [:]
+        peakBitrate = 0
+        wake()
+    }
+
+    func begin(initSegment: [UInt8], streams: StreamSet) {
+        let name = "init-\(streams.generation).mp4"
+        if playlist == nil {
+            let fps = streams.video?.frameRate ?? 25
+            playlist = HLSPlaylist(configuration: .init(segmentDuration: configuration.segmentDuration, partDuration: configuration.partDuration,
+                                                         window: configuration.window), frameDuration: 1 / max(fps, 1))
+        }
+        store[name] = initSegment
+        codecs = streams.codecs
+        if let video = streams.video { resolution = (video.parameters.width, video.parameters.height) }
+        apply(playlist!.begin(initName: name), fragment: nil)
+    }
+
+    func append(_ fragment: MP4Fragment) {
+        guard playlist != nil else { return }
+        let change = playlist!.append(duration: fragment.duration, independent: fragment.isIndependent, wallClock: WallClock.now())
+        apply(change, fragment: fragment)
+    }
+
+    private func apply(_ change: HLSPlaylist.Change, fragment: MP4Fragment?) {
+        if let part = change.part, let fragment { store[part.name] = fragment.bytes }
+        if let segment = change.completed {
+            var bytes: [UInt8] = []
+            for part in segment.parts { bytes += store[part.name] ?? [] }
+            store[segment.name] = bytes
+            if segment.duration > 0 { peakBitrate = max(peakBitrate, Int(Double(bytes.count * 8) / segment.duration)) }
+            // Without LL-HLS nobody asks for parts: only the segment is kept.
+            if configuration.partDuration == 0 { for part in segment.parts { store[part.name] = nil } }
+        }
+        for name in change.evicted { store[name] = nil }
+        // Init segments stay while a listed segment or the current session uses them.
+        let liveInits = Set((playlist?.segments ?? []).map(\.initName) + [playlist?.initName].compactMap { $0 })
+        for name in store.keys where name.hasPrefix("init-") && !liveInits.contains(name) { store[name] = nil }
+        wake()
+    }
+
+    // MARK: Requests
+
+    func mediaPlaylist(query: String, blockUntil: (sequence: Int, part: Int?)?) async throws -> String {
+        let ready = await wait(timeout: configuration.segmentDuration * 3 + 5) { !($0.playlist?.segments.isEmpty ?? true) }
+        guard ready, let current = playlist else { throw HLSError.unavailable }
+        if let target = blockUntil {
+            let next = current.nextPart
+            if target.sequence > next.sequence + 2 { throw HLSError.badRequest("_HLS_msn \(target.sequence) is too far ahead (next is \(next.sequence))") }
+            _ = await wait(timeout: Double(current.targetDuration) * 3) { $0.playlist?.has(sequence: target.sequence, part: target.part) ?? true }
+        }
+        guard let playlist else { throw HLSError.unavailable }
+        return playlist.render(query: query)
+    }
+
+    func multivariantPlaylist(query: String) async throws -> String {
+        guard await wait(timeout: configuration.segmentDuration * 3 + 5, { !($0.playlist?.segments.isEmpty ?? true) }) else {
+            throw HLSError.unavailable
+        }
+        var attributes = ["BANDWIDTH=\(max(peakBitrate, 1))", "CODECS=\"\(codecs)\""]
+        if let resolution { attributes.append("RESOLUTION=\(resolution.width)x\(resolution.height)") }
+        return ["#EXTM3U", "#EXT-X-VERSION:\(configuration.partDuration > 0 ? 9 : 7)", "#EXT-X-INDEPENDENT-SEGMENTS",
+                "#EXT-X-STREAM-INF:" + attributes.joined(separator: ","), "index.m3u8" + query].joined(separator: "\n") + "\n"
+    }
+
+    func resource(named name: String) async -> HLSResource? {
+        if store[name] == nil, name.hasPrefix("part-"), let playlist {
+            // A preload hint: the part is about to exist.
+            let hinted = playlist.nextPart
+            if name == "part-\(hinted.sequence)-\(hinted.part).m4s" {
+                _ = await wait(timeout: max(playlist.partTarget * 4, 1)) { $0.store[name] != nil || $0.playlist == nil }
+            }
+        }
+        guard let bytes = store[name] else { return nil }
+        return HLSResource(bytes: bytes, contentType: name.hasPrefix("init-") ? "video/mp4" : "video/iso.segment")
+    }
+
+    // MARK: Waiting
+
+    /// Waits until `check` holds, the muxer stops, or `timeout` passes (the idle watcher's
+    /// sweep ends overdue waits, so no timer task is needed).
+    private func wait(timeout: Double, _ check: @escaping @Sendable (isolated HLSState) -> Bool) async -> Bool {
+        if check(self) { return true }
+        guard running else { return false }
+        let deadline = MonotonicTime.seconds() + timeout
+        await withCheckedContinuation { continuation in
+            waiters.append((deadline, check, continuation))
+        }
+        return check(self)
+    }
+
+    private func wake() {
+        let now = MonotonicTime.seconds()
+        var remaining: [(deadline: Double, check: @Sendable (isolated HLSState) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+        for waiter in waiters {
+            if !running || now >= waiter.deadline || waiter.check(self) {
+                waiter.continuation.resume()
+            } else {
+                remaining.append(waiter)
+            }
+        }
+        waiters = remaining
+    }
+}

@@ -1,0 +1,218 @@
+"""HLS and LL-HLS from the gateway, played by ffmpeg; playlists checked against RFC 8216's rules
+by a parser; every playlist and segment request authorized."""
+import re
+import subprocess
+import time
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import requests
+
+# FFmpeg 5.1's HLS demuxer re-reads the EXT-X-MAP init segment after each playlist reload of a
+# live fMP4 stream and the mp4 demuxer then notes the repeated moov; it does so with ffmpeg's own
+# live fMP4 HLS output too, so these two lines are not counted as warnings.
+DEMUXER_QUIRKS = ("Found duplicated MOOV Atom", "Last message repeated")
+
+
+def auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def start(gateway, camera, user="olivia"):
+    response = requests.post(f"{gateway.base}/api/cameras/{camera}/stream/start", headers=auth(gateway.login(user)))
+    assert response.status_code == 200, response.text
+    return gateway.base + response.json()["streamUrl"]
+
+
+def parse(text):
+    """A small RFC 8216 media playlist parser: tags, segments with their parts."""
+    lines = text.strip().split("\n")
+    assert lines[0] == "#EXTM3U"
+    playlist = {"segments": [], "parts": [], "tags": {}}
+    pending_parts = []
+    duration = None
+    for line in lines[1:]:
+        if line.startswith("#EXT-X-PART:"):
+            attributes = dict(re.findall(r'([A-Z-]+)=("[^"]*"|[^,]*)', line[len("#EXT-X-PART:"):]))
+            pending_parts.append({"duration": float(attributes["DURATION"]), "uri": attributes["URI"].strip('"'),
+                                  "independent": attributes.get("INDEPENDENT") == "YES"})
+        elif line.startswith("#EXTINF:"):
+            duration = float(line[len("#EXTINF:"):].split(",")[0])
+        elif line.startswith("#"):
+            name, _, value = line[1:].partition(":")
+            playlist["tags"].setdefault(name, []).append(value)
+        elif line:
+            playlist["segments"].append({"uri": line, "duration": duration, "parts": pending_parts})
+            pending_parts = []
+            duration = None
+    playlist["parts"] = pending_parts  # of the segment in progress
+    return playlist
+
+
+def tag(playlist, name):
+    return playlist["tags"][name][0]
+
+
+def check_rules(playlist, low_latency):
+    target = int(tag(playlist, "EXT-X-TARGETDURATION"))
+    assert playlist["segments"], "no segment"
+    for segment in playlist["segments"]:
+        assert round(segment["duration"]) <= target, (segment, target)
+    assert "EXT-X-MAP" in playlist["tags"] and "EXT-X-PROGRAM-DATE-TIME" in playlist["tags"]
+    assert "EXT-X-INDEPENDENT-SEGMENTS" in playlist["tags"]
+    if low_latency:
+        part_target = float(re.search(r"PART-TARGET=([\d.]+)", tag(playlist, "EXT-X-PART-INF")).group(1))
+        assert "CAN-BLOCK-RELOAD=YES" in tag(playlist, "EXT-X-SERVER-CONTROL")
+        hold_back = float(re.search(r"PART-HOLD-BACK=([\d.]+)", tag(playlist, "EXT-X-SERVER-CONTROL")).group(1))
+        assert hold_back >= 2 * part_target
+        assert "EXT-X-PRELOAD-HINT" in playlist["tags"]
+        for segment in playlist["segments"]:
+            if segment["parts"]:
+                assert segment["parts"][0]["independent"]
+                assert abs(sum(p["duration"] for p in segment["parts"]) - segment["duration"]) < 0.01
+                number = segment["uri"].split("?")[0][len("seg-"):-len(".m4s")]
+                assert all(p["uri"].startswith(f"part-{number}-") for p in segment["parts"])  # parts within their segment
+        for part in [p for s in playlist["segments"] for p in s["parts"]] + playlist["parts"]:
+            assert part["duration"] <= part_target + 0.001
+    else:
+        assert "EXT-X-PART-INF" not in playlist["tags"] and not any(s["parts"] for s in playlist["segments"])
+
+
+def ffmpeg_plays(url, seconds):
+    result = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "warning", "-i", url, "-t", str(seconds), "-f", "null", "-"],
+                            capture_output=True, text=True, timeout=seconds + 60)
+    problems = [line for line in result.stderr.splitlines() if not any(q in line for q in DEMUXER_QUIRKS)]
+    return result.returncode, problems
+
+
+@pytest.mark.parametrize("camera,low_latency", [("hlscam", True), ("hlsplain", False)])
+def test_ffmpeg_plays_the_stream_without_errors_or_timestamp_warnings(gateway, camera, low_latency):
+    url = start(gateway, camera, "olivia" if camera == "hlscam" else "oscar")
+    code, problems = ffmpeg_plays(url, 12)
+    assert code == 0 and problems == [], problems
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0",
+                            url.replace("index.m3u8", "master.m3u8")], capture_output=True, text=True, timeout=60)
+    assert probe.returncode == 0 and "h264,320,240" in probe.stdout, probe.stderr
+
+
+@pytest.mark.parametrize("camera,low_latency", [("hlscam", True), ("hlsplain", False)])
+def test_playlists_follow_the_rules_and_sequence_numbers_only_grow(gateway, camera, low_latency):
+    url = start(gateway, camera, "olivia" if camera == "hlscam" else "oscar")
+    previous_sequence = -1
+    for _ in range(4):
+        response = requests.get(url)
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "application/vnd.apple.mpegurl"
+        assert response.headers["Cache-Control"] == "no-cache"
+        playlist = parse(response.text)
+        check_rules(playlist, low_latency)
+        sequence = int(tag(playlist, "EXT-X-MEDIA-SEQUENCE"))
+        assert sequence >= previous_sequence
+        previous_sequence = sequence
+        time.sleep(1.2)
+    master = requests.get(url.replace("index.m3u8", "master.m3u8")).text
+    assert re.search(r'#EXT-X-STREAM-INF:BANDWIDTH=\d+,CODECS="avc1\.[0-9a-f]{6}",RESOLUTION=320x240', master), master
+
+
+def test_blocking_playlist_reload_waits_for_the_part(gateway):
+    url = start(gateway, "hlscam")
+    playlist = parse(requests.get(url).text)
+    hint = re.search(r"part-(\d+)-(\d+)\.m4s", tag(playlist, "EXT-X-PRELOAD-HINT"))
+    msn, part = int(hint.group(1)), int(hint.group(2))
+    started = time.time()
+    blocked = requests.get(f"{url}&_HLS_msn={msn}&_HLS_part={part}", timeout=10)
+    assert blocked.status_code == 200
+    assert f"part-{msn}-{part}.m4s" in blocked.text.split("PRELOAD-HINT")[0]
+    assert time.time() - started < 2
+    hinted = requests.get(f"{gateway.base}/hls/hlscam/part-{msn}-{part + 1}.m4s?" + urlparse(url).query, timeout=10)
+    assert hinted.status_code == 200 and hinted.headers["Content-Type"] == "video/iso.segment"
+    assert requests.get(f"{url}&_HLS_msn={msn + 10}").status_code == 400
+
+
+def test_segments_have_types_ranges_head_and_cache_headers(gateway):
+    url = start(gateway, "hlsplain", "oscar")
+    playlist = parse(requests.get(url).text)
+    base = url.rsplit("/", 1)[0]
+    init_uri = re.search(r'URI="([^"]+)"', tag(playlist, "EXT-X-MAP")).group(1)
+    init = requests.get(f"{base}/{init_uri}")
+    assert init.headers["Content-Type"] == "video/mp4" and init.content[4:8] == b"ftyp"
+    segment_url = f"{base}/{playlist['segments'][-1]['uri']}"
+    whole = requests.get(segment_url)
+    assert whole.status_code == 200 and whole.headers["Content-Type"] == "video/iso.segment"
+    assert "immutable" in whole.headers["Cache-Control"] and whole.headers["Accept-Ranges"] == "bytes"
+    size = len(whole.content)
+    first = requests.get(segment_url, headers={"Range": "bytes=0-99"})
+    assert first.status_code == 206 and first.content == whole.content[:100]
+    assert first.headers["Content-Range"] == f"bytes 0-99/{size}"
+    assert requests.get(segment_url, headers={"Range": "bytes=-10"}).content == whole.content[-10:]
+    assert requests.get(segment_url, headers={"Range": f"bytes={size - 5}-"}).content == whole.content[-5:]
+    unsatisfiable = requests.get(segment_url, headers={"Range": f"bytes={size}-"})
+    assert unsatisfiable.status_code == 416 and unsatisfiable.headers["Content-Range"] == f"bytes */{size}"
+    head = requests.head(segment_url)
+    assert head.status_code == 200 and int(head.headers["Content-Length"]) == size and head.content == b""
+
+
+def test_every_playlist_and_segment_request_is_authorized(gateway):
+    url = start(gateway, "hlscam")
+    query = urlparse(url).query
+    playlist = parse(requests.get(url).text)
+    segment = playlist["segments"][-1]["uri"].split("?")[0]
+    base = f"{gateway.base}/hls/hlscam"
+    # No credentials at all.
+    assert requests.get(f"{base}/index.m3u8").status_code == 401
+    assert requests.get(f"{base}/{segment}").status_code == 401
+    # A stranger's own token: the camera does not exist for them.
+    stranger = auth(gateway.login("sam"))
+    assert requests.get(f"{base}/index.m3u8", headers=stranger).status_code == 404
+    assert requests.get(f"{base}/{segment}", headers=stranger).status_code == 404
+    # A stream token for another camera.
+    other = urlparse(start(gateway, "hlsplain", "oscar")).query
+    assert requests.get(f"{base}/index.m3u8?{other}").status_code == 401
+    assert requests.get(f"{base}/{segment}?{other}").status_code == 401
+    # A forged or malformed token.
+    assert requests.get(f"{base}/{segment}?token=abc").status_code == 401
+    # An API token in the query is not a stream token.
+    assert requests.get(f"{base}/{segment}?token={gateway.login('olivia')}").status_code == 401
+    # The owner's stream token works on playlists and segments alike.
+    assert requests.get(f"{base}/{segment}?{query}").status_code == 200
+    # A viewer's access ends when the grant is revoked, at the next request.
+    owner = auth(gateway.login("olivia"))
+    assert requests.post(f"{gateway.base}/api/cameras/hlscam/shares", headers=owner, json={"username": "victor"}).status_code == 201
+    viewer_playlist = requests.get(f"{base}/index.m3u8", headers=auth(gateway.login("victor")))
+    assert viewer_playlist.status_code == 200
+    viewer_query = urlparse(parse(viewer_playlist.text)["segments"][-1]["uri"]).query
+    assert requests.get(f"{base}/{segment}?{viewer_query}").status_code == 200
+    assert requests.delete(f"{gateway.base}/api/cameras/hlscam/shares/victor", headers=owner).status_code == 204
+    assert requests.get(f"{base}/{segment}?{viewer_query}").status_code == 404
+    assert requests.get(f"{base}/index.m3u8?{viewer_query}").status_code == 404
+    # A stream token unused for longer than its lifetime (5 s here) has expired.
+    stale = urlparse(start(gateway, "hlsplain", "oscar")).query
+    time.sleep(6)
+    expired = requests.get(f"{gateway.base}/hls/hlsplain/index.m3u8?{stale}")
+    assert expired.status_code == 401 and "expired" in expired.json()["error"]["message"]
+
+
+def test_on_demand_start_and_idle_shutdown(gateway):
+    def hls_events(camera):
+        return [e["event"] for e in gateway.events() if e.get("camera") == camera and e["event"] in ("stream.started", "stream.stopped")
+                and e.get("details", {}).get("protocol") == "hls"]
+
+    time.sleep(4)  # anything earlier tests started is idle now (idle_timeout 3 s)
+    before = hls_events("hlscam")
+    assert not before or before[-1] == "stream.stopped"
+    url = start(gateway, "hlscam")
+    assert requests.get(url).status_code == 200
+    assert hls_events("hlscam")[len(before):][:1] == ["stream.started"]
+    time.sleep(5)
+    assert hls_events("hlscam")[-1] == "stream.stopped"
+    # Seed 001's routes and path use the same mechanism.
+    seed = requests.post(f"{gateway.base}/startStream", headers=auth(gateway.login("olivia")), json={"cameraId": "hlscam"})
+    assert seed.json()["success"] is True
+    alias = seed.json()["streamUrl"].replace("/hls/", "/streams/")
+    assert requests.get(gateway.base + alias).status_code == 200
+    assert requests.post(f"{gateway.base}/stopStream", headers=auth(gateway.login("olivia")), json={"cameraId": "hlscam"}).json() == {"success": True}
+    time.sleep(1)
+    assert hls_events("hlscam")[-1] == "stream.stopped"
+    metrics = requests.get(f"{gateway.base}/metrics", headers=auth(gateway.login("admin"))).text
+    assert re.search(r'gateway_hls_requests_total\{camera="hlscam"\} [1-9]', metrics)
+    assert re.search(r'gateway_hls_bytes_total\{camera="hlscam"\} [1-9]', metrics)
