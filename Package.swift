@@ -59,7 +59,7 @@ let package = Package(
         .executableTarget(name: "SocketIOConformanceServer", dependencies: ["Gateway"]),
         .executableTarget(name: "GatewayBench", dependencies: ["Gateway", "SourcesFile"], path: "Benchmarks/GatewayBench"),
         .testTarget(name: "GatewayTests", dependencies: [
-            "Gateway", "SourcesFile", "StandardPlugins", "StorageSQLite",
+            "Gateway", "SourcesFile", "Sinks", "StandardPlugins", "StorageSQLite",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

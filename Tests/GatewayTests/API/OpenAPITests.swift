@@ -23,7 +23,7 @@ import Testing
                 currentPath = String(line.dropFirst(2).dropLast())
                 if currentPath!.count > 1, currentPath!.hasSuffix("/") { currentPath!.removeLast() }
             } else if let currentPath, line.hasPrefix("    "), !line.hasPrefix("     "),
-                      let method = ["get", "post", "patch", "put", "delete"].first(where: { line == "    \($0):" }) {
+                      let method = ["get", "head", "post", "patch", "put", "delete"].first(where: { line == "    \($0):" }) {
                 documented.insert("\(method.uppercased()) \(currentPath)")
             }
         }

@@ -1,0 +1,98 @@
+import Gateway
+import Logging
+import Sinks
+import Testing
+
+@Suite struct HLSPlaylistTests {
+    /// 25 fps, a keyframe every second, parts of 0.2 s: five parts a GOP.
+    func feed(_ playlist: inout HLSPlaylist, seconds: Int, startingAt time: Double = 0) -> [HLSPlaylist.Change] {
+        var changes: [HLSPlaylist.Change] = []
+        for index in 0..<(seconds * 5) {
+            changes.append(playlist.append(duration: 0.2, independent: index % 5 == 0, wallClock: time + Double(index) * 0.2))
+        }
+        return changes
+    }
+
+    @Test func segmentsAreCutAtTheFirstKeyframePastTheTarget() {
+        var playlist = HLSPlaylist(configuration: .init(segmentDuration: 2, partDuration: 0.2, window: 3))
+        _ = playlist.begin(initName: "init-1.mp4")
+        let changes = feed(&playlist, seconds: 7)
+        let completed = changes.compactMap(\.completed)
+        #expect(completed.map(\.sequence) == [0, 1, 2])
+        #expect(completed.allSatisfy { abs($0.duration - 2) < 0.001 && $0.parts.count == 10 })
+        #expect(playlist.current?.parts.count == 5)
+        #expect(playlist.targetDuration == 2)
+        #expect(abs(playlist.partTarget - 0.2) < 0.001)
+        #expect(playlist.nextPart == (3, 5))
+    }
+
+    @Test func theWindowSlidesAndEvictsSegmentsAndParts() {
+        var playlist = HLSPlaylist(configuration: .init(segmentDuration: 2, partDuration: 0.2, window: 3))
+        _ = playlist.begin(initName: "init-1.mp4")
+        let evicted = feed(&playlist, seconds: 11).flatMap(\.evicted)
+        #expect(playlist.segments.map(\.sequence) == [2, 3, 4])
+        #expect(playlist.mediaSequence == 2)
+        #expect(evicted.contains("seg-0.m4s") && evicted.contains("seg-1.m4s") && !evicted.contains("seg-2.m4s"))
+        // Parts stay for the last two complete segments only.
+        #expect(evicted.contains("part-2-0.m4s") && !evicted.contains("part-3-0.m4s"))
+        let text = playlist.render(query: "?token=t")
+        #expect(!text.contains("part-2-0.m4s") && text.contains("part-3-0.m4s?token=t") && text.contains("part-5-4.m4s"))
+        #expect(text.contains("#EXT-X-MEDIA-SEQUENCE:2\n"))
+        #expect(text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-5-5.m4s?token=t\""))
+        #expect(text.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.600"))
+    }
+
+    @Test func aNewSessionIsADiscontinuityWithItsOwnMap() {
+        var playlist = HLSPlaylist(configuration: .init(segmentDuration: 2, partDuration: 0, window: 4))
+        _ = playlist.begin(initName: "init-1.mp4")
+        for index in 0..<5 { _ = playlist.append(duration: 1, independent: true, wallClock: Double(index)) }
+        let change = playlist.begin(initName: "init-2.mp4")
+        #expect(change.completed?.sequence == 2)
+        for index in 0..<5 { _ = playlist.append(duration: 1, independent: true, wallClock: Double(10 + index)) }
+        let text = playlist.render()
+        let lines = text.split(separator: "\n").map(String.init)
+        let discontinuity = try! #require(lines.firstIndex(of: "#EXT-X-DISCONTINUITY"))
+        #expect(lines[discontinuity + 1] == "#EXT-X-MAP:URI=\"init-2.mp4\"")
+        #expect(!text.contains("EXT-X-PART"))
+        #expect(text.contains("#EXT-X-VERSION:7"))
+        // Once the discontinuity leaves the window, the sequence counts it.
+        for index in 0..<10 { _ = playlist.append(duration: 1, independent: true, wallClock: Double(20 + index)) }
+        #expect(playlist.discontinuitySequence == 1)
+        #expect(playlist.render().contains("#EXT-X-DISCONTINUITY-SEQUENCE:1"))
+    }
+
+    @Test func blockingReloadTargets() {
+        var playlist = HLSPlaylist(configuration: .init(segmentDuration: 2, partDuration: 0.2, window: 3))
+        _ = playlist.begin(initName: "init-1.mp4")
+        _ = feed(&playlist, seconds: 3)
+        #expect(playlist.has(sequence: 0, part: nil))
+        #expect(!playlist.has(sequence: 1, part: nil))
+        #expect(playlist.has(sequence: 1, part: 4))
+        #expect(!playlist.has(sequence: 1, part: 5))
+        #expect(playlist.has(sequence: 0, part: 9))
+    }
+
+    @Test func aRestartedSourceBecomesAnEXTXDiscontinuityInTheSinksPlaylist() async throws {
+        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+        let hub = StreamHub(cameraID: "restart")
+        let configuration = try ConfigDecoder.decode(HLSSinkConfiguration.self, from: .object(JSONObject([
+            ("segment_duration", .double(1)), ("part_duration", .int(0)), ("idle_timeout", .int(30)),
+        ]))).value.map { $0 }!
+        let sink = try HLSSink(configuration: configuration, context: testContext("restart"), hub: hub)
+        let running = Task { try await sink.run() }
+        defer { running.cancel() }
+        await sink.touch(player: "test")
+        try await Task.sleep(for: .milliseconds(100))
+        for session in 0..<2 {
+            hub.begin(streams)
+            for packet in packets { hub.publish(packet) }
+            try await Task.sleep(for: .milliseconds(200))
+            _ = session
+        }
+        #expect(try await eventually {
+            (try? await sink.mediaPlaylist(query: "", blockUntil: nil))?.contains("#EXT-X-DISCONTINUITY") == true
+        })
+        let text = try await sink.mediaPlaylist(query: "", blockUntil: nil)
+        #expect(text.contains("init-1.mp4") && text.contains("init-2.mp4"))
+    }
+}
