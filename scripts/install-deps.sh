@@ -2,7 +2,7 @@
 # Installs the Debian packages the gateway builds and tests with. Safe to re-run: it installs
 # only what is missing, and runs apt-get update only then.
 set -euo pipefail
-packages=(ffmpeg pkg-config libavformat-dev libavcodec-dev libavdevice-dev libavutil-dev libswscale-dev python3-venv)
+packages=(ffmpeg pkg-config libavformat-dev libavcodec-dev libavdevice-dev libavutil-dev libswscale-dev zlib1g-dev python3-venv)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -74,5 +74,14 @@ def gateway():
         time.sleep(0.05)
     yield Gateway(f"http://127.0.0.1:{port}", log.name)
     process.terminate()
-    process.wait(timeout=15)
-    log.close()
+    started = time.time()
+    try:
+        process.wait(timeout=30)
+    finally:
+        log.seek(0)
+        tail = log.read()[-3000:]
+        log.close()
+        if process.poll() is None:
+            process.kill()
+            pytest.fail(f"the gateway did not stop within 30 s of SIGTERM:\n{tail}", pytrace=False)
+    print(f"gateway stopped {time.time() - started:.1f} s after SIGTERM")

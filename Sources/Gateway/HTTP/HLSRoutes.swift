@@ -1,3 +1,4 @@
+import CompressNIO
 import Hummingbird
 import Metrics
 
@@ -66,9 +67,17 @@ struct HLSRoutes {
             } catch HLSError.badRequest(let message) {
                 throw APIError.badRequest(message)
             }
-            response = Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: text)))
-            response.headers[.contentType] = "application/vnd.apple.mpegurl"
-            response.headers[.cacheControl] = "no-cache"
+            var body = ByteBuffer(string: text)
+            var headers = HTTPFields()
+            headers[.contentType] = "application/vnd.apple.mpegurl"
+            headers[.cacheControl] = "no-cache"
+            headers[.vary] = "Accept-Encoding"
+            if request.headers[.acceptEncoding]?.lowercased().contains("gzip") == true, let compressed = try? body.compress(with: .gzip()) {
+                body = compressed
+                headers[.contentEncoding] = "gzip"
+            }
+            headers[.contentLength] = String(body.readableBytes)
+            response = Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
         } else {
             guard file.hasSuffix(".m4s") || file.hasSuffix(".mp4"), let resource = await provider.resource(named: file) else {
                 throw APIError.notFound("no \(file) in this stream")

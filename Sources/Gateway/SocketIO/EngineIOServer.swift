@@ -78,7 +78,13 @@ public final class EngineIOServer: Service, Sendable {
         guard let connection = sessions.withLock({ $0[sid] }) else { return Self.error(.unknownSession) }
         switch request.method {
         case .get:
-            switch await connection.poll() {
+            // A waiting long-poll ends with the server: the session closes and the GET gets `1`.
+            let outcome = await withGracefulShutdownHandler {
+                await connection.poll()
+            } onGracefulShutdown: {
+                connection.close()
+            }
+            switch outcome {
             case .success(let packets): return Self.text(EngineIOCodec.encodePayload(packets))
             case .failure(let error): return Self.error(error)
             }

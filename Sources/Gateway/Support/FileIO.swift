@@ -66,3 +66,20 @@ extension FileIO {
         guard written == bytes.count else { throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
     }
 }
+
+extension FileIO {
+    /// Writes `bytes` to `path` atomically (a temporary file renamed over it).
+    public static func write(_ bytes: [UInt8], to path: String) throws {
+        let temporary = path + ".tmp"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o640)
+        guard descriptor >= 0 else { throw Failure(description: "cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+        close(descriptor)
+        guard written == bytes.count, rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw Failure(description: "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    public static func remove(_ path: String) { unlink(path) }
+}

@@ -7,7 +7,12 @@ actor HLSState {
     private let cameraID: String
     private let events: EventBus
     private var playlist: HLSPlaylist?
+    /// Bytes by name (memory storage), or the names on disk (directory storage).
     private var store: [String: [UInt8]] = [:]
+    private var onDisk: Set<String> = []
+    /// Parts of the segment in progress, to assemble it whatever the storage.
+    private var partBytes: [String: [UInt8]] = [:]
+    private let directory: String?
     private var codecs = ""
     private var resolution: (width: Int, height: Int)?
     private var peakBitrate = 0
@@ -27,7 +32,36 @@ actor HLSState {
         self.cameraID = cameraID
         self.events = events
         playersGauge = Gauge(label: MetricName.hlsPlayers, dimensions: [("camera", cameraID)])
+        directory = configuration.storage == .directory ? configuration.directory.map { $0 + "/" + cameraID } : nil
     }
+
+    // MARK: Storage
+
+    private func put(_ name: String, _ bytes: [UInt8]) {
+        guard let directory else { store[name] = bytes; return }
+        do {
+            try FileIO.makeDirectory(directory)
+            try FileIO.write(bytes, to: directory + "/" + name)
+            onDisk.insert(name)
+        } catch {
+            store[name] = bytes  // keep serving from memory rather than lose the segment
+        }
+    }
+
+    private func drop(_ name: String) {
+        store[name] = nil
+        if let directory, onDisk.remove(name) != nil { FileIO.remove(directory + "/" + name) }
+    }
+
+    private func has(_ name: String) -> Bool { store[name] != nil || onDisk.contains(name) }
+
+    private func bytes(_ name: String) -> [UInt8]? {
+        if let bytes = store[name] { return bytes }
+        guard let directory, onDisk.contains(name) else { return nil }
+        return try? FileIO.read(directory + "/" + name)
+    }
+
+    private var allNames: [String] { Array(store.keys) + Array(onDisk) }
 
     /// Returns true when the muxer should be started.
     func touch(player: String) -> Bool {
@@ -80,7 +114,8 @@ actor HLSState {
         running = false
         muxing = false
         playlist = nil
-        store = [:]
+        for name in allNames { drop(name) }
+        partBytes = [:]
         peakBitrate = 0
         wake()
     }
@@ -92,7 +127,7 @@ actor HLSState {
             playlist = HLSPlaylist(configuration: .init(segmentDuration: configuration.segmentDuration, partDuration: configuration.partDuration,
                                                          window: configuration.window), frameDuration: 1 / max(fps, 1))
         }
-        store[name] = initSegment
+        put(name, initSegment)
         codecs = streams.codecs
         if let video = streams.video { resolution = (video.parameters.width, video.parameters.height) }
         apply(playlist!.begin(initName: name), fragment: nil)
@@ -105,19 +140,21 @@ actor HLSState {
     }
 
     private func apply(_ change: HLSPlaylist.Change, fragment: MP4Fragment?) {
-        if let part = change.part, let fragment { store[part.name] = fragment.bytes }
         if let segment = change.completed {
             var bytes: [UInt8] = []
-            for part in segment.parts { bytes += store[part.name] ?? [] }
-            store[segment.name] = bytes
+            for part in segment.parts { bytes += partBytes.removeValue(forKey: part.name) ?? [] }
+            put(segment.name, bytes)
             if segment.duration > 0 { peakBitrate = max(peakBitrate, Int(Double(bytes.count * 8) / segment.duration)) }
-            // Without LL-HLS nobody asks for parts: only the segment is kept.
-            if configuration.partDuration == 0 { for part in segment.parts { store[part.name] = nil } }
         }
-        for name in change.evicted { store[name] = nil }
+        if let part = change.part, let fragment {
+            partBytes[part.name] = fragment.bytes
+            // Parts are served only with LL-HLS.
+            if configuration.partDuration > 0 { put(part.name, fragment.bytes) }
+        }
+        for name in change.evicted { drop(name) }
         // Init segments stay while a listed segment or the current session uses them.
         let liveInits = Set((playlist?.segments ?? []).map(\.initName) + [playlist?.initName].compactMap { $0 })
-        for name in store.keys where name.hasPrefix("init-") && !liveInits.contains(name) { store[name] = nil }
+        for name in allNames where name.hasPrefix("init-") && !liveInits.contains(name) { drop(name) }
         wake()
     }
 
@@ -146,14 +183,14 @@ actor HLSState {
     }
 
     func resource(named name: String) async -> HLSResource? {
-        if store[name] == nil, name.hasPrefix("part-"), let playlist {
+        if !has(name), name.hasPrefix("part-"), let playlist {
             // A preload hint: the part is about to exist.
             let hinted = playlist.nextPart
             if name == "part-\(hinted.sequence)-\(hinted.part).m4s" {
-                _ = await wait(timeout: max(playlist.partTarget * 4, 1)) { $0.store[name] != nil || $0.playlist == nil }
+                _ = await wait(timeout: max(playlist.partTarget * 4, 1)) { $0.has(name) || $0.playlist == nil }
             }
         }
-        guard let bytes = store[name] else { return nil }
+        guard let bytes = bytes(name) else { return nil }
         return HLSResource(bytes: bytes, contentType: name.hasPrefix("init-") ? "video/mp4" : "video/iso.segment")
     }
 

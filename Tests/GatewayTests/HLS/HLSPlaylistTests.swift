@@ -1,3 +1,4 @@
+import Foundation
 import Gateway
 import Logging
 import Sinks
@@ -94,5 +95,34 @@ import Testing
         })
         let text = try await sink.mediaPlaylist(query: "", blockUntil: nil)
         #expect(text.contains("init-1.mp4") && text.contains("init-2.mp4"))
+    }
+}
+
+@Suite struct HLSDirectoryStorageTests {
+    @Test func segmentsLiveInTheDirectoryAndLeaveWithTheWindow() async throws {
+        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+        let directory = TestMedia.temporaryPath("hls-dir")
+        let hub = StreamHub(cameraID: "disk")
+        let configuration = try #require(ConfigDecoder.decode(HLSSinkConfiguration.self, from: .object(JSONObject([
+            ("segment_duration", .double(1)), ("part_duration", .int(0)), ("window", .int(3)),
+            ("storage", .string("directory")), ("directory", .string(directory)),
+        ]))).value)
+        let sink = try HLSSink(configuration: configuration, context: testContext("disk"), hub: hub)
+        let running = Task { try await sink.run() }
+        defer { running.cancel() }
+        await sink.touch(player: "test")
+        try await Task.sleep(for: .milliseconds(100))
+        hub.begin(streams)
+        for _ in 0..<3 { for packet in packets { hub.publish(packet) } }
+        #expect(try await eventually { ((try? FileManager.default.contentsOfDirectory(atPath: directory + "/disk")) ?? []).contains("init-1.mp4") })
+        let text = try await sink.mediaPlaylist(query: "", blockUntil: nil)
+        let listed = text.split(separator: "\n").filter { $0.hasPrefix("seg-") }.map(String.init)
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory + "/disk")
+        #expect(Set(files) == Set(listed + ["init-1.mp4"]))
+        let last = try #require(listed.last)
+        let served = try #require(await sink.resource(named: last))
+        #expect(served.bytes == (try FileIO.read(directory + "/disk/" + last)))
+        await sink.stop()
+        #expect(try await eventually { (try? FileManager.default.contentsOfDirectory(atPath: directory + "/disk"))?.isEmpty == true })
     }
 }
