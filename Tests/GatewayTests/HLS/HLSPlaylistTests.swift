@@ -83,7 +83,7 @@ import Testing
         let running = Task { try await sink.run() }
         defer { running.cancel() }
         await sink.touch(player: "test")
-        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await eventually { hub.statistics.readers.contains { $0.name == "hls" } })
         for session in 0..<2 {
             hub.begin(streams)
             for packet in packets { hub.publish(packet) }
@@ -111,7 +111,7 @@ import Testing
         let running = Task { try await sink.run() }
         defer { running.cancel() }
         await sink.touch(player: "test")
-        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await eventually { hub.statistics.readers.contains { $0.name == "hls" } })
         hub.begin(streams)
         for _ in 0..<3 { for packet in packets { hub.publish(packet) } }
         #expect(try await eventually { ((try? FileManager.default.contentsOfDirectory(atPath: directory + "/disk")) ?? []).contains("init-1.mp4") })
