@@ -2,7 +2,8 @@
 # Benchmarks, each against a baseline measured in the same run, printed as tables:
 #   media    — the media core (demux + fMP4 remux, hub fan-out) against ffmpeg processes
 #   socketio — Socket.IO event rate against python-socketio's server; fan-out to 100 and 1,000 viewers
-# Usage: Benchmarks/run.sh [media|socketio|all] [seconds-of-media] [repetitions]
+#   hls      — hub-to-playlist latency with and without LL-HLS; requests/s against nginx (wrk)
+# Usage: Benchmarks/run.sh [media|socketio|hls|all] [seconds-of-media] [repetitions]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-all}"
@@ -25,6 +26,19 @@ if [ "$which" = "socketio" ] || [ "$which" = "all" ]; then
   echo "Socket.IO:"
   .venv/bin/python Benchmarks/socketio_bench.py .build/release/gateway .build/release/socketio-conformance-server \
     "$PWD/$fanout_media" 100 1000
+fi
+if [ "$which" = "hls" ] || [ "$which" = "all" ]; then
+  ./scripts/install-deps.sh
+  command -v wrk >/dev/null && command -v nginx >/dev/null || {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null
+  }
+  swift build -c release --product gateway >&2
+  swift build -c release --product GatewayBench >&2
+  hls_media="Benchmarks/.media/fanout-320x240.mp4"
+  [ -s "$hls_media" ] || ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=320x240:rate=25" -t 30 -c:v libx264 \
+    -preset ultrafast -g 25 -keyint_min 25 -sc_threshold 0 -b:v 300k -pix_fmt yuv420p "$hls_media"
+  echo "HLS:"
+  ./Benchmarks/hls_bench.sh "$PWD/$hls_media"
 fi
 [ "$which" = "media" ] || [ "$which" = "all" ] || exit 0
 media="Benchmarks/.media/bench-1080p-${seconds}s.mp4"

@@ -13,6 +13,18 @@ struct GatewayBench {
             print("usage: gateway-bench FILE [repetitions]")
             exit(64)
         }
+        if arguments[1] == "hls-latency", arguments.count >= 4 {
+            // gateway-bench hls-latency FILE SECONDS
+            for lowLatency in [true, false] {
+                let sample = try await HLSLatency.measure(file: arguments[2], lowLatency: lowLatency, seconds: Int(arguments[3]) ?? 20)
+                func percentile(_ fraction: Double) -> Double { sample.isEmpty ? .nan : sample[min(sample.count - 1, Int(Double(sample.count) * fraction))] }
+                let name = lowLatency ? "ll" : "plain"
+                print("hls_\(name)_frames \(sample.count)")
+                print("hls_\(name)_p50_ms \(format(percentile(0.5) * 1000))")
+                print("hls_\(name)_p99_ms \(format(percentile(0.99) * 1000))")
+            }
+            return
+        }
         let file = arguments[1]
         let repetitions = arguments.count > 2 ? Int(arguments[2]) ?? 5 : 5
         let (streams, packets) = try readAll(file)

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# HLS benchmarks: (1) latency from a frame entering the hub to its LL-HLS part / HLS segment
+# being listed (in-process, real-time file camera); (2) playlist and segment requests per second
+# with wrk against the gateway (authorization on every request) and, in the same run, nginx
+# serving the same files from disk. Usage: Benchmarks/hls_bench.sh MEDIA_FILE
+set -euo pipefail
+cd "$(dirname "$0")/.."
+media="$1"
+work=$(mktemp -d)
+cleanup() {
+  [ -n "${gateway_pid:-}" ] && kill "$gateway_pid" 2>/dev/null || true
+  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+latency=$(.build/release/GatewayBench hls-latency "$media" 20 2>/dev/null)
+value() { echo "$latency" | awk -v k="$1" '$1 == k { print $2 }'; }
+
+cat > "$work/plugins.json" <<JSON
+{"server": {"port": 0, "data_dir": "$work/data"}, "auth": {"jwt_secret": "hls-benchmark-secret-0123456789abcdef", "bcrypt_cost": 4},
+ "users": [{"username": "bench", "password": "bench-password", "role": "admin"}], "events": [{"type": "log", "file": ""}],
+ "cameras": [{"id": "bench", "owner": "bench", "source": {"type": "file", "path": "$media", "loop": true},
+              "sinks": [{"type": "hls", "part_duration": 0, "idle_timeout": 3600}]}]}
+JSON
+.build/release/gateway serve --config "$work/plugins.json" --log-level notice 2> "$work/gateway.log" > /dev/null &
+gateway_pid=$!
+for _ in $(seq 100); do grep -q "listening on" "$work/gateway.log" && break; sleep 0.1; done
+port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/gateway.log" | grep -o '[0-9]*$')
+base="http://127.0.0.1:$port"
+token=$(curl -s "$base/api/auth/login" -d '{"username": "bench", "password": "bench-password"}' | python3 -c 'import sys, json; print(json.load(sys.stdin)["token"])')
+url=$(curl -s -XPOST "$base/api/cameras/bench/stream/start" -H "Authorization: Bearer $token" | python3 -c 'import sys, json; print(json.load(sys.stdin)["streamUrl"])')
+playlist="$base$url"
+curl -s "$playlist" > "$work/index.m3u8"
+segment=$(grep '^seg-' "$work/index.m3u8" | tail -1)
+curl -s "$base/hls/bench/$segment" > "$work/seg.m4s"
+
+mkdir -p "$work/www"
+cp "$work/index.m3u8" "$work/www/index.m3u8"
+cp "$work/seg.m4s" "$work/www/seg.m4s"
+cat > "$work/nginx.conf" <<CONF
+worker_processes auto;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  types { application/vnd.apple.mpegurl m3u8; video/iso.segment m4s; }
+  server { listen 127.0.0.1:18081; root $work/www; }
+}
+CONF
+nginx -c "$work/nginx.conf" -g 'daemon on;'
+sleep 0.5
+
+rate() { wrk -t2 -c64 -d8s "$1" 2>/dev/null | awk '/Requests\/sec/ { printf "%.0f", $2 }'; }
+gateway_playlist=$(rate "$playlist")
+gateway_segment=$(rate "$base/hls/bench/$segment")
+nginx_playlist=$(rate "http://127.0.0.1:18081/index.m3u8")
+nginx_segment=$(rate "http://127.0.0.1:18081/seg.m4s")
+size=$(stat -c %s "$work/seg.m4s")
+
+row() { printf "| %-52s | %16s | %22s | %10s |\n" "$@"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
+echo
+row "benchmark" "gateway" "baseline (same run)" "ratio"
+row "----------------------------------------------------" "----------------" "----------------------" "----------"
+row "LL-HLS: frame in hub → its part listed, p50 / p99" "$(value hls_ll_p50_ms) / $(value hls_ll_p99_ms) ms" "plain HLS (next row)" "-"
+row "HLS: frame in hub → its segment listed, p50 / p99" "$(value hls_plain_p50_ms) / $(value hls_plain_p99_ms) ms" "-" "-"
+row "playlist requests/s (wrk -c64, authorized)" "$gateway_playlist" "$nginx_playlist nginx (file)" "$(ratio "$gateway_playlist" "$nginx_playlist")"
+row "segment requests/s ($((size / 1024)) KiB, authorized)" "$gateway_segment" "$nginx_segment nginx (file)" "$(ratio "$gateway_segment" "$nginx_segment")"
+echo
+echo "Gateway requests carry a stream token: each one verifies the JWT, re-runs the access decision (SQLite) and serves from memory."
