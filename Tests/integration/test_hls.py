@@ -218,3 +218,4 @@ def test_on_demand_start_and_idle_shutdown(gateway):
     metrics = requests.get(f"{gateway.base}/metrics", headers=auth(gateway.login("admin"))).text
     assert re.search(r'gateway_hls_requests_total\{camera="hlscam"\} [1-9]', metrics)
     assert re.search(r'gateway_hls_bytes_total\{camera="hlscam"\} [1-9]', metrics)
+    assert re.search(r'gateway_hls_players\{camera="hlscam"\} \d', metrics)

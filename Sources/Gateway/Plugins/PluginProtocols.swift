@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 
 /// What every plugin is given when it is built: who it is, where it may write, where events go.
 public struct PluginContext: Sendable {
@@ -8,12 +9,15 @@ public struct PluginContext: Sendable {
     /// Absolute data directory (`server.data_dir`).
     public let dataDirectory: String
     public let events: EventBus
+    /// Where plugins make their metrics (the gateway's Prometheus registry).
+    public let metrics: any MetricsFactory
 
-    public init(id: String, logger: Logger, dataDirectory: String, events: EventBus) {
+    public init(id: String, logger: Logger, dataDirectory: String, events: EventBus, metrics: any MetricsFactory = MetricsSystem.factory) {
         self.id = id
         self.logger = logger
         self.dataDirectory = dataDirectory
         self.events = events
+        self.metrics = metrics
     }
 }
 

@@ -58,7 +58,7 @@ public final class GatewayRuntime: Sendable {
             var logger = logger
             logger[metadataKey: "component"] = "\(id)"
             if let type { logger[metadataKey: "type"] = "\(type)" }
-            return PluginContext(id: id, logger: logger, dataDirectory: dataDirectory, events: events)
+            return PluginContext(id: id, logger: logger, dataDirectory: dataDirectory, events: events, metrics: metricsFactory)
         }
 
         let eventSpecs = config.events.isEmpty

@@ -24,7 +24,7 @@ public final class HLSSink: SinkAdapter, HLSProvider {
         self.configuration = configuration
         logger = context.logger
         events = context.events
-        state = HLSState(configuration: configuration, cameraID: context.id, events: context.events)
+        state = HLSState(configuration: configuration, cameraID: context.id, events: context.events, metrics: context.metrics)
         (activations, activation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 

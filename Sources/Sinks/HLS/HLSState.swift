@@ -27,11 +27,11 @@ actor HLSState {
     private var waiters: [(deadline: Double, check: @Sendable (isolated HLSState) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
     private let playersGauge: Gauge
 
-    init(configuration: HLSSinkConfiguration, cameraID: String, events: EventBus) {
+    init(configuration: HLSSinkConfiguration, cameraID: String, events: EventBus, metrics: any MetricsFactory) {
         self.configuration = configuration
         self.cameraID = cameraID
         self.events = events
-        playersGauge = Gauge(label: MetricName.hlsPlayers, dimensions: [("camera", cameraID)])
+        playersGauge = Gauge(label: MetricName.hlsPlayers, dimensions: [("camera", cameraID)], factory: metrics)
         directory = configuration.storage == .directory ? configuration.directory.map { $0 + "/" + cameraID } : nil
     }
 

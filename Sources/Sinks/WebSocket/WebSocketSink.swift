@@ -16,7 +16,7 @@ public struct WebSocketSink: SinkAdapter, LiveFragmentProvider {
     public init(configuration: Configuration, context: PluginContext, hub: StreamHub) throws {
         self.configuration = configuration
         self.hub = hub
-        fragments = FragmentHub(cameraID: context.id)
+        fragments = FragmentHub(cameraID: context.id, metrics: context.metrics)
         logger = context.logger
     }
 
