@@ -36,6 +36,18 @@ enum Views {
         return .object(object)
     }
 
+    static func video(_ video: VideoRecord) -> JSONValue {
+        func time(_ value: Double?) -> JSONValue { value.map { .string(WallClock.iso8601($0)) } ?? .null }
+        return .object(JSONObject([
+            ("id", .string(video.id)), ("camera_id", video.cameraID.map { .string($0) } ?? .null), ("kind", .string(video.kind.rawValue)),
+            ("status", .string(video.status.rawValue)), ("start", time(video.start)), ("end", time(video.end)),
+            ("duration", video.duration.map { .double(($0 * 1000).rounded() / 1000) } ?? .null), ("size", .int(video.size)),
+            ("label", video.label.map { .string($0) } ?? .null), ("created_by", video.createdBy.map { .string($0) } ?? .null),
+            ("created_at", .string(WallClock.iso8601(video.createdAt))), ("details", .object(video.details)),
+            ("stream_url", .string("/api/videos/\(video.id)/stream")),
+        ]))
+    }
+
     static func grant(_ grant: GrantRecord) -> JSONValue {
         .object(JSONObject([("camera_id", .string(grant.cameraID)), ("username", .string(grant.username)),
                             ("role", .string(grant.role.rawValue)),

@@ -118,6 +118,7 @@ public final class GatewayRuntime: Sendable {
         CameraRoutes(cameras: cameras, manager: cameraManager).register(on: router)
         ShareRoutes(cameras: cameras).register(on: router)
         StreamRoutes(streams: streams).register(on: router)
+        VideoRoutes(storage: storage, access: access, events: events).register(on: router)
         HLSRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager, metrics: metricsFactory).register(on: router)
         SeedRoutes(cameras: cameras, manager: cameraManager).register(on: router)
         OpenAPIRoute().register(on: router)

@@ -1,0 +1,127 @@
+import Hummingbird
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `/api/videos` — clips, recordings and uploads alike (seed 004's routes are these): a
+/// paginated list (`{data, meta: {page, limit, total, totalPages}}`, seed 003's shape), one
+/// video, its file with range requests, and deletion (file and metadata). Every route runs the
+/// access decision for the video's camera.
+struct VideoRoutes {
+    let storage: any StorageBackend
+    let access: AccessControl
+    let events: EventBus
+
+    func register(on router: Router<GatewayRequestContext>) {
+        router.get("/api/videos") { request, context in try await list(request, principal: try context.principal()) }
+        router.get("/api/videos/:id") { _, context in
+            let video = try await authorized(try context.parameters.require("id"), principal: try context.principal(), for: .view)
+            return Response.json(Views.video(video))
+        }
+        router.get("/api/videos/:id/stream") { request, context in try await stream(request, context: context, head: false) }
+        router.head("/api/videos/:id/stream") { request, context in try await stream(request, context: context, head: true) }
+        router.delete("/api/videos/:id") { _, context in
+            let principal = try context.principal()
+            let video = try await authorized(try context.parameters.require("id"), principal: principal, for: .manage)
+            _ = try await storage.deleteVideo(id: video.id)
+            FileIO.remove(video.path)
+            events.emit(GatewayEvent(name: "video.deleted", actor: principal.username, camera: video.cameraID,
+                                     details: JSONObject([("video", .string(video.id)), ("kind", .string(video.kind.rawValue))])))
+            return Response(status: .noContent)
+        }
+    }
+
+    /// The video, if the caller may do `action` with it; a video they may not see is a 404.
+    func authorized(_ id: String, principal: Principal, for action: CameraAction) async throws -> VideoRecord {
+        guard let video = try await storage.video(id: id) else { throw APIError.notFound("video '\(id)' not found") }
+        if let cameraID = video.cameraID {
+            do {
+                _ = try await access.authorize(principal, cameraID: cameraID, for: action)
+            } catch let error as APIError where error.status == .notFound {
+                throw APIError.notFound("video '\(id)' not found")
+            }
+        } else if !(principal.isAdmin || video.createdBy == principal.username) {
+            throw APIError.notFound("video '\(id)' not found")
+        }
+        return video
+    }
+
+    func list(_ request: Request, principal: Principal) async throws -> Response {
+        let query = request.uri.queryParameters
+        func number(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+            guard let text = query.get(name) else { return value }
+            guard let number = Int(text), range.contains(number) else {
+                throw APIError.badRequest("\(name) must be a number in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return number
+        }
+        let page = try number("page", default: 1, range: 1...1_000_000)
+        let limit = try number("limit", default: 20, range: 1...100)
+        var kind: VideoKind?
+        if let text = query.get("kind") {
+            guard let parsed = VideoKind(rawValue: text) else {
+                throw APIError.badRequest("kind must be one of \(VideoKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            kind = parsed
+        }
+        var cameraIDs: [String]?
+        if let camera = query.get("camera") {
+            _ = try await access.authorize(principal, cameraID: camera, for: .view)
+            cameraIDs = [camera]
+        } else if !principal.isAdmin {
+            cameraIDs = try await access.visibleCameras(principal).map(\.0.id)
+        }
+        let (videos, total) = try await storage.videos(VideoQuery(cameraIDs: cameraIDs, kind: kind, offset: (page - 1) * limit, limit: limit))
+        return Response.json(.object(JSONObject([
+            ("data", .array(videos.map(Views.video))),
+            ("meta", .object(JSONObject([("page", .int(page)), ("limit", .int(limit)), ("total", .int(total)),
+                                          ("totalPages", .int((total + limit - 1) / limit))]))),
+        ])))
+    }
+
+    func stream(_ request: Request, context: GatewayRequestContext, head: Bool) async throws -> Response {
+        let video = try await authorized(try context.parameters.require("id"), principal: try context.principal(), for: .view)
+        var info = stat()
+        guard stat(video.path, &info) == 0 else { throw APIError.notFound("the file of video '\(video.id)' is missing") }
+        let size = Int(info.st_size)
+        let modified = HTTPDate.format(Double(info.st_mtim.tv_sec))
+        let etag = "\"\(size)-\(info.st_mtim.tv_sec)-\(info.st_mtim.tv_nsec)\""
+        var headers = HTTPFields()
+        headers[.contentType] = "video/mp4"
+        headers[.acceptRanges] = "bytes"
+        headers[.eTag] = etag
+        headers[.lastModified] = modified
+        headers[.cacheControl] = "private, max-age=60"
+        // If-Range: the range only holds for the representation the client has.
+        let rangeValid = request.headers[.ifRange].map { $0 == etag || $0 == modified } ?? true
+        var range: Range<Int>?
+        if let header = request.headers[.range], rangeValid, !header.contains(",") {
+            guard let parsed = RangeResponse.parse(header, size: size) else {
+                headers[.contentRange] = "bytes */\(size)"
+                return Response(status: .rangeNotSatisfiable, headers: headers)
+            }
+            range = parsed
+        }
+        let served = range ?? 0..<size
+        headers[.contentLength] = String(served.count)
+        if range != nil { headers[.contentRange] = "bytes \(served.lowerBound)-\(served.upperBound - 1)/\(size)" }
+        let status: HTTPResponse.Status = range != nil ? .partialContent : .ok
+        if head || served.isEmpty { return Response(status: status, headers: headers, body: .init()) }
+        let body = try await Hummingbird.FileIO().loadFile(path: video.path, range: served.lowerBound...(served.upperBound - 1), context: context)
+        return Response(status: status, headers: headers, body: body)
+    }
+}
+
+/// IMF-fixdate (RFC 9110 §5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`.
+enum HTTPDate {
+    static func format(_ time: Double) -> String {
+        var seconds = time_t(time)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+    }
+}
