@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "SourcesUSB", dependencies: ["Gateway"], path: "Sources/Sources-USB"),
         .target(name: "SourcesRTSP", dependencies: ["Gateway"], path: "Sources/Sources-RTSP"),
         .target(name: "SourcesHTTP", dependencies: ["Gateway"], path: "Sources/Sources-HTTP"),
-        .target(name: "Sinks", dependencies: ["Gateway"]),
+        .target(name: "Sinks", dependencies: ["Gateway", .product(name: "DequeModule", package: "swift-collections")]),
         .target(name: "StandardPlugins", dependencies: [
             "Gateway", "SourcesFile", "SourcesUSB", "SourcesRTSP", "SourcesHTTP", "Sinks", "StorageSQLite",
         ]),

@@ -6,7 +6,7 @@ public enum StandardSinks {
     public static func register(into registry: inout PluginRegistry) {
         registry.register(sink: WebSocketSink.self)
         registry.register(sink: HLSSink.self)
-        registry.declare(.sink, type: "clipper", configuration: ClipperSinkConfiguration.self)
+        registry.register(sink: ClipperSink.self)
         registry.declare(.sink, type: "recorder", configuration: RecorderSinkConfiguration.self)
     }
 }

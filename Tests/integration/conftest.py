@@ -54,7 +54,9 @@ def gateway():
                     {"id": "hlscam", "name": "LL-HLS", "owner": "olivia", "source": {"type": "file", "path": clip, "loop": True},
                      "sinks": [{"type": "hls", "segment_duration": 2, "part_duration": 0.2, "idle_timeout": 3}]},
                     {"id": "hlsplain", "name": "HLS", "owner": "oscar", "source": {"type": "file", "path": clip, "loop": True},
-                     "sinks": [{"type": "hls", "segment_duration": 2, "part_duration": 0, "idle_timeout": 3}]}],
+                     "sinks": [{"type": "hls", "segment_duration": 2, "part_duration": 0, "idle_timeout": 3}]},
+                    {"id": "clipcam", "name": "Clips", "owner": "oscar", "source": {"type": "file", "path": clip, "loop": True},
+                     "sinks": [{"type": "clipper", "pre_seconds": 2, "post_seconds": 1}]}],
     }
     with open(os.path.join(directory, "plugins.json"), "w") as handle:
         json.dump(config, handle)

@@ -60,7 +60,7 @@ def test_seed_events_and_their_acknowledgements(gateway):
     assert recording["success"] is False and "not available" in recording["error"]
 
     viewer = connect(gateway, gateway.login("victor"), ["polling"])
-    assert [(c["id"], c["role"]) for c in viewer.call("loadCameras", timeout=10)] == [(camera["id"], "viewer")]
+    assert (camera["id"], "viewer") in [(c["id"], c["role"]) for c in viewer.call("loadCameras", timeout=10)]
     refused = viewer.call("startStream", {"cameraId": camera["id"]}, timeout=10)
     assert refused["success"] is False and refused["code"] == "forbidden"
     assert viewer.call("deleteCamera", {"cameraId": camera["id"]}, timeout=10)["success"] is False
@@ -73,6 +73,6 @@ def test_seed_events_and_their_acknowledgements(gateway):
     assert invalid["success"] is False and "rtspUrl" in invalid["error"]
 
     assert owner.call("deleteCamera", {"cameraId": camera["id"]}, timeout=10) == {"success": True}
-    assert viewer.call("loadCameras", timeout=10) == []
+    assert camera["id"] not in [c["id"] for c in viewer.call("loadCameras", timeout=10)]
     for client in (owner, viewer, stranger):
         client.disconnect()

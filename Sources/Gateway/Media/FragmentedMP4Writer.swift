@@ -46,11 +46,9 @@ public final class FragmentedMP4Writer {
     private let component: String
 
     public private(set) var initSegment: [UInt8] = []
-    private var originMicroseconds: Int64?
-    private var lastDTS: [Int64?]
+    private var timing: TimestampNormalizer
     private var fragmentStart: Double?
     private var fragmentIndependent = false
-    private var fragmentEnd: Double = 0
     private var nextSequence = 1
     private var pendingSamples = 0
 
@@ -65,7 +63,7 @@ public final class FragmentedMP4Writer {
         } else {
             partSeconds = nil
         }
-        lastDTS = Array(repeating: nil, count: streams.streams.count)
+        timing = TimestampNormalizer(streams: streams)
 
         var created: UnsafeMutablePointer<AVFormatContext>?
         guard avformat_alloc_output_context2(&created, nil, "mp4", nil) >= 0, let context = created else {
@@ -125,31 +123,8 @@ public final class FragmentedMP4Writer {
 
     /// Adds one packet; returns the fragment this packet closed, if any.
     public func append(_ packet: MediaPacket) throws -> MP4Fragment? {
-        guard let context, packet.streamIndex < streams.streams.count else { return nil }
-        let stream = streams.streams[packet.streamIndex]
-        guard var dts = packet.dts ?? packet.pts ?? lastDTS[packet.streamIndex].map({ $0 + stream.nominalPacketDuration }) else {
-            return nil
-        }
-        let origin: Int64
-        if let originMicroseconds {
-            origin = originMicroseconds
-        } else {
-            // A player should start on a keyframe: leading packets before the first one are dropped.
-            if hasVideo, !packet.isVideoKeyframe { return nil }
-            origin = packet.timeBase.rescale(dts, to: .microseconds)
-            originMicroseconds = origin
-        }
-        let offset = Rational.microseconds.rescale(origin, to: packet.timeBase)
-        dts -= offset
-        var pts = (packet.pts ?? dts + offset) - offset
-        if dts < 0 { return nil }
-        if let last = lastDTS[packet.streamIndex], dts <= last {
-            // The MP4 muxer refuses time going backwards; nudge rather than lose the frame.
-            dts = last + 1
-        }
-        pts = max(pts, dts)
-        lastDTS[packet.streamIndex] = dts
-        let seconds = packet.timeBase.seconds(dts)
+        guard let context, let timed = timing.normalize(packet) else { return nil }
+        let (dts, pts, duration, seconds) = (timed.dts, timed.pts, timed.duration, timed.seconds)
 
         var closed: MP4Fragment?
         if pendingSamples > 0, let start = fragmentStart, shouldCut(before: packet, at: seconds, fragmentStart: start) {
@@ -160,7 +135,6 @@ public final class FragmentedMP4Writer {
             fragmentIndependent = packet.isVideoKeyframe || !hasVideo
         }
 
-        let duration = packet.duration > 0 ? packet.duration : stream.nominalPacketDuration
         guard let out = av_packet_clone(packet.payload.packet) else { throw MediaError(.mux, component: component, "out of memory") }
         defer {
             var owned: UnsafeMutablePointer<AVPacket>? = out
@@ -175,7 +149,6 @@ public final class FragmentedMP4Writer {
         let result = av_write_frame(context, out)
         guard result >= 0 else { throw MediaError(.mux, component: component, "cannot add a packet", ffmpegError: result) }
         pendingSamples += 1
-        fragmentEnd = max(fragmentEnd, packet.timeBase.seconds(dts + duration))
         return closed
     }
 
@@ -205,6 +178,6 @@ public final class FragmentedMP4Writer {
     /// Closes the fragment in progress (end of stream).
     public func finish() throws -> MP4Fragment? {
         guard pendingSamples > 0 else { return nil }
-        return try flushFragment(endingAt: fragmentEnd)
+        return try flushFragment(endingAt: timing.end)
     }
 }

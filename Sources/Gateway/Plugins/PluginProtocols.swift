@@ -11,13 +11,17 @@ public struct PluginContext: Sendable {
     public let events: EventBus
     /// Where plugins make their metrics (the gateway's Prometheus registry).
     public let metrics: any MetricsFactory
+    /// The storage backend, for sinks that index what they write (clips, recordings).
+    public let storage: (any StorageBackend)?
 
-    public init(id: String, logger: Logger, dataDirectory: String, events: EventBus, metrics: any MetricsFactory = MetricsSystem.factory) {
+    public init(id: String, logger: Logger, dataDirectory: String, events: EventBus, metrics: any MetricsFactory = MetricsSystem.factory,
+                storage: (any StorageBackend)? = nil) {
         self.id = id
         self.logger = logger
         self.dataDirectory = dataDirectory
         self.events = events
         self.metrics = metrics
+        self.storage = storage
     }
 }
 

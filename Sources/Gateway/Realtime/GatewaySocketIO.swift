@@ -8,6 +8,7 @@ struct GatewaySocketIO {
     let manager: CameraManager
     let events: EventBus
     let streams: StreamControl
+    let clips: ClipControl
 
     func install(on server: SocketIOServer) {
         let namespace = server.namespace("/")
@@ -23,7 +24,7 @@ struct GatewaySocketIO {
                 return .failure(SocketIOConnectError("authentication failed"))
             }
         }
-        let seed = SeedEvents(cameras: cameras, manager: manager, events: events, streams: streams)
+        let seed = SeedEvents(cameras: cameras, manager: manager, events: events, streams: streams, clips: clips)
         let live = LiveViewing(cameras: cameras, manager: manager, events: events)
         let playback = StoredPlayback(cameras: cameras, storage: cameras.storage, events: events)
         events.observe { event in
@@ -54,6 +55,15 @@ struct SeedEvents {
     let manager: CameraManager
     let events: EventBus
     let streams: StreamControl
+    let clips: ClipControl
+
+    struct TriggerClip: Decodable {
+        let cameraId: String
+        let preSeconds: Double?
+        let postSeconds: Double?
+        let label: String?
+        enum CodingKeys: String, CodingKey { case cameraId, preSeconds = "pre_seconds", postSeconds = "post_seconds", label }
+    }
 
     struct CameraReference: Decodable { let cameraId: String }
     struct AddCamera: Decodable { let name: String; let rtspUrl: String }
@@ -100,6 +110,13 @@ struct SeedEvents {
             await answer(ack) {
                 try await streams.stop(principal, cameraID: try argument(CameraReference.self, arguments).cameraId)
                 return .object(JSONObject([("success", .bool(true))]))
+            }
+        }
+        socket.on("triggerClip") { arguments, ack in
+            await answer(ack) {
+                let body = try argument(TriggerClip.self, arguments)
+                let clip = try await clips.trigger(principal, cameraID: body.cameraId, pre: body.preSeconds, post: body.postSeconds, label: body.label)
+                return .object(JSONObject([("success", .bool(true)), ("clip", Views.video(clip))]))
             }
         }
         socket.on("recordStream") { arguments, ack in

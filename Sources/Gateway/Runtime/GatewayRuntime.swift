@@ -41,7 +41,8 @@ public final class GatewayRuntime: Sendable {
         socketIO = SocketIOServer(path: "/socket.io/", configuration: .init(pingInterval: 25, pingTimeout: 20, maxPayload: 1_000_000),
                                   connectTimeout: 45, logger: logger)
         GatewaySocketIO(users: users, cameras: cameras, manager: cameraManager, events: events,
-                        streams: StreamControl(access: access, manager: cameraManager, tokens: streamTokens, events: events)).install(on: socketIO)
+                        streams: StreamControl(access: access, manager: cameraManager, tokens: streamTokens, events: events),
+                        clips: ClipControl(access: access, manager: cameraManager)).install(on: socketIO)
     }
 
     /// Builds the plugins, migrates storage, creates plugins.json's users (announcing generated
@@ -54,11 +55,13 @@ public final class GatewayRuntime: Sendable {
         let dataDirectory = FileIO.absolute(config.server.dataDirectory)
         try FileIO.makeDirectory(dataDirectory)
         let events = EventBus(logger: logger, metrics: metricsFactory)
+        let storageBox = StorageBox()
         let context: @Sendable (String, String?) -> PluginContext = { id, type in
             var logger = logger
             logger[metadataKey: "component"] = "\(id)"
             if let type { logger[metadataKey: "type"] = "\(type)" }
-            return PluginContext(id: id, logger: logger, dataDirectory: dataDirectory, events: events, metrics: metricsFactory)
+            return PluginContext(id: id, logger: logger, dataDirectory: dataDirectory, events: events, metrics: metricsFactory,
+                                 storage: storageBox.storage)
         }
 
         let eventSpecs = config.events.isEmpty
@@ -76,6 +79,7 @@ public final class GatewayRuntime: Sendable {
             throw ConfigErrors([ConfigProblem(path: "storage.type", reason: "storage backend '\(storageSpec.type)' is not available in this build")])
         }
         try await storage.migrate()
+        storageBox.storage = storage
 
         let tokens = try await TokenService.make(config: config.auth, dataDirectory: dataDirectory)
         let users = try await UserService(storage: storage, hasher: PasswordHasher(cost: UInt8(config.auth.bcryptCost)), tokens: tokens,
@@ -119,6 +123,7 @@ public final class GatewayRuntime: Sendable {
         ShareRoutes(cameras: cameras).register(on: router)
         StreamRoutes(streams: streams).register(on: router)
         VideoRoutes(storage: storage, access: access, events: events).register(on: router)
+        ClipRoutes(clips: ClipControl(access: access, manager: cameraManager)).register(on: router)
         HLSRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager, metrics: metricsFactory).register(on: router)
         SeedRoutes(cameras: cameras, manager: cameraManager).register(on: router)
         OpenAPIRoute().register(on: router)
@@ -147,6 +152,11 @@ public final class GatewayRuntime: Sendable {
     var liveWebSocket: LiveWebSocketEndpoint {
         LiveWebSocketEndpoint(users: users, live: LiveViewing(cameras: cameras, manager: cameraManager, events: events), events: events)
     }
+}
+
+/// The storage backend, once built, for the plugin contexts made before it.
+private final class StorageBox: @unchecked Sendable {
+    var storage: (any StorageBackend)?
 }
 
 /// Closes storage when the gateway shuts down.

@@ -1,0 +1,124 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Gateway
+import Logging
+
+/// The clipper's buffer and the clips being written, behind one actor.
+actor ClipperState {
+    private struct Job {
+        let writer: ProgressiveMP4Writer
+        var record: VideoRecord
+        /// Media time (seconds, camera timeline) the clip ends at.
+        let end: Double
+        let triggerTime: Double
+    }
+
+    private let cameraID: String
+    private let configuration: ClipperSinkConfiguration
+    private let directory: String
+    private let storage: any StorageBackend
+    private let events: EventBus
+    private let logger: Logger
+    private var buffer: ClipBuffer
+    private var streams: StreamSet?
+    private var jobs: [Job] = []
+
+    init(cameraID: String, configuration: ClipperSinkConfiguration, directory: String, storage: any StorageBackend,
+         events: EventBus, logger: Logger) {
+        self.cameraID = cameraID
+        self.configuration = configuration
+        self.directory = directory
+        self.storage = storage
+        self.events = events
+        self.logger = logger
+        buffer = ClipBuffer(keepSeconds: configuration.preSeconds, maxBytes: configuration.maxBufferBytes)
+    }
+
+    func begin(_ streams: StreamSet) async {
+        // A new source session: clips in progress end here (their file cannot change codecs).
+        for job in jobs { await finish(job, note: "ended early by a source restart") }
+        jobs = []
+        self.streams = streams
+        buffer.reset()
+    }
+
+    func lost() async {
+        // The clipper fell behind the camera: what it wrote so far is kept.
+        for job in jobs { await finish(job, note: "ended early: packets were lost") }
+        jobs = []
+        buffer.reset()
+    }
+
+    func append(_ packet: MediaPacket) async {
+        buffer.append(packet)
+        var remaining: [Job] = []
+        for job in jobs {
+            if let time = packet.decodeSeconds, time >= job.end, packet.kind == .video {
+                await finish(job, note: nil)
+                continue
+            }
+            do {
+                try job.writer.append(packet)
+                remaining.append(job)
+            } catch {
+                await fail(job, error: error)
+            }
+        }
+        jobs = remaining
+    }
+
+    func trigger(pre: Double, post: Double, label: String?, actor: String?) async throws -> VideoRecord {
+        guard let streams, let now = buffer.newest else {
+            throw APIError(.conflict, code: "no_video", "camera '\(cameraID)' has no video to clip yet")
+        }
+        let id = Identifier.make(prefix: "clip-")
+        let path = directory + "/" + id + ".mp4"
+        let writer = try ProgressiveMP4Writer(path: path + ".part", streams: streams, component: cameraID)
+        let wall = WallClock.now()
+        let startPackets = buffer.packets(from: now - pre)
+        let firstTime = startPackets.first?.decodeSeconds ?? now
+        for packet in startPackets { try writer.append(packet) }
+        var record = VideoRecord(
+            id: id, cameraID: cameraID, kind: .clip, status: .recording, path: path, start: wall - (now - firstTime), end: nil,
+            size: 0, label: label, createdBy: actor, createdAt: wall,
+            details: JSONObject([("trigger_time", .string(WallClock.iso8601(wall))), ("pre_seconds", .double(pre)), ("post_seconds", .double(post))]))
+        try await storage.insertVideo(record)
+        jobs.append(Job(writer: writer, record: record, end: now + post, triggerTime: wall))
+        events.emit(GatewayEvent(name: "clip.triggered", actor: actor, camera: cameraID, details: JSONObject([
+            ("video", .string(id)), ("pre_seconds", .double(pre)), ("post_seconds", .double(post)),
+        ])))
+        return record
+    }
+
+    private func finish(_ job: Job, note: String?) async {
+        do {
+            try job.writer.finish()
+            let temporary = job.writer.path
+            guard rename(temporary, job.record.path) == 0 else { throw MediaError(.mux, component: cameraID, "cannot move the clip into place") }
+            var record = job.record
+            record.status = .ready
+            record.end = (record.start ?? job.triggerTime) + job.writer.duration
+            record.size = (try? FileIO.read(record.path).count) ?? 0
+            if let note { record.details["note"] = .string(note) }
+            try await storage.updateVideo(record)
+            events.emit(GatewayEvent(name: "clip.ready", actor: record.createdBy, camera: cameraID, details: JSONObject([
+                ("video", .string(record.id)), ("duration", .double(job.writer.duration)), ("size", .int(record.size)),
+            ])))
+        } catch {
+            await fail(job, error: error)
+        }
+    }
+
+    private func fail(_ job: Job, error: any Error) async {
+        var record = job.record
+        record.status = .failed
+        record.details["error"] = .string("\(error)")
+        try? await storage.updateVideo(record)
+        FileIO.remove(job.writer.path)
+        logger.error("clip failed", metadata: ["video": "\(record.id)", "error": "\(error)"])
+        events.emit(GatewayEvent(name: "clip.failed", actor: record.createdBy, camera: cameraID, details: JSONObject([
+            ("video", .string(record.id)), ("error", .string("\(error)")),
+        ])))
+    }
+}
