@@ -7,6 +7,6 @@ public enum StandardSinks {
         registry.register(sink: WebSocketSink.self)
         registry.register(sink: HLSSink.self)
         registry.register(sink: ClipperSink.self)
-        registry.declare(.sink, type: "recorder", configuration: RecorderSinkConfiguration.self)
+        registry.register(sink: RecorderSink.self)
     }
 }

@@ -35,6 +35,33 @@ class Gateway:
         return response.json()["token"]
 
 
+def make_clip(directory):
+    clip = os.path.join(directory, "clip.mp4")
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+                    "-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", clip], check=True)
+    return clip
+
+
+def launch(directory, config):
+    """Starts `gateway serve` on `config`; returns (process, base URL, log file)."""
+    with open(os.path.join(directory, "plugins.json"), "w") as handle:
+        json.dump(config, handle)
+    log = open(os.path.join(directory, "gateway.log"), "w+")
+    process = subprocess.Popen([BINARY, "serve", "--config", os.path.join(directory, "plugins.json")],
+                               stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.time() + 30
+    while True:
+        if process.poll() is not None or time.time() > deadline:
+            process.kill()
+            log.seek(0)
+            pytest.fail("the gateway did not start:\n" + log.read(), pytrace=False)
+        log.seek(0)
+        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read())
+        if match:
+            return process, f"http://127.0.0.1:{match.group(1)}", log
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="session")
 def gateway():
     if not os.path.exists(BINARY):
@@ -56,7 +83,9 @@ def gateway():
                     {"id": "hlsplain", "name": "HLS", "owner": "oscar", "source": {"type": "file", "path": clip, "loop": True},
                      "sinks": [{"type": "hls", "segment_duration": 2, "part_duration": 0, "idle_timeout": 3}]},
                     {"id": "clipcam", "name": "Clips", "owner": "oscar", "source": {"type": "file", "path": clip, "loop": True},
-                     "sinks": [{"type": "clipper", "pre_seconds": 2, "post_seconds": 1}]}],
+                     "sinks": [{"type": "clipper", "pre_seconds": 2, "post_seconds": 1}]},
+                    {"id": "reccam", "name": "Recorded", "owner": "oscar", "source": {"type": "file", "path": clip, "loop": True},
+                     "sinks": [{"type": "recorder", "segment_duration": 2, "part_duration": 0.5, "max_bytes": 300000}]}],
     }
     with open(os.path.join(directory, "plugins.json"), "w") as handle:
         json.dump(config, handle)

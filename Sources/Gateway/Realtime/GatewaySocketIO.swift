@@ -9,6 +9,7 @@ struct GatewaySocketIO {
     let events: EventBus
     let streams: StreamControl
     let clips: ClipControl
+    let recording: RecordingControl
 
     func install(on server: SocketIOServer) {
         let namespace = server.namespace("/")
@@ -24,7 +25,7 @@ struct GatewaySocketIO {
                 return .failure(SocketIOConnectError("authentication failed"))
             }
         }
-        let seed = SeedEvents(cameras: cameras, manager: manager, events: events, streams: streams, clips: clips)
+        let seed = SeedEvents(cameras: cameras, manager: manager, events: events, streams: streams, clips: clips, recording: recording)
         let live = LiveViewing(cameras: cameras, manager: manager, events: events)
         let playback = StoredPlayback(cameras: cameras, storage: cameras.storage, events: events)
         events.observe { event in
@@ -56,6 +57,7 @@ struct SeedEvents {
     let events: EventBus
     let streams: StreamControl
     let clips: ClipControl
+    let recording: RecordingControl
 
     struct TriggerClip: Decodable {
         let cameraId: String
@@ -122,8 +124,8 @@ struct SeedEvents {
         socket.on("recordStream") { arguments, ack in
             await answer(ack) {
                 let id = try argument(CameraReference.self, arguments).cameraId
-                _ = try await cameras.access.authorize(principal, cameraID: id, for: .operate)
-                throw APIError(.notImplemented, code: "not_available", "recording is not available in this build yet")
+                let on = try await recording.set(principal, cameraID: id, enabled: nil)
+                return .object(JSONObject([("success", .bool(true)), ("recording", .bool(on))]))
             }
         }
     }

@@ -42,7 +42,8 @@ public final class GatewayRuntime: Sendable {
                                   connectTimeout: 45, logger: logger)
         GatewaySocketIO(users: users, cameras: cameras, manager: cameraManager, events: events,
                         streams: StreamControl(access: access, manager: cameraManager, tokens: streamTokens, events: events),
-                        clips: ClipControl(access: access, manager: cameraManager)).install(on: socketIO)
+                        clips: ClipControl(access: access, manager: cameraManager),
+                        recording: RecordingControl(access: access, manager: cameraManager)).install(on: socketIO)
     }
 
     /// Builds the plugins, migrates storage, creates plugins.json's users (announcing generated
@@ -124,6 +125,7 @@ public final class GatewayRuntime: Sendable {
         StreamRoutes(streams: streams).register(on: router)
         VideoRoutes(storage: storage, access: access, events: events).register(on: router)
         ClipRoutes(clips: ClipControl(access: access, manager: cameraManager)).register(on: router)
+        RecordingRoutes(recording: RecordingControl(access: access, manager: cameraManager)).register(on: router)
         HLSRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager, metrics: metricsFactory).register(on: router)
         SeedRoutes(cameras: cameras, manager: cameraManager).register(on: router)
         OpenAPIRoute().register(on: router)

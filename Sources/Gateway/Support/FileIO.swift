@@ -6,6 +6,7 @@ import Glibc
 public enum FileIO {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     public static func read(_ path: String) throws -> [UInt8] {

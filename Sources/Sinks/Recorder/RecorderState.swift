@@ -1,0 +1,168 @@
+import Foundation
+import Gateway
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The recorder's open segment, switch and retention, behind one actor.
+actor RecorderState {
+    private struct Segment {
+        let writer: FragmentedMP4Writer
+        var record: VideoRecord
+        let descriptor: Int32
+        var bytes: Int
+        /// Media time of the segment's first frame (camera timeline, seconds).
+        let startMedia: Double
+    }
+
+    private let cameraID: String
+    private let configuration: RecorderSinkConfiguration
+    private let directory: String
+    private let storage: any StorageBackend
+    private let events: EventBus
+    private let logger: Logger
+    private(set) var enabled: Bool
+    private var streams: StreamSet?
+    private var segment: Segment?
+    private var failed = false
+
+    init(cameraID: String, configuration: RecorderSinkConfiguration, directory: String, storage: any StorageBackend,
+         events: EventBus, logger: Logger) {
+        self.cameraID = cameraID
+        self.configuration = configuration
+        self.directory = directory
+        self.storage = storage
+        self.events = events
+        self.logger = logger
+        enabled = configuration.enabled
+    }
+
+    func setEnabled(_ on: Bool, actor: String?) async -> Bool {
+        guard on != enabled else { return enabled }
+        enabled = on
+        failed = false
+        if !on { await closeSegment(reason: "recording turned off") }
+        events.emit(GatewayEvent(name: on ? "recording.started" : "recording.stopped", actor: actor, camera: cameraID))
+        return enabled
+    }
+
+    /// Segments left open by a crash become ready recordings of what their file holds.
+    func recoverInterrupted() async {
+        guard let open = try? await storage.videos(VideoQuery(cameraIDs: [cameraID], kind: .recording, offset: 0, limit: 100)).videos else { return }
+        for var record in open where record.status == .recording {
+            record.size = (try? FileIO.read(record.path).count) ?? 0
+            record.status = record.size > 0 ? .ready : .failed
+            record.details["note"] = .string("closed after an interruption")
+            try? await storage.updateVideo(record)
+        }
+    }
+
+    func begin(_ streams: StreamSet) async {
+        // A new source session: the open segment ends; the next one starts at its first keyframe.
+        await closeSegment(reason: "source restarted")
+        self.streams = streams
+    }
+
+    func append(_ packet: MediaPacket) async {
+        guard enabled, !failed, let streams else { return }
+        if let open = segment, packet.isVideoKeyframe, let time = packet.decodeSeconds,
+           time - open.startMedia >= configuration.segmentDuration {
+            await closeSegment(reason: nil)
+        }
+        if segment == nil {
+            guard packet.isVideoKeyframe || streams.video == nil else { return }
+            await open(streams, at: packet.decodeSeconds ?? 0)
+        }
+        guard var current = segment else { return }
+        do {
+            if let fragment = try current.writer.append(packet) {
+                try write(fragment.bytes, to: current.descriptor)
+                current.bytes += fragment.bytes.count
+                segment = current
+            }
+        } catch {
+            await fail(error)
+        }
+    }
+
+    private func open(_ streams: StreamSet, at media: Double) async {
+        let id = Identifier.make(prefix: "rec-")
+        let wall = WallClock.now()
+        let path = directory + "/" + WallClock.iso8601(wall).replacingOccurrences(of: ":", with: "-") + "-" + id + ".mp4"
+        do {
+            let writer = try FragmentedMP4Writer(streams: streams, fragmentation: .parts(.milliseconds(Int64(configuration.partDuration * 1000))),
+                                                 component: cameraID)
+            let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o640)
+            guard descriptor >= 0 else { throw FileIO.Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
+            try write(writer.initSegment, to: descriptor)
+            let record = VideoRecord(id: id, cameraID: cameraID, kind: .recording, status: .recording, path: path, start: wall, end: nil,
+                                     size: writer.initSegment.count, label: nil, createdBy: nil, createdAt: wall,
+                                     details: JSONObject([("codecs", .string(streams.codecs))]))
+            try await storage.insertVideo(record)
+            segment = Segment(writer: writer, record: record, descriptor: descriptor, bytes: writer.initSegment.count, startMedia: media)
+        } catch {
+            await fail(error)
+        }
+    }
+
+    private func write(_ bytes: [UInt8], to descriptor: Int32) throws {
+        let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+        guard written == bytes.count else { throw FileIO.Failure(description: "write failed: \(String(cString: strerror(errno)))") }
+    }
+
+    func closeSegment(reason: String?) async {
+        guard var current = segment else { return }
+        segment = nil
+        if let last = try? current.writer.finish() {
+            try? write(last.bytes, to: current.descriptor)
+            current.bytes += last.bytes.count
+        }
+        close(current.descriptor)
+        current.record.status = .ready
+        current.record.size = current.bytes
+        current.record.end = WallClock.now()
+        if let reason { current.record.details["closed_because"] = .string(reason) }
+        try? await storage.updateVideo(current.record)
+        events.emit(GatewayEvent(name: "recording.segment_closed", camera: cameraID, details: JSONObject([
+            ("video", .string(current.record.id)), ("size", .int(current.bytes)),
+        ])))
+        await applyRetention()
+    }
+
+    /// Oldest segments go first: past `retention_days`, then while the total passes `max_bytes`.
+    private func applyRetention() async {
+        guard configuration.retentionDays != nil || configuration.maxBytes != nil,
+              let all = try? await storage.videos(VideoQuery(cameraIDs: [cameraID], kind: .recording, offset: 0, limit: 100_000)).videos else { return }
+        var closed = all.filter { $0.status == .ready }.sorted { $0.createdAt < $1.createdAt }
+        var total = closed.reduce(0) { $0 + $1.size }
+        let now = WallClock.now()
+        while let oldest = closed.first {
+            let tooOld = configuration.retentionDays.map { now - oldest.createdAt > $0 * 86_400 } ?? false
+            let tooBig = configuration.maxBytes.map { total > $0 } ?? false
+            guard tooOld || tooBig else { break }
+            closed.removeFirst()
+            total -= oldest.size
+            FileIO.remove(oldest.path)
+            _ = try? await storage.deleteVideo(id: oldest.id)
+            events.emit(GatewayEvent(name: "video.deleted", camera: cameraID, details: JSONObject([
+                ("video", .string(oldest.id)), ("kind", .string("recording")), ("reason", .string(tooOld ? "retention_days" : "max_bytes")),
+            ])))
+        }
+    }
+
+    /// A write that fails (a full disk) stops recording with an event, not a crash.
+    private func fail(_ error: any Error) async {
+        failed = true
+        logger.error("recording stopped", metadata: ["error": "\(error)"])
+        events.emit(GatewayEvent(name: "recording.failed", camera: cameraID, details: JSONObject([("error", .string("\(error)"))])))
+        if let current = segment {
+            segment = nil
+            close(current.descriptor)
+            var record = current.record
+            record.status = .failed
+            record.size = current.bytes
+            try? await storage.updateVideo(record)
+        }
+    }
+}
