@@ -85,7 +85,7 @@ def gateway():
                     {"id": "clipcam", "name": "Clips", "owner": "oscar", "source": {"type": "file", "path": clip, "loop": True},
                      "sinks": [{"type": "clipper", "pre_seconds": 2, "post_seconds": 1}]},
                     {"id": "reccam", "name": "Recorded", "owner": "oscar", "source": {"type": "file", "path": clip, "loop": True},
-                     "sinks": [{"type": "recorder", "segment_duration": 2, "part_duration": 0.5, "max_bytes": 300000}]}],
+                     "sinks": [{"type": "recorder", "segment_duration": 2, "part_duration": 0.5, "max_bytes": 600000}]}],
     }
     with open(os.path.join(directory, "plugins.json"), "w") as handle:
         json.dump(config, handle)

@@ -126,6 +126,7 @@ public final class GatewayRuntime: Sendable {
         VideoRoutes(storage: storage, access: access, events: events).register(on: router)
         ClipRoutes(clips: ClipControl(access: access, manager: cameraManager)).register(on: router)
         RecordingRoutes(recording: RecordingControl(access: access, manager: cameraManager)).register(on: router)
+        RecordingPlaybackRoutes(storage: storage, access: access, dataDirectory: FileIO.absolute(config.server.dataDirectory)).register(on: router)
         HLSRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager, metrics: metricsFactory).register(on: router)
         SeedRoutes(cameras: cameras, manager: cameraManager).register(on: router)
         OpenAPIRoute().register(on: router)

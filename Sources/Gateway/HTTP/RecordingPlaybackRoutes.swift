@@ -1,0 +1,115 @@
+import Hummingbird
+
+/// `GET /api/cameras/{id}/recordings?start=&end=` — the recorded spans of a camera — and
+/// `GET /api/cameras/{id}/recordings/play?start=&duration=` — one MP4 stitched across segments
+/// for that time range, starting at the keyframe at or before `start`. Viewers and up.
+struct RecordingPlaybackRoutes {
+    let storage: any StorageBackend
+    let access: AccessControl
+    let dataDirectory: String
+    static let maximumDuration = 3600.0
+
+    func register(on router: Router<GatewayRequestContext>) {
+        router.get("/api/cameras/:id/recordings") { request, context in
+            let cameraID = try context.parameters.require("id")
+            _ = try await access.authorize(try context.principal(), cameraID: cameraID, for: .view)
+            let query = request.uri.queryParameters
+            let start = try Self.time(query.get("start"), name: "start") ?? 0
+            let end = try Self.time(query.get("end"), name: "end") ?? .greatestFiniteMagnitude
+            let segments = try await self.segments(cameraID, from: start, to: end)
+            var spans: [(start: Double, end: Double, count: Int)] = []
+            for segment in segments {
+                // The segment being written counts up to now.
+                guard let segmentStart = segment.start else { continue }
+                let segmentEnd = segment.end ?? WallClock.now()
+                if let last = spans.last, segmentStart - last.end < 2 {
+                    spans[spans.count - 1] = (last.start, max(last.end, segmentEnd), last.count + 1)
+                } else {
+                    spans.append((segmentStart, segmentEnd, 1))
+                }
+            }
+            return Response.json(.object(JSONObject([
+                ("spans", .array(spans.map { span in .object(JSONObject([
+                    ("start", .string(WallClock.iso8601(span.start))), ("end", .string(WallClock.iso8601(span.end))),
+                    ("duration", .double(((span.end - span.start) * 1000).rounded() / 1000)), ("segments", .int(span.count)),
+                ])) })),
+            ])))
+        }
+        router.get("/api/cameras/:id/recordings/play") { request, context in
+            let cameraID = try context.parameters.require("id")
+            _ = try await access.authorize(try context.principal(), cameraID: cameraID, for: .view)
+            let query = request.uri.queryParameters
+            guard let start = try Self.time(query.get("start"), name: "start") else { throw APIError.badRequest("start is required") }
+            guard let duration = query.get("duration").flatMap(Double.init), duration > 0, duration <= Self.maximumDuration else {
+                throw APIError.badRequest("duration must be a number of seconds up to \(Int(Self.maximumDuration))")
+            }
+            let segments = try await self.segments(cameraID, from: start, to: start + duration)
+            guard !segments.isEmpty else { throw APIError.notFound("nothing was recorded then") }
+            let bytes = try await BlockingThread.run(name: "stitch:\(cameraID)", onCancel: {}) {
+                try RecordingStitcher.stitch(segments, from: start, duration: duration, temporaryDirectory: dataDirectory + "/tmp")
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "video/mp4"
+            headers[.contentLength] = String(bytes.count)
+            headers[.contentDisposition] = "inline; filename=\"\(cameraID)-\(Int(start)).mp4\""
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+    }
+
+    func segments(_ cameraID: String, from start: Double, to end: Double) async throws -> [VideoRecord] {
+        try await storage.videos(VideoQuery(cameraIDs: [cameraID], kind: .recording, offset: 0, limit: 100_000)).videos
+            .filter { ($0.status == .ready || $0.status == .recording) && ($0.start ?? 0) < end && ($0.end ?? WallClock.now()) > start }
+            .sorted { ($0.start ?? 0) < ($1.start ?? 0) }
+    }
+
+    static func time(_ text: String?, name: String) throws -> Double? {
+        guard let text else { return nil }
+        if let seconds = Double(text) { return seconds }
+        if let seconds = RFC3339.parse(text) { return seconds }
+        throw APIError.badRequest("\(name) must be Unix seconds or an RFC 3339 time")
+    }
+}
+
+/// Copies the packets of recorded segments that fall in a time range into one MP4.
+enum RecordingStitcher {
+    static func stitch(_ segments: [VideoRecord], from start: Double, duration: Double, temporaryDirectory: String) throws -> [UInt8] {
+        try FileIO.makeDirectory(temporaryDirectory)
+        let path = temporaryDirectory + "/" + Identifier.make(prefix: "play-") + ".mp4"
+        defer { FileIO.remove(path) }
+        var writer: ProgressiveMP4Writer?
+        var generation: String?
+        let end = start + duration
+        outer: for segment in segments {
+            guard let segmentStart = segment.start, let demuxer = try? Demuxer(url: segment.path) else { continue }
+            // Every segment's timeline starts at 0; its wall-clock start places it.
+            let codecs = demuxer.streams.codecs
+            if writer == nil {
+                writer = try ProgressiveMP4Writer(path: path, streams: demuxer.streams, component: "playback")
+                generation = codecs
+            } else if codecs != generation {
+                break  // the camera changed codecs: the range ends here
+            }
+            var pending: [MediaPacket] = []
+            var origin: Double?
+            while let packet = try? demuxer.read() {
+                guard let media = packet.decodeSeconds else { continue }
+                if origin == nil { origin = media }
+                let wall = segmentStart + media - (origin ?? 0)
+                if wall > end { break outer }
+                let shifted = packet.offset(by: packet.timeBase.ticks(seconds: segmentStart - (segments.first?.start ?? segmentStart)))
+                if wall < start {
+                    // Keep the GOP that leads into the range, so it starts on a keyframe.
+                    if packet.isVideoKeyframe { pending = [] }
+                    pending.append(shifted)
+                    continue
+                }
+                for earlier in pending { try writer?.append(earlier) }
+                pending = []
+                try writer?.append(shifted)
+            }
+        }
+        guard let writer, writer.packetsWritten > 0 else { throw APIError.notFound("nothing was recorded then") }
+        try writer.finish()
+        return try FileIO.read(path)
+    }
+}
