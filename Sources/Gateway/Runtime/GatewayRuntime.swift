@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import Logging
 import Metrics
@@ -55,6 +56,10 @@ public final class GatewayRuntime: Sendable {
         let metricsFactory = PrometheusMetricsFactory(registry: metricsRegistry)
         let dataDirectory = FileIO.absolute(config.server.dataDirectory)
         try FileIO.makeDirectory(dataDirectory)
+        // Temporary files of a previous run (stitched playback) are not kept.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dataDirectory + "/tmp")) ?? [] {
+            FileIO.remove(dataDirectory + "/tmp/" + name)
+        }
         let events = EventBus(logger: logger, metrics: metricsFactory)
         let storageBox = StorageBox()
         let context: @Sendable (String, String?) -> PluginContext = { id, type in

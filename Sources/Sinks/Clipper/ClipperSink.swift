@@ -1,3 +1,4 @@
+import Foundation
 import Gateway
 import Logging
 
@@ -13,6 +14,8 @@ public final class ClipperSink: SinkAdapter, ClipTrigger {
     private let configuration: Configuration
     private let logger: Logger
     let state: ClipperState
+    /// `clip.trigger` events for this camera (from MQTT, rules, …), handled in order by `run()`.
+    private let requests: AsyncStream<GatewayEvent>
 
     public init(configuration: Configuration, context: PluginContext, hub: StreamHub) throws {
         cameraID = context.id
@@ -22,6 +25,16 @@ public final class ClipperSink: SinkAdapter, ClipTrigger {
         guard let storage = context.storage else { throw MediaError(.unsupported, component: context.id, "the clipper needs a storage backend") }
         let directory = context.dataDirectory + "/clips/" + context.id
         try FileIO.makeDirectory(directory)
+        // Clips interrupted by a crash left `.part` files: they are not clips.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasSuffix(".part") {
+            FileIO.remove(directory + "/" + name)
+        }
+        let (requests, continuation) = AsyncStream.makeStream(of: GatewayEvent.self, bufferingPolicy: .bufferingNewest(64))
+        self.requests = requests
+        let cameraID = context.id
+        context.events.observe { event in
+            if event.name == "clip.trigger", event.camera == cameraID { continuation.yield(event) }
+        }
         state = ClipperState(cameraID: context.id, configuration: configuration, directory: directory, storage: storage,
                              events: context.events, logger: context.logger)
     }
@@ -31,14 +44,35 @@ public final class ClipperSink: SinkAdapter, ClipTrigger {
     }
 
     public func run() async throws {
-        try await hub.withReader(name: "clipper", capacity: 4096) { reader in
-            for await event in reader {
-                switch event {
-                case .streams(let streams): await state.begin(streams)
-                case .packet(let packet): await state.append(packet)
-                case .skipped: await state.lost()
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                for await request in self.requests {
+                    func seconds(_ key: String) -> Double? {
+                        switch request.details[key] {
+                        case .int(let value)?: Double(value)
+                        case .double(let value)?: value
+                        default: nil
+                        }
+                    }
+                    var label: String?
+                    if case .string(let text)? = request.details["label"] { label = text }
+                    do {
+                        _ = try await self.trigger(pre: seconds("pre_seconds"), post: seconds("post_seconds"), label: label, actor: request.actor)
+                    } catch {
+                        self.logger.warning("clip trigger from the event bus failed", metadata: ["error": "\(error)"])
+                    }
                 }
             }
+            try await hub.withReader(name: "clipper", capacity: 4096) { reader in
+                for await event in reader {
+                    switch event {
+                    case .streams(let streams): await state.begin(streams)
+                    case .packet(let packet): await state.append(packet)
+                    case .skipped: await state.lost()
+                    }
+                }
+            }
+            group.cancelAll()
         }
     }
 }

@@ -1,0 +1,61 @@
+import Foundation
+import Gateway
+import Logging
+import Sinks
+import StorageSQLite
+import Testing
+
+@Suite struct ClipperTests {
+    func clipper(_ hub: StreamHub, events: EventBus) async throws -> (ClipperSink, SQLiteStorage) {
+        let storage = try await sqliteStorage()
+        let logger = Logger(label: "test")
+        let directory = TestMedia.temporaryPath("clipper")
+        let context = PluginContext(id: "cam", logger: logger, dataDirectory: directory, events: events, storage: storage)
+        let configuration = try #require(ConfigDecoder.decode(ClipperSinkConfiguration.self, from: .object(JSONObject([
+            ("pre_seconds", .int(1)), ("post_seconds", .int(5)),
+        ]))).value)
+        return (try ClipperSink(configuration: configuration, context: context, hub: hub), storage)
+    }
+
+    @Test func aSourceRestartEndsTheClipEarlyButPlayable() async throws {
+        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+        let hub = StreamHub(cameraID: "cam")
+        let events = EventBus(logger: Logger(label: "test"))
+        let (sink, storage) = try await clipper(hub, events: events)
+        let running = Task { try await sink.run() }
+        defer { running.cancel() }
+        #expect(try await eventually { hub.statistics.readers.contains { $0.name == "clipper" } })
+        hub.begin(streams)
+        for packet in packets { hub.publish(packet) }
+        #expect(try await eventually { (try? await sink.trigger(pre: nil, post: nil, label: "x", actor: "test")) != nil })
+        let pending = try await storage.videos(VideoQuery(kind: .clip)).videos
+        let clip = try #require(pending.first)
+        hub.begin(streams)  // the camera reconnects mid-clip
+        #expect(try await eventually { try await storage.video(id: clip.id)?.status == .ready })
+        let ready = try #require(try await storage.video(id: clip.id))
+        #expect(ready.details["note"] == .string("ended early by a source restart"))
+        let probe = try runProgram(try TestMedia.ffprobePath(), ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", ready.path])
+        #expect(probe.status == 0 && probe.error.isEmpty)
+        #expect((Double(probe.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 0.5)
+        await storage.close()
+    }
+
+    @Test func aClipTriggerEventOnTheBusCutsAClip() async throws {
+        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+        let hub = StreamHub(cameraID: "cam")
+        let events = EventBus(logger: Logger(label: "test"))
+        let (sink, storage) = try await clipper(hub, events: events)
+        let running = Task { try await sink.run() }
+        defer { running.cancel() }
+        #expect(try await eventually { hub.statistics.readers.contains { $0.name == "clipper" } })
+        hub.begin(streams)
+        for packet in packets { hub.publish(packet) }
+        try await Task.sleep(for: .milliseconds(200))
+        events.emit(GatewayEvent(name: "clip.trigger", actor: "mqtt", camera: "cam", details: JSONObject([("post_seconds", .int(0)), ("label", .string("motion"))])))
+        events.emit(GatewayEvent(name: "clip.trigger", camera: "other-camera"))
+        #expect(try await eventually { try await storage.videos(VideoQuery(kind: .clip)).total == 1 })
+        let clip = try #require(try await storage.videos(VideoQuery(kind: .clip)).videos.first)
+        #expect(clip.label == "motion" && clip.createdBy == "mqtt")
+        await storage.close()
+    }
+}
