@@ -59,7 +59,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "SocketIOConformanceServer", dependencies: ["Gateway"]),
-        .executableTarget(name: "GatewayBench", dependencies: ["Gateway", "SourcesFile", "Sinks"], path: "Benchmarks/GatewayBench"),
+        .executableTarget(name: "GatewayBench", dependencies: ["Gateway", "SourcesFile", "Sinks", "StorageSQLite"], path: "Benchmarks/GatewayBench"),
         .testTarget(name: "GatewayTests", dependencies: [
             "Gateway", "SourcesFile", "Sinks", "StandardPlugins", "StorageSQLite",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -3,7 +3,8 @@
 #   media    — the media core (demux + fMP4 remux, hub fan-out) against ffmpeg processes
 #   socketio — Socket.IO event rate against python-socketio's server; fan-out to 100 and 1,000 viewers
 #   hls      — hub-to-playlist latency with and without LL-HLS; requests/s against nginx (wrk)
-# Usage: Benchmarks/run.sh [media|socketio|hls|all] [seconds-of-media] [repetitions]
+#   recording — clipper + recorder CPU and clipper memory against two ffmpeg segment processes
+# Usage: Benchmarks/run.sh [media|socketio|hls|recording|all] [seconds-of-media] [repetitions]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-all}"
@@ -39,6 +40,12 @@ if [ "$which" = "hls" ] || [ "$which" = "all" ]; then
     -preset ultrafast -g 25 -keyint_min 25 -sc_threshold 0 -b:v 300k -pix_fmt yuv420p "$hls_media"
   echo "HLS:"
   ./Benchmarks/hls_bench.sh "$PWD/$hls_media"
+fi
+if [ "$which" = "recording" ] || [ "$which" = "all" ]; then
+  ./scripts/install-deps.sh
+  swift build -c release --product GatewayBench >&2
+  echo "Recording:"
+  ./Benchmarks/recording_bench.sh "$PWD/Benchmarks/.media/fanout-320x240.mp4" 30
 fi
 [ "$which" = "media" ] || [ "$which" = "all" ] || exit 0
 media="Benchmarks/.media/bench-1080p-${seconds}s.mp4"

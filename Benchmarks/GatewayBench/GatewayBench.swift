@@ -25,6 +25,15 @@ struct GatewayBench {
             }
             return
         }
+        if arguments[1] == "recording-load", arguments.count >= 4 {
+            // gateway-bench recording-load FILE SECONDS
+            let seconds = Int(arguments[3]) ?? 30
+            let load = try await RecordingLoad.measure(file: arguments[2], seconds: seconds, preSeconds: 10)
+            print("record_cpu_ms_per_s \(format(load.cpu / Double(seconds) * 1000))")
+            print("clipper_buffered_bytes \(load.buffered)")
+            print("clipper_expected_bytes \(load.bitrate / 8 * 10)")
+            return
+        }
         let file = arguments[1]
         let repetitions = arguments.count > 2 ? Int(arguments[2]) ?? 5 : 5
         let (streams, packets) = try readAll(file)

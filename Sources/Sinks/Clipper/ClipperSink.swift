@@ -39,6 +39,9 @@ public final class ClipperSink: SinkAdapter, ClipTrigger {
                              events: context.events, logger: context.logger)
     }
 
+    /// Bytes of packets held in memory for the pre-roll.
+    public var bufferedBytes: Int { get async { await state.bufferedBytes } }
+
     public func trigger(pre: Double?, post: Double?, label: String?, actor: String?) async throws -> VideoRecord {
         try await state.trigger(pre: pre ?? configuration.preSeconds, post: post ?? configuration.postSeconds, label: label, actor: actor)
     }

@@ -35,6 +35,8 @@ actor ClipperState {
         buffer = ClipBuffer(keepSeconds: configuration.preSeconds, maxBytes: configuration.maxBufferBytes)
     }
 
+    var bufferedBytes: Int { buffer.bytes }
+
     func begin(_ streams: StreamSet) async {
         // A new source session: clips in progress end here (their file cannot change codecs).
         for job in jobs { await finish(job, note: "ended early by a source restart") }
@@ -79,7 +81,7 @@ actor ClipperState {
         let startPackets = buffer.packets(from: now - pre)
         let firstTime = startPackets.first?.decodeSeconds ?? now
         for packet in startPackets { try writer.append(packet) }
-        var record = VideoRecord(
+        let record = VideoRecord(
             id: id, cameraID: cameraID, kind: .clip, status: .recording, path: path, start: wall - (now - firstTime), end: nil,
             size: 0, label: label, createdBy: actor, createdAt: wall,
             details: JSONObject([("trigger_time", .string(WallClock.iso8601(wall))), ("pre_seconds", .double(pre)), ("post_seconds", .double(post))]))

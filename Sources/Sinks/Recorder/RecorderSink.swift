@@ -30,7 +30,7 @@ public final class RecorderSink: SinkAdapter, RecordingSwitch {
 
     public func run() async throws {
         await state.recoverInterrupted()
-        try await hub.withReader(name: "recorder", capacity: 4096) { reader in
+        await hub.withReader(name: "recorder", capacity: 4096) { reader in
             for await event in reader {
                 switch event {
                 case .streams(let streams): await state.begin(streams)
