@@ -66,7 +66,7 @@ public final class ClipperSink: SinkAdapter, ClipTrigger {
                     }
                 }
             }
-            try await hub.withReader(name: "clipper", capacity: 4096) { reader in
+            await hub.withReader(name: "clipper", capacity: 4096) { reader in
                 for await event in reader {
                     switch event {
                     case .streams(let streams): await state.begin(streams)
