@@ -6,6 +6,7 @@ import subprocess
 import tempfile
 import time
 
+
 import requests
 
 from conftest import launch, make_clip
@@ -102,3 +103,38 @@ def test_recorded_spans_and_a_stitched_range(gateway, tmp_path):
     assert 2.5 - 0.1 <= duration_of(str(path)) <= 2.5 + 1.0 + 0.1  # from the keyframe before start (GOP 1 s)
     assert requests.get(f"{gateway.base}/api/cameras/reccam/recordings/play?start=0&duration=2", headers=auth(token)).status_code == 404
     assert requests.get(f"{gateway.base}/api/cameras/reccam/recordings", headers=auth(gateway.login("sam"))).status_code == 404
+
+
+def test_a_full_disk_stops_recording_with_an_event_not_a_crash():
+    directory = tempfile.mkdtemp(prefix="gateway-full-")
+    disk = os.path.join(directory, "disk")
+    os.makedirs(disk)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", disk], capture_output=True, text=True)
+    assert mounted.returncode == 0, f"cannot mount a small tmpfs for this test: {mounted.stderr}"
+    try:
+        clip = make_clip(directory)
+        config = {"server": {"host": "127.0.0.1", "port": 0, "data_dir": "data"}, "auth": {"bcrypt_cost": 4},
+                  "users": [{"username": "owner", "password": "password-owner", "role": "admin"}],
+                  "cameras": [{"id": "full", "owner": "owner", "source": {"type": "file", "path": clip, "loop": True},
+                               "sinks": [{"type": "recorder", "segment_duration": 600, "part_duration": 0.5, "directory": disk}]}]}
+        process, base, log = launch(directory, config)
+        try:
+            events_path = os.path.join(directory, "data", "events.jsonl")
+            deadline = time.time() + 30
+            failed = []
+            while time.time() < deadline and not failed:
+                time.sleep(0.3)
+                if os.path.exists(events_path):
+                    failed = [line for line in open(events_path).read().splitlines() if '"recording.failed"' in line]
+            assert failed, "the recorder did not report the full disk"
+            assert process.poll() is None  # still running
+            token = requests.post(f"{base}/api/auth/login", json={"username": "owner", "password": "password-owner"}).json()["token"]
+            health = requests.get(f"{base}/api/health", headers=auth(token)).json()
+            assert health["cameras"][0]["state"] == "online"
+            segments = recordings(base, token, "full")
+            assert segments and segments[0]["status"] == "failed"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    finally:
+        subprocess.run(["umount", disk])
