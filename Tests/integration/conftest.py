@@ -67,9 +67,7 @@ def gateway():
     if not os.path.exists(BINARY):
         pytest.fail(f"{BINARY} is missing: run `swift build` first", pytrace=False)
     directory = tempfile.mkdtemp(prefix="gateway-it-")
-    clip = os.path.join(directory, "clip.mp4")
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
-                    "-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", clip], check=True)
+    clip = make_clip(directory)
     config = {
         "server": {"host": "127.0.0.1", "port": 0, "data_dir": "data"},
         "auth": {"jwt_secret": "integration-secret-0123456789abcdef0123", "bcrypt_cost": 4, "stream_token_ttl_seconds": 5},
@@ -87,23 +85,8 @@ def gateway():
                     {"id": "reccam", "name": "Recorded", "owner": "oscar", "source": {"type": "file", "path": clip, "loop": True},
                      "sinks": [{"type": "recorder", "segment_duration": 2, "part_duration": 0.5, "max_bytes": 600000}]}],
     }
-    with open(os.path.join(directory, "plugins.json"), "w") as handle:
-        json.dump(config, handle)
-    log = open(os.path.join(directory, "gateway.log"), "w+")
-    process = subprocess.Popen([BINARY, "serve", "--config", os.path.join(directory, "plugins.json")],
-                               stdout=subprocess.DEVNULL, stderr=log)
-    deadline = time.time() + 30
-    port = None
-    while port is None:
-        if process.poll() is not None or time.time() > deadline:
-            process.kill()
-            log.seek(0)
-            pytest.fail("the gateway did not start:\n" + log.read(), pytrace=False)
-        log.seek(0)
-        match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read())
-        port = int(match.group(1)) if match else None
-        time.sleep(0.05)
-    yield Gateway(f"http://127.0.0.1:{port}", log.name)
+    process, base, log = launch(directory, config)
+    yield Gateway(base, log.name)
     process.terminate()
     started = time.time()
     try:

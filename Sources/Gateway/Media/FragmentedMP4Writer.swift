@@ -65,22 +65,8 @@ public final class FragmentedMP4Writer {
         }
         timing = TimestampNormalizer(streams: streams)
 
-        var created: UnsafeMutablePointer<AVFormatContext>?
-        guard avformat_alloc_output_context2(&created, nil, "mp4", nil) >= 0, let context = created else {
-            throw MediaError(.mux, component: component, "cannot create the MP4 muxer")
-        }
+        let context = try MP4Output.makeContext(for: streams, filename: nil, component: component)
         self.context = context
-        for stream in streams.streams {
-            guard stream.parameters.isCopyableToMP4 else {
-                avformat_free_context(context)
-                self.context = nil
-                throw MediaError(.unsupported, component: component, "codec \(stream.codecName) cannot be copied into MP4; it needs a transcode")
-            }
-            let out = avformat_new_stream(context, nil)!
-            avcodec_parameters_copy(out.pointee.codecpar, stream.parameters.pointer)
-            out.pointee.codecpar.pointee.codec_tag = 0
-            out.pointee.time_base = stream.timeBase.av
-        }
 
         let bufferSize: Int32 = 1 << 16
         let buffer = av_malloc(Int(bufferSize))!.assumingMemoryBound(to: UInt8.self)

@@ -18,22 +18,8 @@ public final class ProgressiveMP4Writer {
         self.streams = streams
         self.component = component
         timing = TimestampNormalizer(streams: streams)
-        var created: UnsafeMutablePointer<AVFormatContext>?
-        guard avformat_alloc_output_context2(&created, nil, "mp4", path) >= 0, let context = created else {
-            throw MediaError(.mux, component: component, "cannot create the MP4 muxer")
-        }
+        let context = try MP4Output.makeContext(for: streams, filename: path, component: component)
         self.context = context
-        for stream in streams.streams {
-            guard stream.parameters.isCopyableToMP4 else {
-                avformat_free_context(context)
-                self.context = nil
-                throw MediaError(.unsupported, component: component, "codec \(stream.codecName) cannot be copied into MP4")
-            }
-            let out = avformat_new_stream(context, nil)!
-            avcodec_parameters_copy(out.pointee.codecpar, stream.parameters.pointer)
-            out.pointee.codecpar.pointee.codec_tag = 0
-            out.pointee.time_base = stream.timeBase.av
-        }
         let opened = avio_open(&context.pointee.pb, path, AVIO_FLAG_WRITE)
         guard opened >= 0 else {
             avformat_free_context(context)
@@ -131,5 +117,27 @@ struct TimestampNormalizer {
         let duration = packet.duration > 0 ? packet.duration : stream.nominalPacketDuration
         end = max(end, packet.timeBase.seconds(dts + duration))
         return Timed(dts: dts, pts: pts, duration: duration, seconds: packet.timeBase.seconds(dts))
+    }
+}
+
+/// The output side both MP4 writers share.
+enum MP4Output {
+    /// An mp4 muxer context with one stream per input stream (codec parameters copied, tag left
+    /// to the muxer); refuses codecs MP4 cannot carry without a transcode.
+    static func makeContext(for streams: StreamSet, filename: String?, component: String) throws -> UnsafeMutablePointer<AVFormatContext> {
+        if let stream = streams.streams.first(where: { !$0.parameters.isCopyableToMP4 }) {
+            throw MediaError(.unsupported, component: component, "codec \(stream.codecName) cannot be copied into MP4; it needs a transcode")
+        }
+        var created: UnsafeMutablePointer<AVFormatContext>?
+        guard avformat_alloc_output_context2(&created, nil, "mp4", filename) >= 0, let context = created else {
+            throw MediaError(.mux, component: component, "cannot create the MP4 muxer")
+        }
+        for stream in streams.streams {
+            let out = avformat_new_stream(context, nil)!
+            avcodec_parameters_copy(out.pointee.codecpar, stream.parameters.pointer)
+            out.pointee.codecpar.pointee.codec_tag = 0
+            out.pointee.time_base = stream.timeBase.av
+        }
+        return context
     }
 }

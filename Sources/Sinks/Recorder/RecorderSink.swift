@@ -39,6 +39,8 @@ public final class RecorderSink: SinkAdapter, RecordingSwitch {
                 }
             }
         }
-        await state.closeSegment(reason: "stopped")
+        // Stopping cancels this task; closing the segment (a storage update) must still happen.
+        let recorderState = state
+        await Task { await recorderState.closeSegment(reason: "stopped") }.value
     }
 }
