@@ -38,7 +38,7 @@ struct HLSRoutes {
             principal = try context.principal()
         }
         _ = try await access.authorize(principal, cameraID: cameraID, for: .view)
-        guard let provider = manager.pipeline(id: cameraID)?.sinks.lazy.compactMap({ $0 as? any HLSProvider }).first else {
+        guard let provider = manager.sink(of: cameraID, as: (any HLSProvider).self) else {
             throw APIError.notFound("camera '\(cameraID)' has no HLS sink")
         }
         return (provider, principal)

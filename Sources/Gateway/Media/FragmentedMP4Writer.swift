@@ -110,7 +110,7 @@ public final class FragmentedMP4Writer {
     /// Adds one packet; returns the fragment this packet closed, if any.
     public func append(_ packet: MediaPacket) throws -> MP4Fragment? {
         guard let context, let timed = timing.normalize(packet) else { return nil }
-        let (dts, pts, duration, seconds) = (timed.dts, timed.pts, timed.duration, timed.seconds)
+        let seconds = timed.seconds
 
         var closed: MP4Fragment?
         if pendingSamples > 0, let start = fragmentStart, shouldCut(before: packet, at: seconds, fragmentStart: start) {
@@ -121,19 +121,7 @@ public final class FragmentedMP4Writer {
             fragmentIndependent = packet.isVideoKeyframe || !hasVideo
         }
 
-        guard let out = av_packet_clone(packet.payload.packet) else { throw MediaError(.mux, component: component, "out of memory") }
-        defer {
-            var owned: UnsafeMutablePointer<AVPacket>? = out
-            av_packet_free(&owned)
-        }
-        let target = outputTimeBases[packet.streamIndex]
-        out.pointee.stream_index = Int32(packet.streamIndex)
-        out.pointee.dts = packet.timeBase.rescale(dts, to: target)
-        out.pointee.pts = packet.timeBase.rescale(pts, to: target)
-        out.pointee.duration = packet.timeBase.rescale(duration, to: target)
-        out.pointee.pos = -1
-        let result = av_write_frame(context, out)
-        guard result >= 0 else { throw MediaError(.mux, component: component, "cannot add a packet", ffmpegError: result) }
+        try MP4Output.write(packet, timed: timed, to: context, timeBase: outputTimeBases[packet.streamIndex], component: component)
         pendingSamples += 1
         return closed
     }

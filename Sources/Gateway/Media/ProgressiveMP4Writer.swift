@@ -48,19 +48,7 @@ public final class ProgressiveMP4Writer {
 
     public func append(_ packet: MediaPacket) throws {
         guard let context, let timed = timing.normalize(packet) else { return }
-        guard let out = av_packet_clone(packet.payload.packet) else { throw MediaError(.mux, component: component, "out of memory") }
-        defer {
-            var owned: UnsafeMutablePointer<AVPacket>? = out
-            av_packet_free(&owned)
-        }
-        let target = outputTimeBases[packet.streamIndex]
-        out.pointee.stream_index = Int32(packet.streamIndex)
-        out.pointee.dts = packet.timeBase.rescale(timed.dts, to: target)
-        out.pointee.pts = packet.timeBase.rescale(timed.pts, to: target)
-        out.pointee.duration = packet.timeBase.rescale(timed.duration, to: target)
-        out.pointee.pos = -1
-        let result = av_write_frame(context, out)
-        guard result >= 0 else { throw MediaError(.mux, component: component, "cannot add a packet", ffmpegError: result) }
+        try MP4Output.write(packet, timed: timed, to: context, timeBase: outputTimeBases[packet.streamIndex], component: component)
         packetsWritten += 1
     }
 
@@ -139,5 +127,22 @@ enum MP4Output {
             out.pointee.time_base = stream.timeBase.av
         }
         return context
+    }
+
+    /// Writes `packet` (a new reference to its payload) with its normalized timestamps.
+    static func write(_ packet: MediaPacket, timed: TimestampNormalizer.Timed, to context: UnsafeMutablePointer<AVFormatContext>,
+                      timeBase target: Rational, component: String) throws {
+        guard let out = av_packet_clone(packet.payload.packet) else { throw MediaError(.mux, component: component, "out of memory") }
+        defer {
+            var owned: UnsafeMutablePointer<AVPacket>? = out
+            av_packet_free(&owned)
+        }
+        out.pointee.stream_index = Int32(packet.streamIndex)
+        out.pointee.dts = packet.timeBase.rescale(timed.dts, to: target)
+        out.pointee.pts = packet.timeBase.rescale(timed.pts, to: target)
+        out.pointee.duration = packet.timeBase.rescale(timed.duration, to: target)
+        out.pointee.pos = -1
+        let result = av_write_frame(context, out)
+        guard result >= 0 else { throw MediaError(.mux, component: component, "cannot add a packet", ffmpegError: result) }
     }
 }

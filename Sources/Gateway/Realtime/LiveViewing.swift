@@ -54,7 +54,7 @@ struct LiveViewing {
     /// The camera's live fMP4, after the access decision (viewers and up).
     func liveProvider(for principal: Principal, cameraID: String) async throws -> any LiveFragmentProvider {
         _ = try await cameras.access.authorize(principal, cameraID: cameraID, for: .view)
-        guard let provider = manager.pipeline(id: cameraID)?.sinks.lazy.compactMap({ $0 as? any LiveFragmentProvider }).first else {
+        guard let provider = manager.sink(of: cameraID, as: (any LiveFragmentProvider).self) else {
             throw APIError(.conflict, code: "not_streamable", "camera '\(cameraID)' has no websocket sink")
         }
         return provider

@@ -59,6 +59,11 @@ public final class CameraManager: Service, Sendable {
 
     public func pipeline(id: String) -> CameraPipeline? { pipelines.withLock { $0[id] } }
 
+    /// The first sink of camera `id` that offers `capability` (an `HLSProvider`, a `ClipTrigger`, …).
+    public func sink<Capability>(of id: String, as capability: Capability.Type) -> Capability? {
+        pipeline(id: id)?.sinks.lazy.compactMap { $0 as? Capability }.first
+    }
+
     public var all: [CameraPipeline] { pipelines.withLock { Array($0.values) }.sorted { $0.id < $1.id } }
 
     private func build(_ record: CameraRecord, _ config: CameraConfig) throws -> CameraPipeline {

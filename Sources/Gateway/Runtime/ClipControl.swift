@@ -5,7 +5,7 @@ public struct ClipControl: Sendable {
 
     public func trigger(_ principal: Principal, cameraID: String, pre: Double?, post: Double?, label: String?) async throws -> VideoRecord {
         _ = try await access.authorize(principal, cameraID: cameraID, for: .operate)
-        guard let clipper = manager.pipeline(id: cameraID)?.sinks.lazy.compactMap({ $0 as? any ClipTrigger }).first else {
+        guard let clipper = manager.sink(of: cameraID, as: (any ClipTrigger).self) else {
             throw APIError(.conflict, code: "no_clipper", "camera '\(cameraID)' has no clipper sink")
         }
         if let pre, !(0...3600).contains(pre) { throw APIError.badRequest("pre_seconds must be between 0 and 3600") }
@@ -17,7 +17,7 @@ public struct ClipControl: Sendable {
     public func cameraForStore(_ principal: Principal, requested: String?) async throws -> String {
         if let requested { return requested }
         for (camera, role) in try await access.visibleCameras(principal) where role >= .operator {
-            if manager.pipeline(id: camera.id)?.sinks.contains(where: { $0 is any ClipTrigger }) == true { return camera.id }
+            if manager.sink(of: camera.id, as: (any ClipTrigger).self) != nil { return camera.id }
         }
         throw APIError(.conflict, code: "no_clipper", "no camera with a clipper sink that you may operate")
     }

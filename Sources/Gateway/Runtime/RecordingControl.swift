@@ -7,7 +7,7 @@ public struct RecordingControl: Sendable {
     /// Sets recording on or off (`nil` toggles, as seed 001 does); returns the new state.
     public func set(_ principal: Principal, cameraID: String, enabled: Bool?) async throws -> Bool {
         _ = try await access.authorize(principal, cameraID: cameraID, for: .operate)
-        guard let recorder = manager.pipeline(id: cameraID)?.sinks.lazy.compactMap({ $0 as? any RecordingSwitch }).first else {
+        guard let recorder = manager.sink(of: cameraID, as: (any RecordingSwitch).self) else {
             throw APIError(.conflict, code: "no_recorder", "camera '\(cameraID)' has no recorder sink")
         }
         let target: Bool

@@ -9,13 +9,12 @@ public struct StreamControl: Sendable {
 
     public func start(_ principal: Principal, cameraID: String) async throws -> String {
         _ = try await access.authorize(principal, cameraID: cameraID, for: .operate)
-        let sinks = manager.pipeline(id: cameraID)?.sinks ?? []
-        if let hls = sinks.lazy.compactMap({ $0 as? any HLSProvider }).first {
+        if let hls = manager.sink(of: cameraID, as: (any HLSProvider).self) {
             await hls.touch(player: principal.username)
             let token = try await tokens.token(userID: principal.userID, cameraID: cameraID)
             return "/hls/\(cameraID)/index.m3u8?token=\(token)"
         }
-        if sinks.contains(where: { $0 is any LiveFragmentProvider }) {
+        if manager.sink(of: cameraID, as: (any LiveFragmentProvider).self) != nil {
             events.emit(GatewayEvent(name: "stream.started", actor: principal.username, camera: cameraID,
                                      details: JSONObject([("protocol", .string("websocket"))])))
             return "/ws/cameras/\(cameraID)"
@@ -25,8 +24,7 @@ public struct StreamControl: Sendable {
 
     public func stop(_ principal: Principal, cameraID: String) async throws {
         _ = try await access.authorize(principal, cameraID: cameraID, for: .operate)
-        let sinks = manager.pipeline(id: cameraID)?.sinks ?? []
-        if let hls = sinks.lazy.compactMap({ $0 as? any HLSProvider }).first {
+        if let hls = manager.sink(of: cameraID, as: (any HLSProvider).self) {
             await hls.stop()
         } else {
             events.emit(GatewayEvent(name: "stream.stopped", actor: principal.username, camera: cameraID,
