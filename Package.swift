@@ -26,7 +26,7 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CFFmpeg", path: "Sources/CFFmpeg",
-                       pkgConfig: "libavformat libavcodec libavutil libavdevice",
+                       pkgConfig: "libavformat libavcodec libavutil libavdevice libswscale",
                        providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libavdevice-dev"])]),
         .target(name: "Gateway", dependencies: [
             "CFFmpeg",
@@ -47,7 +47,8 @@ let package = Package(
             .product(name: "SQLiteNIO", package: "sqlite-nio"),
         ], path: "Sources/Storage-SQLite"),
         .target(name: "SourcesFile", dependencies: ["Gateway", "CFFmpeg"], path: "Sources/Sources-File"),
-        .target(name: "SourcesUSB", dependencies: ["Gateway"], path: "Sources/Sources-USB"),
+        .systemLibrary(name: "CV4L2", path: "Sources/CV4L2"),
+        .target(name: "SourcesUSB", dependencies: ["Gateway", "CV4L2"], path: "Sources/Sources-USB"),
         .target(name: "SourcesRTSP", dependencies: ["Gateway"], path: "Sources/Sources-RTSP"),
         .target(name: "SourcesHTTP", dependencies: ["Gateway"], path: "Sources/Sources-HTTP"),
         .target(name: "Sinks", dependencies: ["Gateway", .product(name: "DequeModule", package: "swift-collections")]),
@@ -55,7 +56,7 @@ let package = Package(
             "Gateway", "SourcesFile", "SourcesUSB", "SourcesRTSP", "SourcesHTTP", "Sinks", "StorageSQLite",
         ]),
         .executableTarget(name: "GatewayCLI", dependencies: [
-            "Gateway", "StandardPlugins",
+            "Gateway", "StandardPlugins", "SourcesUSB",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "SocketIOConformanceServer", dependencies: ["Gateway"]),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Gateway
+import SourcesUSB
 import Logging
 import ServiceLifecycle
 import StandardPlugins
@@ -10,7 +11,7 @@ struct GatewayCommand: AsyncParsableCommand {
         commandName: "gateway",
         abstract: "Camera Gateway: cameras in, browsers, HLS players, recordings and clips out.",
         version: GatewayRuntime.version,
-        subcommands: [Serve.self, CheckConfig.self, Probe.self],
+        subcommands: [Serve.self, CheckConfig.self, Probe.self, Devices.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -88,6 +89,42 @@ struct Probe: ParsableCommand {
             throw ExitCode(1)
         }
         print(ProbeReport(demuxer: demuxer).text)
+    }
+}
+
+struct Devices: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the capture devices (USB cameras) with their formats and sizes.")
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    func run() throws {
+        let devices = CaptureDevices.list()
+        if json {
+            let list = devices.map { device in
+                JSONValue.object(JSONObject([
+                    ("device", .string(device.path)), ("name", .string(device.name)), ("driver", .string(device.driver)),
+                    ("formats", .array(device.formats.map { format in
+                        .object(JSONObject([("input_format", .string(format.name)), ("description", .string(format.description)),
+                                            ("sizes", .array(format.sizes.map { .string($0) }))]))
+                    })),
+                ]))
+            }
+            print(JSONWriter.string(.array(list)))
+            return
+        }
+        if devices.isEmpty {
+            print("no capture devices found (looked for /dev/video* with V4L2 video capture)")
+            return
+        }
+        for device in devices {
+            print("\(device.path): \(device.name) (\(device.driver))")
+            for format in device.formats {
+                print("  input_format \(format.name): \(format.description)")
+                for size in format.sizes { print("    \(size)") }
+            }
+        }
     }
 }
 

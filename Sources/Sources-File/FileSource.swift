@@ -26,7 +26,7 @@ public struct FileSource: SourceAdapter {
 
     static func play(_ configuration: Configuration, into output: any SourceOutput, interruption: Interruption) throws {
         let demuxer = try Demuxer(url: configuration.path, options: .init(displayName: configuration.path), interruption: interruption)
-        output.begin(demuxer.streams)
+        try output.begin(demuxer.streams)
         var pacer = configuration.pacing == .realtime ? Pacer(interruption: interruption) : nil
         var offsetMicroseconds: Int64 = 0
         var firstMicroseconds: Int64?
@@ -41,7 +41,7 @@ public struct FileSource: SourceAdapter {
                     passEnd = max(passEnd ?? end, end)
                     try pacer?.wait(untilMedia: Double(start) / 1e6)
                 }
-                output.publish(shifted)
+                try output.publish(shifted)
             }
             guard configuration.loop, let passEnd, let firstMicroseconds else { return }
             if interruption.isCancelled { throw MediaError(.cancelled, component: demuxer.name, "cancelled") }

@@ -1,3 +1,35 @@
-// The `http` source adapter lands with the live-sources issue (docs/sources.md).
-// This target exists so the package layout is final; it registers nothing yet.
 import Gateway
+
+/// Reads an HTTP camera stream in-process (`type: "http"`): multipart MJPEG (which the camera's
+/// supervisor transcodes to H.264 once), MPEG-TS and FLV (copied). Credentials and headers never
+/// reach a log or an error message.
+public struct HTTPSource: SourceAdapter {
+    public static let type = "http"
+
+    private let configuration: Configuration
+    private let context: PluginContext
+
+    public init(configuration: Configuration, context: PluginContext) throws {
+        self.configuration = configuration
+        self.context = context
+    }
+
+    public func run(output: any SourceOutput) async throws {
+        let url = LiveInput.url(configuration.url, user: configuration.user, password: configuration.password)
+        try await LiveInput.run(url: url, options: Self.demuxerOptions(configuration), output: output, threadName: "http:\(context.id)")
+    }
+
+    static func demuxerOptions(_ configuration: Configuration) -> Demuxer.Options {
+        var options: [String: String] = [
+            "rw_timeout": "\(Int64(configuration.timeout * 1_000_000))",
+            // A camera stream is endless; a dropped connection is the supervisor's to retry.
+            "reconnect": "0",
+        ]
+        if !configuration.headers.isEmpty {
+            options["headers"] = configuration.headers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
+        }
+        return Demuxer.Options(format: configuration.inputFormatName, options: options,
+                               timeout: .milliseconds(Int64(configuration.timeout * 1000)),
+                               displayName: URLRedaction.redact(configuration.url))
+    }
+}

@@ -12,7 +12,9 @@ public enum StandardPlugins {
     public static var registry: PluginRegistry {
         var registry = PluginRegistry()
         registry.register(source: FileSource.self)
-        RTSPSource.declare(into: &registry)
+        registry.register(source: RTSPSource.self)
+        registry.register(source: HTTPSource.self)
+        registry.register(source: USBSource.self)
         StandardSinks.register(into: &registry)
         registry.register(events: LogEventBackend.self)
         registry.register(storage: SQLiteStorage.self)

@@ -6,6 +6,8 @@ public enum CameraState: String, Sendable, Codable, CaseIterable {
     case online
     /// The source failed; waiting for or attempting the next connection.
     case reconnecting
+    /// An on-demand source with nobody watching: disconnected until someone does.
+    case idle
     /// Stopped: end of a non-looping file, or the gateway is shutting down.
     case offline
 }

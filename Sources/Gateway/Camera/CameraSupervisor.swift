@@ -5,6 +5,8 @@ import Synchronization
 
 /// Runs one camera's source for the life of the gateway: restarts it with exponential backoff
 /// and jitter whenever it fails (the first connect included), and keeps its state observable.
+/// Between the source and the hub it repairs timestamps (continuous across reconnects) and
+/// transcodes what browsers cannot play. An on-demand source runs only while there is demand.
 public final class CameraSupervisor: Service, Sendable {
     public struct Policy: Sendable {
         public var backoff = Backoff()
@@ -19,15 +21,19 @@ public final class CameraSupervisor: Service, Sendable {
     private let events: EventBus
     private let logger: Logger
     private let policy: Policy
+    private let options: SourceOptions
+    /// Lives across sessions, so that a reconnect continues the camera's timeline.
+    private let repair = RepairState()
     private let clock: any Clock<Duration>
     private let status = Mutex(CameraStatus())
     private let stateGauges: [CameraState: Gauge]
     private let reconnectCounter: Counter
 
     public init(cameraID: String, source: any CameraSource, hub: StreamHub, events: EventBus, logger: Logger,
-                policy: Policy = Policy(), clock: any Clock<Duration> = ContinuousClock(),
+                policy: Policy = Policy(), options: SourceOptions = SourceOptions(), clock: any Clock<Duration> = ContinuousClock(),
                 metrics: any MetricsFactory = MetricsSystem.factory) {
         self.cameraID = cameraID
+        self.options = options
         self.source = source
         self.hub = hub
         self.events = events
@@ -56,10 +62,19 @@ public final class CameraSupervisor: Service, Sendable {
         var backoff = policy.backoff
         var random = SystemRandomNumberGenerator()
         while !Task.isCancelled {
-            let session = SessionOutput(hub: hub) { [self] in transition(to: .online, reason: "receiving packets") }
+            if options.onDemand, !hub.demand.isDemanded {
+                transition(to: .idle, reason: "on demand: nobody is watching")
+                await hub.demand.waitForDemand()
+                if Task.isCancelled { return }
+            }
+            let transcoder = TranscodingOutput(downstream: hub, options: options.transcode, component: cameraID, logger: logger)
+            let session = SessionOutput(repair: repair, next: transcoder) { [self] in transition(to: .online, reason: "receiving packets") }
             let elapsed = stopwatch(clock)
             do {
-                try await source.run(output: session)
+                if try await runSession(session) == .idle {
+                    backoff.reset()
+                    continue
+                }
                 if Task.isCancelled { return }
                 transition(to: .offline, reason: "end of stream")
                 return
@@ -79,6 +94,25 @@ public final class CameraSupervisor: Service, Sendable {
                 transition(to: .reconnecting, reason: message)
                 do { try await clock.sleep(for: delay) } catch { return }
             }
+        }
+    }
+
+    private enum SessionEnd { case ended, idle }
+
+    /// Runs the source once; an on-demand one also stops when nobody has wanted it for its idle timeout.
+    private func runSession(_ output: SessionOutput) async throws -> SessionEnd {
+        guard options.onDemand else {
+            try await source.run(output: output)
+            return .ended
+        }
+        return try await withThrowingTaskGroup(of: SessionEnd.self) { group in
+            group.addTask { try await self.source.run(output: output); return .ended }
+            group.addTask {
+                try await self.hub.demand.waitForIdle(timeout: .milliseconds(Int64(self.options.idleTimeout * 1000)))
+                return .idle
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? .ended
         }
     }
 
@@ -107,25 +141,39 @@ public final class CameraSupervisor: Service, Sendable {
     }
 }
 
-/// Passes a session's output to the hub and notices its first packet.
+/// One session's way from the source to the hub: repairs timestamps, then the transcoder;
+/// notices the first packet.
 private final class SessionOutput: SourceOutput, @unchecked Sendable {
-    private let hub: StreamHub
+    private let repair: RepairState
+    private let next: any SourceOutput
     private let onFirstPacket: @Sendable () -> Void
     private let online = Atomic<Bool>(false)
 
-    init(hub: StreamHub, onFirstPacket: @escaping @Sendable () -> Void) {
-        self.hub = hub
+    init(repair: RepairState, next: any SourceOutput, onFirstPacket: @escaping @Sendable () -> Void) {
+        self.repair = repair
+        self.next = next
         self.onFirstPacket = onFirstPacket
     }
 
     var wentOnline: Bool { online.load(ordering: .relaxed) }
 
-    func begin(_ streams: StreamSet) { hub.begin(streams) }
+    func begin(_ streams: StreamSet) throws {
+        let now = MonotonicTime.nanoseconds()
+        repair.state.withLock { $0.begin(streams, now: now) }
+        try next.begin(streams)
+    }
 
-    func publish(_ packet: MediaPacket) {
+    func publish(_ packet: MediaPacket) throws {
         if !online.load(ordering: .relaxed), online.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
             onFirstPacket()
         }
-        hub.publish(packet)
+        let now = MonotonicTime.nanoseconds()
+        let repaired = repair.state.withLock { $0.repair(packet, now: now) }
+        try next.publish(repaired)
     }
+}
+
+/// A camera's timestamp repair, shared by its successive sessions.
+private final class RepairState: Sendable {
+    let state = Mutex(TimestampRepair())
 }

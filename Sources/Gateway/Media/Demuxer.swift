@@ -94,9 +94,7 @@ public final class Demuxer: @unchecked Sendable {
         var optional: UnsafeMutablePointer<AVFormatContext>? = context
         let opened = avformat_open_input(&optional, url, inputFormat, &dictionary)
         guard opened >= 0, let openedContext = optional else {
-            let code: MediaError.Code = flag.isCancelled ? .cancelled
-                : flag.didTimeOut ? .timeout : (opened == FFmpeg.error(ENOENT) ? .deviceNotFound : .open)
-            throw MediaError(code, component: name, "cannot open \(name)", ffmpegError: opened)
+            throw Self.openFailure(opened, name: name, flag: flag, timeout: options.timeout)
         }
         context = openedContext
         self.context = context
@@ -134,6 +132,26 @@ public final class Demuxer: @unchecked Sendable {
     }
 
     deinit { avformat_close_input(&context) }
+
+    /// Says in plain words why an input did not open; camera servers' HTTP-style refusals first.
+    private static func openFailure(_ result: Int32, name: String, flag: Interruption, timeout: Duration?) -> MediaError {
+        if flag.isCancelled { return MediaError(.cancelled, component: name, "cancelled while connecting") }
+        if flag.didTimeOut { return MediaError(.timeout, component: name, "no answer within \(timeout.map { "\($0.seconds) s" } ?? "the timeout")") }
+        switch result {
+        case cffmpeg_averror_http_unauthorized():
+            return MediaError(.unauthorized, component: name, "the server refused the credentials (401 Unauthorized)", ffmpegError: result)
+        case cffmpeg_averror_http_forbidden():
+            return MediaError(.unauthorized, component: name, "access is forbidden (403 Forbidden)", ffmpegError: result)
+        case cffmpeg_averror_http_not_found():
+            return MediaError(.open, component: name, "no such stream on the server (404 Not Found)", ffmpegError: result)
+        case FFmpeg.error(ENOENT):
+            return MediaError(.deviceNotFound, component: name, "\(name) does not exist", ffmpegError: result)
+        case FFmpeg.error(ECONNREFUSED):
+            return MediaError(.open, component: name, "connection refused", ffmpegError: result)
+        default:
+            return MediaError(.open, component: name, "cannot open \(name)", ffmpegError: result)
+        }
+    }
 
     private static func describe(_ stream: UnsafeMutablePointer<AVStream>, index: Int) -> MediaStream {
         let rate = stream.pointee.avg_frame_rate.num > 0 ? stream.pointee.avg_frame_rate : stream.pointee.r_frame_rate

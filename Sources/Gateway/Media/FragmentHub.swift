@@ -34,15 +34,19 @@ public final class FragmentHub: Sendable {
         var initSegment: MP4InitSegment?
         var gop: [MP4Fragment] = []
         var readers: [ObjectIdentifier: HubReader<FragmentEvent>] = [:]
+        var holds: [ObjectIdentifier: DemandHold] = [:]
     }
 
     public let cameraID: String
     private let state = Mutex(State())
     private let metrics: any MetricsFactory
+    /// The camera's demand, which every viewer holds (an on-demand camera runs while one watches).
+    private let demand: SourceDemand?
 
-    public init(cameraID: String, metrics: any MetricsFactory = MetricsSystem.factory) {
+    public init(cameraID: String, metrics: any MetricsFactory = MetricsSystem.factory, demand: SourceDemand? = nil) {
         self.cameraID = cameraID
         self.metrics = metrics
+        self.demand = demand
     }
 
     public func begin(_ initSegment: MP4InitSegment) {
@@ -68,10 +72,16 @@ public final class FragmentHub: Sendable {
     public func subscribe(name: String, capacity: Int = 64) -> HubReader<FragmentEvent> {
         let dropped = Counter(label: MetricName.viewerDroppedFragments, dimensions: [("camera", cameraID)], factory: metrics)
         let reader = HubReader<FragmentEvent>(name: name, capacity: capacity, droppedCounter: dropped) { [weak self] reader in
-            _ = self?.state.withLock { $0.readers.removeValue(forKey: ObjectIdentifier(reader)) }
+            let hold = self?.state.withLock { state in
+                state.readers.removeValue(forKey: ObjectIdentifier(reader))
+                return state.holds.removeValue(forKey: ObjectIdentifier(reader))
+            }
+            hold??.release()
         }
+        let hold = demand?.hold()
         state.withLock { state in
             state.readers[ObjectIdentifier(reader)] = reader
+            if let hold { state.holds[ObjectIdentifier(reader)] = hold }
             guard let initSegment = state.initSegment else { return }
             reader.enqueueControl(.initSegment(initSegment), requireKeyframe: state.gop.isEmpty)
             for fragment in state.gop { reader.enqueueControl(.fragment(fragment), requireKeyframe: false) }

@@ -3,7 +3,7 @@ import CFFmpeg
 /// The media layer's one error type: a code, the component it happened in, and FFmpeg's own words.
 public struct MediaError: Error, CustomStringConvertible, Sendable {
     public enum Code: String, Sendable {
-        case open, streamInfo, noPlayableStream, read, timeout, cancelled, mux, unsupported, deviceNotFound
+        case open, streamInfo, noPlayableStream, read, timeout, cancelled, mux, unsupported, deviceNotFound, transcode, unauthorized
     }
 
     public let code: Code
@@ -47,6 +47,12 @@ public enum FFmpeg {
     public static var endOfFile: Int32 { cffmpeg_averror_eof() }
     public static var exitRequested: Int32 { cffmpeg_averror_exit() }
     public static func error(_ errno: Int32) -> Int32 { cffmpeg_averror(errno) }
+
+    /// Whether this build of libavformat can read the input format `name` (`mpjpeg`, `v4l2`, …).
+    public static func hasInputFormat(_ name: String) -> Bool {
+        initialize()
+        return av_find_input_format(name) != nil
+    }
 
     /// libavformat/libavcodec versions, for `/api/health` and `gateway probe`.
     public static var versionDescription: String {

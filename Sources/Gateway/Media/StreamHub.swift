@@ -6,8 +6,10 @@ import Synchronization
 /// gateway uses; tests may record into another.
 public protocol SourceOutput: Sendable {
     /// A session begins (connect, reconnect, reopened file) with these streams.
-    func begin(_ streams: StreamSet)
-    func publish(_ packet: MediaPacket)
+    func begin(_ streams: StreamSet) throws
+    /// Throws when the session cannot go on (a transcoder that cannot encode): the source ends
+    /// the session with that error and its supervisor retries.
+    func publish(_ packet: MediaPacket) throws
 }
 
 /// Per-camera fan-out: one demux feeds any number of readers. Keeps the current GOP so a new
@@ -31,6 +33,7 @@ public final class StreamHub: SourceOutput, Sendable {
         var gop = Deque<MediaPacket>()
         var gopBytes = 0
         var readers: [ObjectIdentifier: PacketReader] = [:]
+        var holds: [ObjectIdentifier: DemandHold] = [:]
         var packets = 0
         var bytes = 0
         var keyframes = 0
@@ -51,6 +54,8 @@ public final class StreamHub: SourceOutput, Sendable {
     }
 
     public let cameraID: String
+    /// Who wants this camera's stream; an on-demand source runs only while someone does.
+    public let demand = SourceDemand()
     private let configuration: Configuration
     private var windowNanoseconds: Int64 { Int64(configuration.measurementWindowSeconds) * 1_000_000_000 }
     private let state = Mutex(State())
@@ -121,15 +126,18 @@ public final class StreamHub: SourceOutput, Sendable {
     }
 
     /// A new reader. It first receives the current streams and the cached GOP, so it can start
-    /// decoding at once. Close it when done.
-    public func subscribe(name: String, capacity: Int? = nil) -> PacketReader {
+    /// decoding at once. Close it when done. A reader that `demands` keeps an on-demand source
+    /// connected while it is open; a sink's standing reader does not (its viewers do).
+    public func subscribe(name: String, capacity: Int? = nil, demands: Bool = true) -> PacketReader {
         let dropped = Counter(label: MetricName.readerDroppedPackets,
                               dimensions: [("camera", cameraID), ("reader", name)], factory: metricsFactory)
         let reader = PacketReader(name: name, capacity: capacity ?? configuration.readerCapacity, droppedCounter: dropped) { [weak self] reader in
             self?.remove(reader)
         }
+        let hold = demands ? demand.hold() : nil
         state.withLock { state in
             state.readers[ObjectIdentifier(reader)] = reader
+            if let hold { state.holds[ObjectIdentifier(reader)] = hold }
             guard let streams = state.streams else { return }
             reader.enqueueControl(.streams(streams), requireKeyframe: streams.video != nil && state.gop.isEmpty)
             for packet in state.gop { reader.enqueueControl(.packet(packet), requireKeyframe: false) }
@@ -138,14 +146,18 @@ public final class StreamHub: SourceOutput, Sendable {
     }
 
     /// Runs `body` with a reader that is closed when it returns.
-    public func withReader<T>(name: String, capacity: Int? = nil, _ body: (PacketReader) async throws -> T) async rethrows -> T {
-        let reader = subscribe(name: name, capacity: capacity)
+    public func withReader<T>(name: String, capacity: Int? = nil, demands: Bool = true, _ body: (PacketReader) async throws -> T) async rethrows -> T {
+        let reader = subscribe(name: name, capacity: capacity, demands: demands)
         defer { reader.close() }
         return try await body(reader)
     }
 
     private func remove(_ reader: PacketReader) {
-        _ = state.withLock { $0.readers.removeValue(forKey: ObjectIdentifier(reader)) }
+        let hold = state.withLock { state in
+            state.readers.removeValue(forKey: ObjectIdentifier(reader))
+            return state.holds.removeValue(forKey: ObjectIdentifier(reader))
+        }
+        hold?.release()
     }
 
     public var currentStreams: StreamSet? { state.withLock { $0.streams } }

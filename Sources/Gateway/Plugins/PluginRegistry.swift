@@ -78,12 +78,15 @@ public struct PluginSpec: Sendable {
     public let configuration: (any Sendable)?
     /// Where it stands in plugins.json, for messages.
     public let path: String
+    /// For a source: the options every source has (on demand, transcode).
+    public let sourceOptions: SourceOptions
 
-    public init(kind: PluginRegistry.Kind, type: String, configuration: (any Sendable)?, path: String) {
+    public init(kind: PluginRegistry.Kind, type: String, configuration: (any Sendable)?, path: String, sourceOptions: SourceOptions = SourceOptions()) {
         self.kind = kind
         self.type = type
         self.configuration = configuration
         self.path = path
+        self.sourceOptions = sourceOptions
     }
 
     static func decode(_ kind: PluginRegistry.Kind, from decoder: any Decoder) throws -> PluginSpec {
@@ -101,7 +104,8 @@ public struct PluginSpec: Sendable {
             for key in container.allKeys { _ = container.contains(key) }
             return PluginSpec(kind: kind, type: type, configuration: nil, path: path)
         }
-        return PluginSpec(kind: kind, type: type, configuration: try entry.decode(decoder), path: path)
+        let sourceOptions = kind == .source ? try SourceOptions(from: decoder) : SourceOptions()
+        return PluginSpec(kind: kind, type: type, configuration: try entry.decode(decoder), path: path, sourceOptions: sourceOptions)
     }
 }
 

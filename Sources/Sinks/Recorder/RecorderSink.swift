@@ -1,5 +1,6 @@
 import Gateway
 import Logging
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,11 +27,28 @@ public final class RecorderSink: SinkAdapter, RecordingSwitch {
 
     public var isRecording: Bool { get async { await state.enabled } }
 
-    public func setRecording(_ enabled: Bool, actor: String?) async -> Bool { await state.setEnabled(enabled, actor: actor) }
+    public func setRecording(_ enabled: Bool, actor: String?) async -> Bool {
+        let result = await state.setEnabled(enabled, actor: actor)
+        demandWhileRecording(await state.enabled)
+        return result
+    }
+
+    /// While it records, the recorder keeps an on-demand camera connected.
+    private let recordingHold = Mutex<DemandHold?>(nil)
+
+    private func demandWhileRecording(_ enabled: Bool) {
+        let previous = recordingHold.withLock { hold in
+            defer { if enabled, hold == nil { hold = hub.demand.hold() } else if !enabled { hold = nil } }
+            return enabled ? nil : hold
+        }
+        previous?.release()
+    }
 
     public func run() async throws {
         await state.recoverInterrupted()
-        await hub.withReader(name: "recorder", capacity: 4096) { reader in
+        demandWhileRecording(await state.enabled)
+        defer { demandWhileRecording(false) }
+        await hub.withReader(name: "recorder", capacity: 4096, demands: false) { reader in
             for await event in reader {
                 switch event {
                 case .streams(let streams): await state.begin(streams)

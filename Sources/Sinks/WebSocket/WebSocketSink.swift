@@ -16,7 +16,7 @@ public struct WebSocketSink: SinkAdapter, LiveFragmentProvider {
     public init(configuration: Configuration, context: PluginContext, hub: StreamHub) throws {
         self.configuration = configuration
         self.hub = hub
-        fragments = FragmentHub(cameraID: context.id, metrics: context.metrics)
+        fragments = FragmentHub(cameraID: context.id, metrics: context.metrics, demand: hub.demand)
         logger = context.logger
     }
 
@@ -29,7 +29,8 @@ public struct WebSocketSink: SinkAdapter, LiveFragmentProvider {
     }
 
     public func run() async throws {
-        try await hub.withReader(name: "websocket-sink") { reader in
+        // Viewers hold the camera's demand; this standing reader does not.
+        try await hub.withReader(name: "websocket-sink", demands: false) { reader in
             var writer: FragmentedMP4Writer?
             for await event in reader {
                 switch event {

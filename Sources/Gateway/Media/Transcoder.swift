@@ -1,0 +1,139 @@
+import CFFmpeg
+import Logging
+
+/// Sits between a camera's source and its hub. Streams MP4/MSE can carry pass through
+/// untouched; video they cannot (MJPEG, raw, MPEG-2…) gets one H.264 encode here, on the
+/// source's thread: once per camera, whatever the number of viewers. Audio that MP4 cannot carry
+/// is left out (with a warning), so the video still plays.
+public final class TranscodingOutput: SourceOutput, @unchecked Sendable {
+    private struct Session {
+        var videoIndex: Int?
+        var decoder: VideoDecoder?
+        var scaler: FrameScaler?
+        var encoder: VideoEncoder?
+        /// Input index → output index of streams copied as they are.
+        var copied: [Int: Int] = [:]
+        var audio: MediaStream?
+        var begun = false
+        var source: MediaStream?
+    }
+
+    private let downstream: any SourceOutput
+    private let options: TranscodeOptions
+    private let component: String
+    private let logger: Logger
+    /// Touched only from the source's thread (begin and publish come from it, in order).
+    private var session = Session()
+    private var passthrough = true
+
+    public init(downstream: any SourceOutput, options: TranscodeOptions, component: String, logger: Logger) {
+        self.downstream = downstream
+        self.options = options
+        self.component = component
+        self.logger = logger
+    }
+
+    /// Whether `stream` gets the H.264 encode under `options`.
+    public static func needsTranscode(_ stream: MediaStream, options: TranscodeOptions) -> Bool {
+        guard stream.kind == .video else { return false }
+        switch options.mode {
+        case .never: return false
+        case .always: return true
+        case .auto: return !stream.parameters.isCopyableToMP4
+        }
+    }
+
+    public func begin(_ streams: StreamSet) throws {
+        session = Session()
+        let video = streams.video.flatMap { Self.needsTranscode($0, options: options) ? $0 : nil }
+        let droppedAudio = streams.audio.flatMap { $0.parameters.isCopyableToMP4 ? nil : $0 }
+        if let droppedAudio {
+            logger.warning("audio is left out: it cannot be copied into MP4", metadata: ["codec": "\(droppedAudio.codecName)"])
+        }
+        passthrough = video == nil && droppedAudio == nil
+        if passthrough {
+            try downstream.begin(streams)
+            return
+        }
+        var outputIndex = 0
+        for stream in streams.streams {
+            if stream.index == video?.index {
+                session.videoIndex = stream.index
+                session.source = stream
+                session.decoder = try VideoDecoder(stream: stream, component: component)
+                outputIndex += 1
+            } else if stream.index != droppedAudio?.index {
+                session.copied[stream.index] = outputIndex
+                if stream.kind == .audio { session.audio = stream.reindexed(outputIndex) }
+                outputIndex += 1
+            }
+        }
+        if video == nil {
+            // Only audio was left out: the rest starts at once.
+            session.begun = true
+            try downstream.begin(StreamSet(streams: streams.streams.compactMap { stream in session.copied[stream.index].map { stream.reindexed($0) } }))
+        }
+    }
+
+    public func publish(_ packet: MediaPacket) throws {
+        if passthrough { return try downstream.publish(packet) }
+        if packet.streamIndex == session.videoIndex {
+            try transcode(packet)
+        } else if let index = session.copied[packet.streamIndex], session.begun {
+            var copy = packet
+            copy.streamIndex = index
+            try downstream.publish(copy)
+        }
+    }
+
+    private func transcode(_ packet: MediaPacket) throws {
+        guard let decoder = session.decoder, let source = session.source else { return }
+        try decoder.decode(packet) { frame in
+            if session.encoder == nil { try openEncoder(for: frame, source: source) }
+            guard let encoder = session.encoder, let scaler = session.scaler else { return }
+            if frame.pointee.best_effort_timestamp != FFmpeg.noTimestamp { frame.pointee.pts = frame.pointee.best_effort_timestamp }
+            let converted = try scaler.convert(frame, component: component)
+            try encoder.encode(converted) { encoded in
+                if !session.begun {
+                    session.begun = true
+                    try downstream.begin(StreamSet(streams: [encoder.stream] + (session.audio.map { [$0] } ?? [])))
+                }
+                try downstream.publish(encoded)
+            }
+        }
+    }
+
+    private func openEncoder(for frame: UnsafeMutablePointer<AVFrame>, source: MediaStream) throws {
+        let (width, height) = Self.outputSize(source: (frame.pointee.width, frame.pointee.height), options: options)
+        let encoder = try VideoEncoder(width: width, height: height, timeBase: source.timeBase, frameRate: source.frameRate,
+                                       index: 0, options: options, component: component)
+        session.encoder = encoder
+        session.scaler = FrameScaler(width: width, height: height, format: AV_PIX_FMT_YUV420P)
+        logger.notice("transcoding to H.264", metadata: [
+            "from": "\(source.codecName) \(frame.pointee.width)x\(frame.pointee.height)", "to": "\(width)x\(height)",
+            "preset": "\(options.preset)", "rate": "\(options.bitrateKbps.map { "\($0) kbit/s" } ?? "crf \(options.crf)")",
+        ])
+    }
+
+    /// The configured size; one side given keeps the aspect ratio; always even.
+    static func outputSize(source: (Int32, Int32), options: TranscodeOptions) -> (Int32, Int32) {
+        let (width, height) = (max(Int(source.0), 2), max(Int(source.1), 2))
+        func even(_ value: Double) -> Int32 { Int32(max(2, Int((value / 2).rounded()) * 2)) }
+        switch (options.width, options.height) {
+        case let (w?, h?): return (Int32(w), Int32(h))
+        case let (w?, nil): return (Int32(w), even(Double(w) * Double(height) / Double(width)))
+        case let (nil, h?): return (even(Double(h) * Double(width) / Double(height)), Int32(h))
+        case (nil, nil): return (even(Double(width)), even(Double(height)))
+        }
+    }
+}
+
+extension MediaStream {
+    func reindexed(_ index: Int) -> MediaStream {
+        MediaStream(index: index, timeBase: timeBase, parameters: parameters, frameRate: frameRate)
+    }
+
+    func retimed(_ timeBase: Rational) -> MediaStream {
+        MediaStream(index: index, timeBase: timeBase, parameters: parameters, frameRate: frameRate)
+    }
+}

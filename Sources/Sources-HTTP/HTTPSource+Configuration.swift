@@ -1,0 +1,49 @@
+import Gateway
+
+extension HTTPSource {
+    public struct Configuration: Decodable, Sendable {
+        /// `http://` or `https://` URL of the stream. Required.
+        public var url: String
+        /// `auto` (probe), `mjpeg` (multipart MJPEG, as IP cameras serve it), `mpegts`, `flv`, or
+        /// any other libavformat input format name. Default `auto`.
+        public var format: String
+        /// Extra request headers (`Authorization`, cookies, …). Default none.
+        public var headers: [String: String]
+        /// Seconds a connect or read may stall before it is interrupted. Default 10.
+        public var timeout: Double
+        /// HTTP basic/digest credentials, when not in the URL. Default none.
+        public var user: String?
+        public var password: String?
+
+        enum CodingKeys: String, CodingKey { case url, format, headers, timeout, user, password }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            url = try container.decode(String.self, forKey: .url)
+            format = try container.decodeIfPresent(String.self, forKey: .format) ?? "auto"
+            headers = try container.decodeIfPresent([String: String].self, forKey: .headers) ?? [:]
+            timeout = try container.decodeIfPresent(Double.self, forKey: .timeout) ?? 10
+            user = try container.decodeIfPresent(String.self, forKey: .user)
+            password = try container.decodeIfPresent(String.self, forKey: .password)
+            if !url.isEmpty, !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+                try decoder.reportProblem(CodingKeys.url, "must start with http:// or https://")
+            }
+            if let name = inputFormatName, !FFmpeg.hasInputFormat(name) {
+                try decoder.reportProblem(CodingKeys.format, "'\(format)' is not an input format of this FFmpeg build")
+            }
+            for (name, value) in headers where name.isEmpty || (name + value).contains(where: { $0 == "\r" || $0 == "\n" }) || name.contains(":") {
+                try decoder.reportProblem(CodingKeys.headers, "header '\(name)' is not a valid header name and value")
+            }
+            if timeout <= 0 { try decoder.reportProblem(CodingKeys.timeout, "must be positive") }
+        }
+
+        /// The libavformat demuxer `format` names; nil lets it probe.
+        var inputFormatName: String? {
+            switch format {
+            case "auto": nil
+            case "mjpeg": "mpjpeg"
+            default: format
+            }
+        }
+    }
+}
