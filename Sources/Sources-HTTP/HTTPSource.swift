@@ -25,6 +25,10 @@ public struct HTTPSource: SourceAdapter {
             // A camera stream is endless; a dropped connection is the supervisor's to retry.
             "reconnect": "0",
         ]
+        if configuration.inputFormatName == "mpjpeg" {
+            // JPEG frames carry no timing: do not hold back frames to estimate a frame rate.
+            options["fpsprobesize"] = "0"
+        }
         if !configuration.headers.isEmpty {
             options["headers"] = configuration.headers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
         }

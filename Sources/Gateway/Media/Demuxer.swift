@@ -179,6 +179,8 @@ public final class Demuxer: @unchecked Sendable {
     public func read() throws -> MediaPacket? {
         guard let context else { return nil }
         while true {
+            // Inputs that do no I/O (lavfi) never consult the interrupt callback.
+            if flag.isCancelled { throw MediaError(.cancelled, component: name, "read cancelled") }
             guard let packet = av_packet_alloc() else { throw MediaError(.read, component: name, "out of memory") }
             flag.arm(timeout)
             let result = av_read_frame(context, packet)

@@ -123,6 +123,20 @@ extension CodecParameters {
         return Array(UnsafeBufferPointer(start: data, count: Int(pointer.pointee.extradata_size)))
     }
 
+    /// profile_idc, constraint flags and level_idc of the first SPS in Annex B data.
+    static func annexBSequenceParameterSet(_ data: [UInt8]) -> (UInt8, UInt8, UInt8)? {
+        var index = 0
+        while index + 6 < data.count {
+            if data[index] == 0, data[index + 1] == 0, data[index + 2] == 1 {
+                if data[index + 3] & 0x1F == 7 { return (data[index + 4], data[index + 5], data[index + 6]) }
+                index += 3
+            } else {
+                index += 1
+            }
+        }
+        return nil
+    }
+
     /// `avc1.PPCCLL` from the avcC record, `mp4a.40.N` from the AudioSpecificConfig, …
     public var rfc6381: String? {
         func hex(_ byte: UInt8) -> String { (byte < 16 ? "0" : "") + String(byte, radix: 16) }
@@ -130,7 +144,10 @@ extension CodecParameters {
         switch codecName {
         case "h264":
             if extra.count >= 4, extra[0] == 1 { return "avc1." + hex(extra[1]) + hex(extra[2]) + hex(extra[3]) }
-            let profile = UInt8(clamping: max(pointer.pointee.profile, 66)), level = UInt8(clamping: max(pointer.pointee.level, 30))
+            // Annex B (RTSP's sprop-parameter-sets): the bytes after the SPS NAL header.
+            if let sps = Self.annexBSequenceParameterSet(extra) { return "avc1." + hex(sps.0) + hex(sps.1) + hex(sps.2) }
+            let profile = pointer.pointee.profile > 0 ? UInt8(pointer.pointee.profile & 0xFF) : 66
+            let level = UInt8(clamping: max(pointer.pointee.level, 30))
             return "avc1." + hex(profile) + "00" + hex(level)
         case "hevc":
             let level = pointer.pointee.level > 0 ? Int(pointer.pointee.level) : 93

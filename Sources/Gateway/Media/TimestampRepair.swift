@@ -1,7 +1,7 @@
 /// Makes a camera's timestamps safe for the sinks, across every session of the camera:
 ///
 /// - a packet without pts/dts gets one: the previous packet's plus a frame when the stream has
-///   timestamps, the wall clock since the session began when it has none;
+///   timestamps, its arrival time when it has none (`ArrivalClock`: smoothed, on the frame grid);
 /// - dts only grows per stream, and pts is never before dts;
 /// - a new session (reconnect) continues where the last one ended plus the wall-clock time the
 ///   camera was away, so time never goes backwards for a sink and media time keeps pace with
@@ -27,6 +27,8 @@ public struct TimestampRepair: Sendable {
     /// End of the latest packet on the output timeline (µs) and when it was seen (ns).
     private var lastEnd: Int64?
     private var lastSeenAt: Int64?
+    /// Per stream, for streams without timestamps: their time by arrival.
+    private var clocks: [ArrivalClock?] = []
     public private(set) var repairs = 0
     public private(set) var discontinuities = 0
 
@@ -39,6 +41,7 @@ public struct TimestampRepair: Sendable {
         sessionStartedAt = now
         lastDTS = Array(repeating: nil, count: streams.streams.count)
         hasTimestamps = Array(repeating: false, count: streams.streams.count)
+        clocks = Array(repeating: nil, count: streams.streams.count)
     }
 
     /// `packet` with repaired timestamps; `now` is the monotonic time it arrived, in nanoseconds.
@@ -59,7 +62,10 @@ public struct TimestampRepair: Sendable {
             if hasTimestamps[index], let last = lastDTS[index], let offset {
                 sourceTime = last - Rational.microseconds.rescale(offset, to: timeBase) + stream.nominalPacketDuration
             } else {
-                sourceTime = Rational.microseconds.rescale((now - sessionStartedAt) / 1000, to: timeBase)
+                if clocks[index] == nil {
+                    clocks[index] = ArrivalClock(frame: stream.nominalPacketDuration, second: timeBase.ticks(seconds: 1))
+                }
+                sourceTime = clocks[index]!.time(arrival: Rational.microseconds.rescale((now - sessionStartedAt) / 1000, to: timeBase))
             }
         }
         let sourceMicroseconds = timeBase.rescale(sourceTime, to: .microseconds)

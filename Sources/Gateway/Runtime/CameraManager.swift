@@ -83,7 +83,8 @@ public final class CameraManager: Service, Sendable {
             }
         }
         let supervisor = CameraSupervisor(cameraID: record.id, source: source, hub: hub, events: events,
-                                          logger: context.logger, policy: policy, options: sourceSpec.sourceOptions, metrics: metrics)
+                                          logger: context.logger, policy: sourceSpec.sourceOptions.applied(to: policy),
+                                          options: sourceSpec.sourceOptions, metrics: metrics)
         return CameraPipeline(record: record, hub: hub, supervisor: supervisor, sinks: sinks, sinkServices: services)
     }
 
