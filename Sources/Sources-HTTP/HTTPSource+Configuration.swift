@@ -31,7 +31,8 @@ extension HTTPSource {
             if let name = inputFormatName, !FFmpeg.hasInputFormat(name) {
                 try decoder.reportProblem(CodingKeys.format, "'\(format)' is not an input format of this FFmpeg build")
             }
-            for (name, value) in headers where name.isEmpty || (name + value).contains(where: { $0 == "\r" || $0 == "\n" }) || name.contains(":") {
+            for (name, value) in headers.sorted(by: { $0.key < $1.key })
+            where name.isEmpty || name.contains(":") || (name + value).unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" }) {
                 try decoder.reportProblem(CodingKeys.headers, "header '\(name)' is not a valid header name and value")
             }
             if timeout <= 0 { try decoder.reportProblem(CodingKeys.timeout, "must be positive") }

@@ -51,8 +51,8 @@ final class FlakySource: CameraSource, @unchecked Sendable {
     func run(output: any SourceOutput) async throws {
         let attempt = attempts.withLock { $0 += 1; return $0 }
         if attempt <= failures { throw MediaError(.open, component: "flaky", "cannot open rtsp://user:secret@camera/stream") }
-        output.begin(streams)
-        output.publish(packet)
+        try output.begin(streams)
+        try output.publish(packet)
         clock.advance(by: sessionLength)
     }
 }
@@ -120,5 +120,82 @@ final class FlakySource: CameraSource, @unchecked Sendable {
         try await supervisor.run()
         #expect(clock.sleeps.count == 3)
         #expect(clock.sleeps.allSatisfy { $0.seconds <= 1.2 })
+    }
+}
+
+/// Publishes a packet every 20 ms until cancelled; counts its sessions.
+final class EndlessSource: CameraSource, @unchecked Sendable {
+    let streams: StreamSet
+    let packet: MediaPacket
+    let runs = Mutex(0)
+    let active = Mutex(false)
+
+    init() throws {
+        let (streams, packets) = try readAllPackets(try TestMedia.shortVideo())
+        self.streams = streams
+        packet = packets[0]
+    }
+
+    func run(output: any SourceOutput) async throws {
+        runs.withLock { $0 += 1 }
+        active.withLock { $0 = true }
+        defer { active.withLock { $0 = false } }
+        try output.begin(streams)
+        var index: Int64 = 0
+        while !Task.isCancelled {
+            try output.publish(packet.offset(by: index * 512))
+            index += 1
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
+
+@Suite struct OnDemandSupervisorTests {
+    @Test func anOnDemandSourceRunsWhileSomeoneReadsAndStopsWhenIdle() async throws {
+        let source = try EndlessSource()
+        let logger = Logger(label: "test")
+        let events = EventBus(logger: logger)
+        let seen = Mutex<[String]>([])
+        events.observe { event in
+            if event.name == "camera.state_changed", case .string(let to)? = event.details["to"] { seen.withLock { $0.append(to) } }
+        }
+        let hub = StreamHub(cameraID: "od")
+        var options = SourceOptions()
+        options.onDemand = true
+        options.idleTimeout = 0.3
+        let supervisor = CameraSupervisor(cameraID: "od", source: source, hub: hub, events: events, logger: logger, options: options)
+        let running = Task { try await supervisor.run() }
+
+        #expect(try await eventually { supervisor.currentStatus.state == .idle })
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(source.runs.withLock { $0 } == 0)
+
+        let reader = hub.subscribe(name: "viewer")
+        #expect(try await eventually { supervisor.currentStatus.state == .online })
+        #expect(source.runs.withLock { $0 } == 1)
+        var received = 0
+        for await event in reader {
+            if case .packet = event { received += 1 }
+            if received == 5 { break }
+        }
+        // A standing reader (a sink's) does not keep the camera connected.
+        let standing = hub.subscribe(name: "sink", demands: false)
+        reader.close()
+        let closedAt = ContinuousClock.now
+        #expect(try await eventually { supervisor.currentStatus.state == .idle })
+        #expect(closedAt.duration(to: .now) >= .milliseconds(250))
+        #expect(try await eventually { !source.active.withLock { $0 } })
+        standing.close()
+
+        // A new viewer starts a new session.
+        let again = hub.subscribe(name: "viewer-2")
+        #expect(try await eventually { supervisor.currentStatus.state == .online })
+        #expect(source.runs.withLock { $0 } == 2)
+        again.close()
+        running.cancel()
+        try await running.value
+        #expect(supervisor.currentStatus.state == .offline)
+        #expect(seen.withLock { $0 } == ["idle", "online", "idle", "online", "offline"])
+        #expect(supervisor.currentStatus.reconnects == 0)
     }
 }

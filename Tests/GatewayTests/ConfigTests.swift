@@ -63,7 +63,7 @@ func standardRegistry() -> PluginRegistry { StandardPlugins.registry }
         #expect(byPath["cameras[0].sinks[0].window"] == ["expected an integer, got a string"])
         #expect(byPath["cameras[0].sinks[1].pre_second"]?.first?.contains("did you mean 'pre_seconds'") == true)
         #expect(byPath["cameras[1].id"]?.first?.contains("duplicate camera id 'a'") == true)
-        #expect(byPath["cameras[1].source.type"] == ["unknown source type 'webcam'; known types: file, rtsp"])
+        #expect(byPath["cameras[1].source.type"] == ["unknown source type 'webcam'; known types: file, http, rtsp, usb"])
         #expect(byPath["cameras[2].source"] == ["missing required option 'source'"])
         #expect(found.count == 11)
         // In the order of the file.

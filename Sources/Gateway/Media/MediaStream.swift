@@ -77,6 +77,13 @@ public struct MediaStream: Sendable {
     /// Frames per second from the container, when it says.
     public let frameRate: Double?
 
+    public init(index: Int, timeBase: Rational, parameters: CodecParameters, frameRate: Double?) {
+        self.index = index
+        self.timeBase = timeBase
+        self.parameters = parameters
+        self.frameRate = frameRate
+    }
+
     public var kind: MediaKind { parameters.kind }
     public var codecName: String { parameters.codecName }
 

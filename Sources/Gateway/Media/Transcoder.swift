@@ -116,7 +116,7 @@ public final class TranscodingOutput: SourceOutput, @unchecked Sendable {
     }
 
     /// The configured size; one side given keeps the aspect ratio; always even.
-    static func outputSize(source: (Int32, Int32), options: TranscodeOptions) -> (Int32, Int32) {
+    public static func outputSize(source: (Int32, Int32), options: TranscodeOptions) -> (Int32, Int32) {
         let (width, height) = (max(Int(source.0), 2), max(Int(source.1), 2))
         func even(_ value: Double) -> Int32 { Int32(max(2, Int((value / 2).rounded()) * 2)) }
         switch (options.width, options.height) {

@@ -1,0 +1,98 @@
+import Foundation
+import Gateway
+import Logging
+import Testing
+
+/// The one H.264 encode per camera: MJPEG in, H.264 out that MP4 carries and ffprobe decodes.
+@Suite struct TranscoderTests {
+    /// 4 s of 640x480 MJPEG at 25 fps with G.711 µ-law audio (which MP4 cannot carry).
+    static func mjpegClip() throws -> String {
+        try TestMedia.file("mjpeg-ulaw.mkv", [
+            "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000",
+            "-t", "4", "-c:v", "mjpeg", "-q:v", "5", "-pix_fmt", "yuvj420p", "-c:a", "pcm_mulaw",
+        ])
+    }
+
+    func transcode(_ path: String, options: TranscodeOptions) throws -> (output: RecordingOutput, inputFrames: Int) {
+        let (streams, packets) = try readAllPackets(path)
+        return (try transcode(streams, packets, options: options), packets.filter { $0.kind == .video }.count)
+    }
+
+    func transcode(_ streams: StreamSet, _ packets: [MediaPacket], options: TranscodeOptions) throws -> RecordingOutput {
+        let output = RecordingOutput()
+        let transcoder = TranscodingOutput(downstream: output, options: options, component: "test", logger: Logger(label: "test"))
+        try transcoder.begin(streams)
+        for packet in packets { try transcoder.publish(packet) }
+        return output
+    }
+
+    @Test func mjpegBecomesH264WithAKeyframeEveryGOPAndAudioLeftOut() throws {
+        var options = TranscodeOptions()
+        options.width = 320
+        let (output, inputFrames) = try transcode(try Self.mjpegClip(), options: options)
+        let session = try #require(output.sessions.first)
+        #expect(output.sessions.count == 1)
+        #expect(session.streams.map(\.codecName) == ["h264"])
+        let video = try #require(session.video)
+        #expect(video.parameters.width == 320 && video.parameters.height == 240)
+        #expect(video.parameters.isCopyableToMP4)
+        let packets = output.packets.map(\.packet)
+        // zerolatency: a frame in, a packet out; none held back at the end.
+        #expect(packets.count == inputFrames)
+        let keyframes = packets.filter(\.isKeyframe).compactMap(\.pts).map { video.timeBase.seconds($0) }
+        #expect(keyframes.count == 2, "\(keyframes)")
+        #expect(abs(keyframes[1] - keyframes[0] - 2) < 0.05)
+
+        // What MP4 makes of it decodes, every frame.
+        let writer = try FragmentedMP4Writer(streams: session)
+        var bytes = writer.initSegment
+        for packet in packets { if let fragment = try writer.append(packet) { bytes += fragment.bytes } }
+        if let last = try writer.finish() { bytes += last.bytes }
+        let path = TestMedia.temporaryPath("transcoded.mp4")
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let probe = try runProgram(try TestMedia.ffprobePath(), ["-v", "error", "-count_frames", "-show_entries",
+                                                                  "stream=codec_name,profile,nb_read_frames", "-of", "csv=p=0", path])
+        #expect(probe.error == "")
+        #expect(probe.output.trimmingCharacters(in: .whitespacesAndNewlines) == "h264,High,\(inputFrames)")
+    }
+
+    @Test func copyableVideoPassesThroughUntouchedUnlessAlwaysIsAsked() throws {
+        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+        let copied = try transcode(streams, packets, options: TranscodeOptions())
+        #expect(copied.sessions.first?.streams.map(\.codecName) == ["h264", "aac"])
+        #expect(copied.packets.count == packets.count)
+        #expect(zip(copied.packets, packets).allSatisfy { $0.packet.payload === $1.payload })
+
+        var always = TranscodeOptions()
+        always.mode = .always
+        always.bitrateKbps = 300
+        let encoded = try transcode(streams, packets, options: always)
+        let session = try #require(encoded.sessions.first)
+        #expect(session.streams.map(\.codecName) == ["h264", "aac"])
+        #expect(session.video?.parameters.bitRate == 300_000)
+        // The clip has B-frames: the decoder still holds two frames when the input stops.
+        let frames = packets.filter { $0.kind == .video }.count
+        #expect(encoded.packets.filter { $0.packet.kind == .video }.count == frames - 2)
+        // Audio flows from the first encoded frame on.
+        let audio = encoded.packets.filter { $0.packet.kind == .audio }.count
+        #expect(audio >= packets.filter { $0.kind == .audio }.count - 2)
+    }
+
+    @Test func neverLeavesMJPEGAsItIs() throws {
+        var never = TranscodeOptions()
+        never.mode = .never
+        let (output, frames) = try transcode(try Self.mjpegClip(), options: never)
+        #expect(output.sessions.first?.streams.map(\.codecName) == ["mjpeg"])
+        #expect(output.packets.count == frames)
+    }
+
+    @Test func outputSizeKeepsTheAspectRatioAndEvenSides() {
+        var options = TranscodeOptions()
+        #expect(TranscodingOutput.outputSize(source: (641, 481), options: options) == (642, 482))
+        options.height = 720
+        #expect(TranscodingOutput.outputSize(source: (1920, 1080), options: options) == (1280, 720))
+        options.height = nil
+        options.width = 640
+        #expect(TranscodingOutput.outputSize(source: (1280, 1024), options: options) == (640, 512))
+    }
+}
