@@ -23,7 +23,7 @@ import Testing
         #expect(result.status == 2)
         #expect(result.error.contains("4 problems"))
         #expect(result.error.contains("server.port: -1 is not a TCP port"))
-        #expect(result.error.contains("cameras[0].source.type: unknown source type 'nope'; known types: file, rtsp"))
+        #expect(result.error.contains("cameras[0].source.type: unknown source type 'nope'; known types: file, http, rtsp, usb"))
         #expect(result.error.contains("cameras[1].id: duplicate camera id 'x'"))
         #expect(result.error.contains("cameras[1].source.path: missing required option 'path'"))
     }

@@ -21,7 +21,7 @@ import Testing
             }
             #expect(Set(paths) == ["source.url", "source.transport", "sinks[0].window", "sinks[1].type"])
             let unknown = try await http.request(.post, "/api/cameras", token: owner, json: #"{"name": "x", "source": {"type": "webcam"}}"#)
-            #expect(unknown.text.contains("known types: file, rtsp"))
+            #expect(unknown.text.contains("known types: file, http, rtsp, usb"))
             let badID = try await http.request(.post, "/api/cameras", token: owner, json: #"{"id": "no spaces", "name": "x", "source": {"type": "rtsp", "url": "rtsp://h/s"}}"#)
             #expect(badID.status == 400)
             #expect(try await http.request(.post, "/api/cameras", json: try fileCamera("x")).status == 401)

@@ -30,7 +30,10 @@ import Testing
             #expect(event?["camera"] == .string("ev"), "\(name)")
         }
         #expect(find("camera.shared")?["details"]?["username"] == .string("victor"))
-        #expect(find("camera.state_changed")?["details"]?["to"] == .string("offline"))
+        // The unreachable camera retried (with the reason), then stopped when it was deleted.
+        let states = events.filter { $0["event"] == .string("camera.state_changed") && $0["camera"] == .string("ev") }
+        #expect(states.last?["details"]?["to"] == .string("offline"))
+        #expect(states.allSatisfy { if case .string(let reason)? = $0["details"]?["reason"] { !reason.isEmpty } else { false } })
         for event in events {
             guard case .string(let time)? = event["time"] else { Issue.record("no time in \(event)"); continue }
             #expect(time.hasSuffix("Z") && time.count == 24)
