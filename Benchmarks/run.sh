@@ -4,7 +4,9 @@
 #   socketio — Socket.IO event rate against python-socketio's server; fan-out to 100 and 1,000 viewers
 #   hls      — hub-to-playlist latency with and without LL-HLS; requests/s against nginx (wrk)
 #   recording — clipper + recorder CPU and clipper memory against two ffmpeg segment processes
-# Usage: Benchmarks/run.sh [media|socketio|hls|recording|all] [seconds-of-media] [repetitions]
+#   cameras  — CPU and RSS for 1, 10 and 20 file and RTSP cameras (hls + clipper) against one
+#              ffmpeg -c copy process per camera per job; one MJPEG camera transcoded at 720p
+# Usage: Benchmarks/run.sh [media|socketio|hls|recording|cameras|all] [seconds-of-media] [repetitions]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-all}"
@@ -46,6 +48,21 @@ if [ "$which" = "recording" ] || [ "$which" = "all" ]; then
   swift build -c release --product GatewayBench >&2
   echo "Recording:"
   ./Benchmarks/recording_bench.sh "$PWD/Benchmarks/.media/fanout-320x240.mp4" 30
+fi
+if [ "$which" = "cameras" ] || [ "$which" = "all" ]; then
+  ./scripts/install-deps.sh
+  swift build -c release --product gateway >&2
+  cameras_media="Benchmarks/.media/cameras-1080p-120s.mp4"
+  if [ ! -s "$cameras_media" ]; then
+    mkdir -p "$(dirname "$cameras_media")"
+    echo "making 120 s of 1080p25 H.264 at 4 Mbit/s (once)…" >&2
+    ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1920x1080:rate=25" -t 120 -c:v libx264 -preset ultrafast \
+      -b:v 4M -minrate 4M -maxrate 4M -bufsize 4M -x264-params nal-hrd=cbr -g 50 -keyint_min 50 -sc_threshold 0 \
+      -pix_fmt yuv420p "$cameras_media.tmp.mp4"
+    mv "$cameras_media.tmp.mp4" "$cameras_media"
+  fi
+  echo "Cameras:"
+  python3 Benchmarks/cameras_bench.py .build/release/gateway "$cameras_media" --counts "${CAMERA_COUNTS:-0,1,10,20}" --mjpeg
 fi
 [ "$which" = "media" ] || [ "$which" = "all" ] || exit 0
 media="Benchmarks/.media/bench-1080p-${seconds}s.mp4"

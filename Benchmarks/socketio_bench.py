@@ -7,15 +7,14 @@ Usage: socketio_bench.py GATEWAY_BINARY CONFORMANCE_BINARY MEDIA_FILE [viewersâ€
 import asyncio
 import json
 import os
-import re
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 import aiohttp
 import socketio
+
+import bench_gateway
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -145,30 +144,14 @@ def main():
         reference.wait()
 
     # 2. Fan-out.
-    directory = tempfile.mkdtemp(prefix="sio-bench-")
-    config = {"server": {"port": 0, "data_dir": "data"}, "auth": {"jwt_secret": "benchmark-secret-0123456789abcdef01234", "bcrypt_cost": 4},
+    config = {"auth": {"jwt_secret": "benchmark-secret-0123456789abcdef01234", "bcrypt_cost": 4},
               "users": [{"username": "bench", "password": "bench-password", "role": "admin"}],
               "events": [{"type": "log", "file": ""}],
               "cameras": [{"id": "bench", "owner": "bench", "source": {"type": "file", "path": media, "loop": True},
                            "sinks": [{"type": "websocket"}]}]}
-    with open(os.path.join(directory, "plugins.json"), "w") as handle:
-        json.dump(config, handle)
-    log = open(os.path.join(directory, "gateway.log"), "w+")
-    gateway = subprocess.Popen([gateway_binary, "serve", "--config", os.path.join(directory, "plugins.json"), "--log-level", "notice"],
-                               stdout=subprocess.DEVNULL, stderr=log)
+    gateway, base, _ = bench_gateway.launch(gateway_binary, config, log_level="notice", prefix="sio-bench-")
     try:
-        port = None
-        deadline = time.time() + 30
-        while port is None and time.time() < deadline:
-            time.sleep(0.1)
-            log.seek(0)
-            match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read())
-            port = match and int(match.group(1))
-        base = f"http://127.0.0.1:{port}"
-        import urllib.request
-        request = urllib.request.Request(base + "/api/auth/login", data=json.dumps({"username": "bench", "password": "bench-password"}).encode(),
-                                         headers={"Content-Type": "application/json"})
-        token = json.load(urllib.request.urlopen(request))["token"]
+        token = bench_gateway.login(base, "bench", "bench-password")
         time.sleep(2)
         idle_before, idle_started = cpu_seconds(gateway.pid), time.time()
         time.sleep(5)

@@ -8,5 +8,6 @@ public enum StandardSinks {
         registry.register(sink: HLSSink.self)
         registry.register(sink: ClipperSink.self)
         registry.register(sink: RecorderSink.self)
+        registry.register(sink: MJPEGSink.self)
     }
 }

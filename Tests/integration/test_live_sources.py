@@ -19,6 +19,8 @@ from test_hls import DEMUXER_QUIRKS, auth, parse
 
 RTSP_PASSWORD = "s3cret-Pa55"
 RETRY = {"retry_initial": 0.5, "retry_max": 2}
+SINKS = ({"type": "hls", "segment_duration": 2, "part_duration": 0, "idle_timeout": 30}, {"type": "websocket"})
+WITH_MJPEG = (*SINKS, {"type": "mjpeg"})
 LIVE_PATTERN = ["-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"]
 LIVE_H264 = ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "25", "-pix_fmt", "yuv420p"]
 
@@ -50,8 +52,7 @@ def servers():
 def live(servers):
     directory, clip, started = servers
 
-    def camera(camera_id, source, sinks=({"type": "hls", "segment_duration": 2, "part_duration": 0, "idle_timeout": 30},
-                                          {"type": "websocket"})):
+    def camera(camera_id, source, sinks=SINKS):
         return {"id": camera_id, "owner": "olivia", "source": {**source, **RETRY}, "sinks": list(sinks)}
 
     config = {
@@ -59,12 +60,12 @@ def live(servers):
         "auth": {"jwt_secret": "integration-secret-0123456789abcdef0123", "bcrypt_cost": 4},
         "users": [{"username": u, "password": password(u), "role": "admin" if u == "admin" else "user"} for u in ("admin", "olivia")],
         "cameras": [
-            camera("rtsp264", {"type": "rtsp", "url": started["h264"].url, "timeout": 3}),
+            camera("rtsp264", {"type": "rtsp", "url": started["h264"].url, "timeout": 3}, WITH_MJPEG),
             camera("rtsp265", {"type": "rtsp", "url": started["h265"].url, "transport": "auto"}),
             camera("flappy", {"type": "rtsp", "url": started["flappy"].url, "timeout": 2}),
             camera("wrongpass", {"type": "rtsp", "url": started["locked"].url, "user": "viewer", "password": "not-" + RTSP_PASSWORD}),
             camera("rightpass", {"type": "rtsp", "url": started["locked"].url.replace("rtsp://", f"rtsp://viewer:{RTSP_PASSWORD}@")}),
-            camera("mjpeg", {"type": "http", "url": started["mjpeg"].url, "format": "mjpeg", "transcode": {"width": 320}}),
+            camera("mjpeg", {"type": "http", "url": started["mjpeg"].url, "format": "mjpeg", "transcode": {"width": 320}}, WITH_MJPEG),
             camera("mpegts", {"type": "http", "url": started["mpegts"].url}),
             camera("nopts", {"type": "http", "url": started["nopts"].url, "format": "h264"}),
             camera("nodevice", {"type": "usb", "device": "/dev/video-missing"}),
@@ -231,6 +232,43 @@ def test_http_mjpeg_is_transcoded_once_to_h264(live, tmp_path):
     with open(live.log_path) as handle:
         transcodes = [line for line in handle if "transcoding to H.264" in line]
     assert len([line for line in transcodes if "camera=mjpeg" in line]) == 1, transcodes  # once per session, not per viewer
+
+
+def test_mjpeg_passthrough_serves_the_cameras_own_jpegs(live, tmp_path):
+    wait_for(live, "mjpeg", lambda c: c["state"] == "online")
+    url = f"{live.base}/api/cameras/mjpeg/mjpeg"
+    assert requests.get(url, timeout=10).status_code == 401
+    assert requests.get(f"{live.base}/api/cameras/mpegts/mjpeg", headers=auth(live.token), timeout=10).status_code == 404
+    wait_for(live, "rtsp264", lambda c: c["state"] == "online")
+    refused = requests.get(f"{live.base}/api/cameras/rtsp264/mjpeg", headers=auth(live.token), timeout=10)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "not_mjpeg"
+    # A stream token from stream/start works where headers cannot be sent (<img src>).
+    token = hls_url(live, "mjpeg").split("token=")[1]
+    with requests.get(f"{url}?token={token}", stream=True, timeout=10) as response:
+        assert response.status_code == 200
+        boundary = response.headers["Content-Type"].split("boundary=")[1]
+        assert response.headers["Content-Type"].startswith("multipart/x-mixed-replace")
+        data = b""
+        frames = []
+        chunks = response.iter_content(chunk_size=65536)
+        while len(frames) < 5:
+            data += next(chunks)
+            while True:
+                head_end = data.find(b"\r\n\r\n")
+                if head_end < 0:
+                    break
+                head = data[:head_end].decode()
+                assert head.startswith(f"--{boundary}\r\n") and "Content-Type: image/jpeg" in head
+                length = int(head.split("Content-Length: ")[1].split("\r\n")[0])
+                if len(data) < head_end + 4 + length + 2:
+                    break
+                frames.append(data[head_end + 4:head_end + 4 + length])
+                data = data[head_end + 4 + length + 2:]
+    assert all(f[:2] == b"\xff\xd8" and f[-2:] == b"\xff\xd9" for f in frames)
+    path = tmp_path / "frame.jpg"
+    path.write_bytes(frames[-1])
+    # The camera's own 640x480 JPEG, not the 320x240 H.264 made from it.
+    assert probe_streams(str(path)) == [{"codec_name": "mjpeg", "profile": "Baseline", "width": 640, "height": 480}]
 
 
 def test_http_mpegts_is_copied_without_transcoding(live):

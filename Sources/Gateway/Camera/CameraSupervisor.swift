@@ -22,6 +22,8 @@ public final class CameraSupervisor: Service, Sendable {
     private let logger: Logger
     private let policy: Policy
     private let options: SourceOptions
+    /// Sinks that want the source's own packets, before the transcoder.
+    private let taps: [any SourceTap]
     /// Lives across sessions, so that a reconnect continues the camera's timeline.
     private let repair = RepairState()
     private let clock: any Clock<Duration>
@@ -30,10 +32,11 @@ public final class CameraSupervisor: Service, Sendable {
     private let reconnectCounter: Counter
 
     public init(cameraID: String, source: any CameraSource, hub: StreamHub, events: EventBus, logger: Logger,
-                policy: Policy = Policy(), options: SourceOptions = SourceOptions(), clock: any Clock<Duration> = ContinuousClock(),
-                metrics: any MetricsFactory = MetricsSystem.factory) {
+                policy: Policy = Policy(), options: SourceOptions = SourceOptions(), taps: [any SourceTap] = [],
+                clock: any Clock<Duration> = ContinuousClock(), metrics: any MetricsFactory = MetricsSystem.factory) {
         self.cameraID = cameraID
         self.options = options
+        self.taps = taps
         self.source = source
         self.hub = hub
         self.events = events
@@ -68,10 +71,11 @@ public final class CameraSupervisor: Service, Sendable {
                 if Task.isCancelled { return }
             }
             let transcoder = TranscodingOutput(downstream: hub, options: options.transcode, component: cameraID, logger: logger)
-            let session = SessionOutput(repair: repair, next: transcoder) { [self] in transition(to: .online, reason: "receiving packets") }
+            let session = SessionOutput(repair: repair, taps: taps, next: transcoder) { [self] in transition(to: .online, reason: "receiving packets") }
             let elapsed = stopwatch(clock)
             do {
                 if try await runSession(session) == .idle {
+                    hub.endSession()
                     backoff.reset()
                     continue
                 }
@@ -145,12 +149,14 @@ public final class CameraSupervisor: Service, Sendable {
 /// notices the first packet.
 private final class SessionOutput: SourceOutput, @unchecked Sendable {
     private let repair: RepairState
+    private let taps: [any SourceTap]
     private let next: any SourceOutput
     private let onFirstPacket: @Sendable () -> Void
     private let online = Atomic<Bool>(false)
 
-    init(repair: RepairState, next: any SourceOutput, onFirstPacket: @escaping @Sendable () -> Void) {
+    init(repair: RepairState, taps: [any SourceTap], next: any SourceOutput, onFirstPacket: @escaping @Sendable () -> Void) {
         self.repair = repair
+        self.taps = taps
         self.next = next
         self.onFirstPacket = onFirstPacket
     }
@@ -160,6 +166,7 @@ private final class SessionOutput: SourceOutput, @unchecked Sendable {
     func begin(_ streams: StreamSet) throws {
         let now = MonotonicTime.nanoseconds()
         repair.state.withLock { $0.begin(streams, now: now) }
+        for tap in taps { tap.tapBegin(streams) }
         try next.begin(streams)
     }
 
@@ -169,6 +176,7 @@ private final class SessionOutput: SourceOutput, @unchecked Sendable {
         }
         let now = MonotonicTime.nanoseconds()
         let repaired = repair.state.withLock { $0.repair(packet, now: now) }
+        for tap in taps { tap.tap(repaired) }
         try next.publish(repaired)
     }
 }

@@ -23,20 +23,7 @@ struct HLSRoutes {
 
     /// The provider of `cameraID` after authorization, and the caller.
     func authorize(_ request: Request, context: GatewayRequestContext, cameraID: String) async throws -> (any HLSProvider, Principal) {
-        let principal: Principal
-        if let token = request.uri.queryParameters.get("token") {
-            let scoped: (userID: String, cameraID: String)
-            do {
-                scoped = try await streamTokens.verify(token)
-            } catch {
-                throw APIError(.unauthorized, code: "invalid_token", error.description)
-            }
-            guard scoped.cameraID == cameraID else { throw APIError(.unauthorized, code: "invalid_token", "the stream token is for another camera") }
-            guard let user = try await users.storage.user(id: scoped.userID) else { throw APIError(.unauthorized, code: "invalid_token", "unknown user") }
-            principal = Principal(userID: user.id, username: user.username, role: user.role)
-        } else {
-            principal = try context.principal()
-        }
+        let principal = try await StreamPrincipal(users: users, streamTokens: streamTokens).principal(request, context: context, cameraID: cameraID)
         _ = try await access.authorize(principal, cameraID: cameraID, for: .view)
         guard let provider = manager.sink(of: cameraID, as: (any HLSProvider).self) else {
             throw APIError.notFound("camera '\(cameraID)' has no HLS sink")
@@ -142,5 +129,25 @@ enum RangeResponse {
         if last.isEmpty { return start..<size }
         guard let end = Int(last), end >= start else { return nil }
         return start..<min(end + 1, size)
+    }
+}
+
+/// Who asks for a camera's media: a bearer token or cookie, or the camera-scoped stream token in
+/// `?token=` (for players that cannot send headers: HLS, `<img>` MJPEG).
+struct StreamPrincipal {
+    let users: UserService
+    let streamTokens: StreamTokens
+
+    func principal(_ request: Request, context: GatewayRequestContext, cameraID: String) async throws -> Principal {
+        guard let token = request.uri.queryParameters.get("token") else { return try context.principal() }
+        let scoped: (userID: String, cameraID: String)
+        do {
+            scoped = try await streamTokens.verify(token)
+        } catch {
+            throw APIError(.unauthorized, code: "invalid_token", error.description)
+        }
+        guard scoped.cameraID == cameraID else { throw APIError(.unauthorized, code: "invalid_token", "the stream token is for another camera") }
+        guard let user = try await users.storage.user(id: scoped.userID) else { throw APIError(.unauthorized, code: "invalid_token", "unknown user") }
+        return Principal(userID: user.id, username: user.username, role: user.role)
     }
 }

@@ -55,7 +55,7 @@ public final class StreamHub: SourceOutput, Sendable {
 
     public let cameraID: String
     /// Who wants this camera's stream; an on-demand source runs only while someone does.
-    public let demand = SourceDemand()
+    public let demand: SourceDemand
     private let configuration: Configuration
     private var windowNanoseconds: Int64 { Int64(configuration.measurementWindowSeconds) * 1_000_000_000 }
     private let state = Mutex(State())
@@ -64,8 +64,11 @@ public final class StreamHub: SourceOutput, Sendable {
     private let bytesCounter: Counter
     private let keyframesCounter: Counter
 
-    public init(cameraID: String, configuration: Configuration = Configuration(), metrics: any MetricsFactory = MetricsSystem.factory) {
+    /// `demand`: shared with another hub of the same camera (the MJPEG passthrough's).
+    public init(cameraID: String, configuration: Configuration = Configuration(), metrics: any MetricsFactory = MetricsSystem.factory,
+                demand: SourceDemand = SourceDemand()) {
         self.cameraID = cameraID
+        self.demand = demand
         self.configuration = configuration
         metricsFactory = metrics
         let dimensions = [("camera", cameraID)]
@@ -123,6 +126,15 @@ public final class StreamHub: SourceOutput, Sendable {
         bytesCounter.increment(by: packet.size)
         if packet.isVideoKeyframe { keyframesCounter.increment() }
         for reader in delivery.readers { reader.offer(.packet(packet), isSyncPoint: delivery.isSyncPoint) }
+    }
+
+    /// The source disconnected on purpose (an idle on-demand camera): forget the cached GOP, so
+    /// the next viewer does not start on a stale picture.
+    public func endSession() {
+        state.withLock { state in
+            state.gop.removeAll()
+            state.gopBytes = 0
+        }
     }
 
     /// A new reader. It first receives the current streams and the cached GOP, so it can start

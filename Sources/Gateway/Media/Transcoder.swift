@@ -129,7 +129,7 @@ public final class TranscodingOutput: SourceOutput, @unchecked Sendable {
 }
 
 extension MediaStream {
-    func reindexed(_ index: Int) -> MediaStream {
+    public func reindexed(_ index: Int) -> MediaStream {
         MediaStream(index: index, timeBase: timeBase, parameters: parameters, frameRate: frameRate)
     }
 

@@ -84,7 +84,8 @@ public final class CameraManager: Service, Sendable {
         }
         let supervisor = CameraSupervisor(cameraID: record.id, source: source, hub: hub, events: events,
                                           logger: context.logger, policy: sourceSpec.sourceOptions.applied(to: policy),
-                                          options: sourceSpec.sourceOptions, metrics: metrics)
+                                          options: sourceSpec.sourceOptions, taps: sinks.compactMap { $0 as? any SourceTap },
+                                          metrics: metrics)
         return CameraPipeline(record: record, hub: hub, supervisor: supervisor, sinks: sinks, sinkServices: services)
     }
 

@@ -133,6 +133,7 @@ public final class GatewayRuntime: Sendable {
         RecordingRoutes(recording: RecordingControl(access: access, manager: cameraManager)).register(on: router)
         RecordingPlaybackRoutes(storage: storage, access: access, dataDirectory: FileIO.absolute(config.server.dataDirectory)).register(on: router)
         HLSRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager, metrics: metricsFactory).register(on: router)
+        MJPEGRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager).register(on: router)
         SeedRoutes(cameras: cameras, manager: cameraManager).register(on: router)
         OpenAPIRoute().register(on: router)
         socketIO.engine.register(on: router) { $0.remoteAddress }

@@ -15,6 +15,9 @@ public final class EngineIOServer: Service, Sendable {
     private let sessions = Mutex<[String: EngineIOConnection]>([:])
     private let onConnection: @Sendable (EngineIOConnection) -> Void
     private let logger: Logger
+    /// Wakes the heartbeat ticker when a session appears (it sleeps while there is none).
+    private let arrivals: AsyncStream<Void>
+    private let arrival: AsyncStream<Void>.Continuation
 
     public init(path: String = "/socket.io/", configuration: EngineIOSession.Configuration, logger: Logger,
                 onConnection: @escaping @Sendable (EngineIOConnection) -> Void) {
@@ -22,6 +25,7 @@ public final class EngineIOServer: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.onConnection = onConnection
+        (arrivals, arrival) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     public var sessionCount: Int { sessions.withLock { $0.count } }
@@ -32,6 +36,7 @@ public final class EngineIOServer: Service, Sendable {
             _ = self?.sessions.withLock { $0.removeValue(forKey: id) }
         }
         sessions.withLock { $0[connection.id] = connection }
+        arrival.yield()
         return connection
     }
 
@@ -206,9 +211,16 @@ public final class EngineIOServer: Service, Sendable {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
+            var arrivals = self.arrivals.makeAsyncIterator()
             while !Task.isCancelled {
+                let connections = self.sessions.withLock { Array($0.values) }
+                if connections.isEmpty {
+                    // Idle: no timer until a session appears.
+                    guard await arrivals.next() != nil else { return }
+                    continue
+                }
                 let now = MonotonicTime.seconds()
-                for connection in self.sessions.withLock({ Array($0.values) }) { connection.tick(now: now) }
+                for connection in connections { connection.tick(now: now) }
                 try? await Task.sleep(for: .milliseconds(20))
             }
         }

@@ -159,5 +159,10 @@ final class StaticHTTPServer: @unchecked Sendable {
         self.port = port
     }
 
-    func stop() { process.terminate() }
+    /// SIGKILL: the test process runs ServiceLifecycle, which ignores SIGTERM, and a child
+    /// started with Foundation's Process inherits that disposition.
+    func stop() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
 }

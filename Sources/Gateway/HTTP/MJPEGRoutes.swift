@@ -1,0 +1,55 @@
+import Hummingbird
+import NIOCore
+import ServiceLifecycle
+
+/// `GET /api/cameras/{id}/mjpeg`: an MJPEG camera's own frames as `multipart/x-mixed-replace`
+/// (what `<img src>` plays), from the camera's `mjpeg` sink. Viewers need `view` access, by
+/// bearer token, cookie or the camera's stream token in `?token=`.
+struct MJPEGRoutes {
+    static let boundary = "gateway-mjpeg-frame"
+
+    let users: UserService
+    let streamTokens: StreamTokens
+    let access: AccessControl
+    let manager: CameraManager
+
+    func register(on router: Router<GatewayRequestContext>) {
+        router.get("/api/cameras/:id/mjpeg") { request, context in
+            let cameraID = try context.parameters.require("id")
+            let principal = try await StreamPrincipal(users: users, streamTokens: streamTokens).principal(request, context: context, cameraID: cameraID)
+            _ = try await access.authorize(principal, cameraID: cameraID, for: .view)
+            guard let provider = manager.sink(of: cameraID, as: (any MJPEGProvider).self) else {
+                throw APIError.notFound("camera '\(cameraID)' has no mjpeg sink")
+            }
+            guard let reader = provider.subscribe(viewer: "mjpeg:\(principal.username)") else {
+                throw APIError(.conflict, code: "not_mjpeg", "camera '\(cameraID)' does not send MJPEG")
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "multipart/x-mixed-replace; boundary=\(Self.boundary)"
+            headers[.cacheControl] = "no-store"
+            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                defer { reader.close() }
+                try await withGracefulShutdownHandler {
+                    for await event in reader {
+                        guard case .packet(let frame) = event else { continue }
+                        try await writer.write(Self.part(frame.payload))
+                    }
+                } onGracefulShutdown: {
+                    reader.close()
+                }
+                try await writer.finish(nil)
+            })
+        }
+    }
+
+    /// One multipart part: headers, the JPEG, CRLF.
+    static func part(_ jpeg: PacketBuffer) -> ByteBuffer {
+        let head = "--\(boundary)\r\nContent-Type: image/jpeg\r\nContent-Length: \(jpeg.count)\r\n\r\n"
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(head.utf8.count + jpeg.count + 2)
+        buffer.writeString(head)
+        buffer.writeBytes(jpeg.bytes)
+        buffer.writeString("\r\n")
+        return buffer
+    }
+}
