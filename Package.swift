@@ -26,7 +26,7 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CFFmpeg", path: "Sources/CFFmpeg",
-                       pkgConfig: "libavformat libavcodec libavutil libavdevice libswscale",
+                       pkgConfig: "libavformat libavcodec libavutil libavdevice libswscale libswresample",
                        providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libavdevice-dev"])]),
         .target(name: "Gateway", dependencies: [
             "CFFmpeg",

@@ -2,7 +2,7 @@
 # Installs the Debian packages the gateway builds and tests with. Safe to re-run: it installs
 # only what is missing, and runs apt-get update only then.
 set -euo pipefail
-packages=(ffmpeg pkg-config libavformat-dev libavcodec-dev libavdevice-dev libavutil-dev libswscale-dev zlib1g-dev python3-venv
+packages=(ffmpeg pkg-config libavformat-dev libavcodec-dev libavdevice-dev libavutil-dev libswscale-dev libswresample-dev zlib1g-dev python3-venv
   linux-libc-dev
   # GStreamer's RTSP server, the test peer for the rtsp source (run with /usr/bin/python3)
   gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good

@@ -26,19 +26,25 @@ import Testing
         return output
     }
 
-    @Test func mjpegBecomesH264WithAKeyframeEveryGOPAndAudioLeftOut() throws {
+    @Test func mjpegBecomesH264WithAKeyframeEveryGOPAndG711BecomesAAC() throws {
         var options = TranscodeOptions()
         options.width = 320
         let (output, inputFrames) = try transcode(try Self.mjpegClip(), options: options)
         let session = try #require(output.sessions.first)
         #expect(output.sessions.count == 1)
-        #expect(session.streams.map(\.codecName) == ["h264"])
+        #expect(session.streams.map(\.codecName) == ["h264", "aac"])
+        #expect(session.audio?.parameters.sampleRate == 8000 && session.audio?.index == 1)
         let video = try #require(session.video)
         #expect(video.parameters.width == 320 && video.parameters.height == 240)
         #expect(video.parameters.isCopyableToMP4)
-        let packets = output.packets.map(\.packet)
+        let packets = output.packets.map(\.packet).filter { $0.kind == .video }
         // zerolatency: a frame in, a packet out; none held back at the end.
         #expect(packets.count == inputFrames)
+        // 4 s at 8 kHz in frames of 1024 samples (the encoder holds its priming frame).
+        let audio = output.packets.map(\.packet).filter { $0.kind == .audio }
+        #expect(audio.count >= 29 && audio.count <= 32, "\(audio.count)")
+        let audioTimes = audio.compactMap(\.pts)
+        #expect(zip(audioTimes, audioTimes.dropFirst()).allSatisfy { $1 - $0 == 1024 })
         let keyframes = packets.filter(\.isKeyframe).compactMap(\.pts).map { video.timeBase.seconds($0) }
         #expect(keyframes.count == 2, "\(keyframes)")
         #expect(abs(keyframes[1] - keyframes[0] - 2) < 0.05)
@@ -46,14 +52,17 @@ import Testing
         // What MP4 makes of it decodes, every frame.
         let writer = try FragmentedMP4Writer(streams: session)
         var bytes = writer.initSegment
-        for packet in packets { if let fragment = try writer.append(packet) { bytes += fragment.bytes } }
+        for packet in output.packets.map(\.packet) { if let fragment = try writer.append(packet) { bytes += fragment.bytes } }
         if let last = try writer.finish() { bytes += last.bytes }
         let path = TestMedia.temporaryPath("transcoded.mp4")
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        let probe = try runProgram(try TestMedia.ffprobePath(), ["-v", "error", "-count_frames", "-show_entries",
+        let probe = try runProgram(try TestMedia.ffprobePath(), ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
                                                                   "stream=codec_name,profile,nb_read_frames", "-of", "csv=p=0", path])
         #expect(probe.error == "")
         #expect(probe.output.trimmingCharacters(in: .whitespacesAndNewlines) == "h264,High,\(inputFrames)")
+        let audioProbe = try runProgram(try TestMedia.ffprobePath(), ["-v", "error", "-select_streams", "a:0", "-show_entries",
+                                                                       "stream=codec_name,profile,sample_rate", "-of", "csv=p=0", path])
+        #expect(audioProbe.output.trimmingCharacters(in: .whitespacesAndNewlines) == "aac,LC,8000")
     }
 
     @Test func copyableVideoPassesThroughUntouchedUnlessAlwaysIsAsked() throws {
@@ -82,8 +91,8 @@ import Testing
         var never = TranscodeOptions()
         never.mode = .never
         let (output, frames) = try transcode(try Self.mjpegClip(), options: never)
-        #expect(output.sessions.first?.streams.map(\.codecName) == ["mjpeg"])
-        #expect(output.packets.count == frames)
+        #expect(output.sessions.first?.streams.map(\.codecName) == ["mjpeg", "aac"])
+        #expect(output.packets.filter { $0.packet.kind == .video }.count == frames)
     }
 
     @Test func outputSizeKeepsTheAspectRatioAndEvenSides() {

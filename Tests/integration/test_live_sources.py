@@ -32,6 +32,7 @@ def servers():
     started = {
         "h264": RTSPServer("--audio").start(),
         "h265": RTSPServer("--codec", "h265").start(),
+        "g711": RTSPServer("--audio", "pcmu").start(),
         "locked": RTSPServer("--user", "viewer", "--password", RTSP_PASSWORD).start(),
         "flappy": RTSPServer(),
         "mjpeg": HTTPCamera(["-re", "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=10"],
@@ -62,6 +63,7 @@ def live(servers):
         "cameras": [
             camera("rtsp264", {"type": "rtsp", "url": started["h264"].url, "timeout": 3}, WITH_MJPEG),
             camera("rtsp265", {"type": "rtsp", "url": started["h265"].url, "transport": "auto"}),
+            camera("rtspg711", {"type": "rtsp", "url": started["g711"].url}),
             camera("flappy", {"type": "rtsp", "url": started["flappy"].url, "timeout": 2}),
             camera("wrongpass", {"type": "rtsp", "url": started["locked"].url, "user": "viewer", "password": "not-" + RTSP_PASSWORD}),
             camera("rightpass", {"type": "rtsp", "url": started["locked"].url.replace("rtsp://", f"rtsp://viewer:{RTSP_PASSWORD}@")}),
@@ -163,6 +165,15 @@ def test_rtsp_h265_is_copied(live):
     assert state["codec"] == "hevc"
     url = hls_url(live, "rtsp265")
     assert [s["codec_name"] for s in probe_streams(url.replace("index.m3u8", "master.m3u8"))] == ["hevc"]
+
+
+def test_rtsp_g711_audio_becomes_aac_and_the_video_is_copied(live):
+    state = wait_for(live, "rtspg711", lambda c: c["state"] == "online" and c["audio_codec"] is not None)
+    assert (state["codec"], state["audio_codec"]) == ("h264", "aac")
+    url = hls_url(live, "rtspg711")
+    plays(url)
+    streams = probe_streams(url.replace("index.m3u8", "master.m3u8"))
+    assert [(s["codec_name"], s.get("profile")) for s in streams] == [("h264", "Constrained Baseline"), ("aac", "LC")]
 
 
 def test_rtsp_server_killed_then_restarted(live):

@@ -2,7 +2,7 @@
 """A live RTSP camera for tests: GStreamer's RTSP server with a test pattern.
 
 Run with Debian's /usr/bin/python3 (the GStreamer bindings are Debian packages):
-    /usr/bin/python3 Tests/servers/rtsp_server.py --port 8554 --path /cam [--codec h265] [--audio]
+    /usr/bin/python3 Tests/servers/rtsp_server.py --port 8554 --path /cam [--codec h265] [--audio [aac|pcmu]]
         [--user U --password P] [--size 640x360] [--fps 25] [--bitrate 1000]
 Prints "ready rtsp://127.0.0.1:PORT/PATH" on stdout once it listens.
 """
@@ -27,9 +27,13 @@ def pipeline(args):
     else:
         video += (f"x264enc tune=zerolatency speed-preset=ultrafast bitrate={args.bitrate} key-int-max={gop} ! "
                   "video/x-h264,profile=baseline ! rtph264pay name=pay0 pt=96 config-interval=1")
-    if args.audio:
+    if args.audio == "aac":
         video += (" audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=48000,channels=1 ! audioconvert ! "
                   "avenc_aac ! rtpmp4gpay name=pay1 pt=97")
+    elif args.audio == "pcmu":
+        # G.711 µ-law at 8 kHz, as most IP cameras send it.
+        video += (" audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=8000,channels=1 ! audioconvert ! "
+                  "mulawenc ! rtppcmupay name=pay1 pt=0")
     return "( " + video + " )"
 
 
@@ -38,7 +42,7 @@ def main():
     parser.add_argument("--port", type=int, default=8554)
     parser.add_argument("--path", default="/cam")
     parser.add_argument("--codec", choices=["h264", "h265"], default="h264")
-    parser.add_argument("--audio", action="store_true")
+    parser.add_argument("--audio", nargs="?", const="aac", choices=["aac", "pcmu"], help="add audio (default AAC)")
     parser.add_argument("--user")
     parser.add_argument("--password")
     parser.add_argument("--size", default="640x360")

@@ -30,14 +30,8 @@ final class VideoDecoder {
 
     /// Decodes `packet` (with its repaired timestamps) and hands each finished frame to `body`.
     func decode(_ packet: MediaPacket, _ body: (UnsafeMutablePointer<AVFrame>) throws -> Void) throws {
-        guard let context, let frame, let input = av_packet_clone(packet.payload.packet) else { return }
-        defer {
-            var owned: UnsafeMutablePointer<AVPacket>? = input
-            av_packet_free(&owned)
-        }
-        input.pointee.pts = packet.pts ?? FFmpeg.noTimestamp
-        input.pointee.dts = packet.dts ?? FFmpeg.noTimestamp
-        if avcodec_send_packet(context, input) < 0 {
+        guard let context, let frame else { return }
+        if packet.send(to: context) < 0 {
             rejected += 1
             return
         }
@@ -51,6 +45,20 @@ final class VideoDecoder {
             defer { av_frame_unref(frame) }
             try body(frame)
         }
+    }
+}
+
+extension MediaPacket {
+    /// Sends this packet, with its (repaired) timestamps, to `decoder`.
+    func send(to decoder: UnsafeMutablePointer<AVCodecContext>) -> Int32 {
+        guard let input = av_packet_clone(payload.packet) else { return FFmpeg.error(ENOMEM) }
+        defer {
+            var owned: UnsafeMutablePointer<AVPacket>? = input
+            av_packet_free(&owned)
+        }
+        input.pointee.pts = pts ?? FFmpeg.noTimestamp
+        input.pointee.dts = dts ?? FFmpeg.noTimestamp
+        return avcodec_send_packet(decoder, input)
     }
 }
 

@@ -4,7 +4,8 @@ import Logging
 /// Sits between a camera's source and its hub. Streams MP4/MSE can carry pass through
 /// untouched; video they cannot (MJPEG, raw, MPEG-2…) gets one H.264 encode here, on the
 /// source's thread: once per camera, whatever the number of viewers. Audio that MP4 cannot carry
-/// is left out (with a warning), so the video still plays.
+/// (G.711, PCM) becomes AAC; if that cannot be set up it is left out (with a warning), so the
+/// video still plays.
 public final class TranscodingOutput: SourceOutput, @unchecked Sendable {
     private struct Session {
         var videoIndex: Int?
@@ -14,6 +15,8 @@ public final class TranscodingOutput: SourceOutput, @unchecked Sendable {
         /// Input index → output index of streams copied as they are.
         var copied: [Int: Int] = [:]
         var audio: MediaStream?
+        var audioIndex: Int?
+        var audioTranscoder: AudioTranscoder?
         var begun = false
         var source: MediaStream?
     }
@@ -46,11 +49,8 @@ public final class TranscodingOutput: SourceOutput, @unchecked Sendable {
     public func begin(_ streams: StreamSet) throws {
         session = Session()
         let video = streams.video.flatMap { Self.needsTranscode($0, options: options) ? $0 : nil }
-        let droppedAudio = streams.audio.flatMap { $0.parameters.isCopyableToMP4 ? nil : $0 }
-        if let droppedAudio {
-            logger.warning("audio is left out: it cannot be copied into MP4", metadata: ["codec": "\(droppedAudio.codecName)"])
-        }
-        passthrough = video == nil && droppedAudio == nil
+        let foreignAudio = streams.audio.flatMap { $0.parameters.isCopyableToMP4 ? nil : $0 }
+        passthrough = video == nil && foreignAudio == nil
         if passthrough {
             try downstream.begin(streams)
             return
@@ -62,16 +62,29 @@ public final class TranscodingOutput: SourceOutput, @unchecked Sendable {
                 session.source = stream
                 session.decoder = try VideoDecoder(stream: stream, component: component)
                 outputIndex += 1
-            } else if stream.index != droppedAudio?.index {
+            } else if stream.index == foreignAudio?.index {
+                do {
+                    let transcoder = try AudioTranscoder(input: stream, index: outputIndex, component: component)
+                    session.audioIndex = stream.index
+                    session.audioTranscoder = transcoder
+                    session.audio = transcoder.stream
+                    outputIndex += 1
+                    logger.notice("transcoding audio to AAC", metadata: ["from": "\(stream.codecName) \(stream.parameters.sampleRate) Hz"])
+                } catch {
+                    logger.warning("audio is left out: it cannot be copied into MP4", metadata: ["codec": "\(stream.codecName)", "error": "\(error)"])
+                }
+            } else {
                 session.copied[stream.index] = outputIndex
                 if stream.kind == .audio { session.audio = stream.reindexed(outputIndex) }
                 outputIndex += 1
             }
         }
         if video == nil {
-            // Only audio was left out: the rest starts at once.
+            // Only the audio changes: everything starts at once.
             session.begun = true
-            try downstream.begin(StreamSet(streams: streams.streams.compactMap { stream in session.copied[stream.index].map { stream.reindexed($0) } }))
+            var output = streams.streams.compactMap { stream in session.copied[stream.index].map { stream.reindexed($0) } }
+            if let audio = session.audioTranscoder?.stream { output.append(audio) }
+            try downstream.begin(StreamSet(streams: output.sorted { $0.index < $1.index }))
         }
     }
 
@@ -79,6 +92,9 @@ public final class TranscodingOutput: SourceOutput, @unchecked Sendable {
         if passthrough { return try downstream.publish(packet) }
         if packet.streamIndex == session.videoIndex {
             try transcode(packet)
+        } else if packet.streamIndex == session.audioIndex, let audio = session.audioTranscoder {
+            // Fed from the start (its clock and FIFO), published once the session has begun.
+            try audio.transcode(packet) { encoded in if session.begun { try downstream.publish(encoded) } }
         } else if let index = session.copied[packet.streamIndex], session.begun {
             var copy = packet
             copy.streamIndex = index
