@@ -95,6 +95,22 @@ import Testing
         #expect(output.packets.filter { $0.packet.kind == .video }.count == frames)
     }
 
+    @Test func fullRangeMJPEGAtItsOwnSizeIsEncodedWithoutConversionAndFlaggedFullRange() throws {
+        let (output, inputFrames) = try transcode(try Self.mjpegClip(), options: TranscodeOptions())
+        let session = try #require(output.sessions.first)
+        #expect(session.video?.parameters.width == 640 && session.video?.parameters.height == 480)
+        let writer = try FragmentedMP4Writer(streams: session)
+        var bytes = writer.initSegment
+        for packet in output.packets.map(\.packet) { if let fragment = try writer.append(packet) { bytes += fragment.bytes } }
+        if let last = try writer.finish() { bytes += last.bytes }
+        let path = TestMedia.temporaryPath("fullrange.mp4")
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let probe = try runProgram(try TestMedia.ffprobePath(), ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+                                                                  "stream=codec_name,profile,color_range,nb_read_frames", "-of", "csv=p=0", path])
+        #expect(probe.error == "")
+        #expect(probe.output.trimmingCharacters(in: .whitespacesAndNewlines) == "h264,High,pc,\(inputFrames)")
+    }
+
     @Test func outputSizeKeepsTheAspectRatioAndEvenSides() {
         var options = TranscodeOptions()
         #expect(TranscodingOutput.outputSize(source: (641, 481), options: options) == (642, 482))

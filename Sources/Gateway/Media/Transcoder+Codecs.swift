@@ -117,8 +117,8 @@ final class VideoEncoder {
     private var lastKeyframe: Int64?
     private var lastPTS: Int64?
 
-    init(width: Int32, height: Int32, timeBase: Rational, frameRate: Double?, index: Int,
-         options: TranscodeOptions, component: String) throws {
+    init(width: Int32, height: Int32, pixelFormat: AVPixelFormat = AV_PIX_FMT_YUV420P, timeBase: Rational, frameRate: Double?,
+         index: Int, options: TranscodeOptions, component: String) throws {
         self.component = component
         self.timeBase = timeBase
         guard let codec = avcodec_find_encoder_by_name("libx264") ?? avcodec_find_encoder(AV_CODEC_ID_H264),
@@ -129,7 +129,8 @@ final class VideoEncoder {
         let fps = frameRate.flatMap { $0 > 0 && $0 <= 240 ? $0 : nil } ?? 25
         context.pointee.width = width
         context.pointee.height = height
-        context.pointee.pix_fmt = AV_PIX_FMT_YUV420P
+        context.pointee.pix_fmt = pixelFormat
+        if pixelFormat == AV_PIX_FMT_YUVJ420P { context.pointee.color_range = AVCOL_RANGE_JPEG }
         context.pointee.time_base = timeBase.av
         context.pointee.framerate = av_d2q(fps, 1000)
         context.pointee.gop_size = Int32(max(1, (fps * options.gopSeconds * 2).rounded()))

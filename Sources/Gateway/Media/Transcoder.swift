@@ -121,10 +121,14 @@ public final class TranscodingOutput: SourceOutput, @unchecked Sendable {
 
     private func openEncoder(for frame: UnsafeMutablePointer<AVFrame>, source: MediaStream) throws {
         let (width, height) = Self.outputSize(source: (frame.pointee.width, frame.pointee.height), options: options)
-        let encoder = try VideoEncoder(width: width, height: height, timeBase: source.timeBase, frameRate: source.frameRate,
-                                       index: 0, options: options, component: component)
+        // Full-range 4:2:0 (what MJPEG decodes to) goes to x264 as it is, flagged full range in
+        // the stream: no conversion pass when the size stays.
+        let sameSize = width == frame.pointee.width && height == frame.pointee.height
+        let format = sameSize && frame.pointee.format == AV_PIX_FMT_YUVJ420P.rawValue ? AV_PIX_FMT_YUVJ420P : AV_PIX_FMT_YUV420P
+        let encoder = try VideoEncoder(width: width, height: height, pixelFormat: format, timeBase: source.timeBase,
+                                       frameRate: source.frameRate, index: 0, options: options, component: component)
         session.encoder = encoder
-        session.scaler = FrameScaler(width: width, height: height, format: AV_PIX_FMT_YUV420P)
+        session.scaler = FrameScaler(width: width, height: height, format: format)
         logger.notice("transcoding to H.264", metadata: [
             "from": "\(source.codecName) \(frame.pointee.width)x\(frame.pointee.height)", "to": "\(width)x\(height)",
             "preset": "\(options.preset)", "rate": "\(options.bitrateKbps.map { "\($0) kbit/s" } ?? "crf \(options.crf)")",
