@@ -50,19 +50,28 @@ import Testing
         #expect(abs(keyframes[1] - keyframes[0] - 2) < 0.05)
 
         // What MP4 makes of it decodes, every frame.
+        let path = try writeMP4(output, session: session)
+        #expect(try probe(path, stream: "v:0", "codec_name,profile,nb_read_frames") == "h264,High,\(inputFrames)")
+        #expect(try probe(path, stream: "a:0", "codec_name,profile,sample_rate") == "aac,LC,8000")
+    }
+
+    /// What `output` received, through the fMP4 writer, as a file.
+    func writeMP4(_ output: RecordingOutput, session: StreamSet) throws -> String {
         let writer = try FragmentedMP4Writer(streams: session)
         var bytes = writer.initSegment
         for packet in output.packets.map(\.packet) { if let fragment = try writer.append(packet) { bytes += fragment.bytes } }
         if let last = try writer.finish() { bytes += last.bytes }
         let path = TestMedia.temporaryPath("transcoded.mp4")
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        let probe = try runProgram(try TestMedia.ffprobePath(), ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                                                                  "stream=codec_name,profile,nb_read_frames", "-of", "csv=p=0", path])
-        #expect(probe.error == "")
-        #expect(probe.output.trimmingCharacters(in: .whitespacesAndNewlines) == "h264,High,\(inputFrames)")
-        let audioProbe = try runProgram(try TestMedia.ffprobePath(), ["-v", "error", "-select_streams", "a:0", "-show_entries",
-                                                                       "stream=codec_name,profile,sample_rate", "-of", "csv=p=0", path])
-        #expect(audioProbe.output.trimmingCharacters(in: .whitespacesAndNewlines) == "aac,LC,8000")
+        return path
+    }
+
+    /// ffprobe's `entries` of one stream, frames decoded and counted; an error output fails the test.
+    func probe(_ path: String, stream: String, _ entries: String) throws -> String {
+        let result = try runProgram(try TestMedia.ffprobePath(), ["-v", "error", "-count_frames", "-select_streams", stream,
+                                                                   "-show_entries", "stream=\(entries)", "-of", "csv=p=0", path])
+        #expect(result.error == "")
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test func copyableVideoPassesThroughUntouchedUnlessAlwaysIsAsked() throws {
@@ -99,16 +108,8 @@ import Testing
         let (output, inputFrames) = try transcode(try Self.mjpegClip(), options: TranscodeOptions())
         let session = try #require(output.sessions.first)
         #expect(session.video?.parameters.width == 640 && session.video?.parameters.height == 480)
-        let writer = try FragmentedMP4Writer(streams: session)
-        var bytes = writer.initSegment
-        for packet in output.packets.map(\.packet) { if let fragment = try writer.append(packet) { bytes += fragment.bytes } }
-        if let last = try writer.finish() { bytes += last.bytes }
-        let path = TestMedia.temporaryPath("fullrange.mp4")
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-        let probe = try runProgram(try TestMedia.ffprobePath(), ["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                                                                  "stream=codec_name,profile,color_range,nb_read_frames", "-of", "csv=p=0", path])
-        #expect(probe.error == "")
-        #expect(probe.output.trimmingCharacters(in: .whitespacesAndNewlines) == "h264,High,pc,\(inputFrames)")
+        let path = try writeMP4(output, session: session)
+        #expect(try probe(path, stream: "v:0", "codec_name,profile,color_range,nb_read_frames") == "h264,High,pc,\(inputFrames)")
     }
 
     @Test func outputSizeKeepsTheAspectRatioAndEvenSides() {
