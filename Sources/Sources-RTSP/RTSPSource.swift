@@ -15,8 +15,8 @@ public struct RTSPSource: SourceAdapter {
     }
 
     public func run(output: any SourceOutput) async throws {
-        let url = LiveInput.url(configuration.url, user: configuration.user, password: configuration.password)
-        try await LiveInput.run(url: url, options: Self.demuxerOptions(configuration), output: output, threadName: "rtsp:\(context.id)")
+        try await LiveInput.run(url: configuration.url, user: configuration.user, password: configuration.password,
+                                options: Self.demuxerOptions(configuration), output: output, threadName: "rtsp:\(context.id)")
     }
 
     static func demuxerOptions(_ configuration: Configuration) -> Demuxer.Options {

@@ -17,16 +17,22 @@ import Testing
         return (try ClipperSink(configuration: configuration, context: context, hub: hub), storage)
     }
 
-    @Test func aSourceRestartEndsTheClipEarlyButPlayable() async throws {
+    /// A clipper on a hub that has had the test clip once; cancel the task when done.
+    func runningClipper() async throws -> (StreamHub, StreamSet, EventBus, ClipperSink, SQLiteStorage, Task<Void, any Error>) {
         let (streams, packets) = try readAllPackets(try TestMedia.clip())
         let hub = StreamHub(cameraID: "cam")
         let events = EventBus(logger: Logger(label: "test"))
         let (sink, storage) = try await clipper(hub, events: events)
         let running = Task { try await sink.run() }
-        defer { running.cancel() }
         #expect(try await eventually { hub.statistics.readers.contains { $0.name == "clipper" } })
         hub.begin(streams)
         for packet in packets { hub.publish(packet) }
+        return (hub, streams, events, sink, storage, running)
+    }
+
+    @Test func aSourceRestartEndsTheClipEarlyButPlayable() async throws {
+        let (hub, streams, _, sink, storage, running) = try await runningClipper()
+        defer { running.cancel() }
         #expect(try await eventually { (try? await sink.trigger(pre: nil, post: nil, label: "x", actor: "test")) != nil })
         let pending = try await storage.videos(VideoQuery(kind: .clip)).videos
         let clip = try #require(pending.first)
@@ -41,15 +47,8 @@ import Testing
     }
 
     @Test func aClipTriggerEventOnTheBusCutsAClip() async throws {
-        let (streams, packets) = try readAllPackets(try TestMedia.clip())
-        let hub = StreamHub(cameraID: "cam")
-        let events = EventBus(logger: Logger(label: "test"))
-        let (sink, storage) = try await clipper(hub, events: events)
-        let running = Task { try await sink.run() }
+        let (_, _, events, _, storage, running) = try await runningClipper()
         defer { running.cancel() }
-        #expect(try await eventually { hub.statistics.readers.contains { $0.name == "clipper" } })
-        hub.begin(streams)
-        for packet in packets { hub.publish(packet) }
         try await Task.sleep(for: .milliseconds(200))
         events.emit(GatewayEvent(name: "clip.trigger", actor: "mqtt", camera: "cam", details: JSONObject([("post_seconds", .int(0)), ("label", .string("motion"))])))
         events.emit(GatewayEvent(name: "clip.trigger", camera: "other-camera"))

@@ -4,24 +4,25 @@ import Foundation
 /// its own, announces its streams, passes on every packet. A live input that ends has failed —
 /// the supervisor reconnects. Cancellation interrupts a blocked connect or read at once.
 public enum LiveInput {
-    public static func run(url: String, options: Demuxer.Options, output: any SourceOutput, threadName: String) async throws {
+    /// Reads `url` (with `user`/`password` put into it, when given) until it fails or is cancelled.
+    public static func run(url: String, user: String? = nil, password: String? = nil, options: Demuxer.Options,
+                           output: any SourceOutput, threadName: String) async throws {
+        let url = Self.url(url, user: user, password: password)
         let interruption = Interruption()
         try await BlockingThread.run(name: threadName, onCancel: interruption.cancel) {
             let demuxer = try Demuxer(url: url, options: options, interruption: interruption)
-            guard Self.formatsWithoutTimestamps.contains(demuxer.formatName) else {
-                try output.begin(demuxer.streams)
-                while let packet = try demuxer.read() { try output.publish(packet) }
-                throw MediaError(.read, component: demuxer.name, "the stream ended")
-            }
             // Timestamps these demuxers make up (a frame counter at an assumed rate) drift from
-            // the camera's real pace: drop them, so the wall clock times each frame on arrival.
-            let streams = StreamSet(streams: demuxer.streams.streams.map { $0.retimed(Self.arrivalTimeBase) })
-            try output.begin(streams)
+            // the camera's real pace: drop them, so each frame is timed by its arrival.
+            let timedByArrival = Self.formatsWithoutTimestamps.contains(demuxer.formatName)
+            try output.begin(timedByArrival
+                ? StreamSet(streams: demuxer.streams.streams.map { $0.retimed(Self.arrivalTimeBase) }) : demuxer.streams)
             while var packet = try demuxer.read() {
-                packet.pts = nil
-                packet.dts = nil
-                packet.duration = 0
-                packet.timeBase = Self.arrivalTimeBase
+                if timedByArrival {
+                    packet.pts = nil
+                    packet.dts = nil
+                    packet.duration = 0
+                    packet.timeBase = Self.arrivalTimeBase
+                }
                 try output.publish(packet)
             }
             throw MediaError(.read, component: demuxer.name, "the stream ended")

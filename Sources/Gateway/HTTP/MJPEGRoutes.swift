@@ -48,7 +48,7 @@ struct MJPEGRoutes {
         var buffer = ByteBuffer()
         buffer.reserveCapacity(head.utf8.count + jpeg.count + 2)
         buffer.writeString(head)
-        buffer.writeBytes(jpeg.bytes)
+        jpeg.withUnsafeBytes { buffer.writeBytes($0) }
         buffer.writeString("\r\n")
         return buffer
     }

@@ -22,7 +22,12 @@ public final class PacketBuffer: @unchecked Sendable {
     }
 
     public var count: Int { Int(packet.pointee.size) }
-    public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: packet.pointee.data, count: count)) }
+    public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+
+    /// The payload in place, without a copy.
+    public func withUnsafeBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        try body(UnsafeRawBufferPointer(start: packet.pointee.data, count: count))
+    }
 }
 
 /// One compressed frame. Timestamps are in `timeBase` ticks and may be adjusted (offset,

@@ -87,6 +87,16 @@ public struct MediaStream: Sendable {
     public var kind: MediaKind { parameters.kind }
     public var codecName: String { parameters.codecName }
 
+    /// The same stream at another position of its stream set.
+    public func reindexed(_ index: Int) -> MediaStream {
+        MediaStream(index: index, timeBase: timeBase, parameters: parameters, frameRate: frameRate)
+    }
+
+    /// The same stream, its packets counted in `timeBase`.
+    public func retimed(_ timeBase: Rational) -> MediaStream {
+        MediaStream(index: index, timeBase: timeBase, parameters: parameters, frameRate: frameRate)
+    }
+
     /// Duration of one frame in `timeBase` ticks, used where a packet carries none.
     public var nominalPacketDuration: Int64 {
         switch kind {

@@ -147,13 +147,3 @@ public final class TranscodingOutput: SourceOutput, @unchecked Sendable {
         }
     }
 }
-
-extension MediaStream {
-    public func reindexed(_ index: Int) -> MediaStream {
-        MediaStream(index: index, timeBase: timeBase, parameters: parameters, frameRate: frameRate)
-    }
-
-    func retimed(_ timeBase: Rational) -> MediaStream {
-        MediaStream(index: index, timeBase: timeBase, parameters: parameters, frameRate: frameRate)
-    }
-}

@@ -37,11 +37,15 @@ public final class RecorderSink: SinkAdapter, RecordingSwitch {
     private let recordingHold = Mutex<DemandHold?>(nil)
 
     private func demandWhileRecording(_ enabled: Bool) {
-        let previous = recordingHold.withLock { hold in
-            defer { if enabled, hold == nil { hold = hub.demand.hold() } else if !enabled { hold = nil } }
-            return enabled ? nil : hold
+        let ended = recordingHold.withLock { hold -> DemandHold? in
+            if enabled {
+                if hold == nil { hold = hub.demand.hold() }
+                return nil
+            }
+            defer { hold = nil }
+            return hold
         }
-        previous?.release()
+        ended?.release()
     }
 
     public func run() async throws {
