@@ -35,7 +35,7 @@ extension HTTPSource {
             where name.isEmpty || name.contains(":") || (name + value).unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" }) {
                 try decoder.reportProblem(CodingKeys.headers, "header '\(name)' is not a valid header name and value")
             }
-            if timeout <= 0 { try decoder.reportProblem(CodingKeys.timeout, "must be positive") }
+            try decoder.requireRange(timeout, 0.1...3600, CodingKeys.timeout)
         }
 
         /// The libavformat demuxer `format` names; nil lets it probe.

@@ -26,7 +26,7 @@ extension RTSPSource {
             if !url.isEmpty, !(url.hasPrefix("rtsp://") || url.hasPrefix("rtsps://")) {
                 try decoder.reportProblem(CodingKeys.url, "must start with rtsp:// or rtsps://")
             }
-            if timeout <= 0 { try decoder.reportProblem(CodingKeys.timeout, "must be positive") }
+            try decoder.requireRange(timeout, 0.1...3600, CodingKeys.timeout)
         }
     }
 }

@@ -16,7 +16,7 @@ public struct RTSPSource: SourceAdapter {
 
     public func run(output: any SourceOutput) async throws {
         try await LiveInput.run(url: configuration.url, user: configuration.user, password: configuration.password,
-                                options: Self.demuxerOptions(configuration), output: output, threadName: "rtsp:\(context.id)")
+                                options: Self.demuxerOptions(configuration), egress: context.egress, output: output, threadName: "rtsp:\(context.id)")
     }
 
     static func demuxerOptions(_ configuration: Configuration) -> Demuxer.Options {

@@ -37,7 +37,7 @@ extension USBSource {
                 if let value, !(16...8192).contains(value) { try decoder.reportProblem(key, "must be between 16 and 8192") }
             }
             if let framerate, !(framerate > 0 && framerate <= 240) { try decoder.reportProblem(CodingKeys.framerate, "must be between 0 and 240") }
-            if timeout <= 0 { try decoder.reportProblem(CodingKeys.timeout, "must be positive") }
+            try decoder.requireRange(timeout, 0.1...3600, CodingKeys.timeout)
         }
     }
 }

@@ -34,12 +34,12 @@ extension SQLiteStorage {
 
     public func upsertCamera(_ camera: CameraRecord) async throws {
         try await run("""
-            INSERT INTO cameras (id, name, owner, source, sinks, origin, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO cameras (id, name, owner, source, sinks, origin, source_trust, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(id) DO UPDATE SET name = excluded.name, owner = excluded.owner, source = excluded.source,
-                sinks = excluded.sinks, origin = excluded.origin, updated_at = excluded.updated_at
+                sinks = excluded.sinks, origin = excluded.origin, source_trust = excluded.source_trust, updated_at = excluded.updated_at
             """, [.text(camera.id), .text(camera.name), camera.owner.map { .text($0) } ?? .null,
                   .text(JSONWriter.string(camera.source)), .text(JSONWriter.string(camera.sinks)),
-                  .text(camera.origin.rawValue), .float(camera.createdAt), .float(camera.updatedAt)])
+                  .text(camera.origin.rawValue), .text(camera.sourceTrust.rawValue), .float(camera.createdAt), .float(camera.updatedAt)])
     }
 
     public func camera(id: String) async throws -> CameraRecord? {
@@ -60,6 +60,7 @@ extension SQLiteStorage {
                      source: (try? JSONParser.parse(row.text("source"))) ?? .object(JSONObject()),
                      sinks: (try? JSONParser.parse(row.text("sinks"))) ?? .array([]),
                      origin: CameraOrigin(rawValue: row.text("origin")) ?? .api,
+                     sourceTrust: SourceTrust(rawValue: row.column("source_trust")?.string ?? "") ?? .restricted,
                      createdAt: row.double("created_at") ?? 0, updatedAt: row.double("updated_at") ?? 0)
     }
 

@@ -30,5 +30,9 @@ extension SQLiteStorage {
             """,
             "CREATE INDEX videos_by_camera ON videos(camera_id, created_at)",
         ],
+        // 2: who chose each camera's source (cameras stored before are treated as a user's).
+        [
+            "ALTER TABLE cameras ADD COLUMN source_trust TEXT NOT NULL DEFAULT 'restricted'",
+        ],
     ]
 }

@@ -83,7 +83,7 @@ public final class CameraSupervisor: Service, Sendable {
                 transition(to: .offline, reason: "end of stream")
                 return
             } catch let failure as PermanentSourceFailure {
-                status.withLock { $0.lastError = failure.message }
+                status.withLock { $0.lastError = failure.message; $0.lastPublicError = failure.message }
                 logger.error("source cannot run", metadata: ["error": "\(failure.message)"])
                 transition(to: .offline, reason: failure.message)
                 return
@@ -92,10 +92,11 @@ public final class CameraSupervisor: Service, Sendable {
                 let message = URLRedaction.redactAll(in: "\(error)")
                 if session.wentOnline, elapsed() >= policy.stableAfter { backoff.reset() }
                 let delay = backoff.nextDelay(using: &random)
-                status.withLock { $0.lastError = message; $0.reconnects += 1 }
+                let publicMessage = PublicSourceError.describe(error)
+                status.withLock { $0.lastError = message; $0.lastPublicError = publicMessage; $0.reconnects += 1 }
                 reconnectCounter.increment()
                 logger.warning("source failed; retrying", metadata: ["error": "\(message)", "retry_in": "\(delay)"])
-                transition(to: .reconnecting, reason: message)
+                transition(to: .reconnecting, reason: message, publicReason: publicMessage)
                 do { try await clock.sleep(for: delay) } catch { return }
             }
         }
@@ -126,7 +127,9 @@ public final class CameraSupervisor: Service, Sendable {
         return { start.duration(to: clock.now) }
     }
 
-    private func transition(to state: CameraState, reason: String) {
+    /// `publicReason` is what users who are not admins see (the reason itself when it says
+    /// nothing about the source's destination).
+    private func transition(to state: CameraState, reason: String, publicReason: String? = nil) {
         let previous = status.withLock { status -> CameraState? in
             guard status.state != state else { return nil }
             defer { status.state = state; status.since = WallClock.now() }
@@ -137,6 +140,7 @@ public final class CameraSupervisor: Service, Sendable {
         logger.info("camera \(state.rawValue)", metadata: ["reason": "\(reason)"])
         events.emit(GatewayEvent(name: "camera.state_changed", camera: cameraID, details: JSONObject([
             ("from", .string(previous.rawValue)), ("to", .string(state.rawValue)), ("reason", .string(reason)),
+            ("public_reason", .string(publicReason ?? reason)),
         ])))
     }
 

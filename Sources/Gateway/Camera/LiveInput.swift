@@ -5,12 +5,17 @@ import Foundation
 /// the supervisor reconnects. Cancellation interrupts a blocked connect or read at once.
 public enum LiveInput {
     /// Reads `url` (with `user`/`password` put into it, when given) until it fails or is cancelled.
+    /// With `egress` (a source a user chose), the destination is checked first, RTSP connects
+    /// to the checked address, HTTP goes through the egress proxy, and a redirect to a refused
+    /// host is refused.
     public static func run(url: String, user: String? = nil, password: String? = nil, options: Demuxer.Options,
-                           output: any SourceOutput, threadName: String) async throws {
+                           egress: SourceEgress? = nil, output: any SourceOutput, threadName: String) async throws {
         let url = Self.url(url, user: user, password: password)
         let interruption = Interruption()
         try await BlockingThread.run(name: threadName, onCancel: interruption.cancel) {
-            let demuxer = try Demuxer(url: url, options: options, interruption: interruption)
+            let (openURL, openOptions) = try Self.confine(url, options: options, egress: egress)
+            let demuxer = try Demuxer(url: openURL, options: openOptions, interruption: interruption)
+            if let egress { try Self.checkRedirect(demuxer, opened: openURL, egress: egress, name: openOptions.displayName ?? "source") }
             // Timestamps these demuxers make up (a frame counter at an assumed rate) drift from
             // the camera's real pace: drop them, so each frame is timed by its arrival.
             let timedByArrival = Self.formatsWithoutTimestamps.contains(demuxer.formatName)
@@ -26,6 +31,60 @@ public enum LiveInput {
                 try output.publish(packet)
             }
             throw MediaError(.read, component: demuxer.name, "the stream ended")
+        }
+    }
+
+    /// Protocols libavformat may use per URL scheme, whoever chose the source: never `file`,
+    /// `concat`, `subfile`, `data` or a pipe, also not through a playlist the server returns.
+    static let protocolWhitelists = [
+        "rtsp": "rtsp,rtsps,rtp,srtp,udp,tcp,tls", "rtsps": "rtsp,rtsps,rtp,srtp,udp,tcp,tls",
+        "http": "http,https,tcp,tls,httpproxy,crypto", "https": "http,https,tcp,tls,httpproxy,crypto",
+    ]
+    /// Input formats libavformat may probe for a user's HTTP camera: live formats that open no
+    /// further URL.
+    static let userHTTPFormatWhitelist = "mpjpeg,mjpeg,jpeg_pipe,mpegts,flv,h264,hevc"
+
+    /// The URL and options to open: protocols pinned by scheme; for a restricted source, its
+    /// destination checked (RTSP pinned to the checked address, HTTP through the proxy).
+    static func confine(_ url: String, options: Demuxer.Options, egress: SourceEgress?) throws -> (String, Demuxer.Options) {
+        var options = options
+        let name = options.displayName ?? "source"
+        let parsed = SourceURL(url)
+        if let scheme = parsed?.scheme, let whitelist = protocolWhitelists[scheme] {
+            options.options["protocol_whitelist"] = whitelist
+        }
+        guard let egress else { return (url, options) }
+        guard let parsed, protocolWhitelists[parsed.scheme] != nil else {
+            throw MediaError(.notAllowed, component: name, "not a network URL the source policy allows")
+        }
+        let addresses: [ResolvedAddress]
+        do {
+            addresses = try egress.policy.resolve(host: parsed.host, port: parsed.port)
+        } catch {
+            throw MediaError(.notAllowed, component: name, error.description)
+        }
+        switch parsed.scheme {
+        case "rtsp":
+            return (parsed.replacingHost(with: addresses[0].urlHost), options)
+        case "http", "https":
+            options.options["http_proxy"] = egress.proxyURL
+            options.options["format_whitelist"] = userHTTPFormatWhitelist
+            return (url, options)
+        default:
+            // rtsps: TLS needs the name; the address was checked a moment ago.
+            return (url, options)
+        }
+    }
+
+    /// libavformat follows an RTSP redirect inside the open: refuse the stream when it ended
+    /// up somewhere the policy does not allow.
+    static func checkRedirect(_ demuxer: Demuxer, opened: String, egress: SourceEgress, name: String) throws {
+        guard let final = demuxer.finalURL, final != opened, let target = SourceURL(final) else { return }
+        if let original = SourceURL(opened), original.host == target.host, original.port == target.port { return }
+        do {
+            _ = try egress.policy.resolve(host: target.host, port: target.port)
+        } catch {
+            throw MediaError(.notAllowed, component: name, "redirected to \(error.description)")
         }
     }
 

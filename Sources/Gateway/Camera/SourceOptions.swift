@@ -26,7 +26,7 @@ public struct SourceOptions: Decodable, Sendable, ConfigPlaceholder {
         retryInitial = try container.decodeIfPresent(Double.self, forKey: .retryInitial)
         retryMax = try container.decodeIfPresent(Double.self, forKey: .retryMax)
         transcode = try container.decodeIfPresent(TranscodeOptions.self, forKey: .transcode) ?? transcode
-        if idleTimeout <= 0 { try decoder.reportProblem(CodingKeys.idleTimeout, "must be positive") }
+        try decoder.requireRange(idleTimeout, 0.1...86_400, CodingKeys.idleTimeout)
         if let retryInitial, !(0.05...3600).contains(retryInitial) { try decoder.reportProblem(CodingKeys.retryInitial, "must be between 0.05 and 3600") }
         if let retryMax, !(0.05...3600).contains(retryMax) || retryMax < (retryInitial ?? 0) {
             try decoder.reportProblem(CodingKeys.retryMax, "must be between retry_initial and 3600")

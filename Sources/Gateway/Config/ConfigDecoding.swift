@@ -40,6 +40,17 @@ extension Decoder {
         }
     }
 
+    /// Reports `key` unless `value` (when there is one) lies within `range`: every number from
+    /// outside gets bounds, so that no later arithmetic on it can overflow.
+    public func requireRange<T: Comparable>(_ value: T?, _ range: ClosedRange<T>, _ key: some CodingKey) throws {
+        guard let value, !range.contains(value) else { return }
+        func text(_ bound: T) -> String {
+            if let number = bound as? Double, number.rounded() == number, abs(number) < 1e15 { return String(Int(number)) }
+            return "\(bound)"
+        }
+        try reportProblem(key, "must be between \(text(range.lowerBound)) and \(text(range.upperBound))")
+    }
+
     /// Resolves a path from the configuration against the configuration file's directory.
     public func resolvePath(_ path: String) -> String {
         guard !path.hasPrefix("/"), let base = userInfo[.configBaseDirectory] as? String, !base.isEmpty else { return path }

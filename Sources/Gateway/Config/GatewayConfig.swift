@@ -4,6 +4,7 @@ public struct GatewayConfig: Decodable, Sendable {
     public var auth = AuthConfig()
     public var users: [UserConfig] = []
     public var storage: PluginField<StoragePluginKind>?
+    public var sources = SourcePolicyConfig()
     public var events: [PluginField<EventsPluginKind>] = []
     public var cameras: [CameraConfig] = []
     /// `cameras` as written (after `${VAR}` expansion), to store and re-validate.
@@ -11,7 +12,7 @@ public struct GatewayConfig: Decodable, Sendable {
     /// The directory of plugins.json; relative paths in camera definitions resolve against it.
     public var baseDirectory = "."
 
-    enum CodingKeys: String, CodingKey { case server, auth, users, storage, events, cameras }
+    enum CodingKeys: String, CodingKey { case server, auth, users, storage, sources, events, cameras }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -19,6 +20,7 @@ public struct GatewayConfig: Decodable, Sendable {
         auth = try container.decodeIfPresent(AuthConfig.self, forKey: .auth) ?? AuthConfig()
         users = try container.decodeIfPresent([UserConfig].self, forKey: .users) ?? []
         storage = try container.decodeIfPresent(PluginField<StoragePluginKind>.self, forKey: .storage)
+        sources = try container.decodeIfPresent(SourcePolicyConfig.self, forKey: .sources) ?? sources
         events = try container.decodeIfPresent([PluginField<EventsPluginKind>].self, forKey: .events) ?? []
         cameras = try container.decodeIfPresent([CameraConfig].self, forKey: .cameras) ?? []
         cameraDefinitions = try container.decodeIfPresent([JSONValue].self, forKey: .cameras) ?? []
@@ -98,8 +100,8 @@ public struct AuthConfig: Decodable, Sendable, ConfigPlaceholder {
         audience = try container.decodeIfPresent(String.self, forKey: .audience)
         usernameClaim = try container.decodeIfPresent(String.self, forKey: .usernameClaim) ?? usernameClaim
         streamTokenTTLSeconds = try container.decodeIfPresent(Int.self, forKey: .streamTokenTTLSeconds) ?? streamTokenTTLSeconds
-        if streamTokenTTLSeconds <= 0 { try decoder.reportProblem(CodingKeys.streamTokenTTLSeconds, "must be positive") }
-        if tokenTTLSeconds <= 0 { try decoder.reportProblem(CodingKeys.tokenTTLSeconds, "must be positive") }
+        try decoder.requireRange(streamTokenTTLSeconds, 1...7 * 86_400, CodingKeys.streamTokenTTLSeconds)
+        try decoder.requireRange(tokenTTLSeconds, 1...365 * 86_400, CodingKeys.tokenTTLSeconds)
         if !jwtSecret.isEmpty, jwtSecret.utf8.count < 32 {
             try decoder.reportProblem(CodingKeys.jwtSecret, "must be at least 32 bytes (or empty to generate one)")
         }

@@ -38,8 +38,13 @@ public enum WallClock {
         return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 
-    /// RFC 3339 in UTC with milliseconds.
+    /// The times the gateway accepts from outside and can print: 1970-01-01 to 9999-12-31.
+    public static let representable: ClosedRange<Double> = 0...253_402_300_799
+
+    /// RFC 3339 in UTC with milliseconds. A time outside `representable` (a record stored by an
+    /// older version, say) prints as the nearest end of that range instead of trapping.
     public static func iso8601(_ time: Double) -> String {
+        let time = time.isNaN ? 0 : min(max(time, representable.lowerBound), representable.upperBound)
         var seconds = time_t(time.rounded(.down))
         var parts = tm()
         gmtime_r(&seconds, &parts)

@@ -82,15 +82,22 @@ struct ShareRoutes {
         }
     }
 
+    /// `expires_at` as Unix seconds, within the times the gateway can represent (years 1970-9999).
     static func time(_ value: JSONValue?) throws -> Double? {
+        let seconds: Double
         switch value {
         case nil, .null?: return nil
-        case .int(let seconds)?: return Double(seconds)
-        case .double(let seconds)?: return seconds
+        case .int(let number)?: seconds = Double(number)
+        case .double(let number)?: seconds = number
         case .string(let text)?:
-            guard let seconds = RFC3339.parse(text) else { throw APIError.badRequest("expires_at: '\(text)' is not an RFC 3339 time") }
-            return seconds
+            guard let parsed = RFC3339.parse(text) else { throw APIError.badRequest("expires_at: '\(text)' is not an RFC 3339 time") }
+            seconds = parsed
         default: throw APIError.badRequest("expires_at must be an RFC 3339 time or Unix seconds")
         }
+        guard WallClock.representable.contains(seconds) else {
+            throw APIError(.badRequest, code: "invalid_request", "expires_at must be a time between 1970 and 9999",
+                           details: [ConfigProblem(path: "expires_at", reason: "out of range")])
+        }
+        return seconds
     }
 }

@@ -114,20 +114,36 @@ enum RangeResponse {
         return Response(status: .partialContent, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes[range])))
     }
 
-    /// `bytes=a-b`, `bytes=a-`, `bytes=-n` as a half-open range within `size`, or nil.
+    /// `bytes=a-b`, `bytes=a-`, `bytes=-n` as a half-open range within `size`, or nil. Numbers
+    /// of any length are accepted and clamped to the file, never overflowing.
     static func parse(_ header: String, size: Int) -> Range<Int>? {
-        guard header.hasPrefix("bytes="), size > 0 else { return nil }
-        let spec = header.dropFirst(6)
+        guard size > 0, header.utf8.count <= 200 else { return nil }
+        let trimmed = header.trimmingCharacters(in: .whitespaces)
+        guard trimmed.lowercased().hasPrefix("bytes=") else { return nil }
+        let spec = trimmed.dropFirst(6)
         guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { return nil }
-        let first = spec[..<dash].trimmingCharacters(in: .whitespaces)
-        let last = spec[spec.index(after: dash)...].trimmingCharacters(in: .whitespaces)
+        let first = String(spec[..<dash])
+        let last = String(spec[spec.index(after: dash)...])
         if first.isEmpty {
-            guard let suffix = Int(last), suffix > 0 else { return nil }
-            return max(0, size - suffix)..<size
+            guard let suffix = decimal(last), suffix > 0 else { return nil }
+            return (suffix >= size ? 0 : size - suffix)..<size
         }
-        guard let start = Int(first), start < size else { return nil }
+        guard let start = decimal(first), start < size else { return nil }
         if last.isEmpty { return start..<size }
-        guard let end = Int(last), end >= start else { return nil }
-        return start..<min(end + 1, size)
+        guard let end = decimal(last), end >= start else { return nil }
+        return start..<(end >= size - 1 ? size : end + 1)
+    }
+
+    /// A run of ASCII digits as a number, saturating at `Int.max`; nil for anything else.
+    static func decimal(_ text: String) -> Int? {
+        guard !text.isEmpty else { return nil }
+        var value = 0
+        for byte in text.utf8 {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+            let (shifted, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (added, overflow2) = shifted.addingReportingOverflow(Int(byte - UInt8(ascii: "0")))
+            value = overflow1 || overflow2 ? Int.max : added
+        }
+        return value
     }
 }

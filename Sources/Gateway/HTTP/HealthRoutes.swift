@@ -22,7 +22,7 @@ struct HealthRoutes {
             let streams = pipeline.hub.currentStreams
             cameras.append(.object(JSONObject([
                 ("id", .string(pipeline.id)), ("name", .string(pipeline.record.name)), ("state", .string(status.state.rawValue)),
-                ("last_error", status.lastError.map { .string($0) } ?? .null), ("reconnects", .int(status.reconnects)),
+                ("last_error", (principal?.isAdmin == true ? status.lastError : status.lastPublicError).map { .string($0) } ?? .null), ("reconnects", .int(status.reconnects)),
                 ("codec", streams?.video.map { .string($0.codecName) } ?? .null),
                 ("audio_codec", streams?.audio.map { .string($0.codecName) } ?? .null),
                 ("width", streams?.video.map { .int($0.parameters.width) } ?? .null),

@@ -16,13 +16,14 @@ enum Views {
                                  ("origin", .string(record.origin.rawValue))])
         // Only those who may edit a camera see how it is reached, and never its secrets.
         object["source"] = role >= .owner ? Redaction.source(record.source) : .object(JSONObject([("type", record.source["type"] ?? .null)]))
+        if role == .admin { object["source_trust"] = .string(record.isSourceRestricted ? "restricted" : "unrestricted") }
         if role >= .owner { object["sinks"] = record.sinks }
         if let pipeline {
             let status = pipeline.supervisor.currentStatus
             let statistics = pipeline.hub.statistics
             let video = pipeline.hub.currentStreams?.video
             object["state"] = .string(status.state.rawValue)
-            object["last_error"] = status.lastError.map { .string($0) } ?? .null
+            object["last_error"] = (role == .admin ? status.lastError : status.lastPublicError).map { .string($0) } ?? .null
             object["stream"] = video.map { video in
                 .object(JSONObject([("codec", .string(video.codecName)), ("width", .int(video.parameters.width)),
                                     ("height", .int(video.parameters.height)), ("fps", .double((statistics.fps * 100).rounded() / 100)),

@@ -10,7 +10,9 @@ public struct JSONParser {
     private let bytes: [UInt8]
     private var index = 0
     private var depth = 0
-    private static let maximumDepth = 512
+    /// Deep enough for any configuration or request; shallow enough that recursion stays far
+    /// from the stack's end on every thread.
+    static let maximumDepth = 128
 
     public static func parse(_ text: String) throws(SyntaxError) -> JSONValue {
         try parse(Array(text.utf8))
@@ -81,7 +83,11 @@ public struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':' after key") }
             index += 1
             skipWhitespace()
-            if object[key] != nil { throw error("duplicate key '\(key)'") }
+            let keyStart = index
+            guard object.insertNew(key, .null) else {
+                index = keyStart
+                throw error("duplicate key '\(key)'")
+            }
             object[key] = try parseValue()
             skipWhitespace()
             guard index < bytes.count else { throw error("unterminated object") }
@@ -211,7 +217,7 @@ public struct JSONParser {
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         if isInteger, let value = Int(text) { return .int(value) }
-        guard let value = Double(text) else { throw error("invalid number") }
+        guard let value = Double(text), value.isFinite else { throw error("number out of range") }
         return .double(value)
     }
 }

@@ -28,23 +28,46 @@ public enum JSONValue: Sendable, Equatable {
     }
 }
 
-/// Ordered key/value pairs. Lookups are linear: JSON objects handled here are small.
+/// Ordered key/value pairs with a hash index, so lookups and insertions cost O(1): objects come
+/// from outside (request bodies, Socket.IO packets) and may have many keys.
 public struct JSONObject: Sendable, Equatable {
     public private(set) var entries: [(key: String, value: JSONValue)]
+    private var index: [String: Int]
 
-    public init(_ entries: [(key: String, value: JSONValue)] = []) { self.entries = entries }
+    public init(_ entries: [(key: String, value: JSONValue)] = []) {
+        self.entries = []
+        self.index = [:]
+        self.entries.reserveCapacity(entries.count)
+        for (key, value) in entries { self[key] = value }
+    }
 
     public var keys: [String] { entries.map(\.key) }
+    public var count: Int { entries.count }
 
     public subscript(key: String) -> JSONValue? {
-        get { entries.first(where: { $0.key == key })?.value }
+        get { index[key].map { entries[$0].value } }
         set {
-            if let index = entries.firstIndex(where: { $0.key == key }) {
-                if let newValue { entries[index].value = newValue } else { entries.remove(at: index) }
+            if let position = index[key] {
+                if let newValue {
+                    entries[position].value = newValue
+                } else {
+                    entries.remove(at: position)
+                    index[key] = nil
+                    for later in position..<entries.count { index[entries[later].key] = later }
+                }
             } else if let newValue {
+                index[key] = entries.count
                 entries.append((key, newValue))
             }
         }
+    }
+
+    /// Adds `key` unless present; false when it was (a duplicate key).
+    mutating func insertNew(_ key: String, _ value: JSONValue) -> Bool {
+        guard index[key] == nil else { return false }
+        index[key] = entries.count
+        entries.append((key, value))
+        return true
     }
 
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {

@@ -169,6 +169,9 @@ public final class Demuxer: @unchecked Sendable {
 
     public var bitRate: Int { Int(context?.pointee.bit_rate ?? 0) }
 
+    /// The input's URL after open: differs from the one given when the server redirected.
+    public var finalURL: String? { context?.pointee.url.map { String(cString: $0) } }
+
     /// Only seekable inputs may be rewound; a seek on a live input can hang forever.
     public var isSeekable: Bool { (context?.pointee.pb?.pointee.seekable ?? 0) != 0 }
 

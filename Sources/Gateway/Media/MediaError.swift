@@ -4,6 +4,8 @@ import CFFmpeg
 public struct MediaError: Error, CustomStringConvertible, Sendable {
     public enum Code: String, Sendable {
         case open, streamInfo, noPlayableStream, read, timeout, cancelled, mux, unsupported, deviceNotFound, transcode, unauthorized
+        /// The source policy refuses the destination.
+        case notAllowed
     }
 
     public let code: Code

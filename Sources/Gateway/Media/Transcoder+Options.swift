@@ -56,7 +56,7 @@ public struct TranscodeOptions: Decodable, Sendable, ConfigPlaceholder {
             try decoder.reportProblem(CodingKeys.tune, "'\(tune)' is not one of \(Self.tunes.joined(separator: ", "))")
         }
         if !(0...51).contains(crf) { try decoder.reportProblem(CodingKeys.crf, "must be between 0 and 51") }
-        if let bitrateKbps, bitrateKbps < 16 { try decoder.reportProblem(CodingKeys.bitrateKbps, "must be at least 16") }
+        try decoder.requireRange(bitrateKbps, 16...200_000, CodingKeys.bitrateKbps)
         if gopSeconds <= 0 || gopSeconds > 60 { try decoder.reportProblem(CodingKeys.gopSeconds, "must be between 0 and 60") }
         for (key, value) in [(CodingKeys.width, width), (.height, height)] {
             if let value, !(16...8192).contains(value) || value % 2 != 0 { try decoder.reportProblem(key, "must be an even number of pixels, 16-8192") }

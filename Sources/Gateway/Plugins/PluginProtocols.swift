@@ -13,6 +13,9 @@ public struct PluginContext: Sendable {
     public let metrics: any MetricsFactory
     /// The storage backend, for sinks that index what they write (clips, recordings).
     public let storage: (any StorageBackend)?
+    /// For a source a user (not an admin) chose: where it may connect, enforced at each connect.
+    /// Nil for sources chosen by an admin or plugins.json.
+    public var egress: SourceEgress?
 
     public init(id: String, logger: Logger, dataDirectory: String, events: EventBus, metrics: any MetricsFactory = MetricsSystem.factory,
                 storage: (any StorageBackend)? = nil) {

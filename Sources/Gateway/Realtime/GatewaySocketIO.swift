@@ -31,7 +31,7 @@ struct GatewaySocketIO {
         events.observe { event in
             guard event.name == "camera.state_changed", let camera = event.camera else { return }
             namespace.emit(to: LiveViewing.room(camera), "camera:state", [.object([
-                ("cameraId", .string(camera)), ("state", .json(event.details["to"] ?? .null)), ("reason", .json(event.details["reason"] ?? .null)),
+                ("cameraId", .string(camera)), ("state", .json(event.details["to"] ?? .null)), ("reason", .json(event.details["public_reason"] ?? .null)),
             ])])
         }
         namespace.onConnection { socket in

@@ -13,13 +13,18 @@ public final class CameraManager: Service, Sendable {
     private let logger: Logger
     private let events: EventBus
     private let baseDirectory: String
+    private let sourcePolicy: SourcePolicyConfig
+    private let sourceEgress: SourceEgress
     private let pipelines = Mutex<[String: CameraPipeline]>([:])
     private let starts: AsyncStream<CameraPipeline>
     private let startContinuation: AsyncStream<CameraPipeline>.Continuation
 
     init(registry: PluginRegistry, events: EventBus, logger: Logger, metrics: any MetricsFactory, policy: CameraSupervisor.Policy,
-         baseDirectory: String, pluginContext: @escaping @Sendable (String, String?) -> PluginContext) {
+         baseDirectory: String, sourcePolicy: SourcePolicyConfig, sourceEgress: SourceEgress,
+         pluginContext: @escaping @Sendable (String, String?) -> PluginContext) {
         self.registry = registry
+        self.sourcePolicy = sourcePolicy
+        self.sourceEgress = sourceEgress
         self.baseDirectory = baseDirectory
         self.events = events
         self.logger = logger
@@ -57,6 +62,8 @@ public final class CameraManager: Service, Sendable {
         pipelines.withLock { $0.removeValue(forKey: id) }?.stop()
     }
 
+    public var knownSourceTypes: Set<String> { Set(registry.knownTypes(.source)) }
+
     public func pipeline(id: String) -> CameraPipeline? { pipelines.withLock { $0[id] } }
 
     /// The first sink of camera `id` that offers `capability` (an `HLSProvider`, a `ClipTrigger`, …).
@@ -68,7 +75,15 @@ public final class CameraManager: Service, Sendable {
 
     private func build(_ record: CameraRecord, _ config: CameraConfig) throws -> CameraPipeline {
         let sourceSpec = config.source.spec
-        let context = pluginContext(record.id, sourceSpec.type)
+        var context = pluginContext(record.id, sourceSpec.type)
+        if record.isSourceRestricted {
+            // A user chose this source: the policy holds at every connect, also for a record
+            // stored before the policy changed.
+            guard sourcePolicy.userTypes.contains(sourceSpec.type) else {
+                throw ConfigErrors([ConfigProblem(path: "source.type", reason: "the source policy does not allow '\(sourceSpec.type)' sources chosen by users")])
+            }
+            context.egress = sourceEgress
+        }
         let hub = StreamHub(cameraID: record.id, metrics: metrics)
         let source = try registry.build(sourceSpec, as: (any CameraSource).self, context: context)
             ?? UnavailableSource(type: sourceSpec.type)

@@ -5,6 +5,7 @@ public struct CameraOperations: Sendable {
     let access: AccessControl
     let manager: CameraManager
     let events: EventBus
+    let sources: SourcePolicy
 
     /// A camera as a user describes it: plugins.json's `cameras[]` shape without the id rules.
     public struct Input: Decodable, Sendable {
@@ -48,10 +49,16 @@ public struct CameraOperations: Sendable {
     public func create(_ principal: Principal, _ input: Input) async throws -> CameraRecord {
         let id = input.id ?? Identifier.make(prefix: "cam-")
         guard CameraID.isValid(id) else { throw APIError.badRequest("id must be \(CameraID.rules)") }
+        if try await storage.camera(id: id) != nil {
+            // An id taken by a camera the caller cannot see answers as any invisible camera does.
+            _ = try await access.authorize(principal, cameraID: id, for: .view)
+            throw APIError(.conflict, code: "camera_exists", "camera '\(id)' exists")
+        }
         let owner = try await resolveOwner(input.owner, principal: principal) ?? principal.username
+        try await checkSourcePolicy(principal, source: input.source, sinks: input.sinks)
         let now = WallClock.now()
         let record = CameraRecord(id: id, name: input.name, owner: owner, source: input.source, sinks: input.sinks ?? .array([]),
-                                  origin: .api, createdAt: now, updatedAt: now)
+                                  origin: .api, sourceTrust: principal.isAdmin ? .unrestricted : .restricted, createdAt: now, updatedAt: now)
         try validate(record)
         if try await storage.camera(id: id) != nil { throw APIError(.conflict, code: "camera_exists", "camera '\(id)' exists") }
         try await storage.upsertCamera(record)
@@ -64,9 +71,14 @@ public struct CameraOperations: Sendable {
     public func update(_ principal: Principal, id: String, _ patch: Patch) async throws -> (CameraRecord, CameraRole) {
         var (record, role) = try await access.authorize(principal, cameraID: id, for: .manage)
         try requireAPIOrigin(record)
+        try await checkSourcePolicy(principal, source: patch.source, sinks: patch.sinks)
         var changed: [JSONValue] = []
         if let name = patch.name { record.name = name; changed.append(.string("name")) }
-        if let source = patch.source { record.source = source; changed.append(.string("source")) }
+        if let source = patch.source {
+            record.source = source
+            record.sourceTrust = principal.isAdmin ? .unrestricted : .restricted
+            changed.append(.string("source"))
+        }
         if let sinks = patch.sinks { record.sinks = sinks; changed.append(.string("sinks")) }
         if patch.owner != nil {
             record.owner = try await resolveOwner(patch.owner, principal: principal)
@@ -92,6 +104,7 @@ public struct CameraOperations: Sendable {
         let (record, _) = try await access.authorize(principal, cameraID: id, for: .manage)
         guard let user = try await storage.user(named: username) else { throw APIError.notFound("user '\(username)' not found") }
         guard user.username != record.owner else { throw APIError.badRequest("'\(username)' owns this camera") }
+        if let expiresAt, !WallClock.representable.contains(expiresAt) { throw APIError.badRequest("expires_at must be a time between 1970 and 9999") }
         if let expiresAt, expiresAt <= WallClock.now() { throw APIError.badRequest("expires_at must be in the future") }
         let grant = GrantRecord(cameraID: id, username: username, role: role, expiresAt: expiresAt,
                                 grantedBy: principal.username, createdAt: WallClock.now())
@@ -113,6 +126,15 @@ public struct CameraOperations: Sendable {
             throw APIError.notFound("camera '\(id)' is not shared with '\(username)'")
         }
         events.emit(GatewayEvent(name: "camera.unshared", actor: principal.username, camera: id, details: JSONObject([("username", .string(username))])))
+    }
+
+    /// A user who is not an admin may only choose what the `sources` policy allows.
+    private func checkSourcePolicy(_ principal: Principal, source: JSONValue?, sinks: JSONValue?) async throws {
+        guard !principal.isAdmin else { return }
+        let problems = await sources.problems(source: source, sinks: sinks, knownTypes: manager.knownSourceTypes)
+        guard problems.isEmpty else {
+            throw APIError(.forbidden, code: "source_not_allowed", problems.map(\.description).joined(separator: "; "), details: problems)
+        }
     }
 
     private func validate(_ record: CameraRecord) throws {

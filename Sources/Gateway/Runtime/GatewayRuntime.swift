@@ -23,17 +23,20 @@ public final class GatewayRuntime: Sendable {
     public let metricsRegistry: PrometheusCollectorRegistry
     public let metricsFactory: any MetricsFactory
     public let startedAt: Double
+    public let egressProxy: EgressProxy
     let logger: Logger
 
     private init(config: GatewayConfig, events: EventBus, storage: any StorageBackend, users: UserService, cameraManager: CameraManager,
-                 metricsRegistry: PrometheusCollectorRegistry, metricsFactory: any MetricsFactory, logger: Logger) {
+                 egressProxy: EgressProxy, metricsRegistry: PrometheusCollectorRegistry, metricsFactory: any MetricsFactory, logger: Logger) {
         self.config = config
+        self.egressProxy = egressProxy
         self.events = events
         self.storage = storage
         self.users = users
         self.access = AccessControl(storage: storage)
         self.cameraManager = cameraManager
-        self.cameras = CameraOperations(storage: storage, access: access, manager: cameraManager, events: events)
+        self.cameras = CameraOperations(storage: storage, access: access, manager: cameraManager, events: events,
+                                       sources: SourcePolicy(config: config.sources))
         self.metricsRegistry = metricsRegistry
         self.metricsFactory = metricsFactory
         self.logger = logger
@@ -93,14 +96,19 @@ public final class GatewayRuntime: Sendable {
                                           logger: logger)
         try await users.bootstrap(config.users, announce: announce)
 
+        var proxyLogger = logger
+        proxyLogger[metadataKey: "component"] = "egress-proxy"
+        let egressProxy = try EgressProxy(policy: config.sources.destinations, logger: proxyLogger)
         let manager = CameraManager(registry: registry, events: events, logger: logger, metrics: metricsFactory, policy: supervisorPolicy,
-                                    baseDirectory: config.baseDirectory, pluginContext: context)
+                                    baseDirectory: config.baseDirectory, sourcePolicy: config.sources,
+                                    sourceEgress: SourceEgress(policy: config.sources.destinations, proxyURL: egressProxy.proxyURL),
+                                    pluginContext: context)
         let now = WallClock.now()
         for (camera, definition) in zip(config.cameras, config.cameraDefinitions) {
             let existing = try await storage.camera(id: camera.id)
             try await storage.upsertCamera(CameraRecord(
                 id: camera.id, name: camera.name, owner: camera.owner, source: definition["source"] ?? .null,
-                sinks: definition["sinks"] ?? .array([]), origin: .config, createdAt: existing?.createdAt ?? now, updatedAt: now))
+                sinks: definition["sinks"] ?? .array([]), origin: .config, sourceTrust: .unrestricted, createdAt: existing?.createdAt ?? now, updatedAt: now))
         }
         for record in try await storage.cameras() {
             do {
@@ -110,11 +118,11 @@ public final class GatewayRuntime: Sendable {
             }
         }
         return GatewayRuntime(config: config, events: events, storage: storage, users: users, cameraManager: manager,
-                              metricsRegistry: metricsRegistry, metricsFactory: metricsFactory, logger: logger)
+                              egressProxy: egressProxy, metricsRegistry: metricsRegistry, metricsFactory: metricsFactory, logger: logger)
     }
 
     /// The services that make the gateway run, besides the HTTP server.
-    public var services: [any Service] { [events, cameraManager, socketIO, StorageCloser(storage: storage)] }
+    public var services: [any Service] { [events, cameraManager, socketIO, egressProxy, StorageCloser(storage: storage)] }
 
     /// Every route of the API, each file in HTTP/ registering its resource.
     public func makeRouter() -> Router<GatewayRequestContext> {

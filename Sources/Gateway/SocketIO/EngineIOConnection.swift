@@ -191,6 +191,8 @@ public final class EngineIOConnection: Sendable {
 
     func tick(now: Double) { apply { $0.tick(now: now) } }
 
+    var nextDeadline: Double? { inner.withLock { $0.session.nextDeadline } }
+
     // MARK: Effects
 
     /// Runs `transition` on the session under the lock (with `whileLocked` for bookkeeping of

@@ -1,3 +1,4 @@
+import HeapModule
 import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
@@ -8,11 +9,12 @@ import Synchronization
 
 /// Engine.IO v4 over HTTP long-polling and WebSocket at one path (`/socket.io/`). Sessions
 /// are `EngineIOConnection`s; `onConnection` hands each new one to the upper layer (Socket.IO).
-/// Runs as a service: its ticker drives every session's heartbeat.
+/// Runs as a service: its ticker drives every session's heartbeat, waking each session only
+/// at its own next deadline (a heap of timers, not a scan of every session).
 public final class EngineIOServer: Service, Sendable {
     public let path: String
     public let configuration: EngineIOSession.Configuration
-    private let sessions = Mutex<[String: EngineIOConnection]>([:])
+    private let registry = Mutex(Registry())
     private let onConnection: @Sendable (EngineIOConnection) -> Void
     private let logger: Logger
     /// Wakes the heartbeat ticker when a session appears (it sleeps while there is none).
@@ -28,14 +30,48 @@ public final class EngineIOServer: Service, Sendable {
         (arrivals, arrival) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    public var sessionCount: Int { sessions.withLock { $0.count } }
+    public var sessionCount: Int { registry.withLock { $0.sessions.count } }
 
-    private func newSession(transport: EngineIOSession.Transport, request: HandshakeRequest, socket: WebSocketLink?) -> EngineIOConnection {
+    /// Open sessions, how many each client address holds, and when each must next be ticked.
+    struct Registry {
+        var sessions: [String: EngineIOConnection] = [:]
+        var perAddress: [String: Int] = [:]
+        var timers = Heap<Timer>()
+
+        mutating func remove(_ id: String) {
+            guard let connection = sessions.removeValue(forKey: id) else { return }
+            let address = connection.request.remoteAddress
+            let left = (perAddress[address] ?? 1) - 1
+            perAddress[address] = left > 0 ? left : nil
+        }
+    }
+
+    struct Timer: Comparable {
+        let due: Double
+        let id: String
+        static func < (lhs: Timer, rhs: Timer) -> Bool { lhs.due < rhs.due }
+        static func == (lhs: Timer, rhs: Timer) -> Bool { lhs.due == rhs.due && lhs.id == rhs.id }
+    }
+
+    /// A new session, or nil when the caps on sessions (in all, or from this address) are reached.
+    private func newSession(transport: EngineIOSession.Transport, request: HandshakeRequest, socket: WebSocketLink?) -> EngineIOConnection? {
         let session = EngineIOSession(id: Self.sessionID(), transport: transport, configuration: configuration, now: MonotonicTime.seconds())
         let connection = EngineIOConnection(session: session, request: request, socket: socket) { [weak self] id in
-            _ = self?.sessions.withLock { $0.removeValue(forKey: id) }
+            self?.registry.withLock { $0.remove(id) }
         }
-        sessions.withLock { $0[connection.id] = connection }
+        let admitted = registry.withLock { registry -> Bool in
+            let address = request.remoteAddress
+            guard registry.sessions.count < configuration.maxSessions,
+                  registry.perAddress[address, default: 0] < configuration.maxSessionsPerAddress else { return false }
+            registry.sessions[connection.id] = connection
+            registry.perAddress[address, default: 0] += 1
+            if let due = session.nextDeadline { registry.timers.insert(Timer(due: due, id: connection.id)) }
+            return true
+        }
+        guard admitted else {
+            logger.warning("Engine.IO session refused: too many sessions", metadata: ["address": "\(request.remoteAddress)"])
+            return nil
+        }
         arrival.yield()
         return connection
     }
@@ -74,13 +110,15 @@ public final class EngineIOServer: Service, Sendable {
         guard let sid = query["sid"] else {
             guard request.method == .get else { return Self.error(.badHandshakeMethod) }
             let headers = Dictionary(request.headers.map { ($0.name.canonicalName, $0.value) }, uniquingKeysWith: { first, _ in first })
-            let connection = newSession(transport: .polling, request: HandshakeRequest(query: query, headers: headers, remoteAddress: remoteAddress),
-                                        socket: nil)
+            guard let connection = newSession(transport: .polling, request: HandshakeRequest(query: query, headers: headers, remoteAddress: remoteAddress),
+                                              socket: nil) else {
+                return Self.tooManySessions()
+            }
             let handshake = handshake(of: connection)
             onConnection(connection)
             return Self.text(EngineIOCodec.encodeText(.open(handshake)))
         }
-        guard let connection = sessions.withLock({ $0[sid] }) else { return Self.error(.unknownSession) }
+        guard let connection = registry.withLock({ $0.sessions[sid] }) else { return Self.error(.unknownSession) }
         switch request.method {
         case .get:
             // A waiting long-poll ends with the server: the session closes and the GET gets `1`.
@@ -128,6 +166,14 @@ public final class EngineIOServer: Service, Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
+    static func tooManySessions() -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.retryAfter] = "5"
+        return Response(status: .serviceUnavailable, headers: headers,
+                        body: .init(byteBuffer: ByteBuffer(string: #"{"code":4,"message":"Too many sessions"}"#)))
+    }
+
     static func error(_ error: EngineIOError) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
@@ -145,7 +191,7 @@ public final class EngineIOServer: Service, Sendable {
         guard query["transport"] == "websocket", query["EIO"] == "4" else { return nil }
         let existing: EngineIOConnection?
         if let sid = query["sid"] {
-            guard let connection = sessions.withLock({ $0[sid] }) else { return nil }
+            guard let connection = registry.withLock({ $0.sessions[sid] }) else { return nil }
             existing = connection
         } else {
             existing = nil
@@ -168,7 +214,11 @@ public final class EngineIOServer: Service, Sendable {
             }
             connection = existing
         } else {
-            connection = newSession(transport: .websocket, request: request, socket: link)
+            guard let created = newSession(transport: .websocket, request: request, socket: link) else {
+                try await outbound.close(.unexpectedServerError, reason: "too many sessions")
+                return
+            }
+            connection = created
             link.send([.open(handshake(of: connection))])
             onConnection(connection)
         }
@@ -213,17 +263,31 @@ public final class EngineIOServer: Service, Sendable {
         await cancelWhenGracefulShutdown {
             var arrivals = self.arrivals.makeAsyncIterator()
             while !Task.isCancelled {
-                let connections = self.sessions.withLock { Array($0.values) }
-                if connections.isEmpty {
+                let now = MonotonicTime.seconds()
+                let (due, isIdle) = self.registry.withLock { registry -> ([EngineIOConnection], Bool) in
+                    var due: [EngineIOConnection] = []
+                    while let first = registry.timers.min, first.due <= now {
+                        _ = registry.timers.popMin()
+                        if let connection = registry.sessions[first.id] { due.append(connection) }
+                    }
+                    return (due, registry.sessions.isEmpty)
+                }
+                for connection in due {
+                    connection.tick(now: now)
+                    if let next = connection.nextDeadline {
+                        self.registry.withLock { $0.timers.insert(Timer(due: next, id: connection.id)) }
+                    }
+                }
+                if isIdle {
                     // Idle: no timer until a session appears.
+                    self.registry.withLock { $0.timers = Heap() }
                     guard await arrivals.next() != nil else { return }
                     continue
                 }
-                let now = MonotonicTime.seconds()
-                for connection in connections { connection.tick(now: now) }
+                // 20 ms is the heartbeat's precision; a wake costs only the timers that are due.
                 try? await Task.sleep(for: .milliseconds(20))
             }
         }
-        for connection in sessions.withLock({ Array($0.values) }) { connection.close() }
+        for connection in registry.withLock({ Array($0.sessions.values) }) { connection.close() }
     }
 }

@@ -11,12 +11,19 @@ public struct EngineIOSession: Sendable {
         public var maxPayload: Int = 1_000_000
         /// Seconds a connection may stay without an upper-layer handshake (Socket.IO CONNECT); nil for none.
         public var handshakeTimeout: Double?
+        /// Open sessions at most, in all and from one client address: a handshake costs nothing
+        /// to send, so sessions are bounded before anyone is authenticated.
+        public var maxSessions: Int
+        public var maxSessionsPerAddress: Int
 
-        public init(pingInterval: Double = 25, pingTimeout: Double = 20, maxPayload: Int = 1_000_000, handshakeTimeout: Double? = nil) {
+        public init(pingInterval: Double = 25, pingTimeout: Double = 20, maxPayload: Int = 1_000_000, handshakeTimeout: Double? = nil,
+                    maxSessions: Int = 10_000, maxSessionsPerAddress: Int = 200) {
             self.pingInterval = pingInterval
             self.pingTimeout = pingTimeout
             self.maxPayload = maxPayload
             self.handshakeTimeout = handshakeTimeout
+            self.maxSessions = maxSessions
+            self.maxSessionsPerAddress = maxSessionsPerAddress
         }
     }
 
@@ -237,6 +244,14 @@ public struct EngineIOSession: Sendable {
 
     /// The upper layer completed its handshake (a Socket.IO CONNECT was accepted).
     public mutating func handshakeCompleted() { handshakeDeadline = nil }
+
+    /// When `tick` next has something to do; nil once closed. Deadlines only move later, so
+    /// a timer set for an earlier one fires early and harmlessly.
+    public var nextDeadline: Double? {
+        guard !isClosed else { return nil }
+        let timer = pongDeadline ?? nextPingAt
+        return handshakeDeadline.map { min($0, timer) } ?? timer
+    }
 
     public mutating func tick(now: Double) -> [Effect] {
         guard !isClosed else { return [] }

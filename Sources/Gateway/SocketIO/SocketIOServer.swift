@@ -97,21 +97,39 @@ final class SocketIOClient: Sendable {
         }
     }
 
+    /// Before any namespace has accepted the client, only a CONNECT (a token, a few fields) makes
+    /// sense: larger messages and binary packets are refused unparsed.
+    static let unauthenticatedMessageBytes = 16 * 1024
+    /// Binary attachments one packet may announce.
+    static let maximumAttachments = 16
+
+    private var isAuthenticated: Bool { sockets.withLock { !$0.isEmpty } }
+
     private func readPackets() async {
-        var pending: (packet: SocketIOPacket, expected: Int, attachments: [[UInt8]])?
+        var pending: (packet: SocketIOPacket, expected: Int, attachments: [[UInt8]], bytes: Int)?
         for await message in inbound {
             do {
                 switch message {
                 case .text(let text):
                     guard pending == nil else { throw SocketIOParseError(reason: "text while waiting for attachments") }
+                    if !isAuthenticated, text.utf8.count > Self.unauthenticatedMessageBytes || !text.hasPrefix("0") {
+                        throw SocketIOParseError(reason: "only a CONNECT may come before authentication")
+                    }
                     let (packet, attachments) = try SocketIOCodec.decode(text)
+                    guard attachments <= Self.maximumAttachments else {
+                        throw SocketIOParseError(reason: "more than \(Self.maximumAttachments) attachments")
+                    }
                     if attachments > 0 {
-                        pending = (packet, attachments, [])
+                        pending = (packet, attachments, [], 0)
                     } else {
                         await handle(packet)
                     }
                 case .binary(let bytes):
                     guard var waiting = pending else { throw SocketIOParseError(reason: "unexpected binary attachment") }
+                    waiting.bytes += bytes.count
+                    guard waiting.bytes <= server.engine.configuration.maxPayload else {
+                        throw SocketIOParseError(reason: "attachments larger than the payload limit")
+                    }
                     waiting.attachments.append(bytes)
                     if waiting.attachments.count == waiting.expected {
                         pending = nil

@@ -19,6 +19,9 @@ public struct UserRecord: Sendable, Equatable {
 /// Where a camera was defined: plugins.json (changed there, upserted at start) or the API.
 public enum CameraOrigin: String, Sendable, Codable { case config, api }
 
+/// Whether a camera's source was chosen by an admin (or plugins.json) or by a user.
+public enum SourceTrust: String, Sendable, Codable { case restricted, unrestricted }
+
 /// A camera as stored: its plugins.json-shaped definition (`source`, `sinks`) kept as JSON, so
 /// the API, the file and the storage describe cameras the same way.
 public struct CameraRecord: Sendable, Equatable {
@@ -31,12 +34,16 @@ public struct CameraRecord: Sendable, Equatable {
     /// `[{"type": …, options…}, …]`.
     public var sinks: JSONValue
     public var origin: CameraOrigin
+    /// Who chose the source: an admin (`unrestricted`) or a user (`restricted`: the source
+    /// policy's destination rules hold at every connect). plugins.json's cameras are unrestricted.
+    public var sourceTrust: SourceTrust
     public var createdAt: Double
     public var updatedAt: Double
 
     public init(id: String, name: String, owner: String?, source: JSONValue, sinks: JSONValue,
-                origin: CameraOrigin, createdAt: Double, updatedAt: Double) {
+                origin: CameraOrigin, sourceTrust: SourceTrust = .restricted, createdAt: Double, updatedAt: Double) {
         self.id = id
+        self.sourceTrust = sourceTrust
         self.name = name
         self.owner = owner
         self.source = source
@@ -45,6 +52,9 @@ public struct CameraRecord: Sendable, Equatable {
         self.createdAt = createdAt
         self.updatedAt = updatedAt
     }
+
+    /// Whether the source policy applies when this camera connects.
+    public var isSourceRestricted: Bool { origin == .api && sourceTrust == .restricted }
 
     /// The camera as a plugins.json `cameras[]` entry.
     public var definition: JSONValue {

@@ -20,6 +20,6 @@ public struct ClipperSinkConfiguration: Decodable, Sendable {
         maxBufferBytes = try container.decodeIfPresent(Int.self, forKey: .maxBufferBytes) ?? maxBufferBytes
         if !(0...3600).contains(preSeconds) { try decoder.reportProblem(CodingKeys.preSeconds, "must be between 0 and 3600") }
         if !(0...3600).contains(postSeconds) { try decoder.reportProblem(CodingKeys.postSeconds, "must be between 0 and 3600") }
-        if maxBufferBytes < 1 << 20 { try decoder.reportProblem(CodingKeys.maxBufferBytes, "must be at least 1 MiB") }
+        try decoder.requireRange(maxBufferBytes, 1 << 20...16 << 30, CodingKeys.maxBufferBytes)
     }
 }

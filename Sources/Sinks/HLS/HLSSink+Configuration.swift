@@ -30,12 +30,12 @@ public struct HLSSinkConfiguration: Decodable, Sendable {
         storage = try container.decodeIfPresent(Storage.self, forKey: .storage) ?? storage
         directory = try container.decodeIfPresent(String.self, forKey: .directory).map { decoder.resolvePath($0) }
         idleTimeout = try container.decodeIfPresent(Double.self, forKey: .idleTimeout) ?? idleTimeout
-        if segmentDuration <= 0 { try decoder.reportProblem(CodingKeys.segmentDuration, "must be positive") }
+        try decoder.requireRange(segmentDuration, 0.1...60, CodingKeys.segmentDuration)
         if partDuration < 0 || partDuration >= segmentDuration {
             try decoder.reportProblem(CodingKeys.partDuration, "must be 0 (off) or between 0 and segment_duration")
         }
-        if window < 3 { try decoder.reportProblem(CodingKeys.window, "must be at least 3 segments") }
+        try decoder.requireRange(window, 3...1000, CodingKeys.window)
         if storage == .directory, directory == nil { try decoder.reportProblem(CodingKeys.directory, "is required with storage 'directory'") }
-        if idleTimeout <= 0 { try decoder.reportProblem(CodingKeys.idleTimeout, "must be positive") }
+        try decoder.requireRange(idleTimeout, 0.1...86_400, CodingKeys.idleTimeout)
     }
 }

@@ -28,11 +28,11 @@ public struct RecorderSinkConfiguration: Decodable, Sendable {
         retentionDays = try container.decodeIfPresent(Double.self, forKey: .retentionDays)
         maxBytes = try container.decodeIfPresent(Int.self, forKey: .maxBytes)
         directory = try container.decodeIfPresent(String.self, forKey: .directory).map { decoder.resolvePath($0) }
-        if segmentDuration < 1 { try decoder.reportProblem(CodingKeys.segmentDuration, "must be at least 1 second") }
+        try decoder.requireRange(segmentDuration, 1...86_400, CodingKeys.segmentDuration)
         if partDuration <= 0 || partDuration > segmentDuration {
             try decoder.reportProblem(CodingKeys.partDuration, "must be positive and at most segment_duration")
         }
-        if let retentionDays, retentionDays <= 0 { try decoder.reportProblem(CodingKeys.retentionDays, "must be positive") }
-        if let maxBytes, maxBytes <= 0 { try decoder.reportProblem(CodingKeys.maxBytes, "must be positive") }
+        try decoder.requireRange(retentionDays, 0.001...36_500, CodingKeys.retentionDays)
+        try decoder.requireRange(maxBytes, 1...1 << 50, CodingKeys.maxBytes)
     }
 }

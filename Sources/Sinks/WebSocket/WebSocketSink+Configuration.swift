@@ -19,8 +19,8 @@ public struct WebSocketSinkConfiguration: Decodable, Sendable {
         viewerQueueFragments = try container.decodeIfPresent(Int.self, forKey: .viewerQueueFragments) ?? viewerQueueFragments
         viewerMaxBufferBytes = try container.decodeIfPresent(Int.self, forKey: .viewerMaxBufferBytes) ?? viewerMaxBufferBytes
         viewerStallSeconds = try container.decodeIfPresent(Double.self, forKey: .viewerStallSeconds) ?? viewerStallSeconds
-        if viewerQueueFragments < 2 { try decoder.reportProblem(CodingKeys.viewerQueueFragments, "must be at least 2") }
-        if viewerMaxBufferBytes < 4096 { try decoder.reportProblem(CodingKeys.viewerMaxBufferBytes, "must be at least 4096") }
-        if viewerStallSeconds <= 0 { try decoder.reportProblem(CodingKeys.viewerStallSeconds, "must be positive") }
+        try decoder.requireRange(viewerQueueFragments, 2...1000, CodingKeys.viewerQueueFragments)
+        try decoder.requireRange(viewerMaxBufferBytes, 4096...1 << 30, CodingKeys.viewerMaxBufferBytes)
+        try decoder.requireRange(viewerStallSeconds, 0.1...3600, CodingKeys.viewerStallSeconds)
     }
 }

@@ -31,12 +31,14 @@ import Testing
     @Test func createdCamerasStartAtOnceAndPatchRestartsOnlyThatCamera() async throws {
         let gateway = try await TestGateway.start()
         try await gateway.run { http in
+            // File sources read the server: an admin creates them, for olivia.
             let owner = try await http.login("olivia")
-            let first = try await http.request(.post, "/api/cameras", token: owner, json: #"{"id": "first", "name": "First", "source": {"type": "file", "path": "\#(try TestMedia.clip())", "loop": true}}"#)
+            let admin = try await http.login("admin")
+            let first = try await http.request(.post, "/api/cameras", token: admin, json: #"{"id": "first", "name": "First", "owner": "olivia", "source": {"type": "file", "path": "\#(try TestMedia.clip())", "loop": true}}"#)
             #expect(first.status == 201)
             #expect(first.headers[.location] == "/api/cameras/first")
             #expect(first.json?["owner"] == .string("olivia"))
-            #expect(try await http.request(.post, "/api/cameras", token: owner, json: #"{"id": "second", "name": "Second", "source": {"type": "file", "path": "\#(try TestMedia.clip())", "loop": true}}"#).status == 201)
+            #expect(try await http.request(.post, "/api/cameras", token: admin, json: #"{"id": "second", "name": "Second", "owner": "olivia", "source": {"type": "file", "path": "\#(try TestMedia.clip())", "loop": true}}"#).status == 201)
             let manager = gateway.runtime.cameraManager
             #expect(try await eventually { manager.pipeline(id: "first")?.supervisor.currentStatus.state == .online
                 && manager.pipeline(id: "second")?.supervisor.currentStatus.state == .online })
@@ -52,8 +54,11 @@ import Testing
             #expect(try await eventually { firstBefore.supervisor.currentStatus.state == .offline })
             #expect(secondBefore.supervisor.currentStatus.state == .online)
 
-            let badPatch = try await http.request(.patch, "/api/cameras/first", token: owner, json: #"{"source": {"type": "file"}}"#)
+            let badPatch = try await http.request(.patch, "/api/cameras/first", token: admin, json: #"{"source": {"type": "file"}}"#)
             #expect(badPatch.status == 400)
+            let refusedPatch = try await http.request(.patch, "/api/cameras/first", token: owner, json: #"{"source": {"type": "file", "path": "/etc/hostname"}}"#)
+            #expect(refusedPatch.status == 403)
+            #expect(refusedPatch.errorCode == "source_not_allowed")
             #expect(try await http.request(.get, "/api/cameras/first", token: owner).json?["name"] == .string("First, renamed"))
 
             #expect(try await http.request(.delete, "/api/cameras/first", token: owner).status == 204)
@@ -90,7 +95,8 @@ import Testing
         let first = try await TestGateway.start(directory: directory)
         try await first.run { http in
             let owner = try await http.login("olivia")
-            #expect(try await http.request(.post, "/api/cameras", token: owner, json: #"{"id": "kept", "name": "Kept", "source": {"type": "file", "path": "\#(clip)", "loop": true}}"#).status == 201)
+            #expect(try await http.request(.post, "/api/cameras", token: try await http.login("admin"),
+                                            json: #"{"id": "kept", "name": "Kept", "owner": "olivia", "source": {"type": "file", "path": "\#(clip)", "loop": true}}"#).status == 201)
             #expect(try await http.request(.post, "/api/cameras/kept/shares", token: owner, json: #"{"username": "oscar", "role": "operator"}"#).status == 201)
         }
         let second = try await TestGateway.start(directory: directory)
