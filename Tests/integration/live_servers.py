@@ -20,13 +20,13 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def wait_for_port(port, process, what, timeout=15):
+def wait_for_port(port, process, what, timeout=15, host="127.0.0.1"):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if process.poll() is not None:
             pytest.fail(f"{what} exited with {process.returncode}", pytrace=False)
         with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
+            if probe.connect_ex((host, port)) == 0:
                 return
         time.sleep(0.05)
     pytest.fail(f"{what} did not listen on {port} within {timeout} s", pytrace=False)
@@ -35,19 +35,20 @@ def wait_for_port(port, process, what, timeout=15):
 class RTSPServer:
     """One GStreamer RTSP server: `start()`, `kill()`, `pause()`/`resume()` (SIGSTOP/SIGCONT)."""
 
-    def __init__(self, *arguments, port=None):
+    def __init__(self, *arguments, port=None, host="127.0.0.1"):
         self.port = port or free_port()
+        self.host = host
         self.arguments = list(arguments)
         self.process = None
 
     @property
     def url(self):
-        return f"rtsp://127.0.0.1:{self.port}/cam"
+        return f"rtsp://{self.host}:{self.port}/cam"
 
     def start(self):
         if not os.path.exists(SYSTEM_PYTHON):
             pytest.fail("/usr/bin/python3 is missing: run scripts/install-deps.sh", pytrace=False)
-        self.process = subprocess.Popen([SYSTEM_PYTHON, RTSP_SERVER, "--port", str(self.port), *self.arguments],
+        self.process = subprocess.Popen([SYSTEM_PYTHON, RTSP_SERVER, "--port", str(self.port), "--address", self.host, *self.arguments],
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
         if not line.startswith("ready"):
@@ -79,9 +80,10 @@ class RTSPServer:
 class HTTPCamera:
     """`ffmpeg ... -listen 1 http://127.0.0.1:PORT/PATH`, restarted after each client."""
 
-    def __init__(self, input_arguments, output_arguments, path):
+    def __init__(self, input_arguments, output_arguments, path, host="127.0.0.1"):
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/{path}"
+        self.host = host
+        self.url = f"http://{host}:{self.port}/{path}"
         command = " ".join(["ffmpeg", "-hide_banner", "-loglevel", "error", *input_arguments, *output_arguments, "-listen", "1", self.url])
         self.script = f"while true; do {command}; sleep 0.05; done"
         self.process = None
@@ -89,7 +91,7 @@ class HTTPCamera:
     def start(self):
         self.process = subprocess.Popen(["bash", "-c", self.script], start_new_session=True,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_for_port(self.port, self.process, f"ffmpeg -listen on {self.url}")
+        wait_for_port(self.port, self.process, f"ffmpeg -listen on {self.url}", host=self.host)
         return self
 
     def stop(self):

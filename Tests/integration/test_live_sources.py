@@ -131,7 +131,8 @@ def plays(url, seconds=4):
 
 def websocket_frames(gateway, camera_id, tmp_path, chunks=3):
     """The first `chunks` binary messages of /ws/cameras/ID (the init segment, then one GOP each), decoded."""
-    ws = websocket.create_connection(gateway.base.replace("http", "ws") + f"/ws/cameras/{camera_id}?token={gateway.token}", timeout=20)
+    ws = websocket.create_connection(gateway.base.replace("http", "ws") + f"/ws/cameras/{camera_id}",
+                                     header=[f"Authorization: Bearer {gateway.token}"], timeout=20)
     meta = json.loads(ws.recv())
     assert meta["type"] == "init"
     received = []

@@ -85,9 +85,17 @@ def test_concurrent_viewers_receive_identical_fragments(gateway):
     assert len({w.init["data"] for w in watchers}) == 1
 
 
+def stream_token(gateway, user, camera_id):
+    import requests
+    response = requests.post(f"{gateway.base}/api/cameras/{camera_id}/stream/token",
+                             headers={"Authorization": f"Bearer {gateway.login(user)}"}, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 def test_plain_websocket_endpoint(gateway, tmp_path):
-    token = gateway.login("olivia")
-    ws = websocket.create_connection(gateway.base.replace("http", "ws") + f"/ws/cameras/lobby?token={token}", timeout=10)
+    url = stream_token(gateway, "olivia", "lobby")["websocket_url"]
+    ws = websocket.create_connection(gateway.base.replace("http", "ws") + url, timeout=10)
     meta = json.loads(ws.recv())
     assert meta["type"] == "init" and meta["codecs"].startswith("avc1.")
     chunks = []
@@ -101,10 +109,16 @@ def test_plain_websocket_endpoint(gateway, tmp_path):
     assert count_frames(str(path)) == ("h264", 2 * GOP_FRAMES)
 
 
-@pytest.mark.parametrize("user,code", [(None, 4401), ("sam", 4404)])
-def test_plain_websocket_refuses_without_access(gateway, user, code):
-    query = f"?token={gateway.login(user)}" if user else ""
-    ws = websocket.create_connection(gateway.base.replace("http", "ws") + f"/ws/cameras/lobby{query}", timeout=10)
+@pytest.mark.parametrize("user,how,code", [(None, None, 4401), ("sam", "header", 4404), ("olivia", "query", 4401)])
+def test_plain_websocket_refuses_without_access(gateway, user, how, code):
+    """No token; a user without access (bearer header); an account token in the URL, which is
+    never accepted there (only a camera's stream token is)."""
+    query, headers = "", []
+    if how == "header":
+        headers = [f"Authorization: Bearer {gateway.login(user)}"]
+    elif how == "query":
+        query = f"?token={gateway.login(user)}"
+    ws = websocket.create_connection(gateway.base.replace("http", "ws") + f"/ws/cameras/lobby{query}", header=headers, timeout=10)
     opcode, data = ws.recv_data(control_frame=True)
     assert opcode == websocket.ABNF.OPCODE_CLOSE
     assert int.from_bytes(data[:2], "big") == code

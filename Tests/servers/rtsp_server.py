@@ -40,6 +40,7 @@ def pipeline(args):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=8554)
+    parser.add_argument("--address", default="127.0.0.1")
     parser.add_argument("--path", default="/cam")
     parser.add_argument("--codec", choices=["h264", "h265"], default="h264")
     parser.add_argument("--audio", nargs="?", const="aac", choices=["aac", "pcmu"], help="add audio (default AAC)")
@@ -52,7 +53,7 @@ def main():
 
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
-    server.set_address("127.0.0.1")
+    server.set_address(args.address)
     server.set_service(str(args.port))
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(pipeline(args))
@@ -69,7 +70,7 @@ def main():
         factory.set_permissions(permissions)
     server.get_mount_points().add_factory(args.path, factory)
     if server.attach(None) == 0:
-        print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr)
+        print(f"cannot listen on {args.address}:{args.port}", file=sys.stderr)
         sys.exit(1)
     loop = GLib.MainLoop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -56,8 +56,42 @@ public enum AccessDecision {
 /// Looks up what the decision needs and turns its outcome into the API's errors.
 public struct AccessControl: Sendable {
     public let storage: any StorageBackend
+    public let changes: AccessChanges
+    /// How often an open stream's access is checked again when nothing here changed (grants
+    /// expire by the clock; another process may change storage).
+    public var recheckInterval: Duration = .seconds(1)
 
-    public init(storage: any StorageBackend) { self.storage = storage }
+    public init(storage: any StorageBackend, changes: AccessChanges = AccessChanges()) {
+        self.storage = storage
+        self.changes = changes
+    }
+
+    /// Returns once `principal` may no longer do `action` on camera `cameraID`: the grant was
+    /// revoked or expired, the camera deleted or given away, or the principal's credential
+    /// expired. An open stream runs this beside itself and ends when it returns.
+    public func untilRevoked(_ principal: Principal, cameraID: String, for action: CameraAction = .view) async {
+        await untilRevoked(principal) { _ = try await authorize(principal, cameraID: cameraID, for: action) }
+    }
+
+    /// The same with any check (a video's own rule); `check` throws the API's 401/403/404 when
+    /// access is gone. Other failures (storage briefly away) do not end the stream.
+    public func untilRevoked(_ principal: Principal, check: @Sendable () async throws -> Void) async {
+        while !Task.isCancelled {
+            let generation = changes.generation
+            let now = WallClock.now()
+            if let expiresAt = principal.expiresAt, now >= expiresAt { return }
+            do {
+                try await check()
+            } catch let error as APIError where [401, 403, 404].contains(error.status.code) {
+                return
+            } catch {
+                if Task.isCancelled { return }
+            }
+            var wait = recheckInterval
+            if let expiresAt = principal.expiresAt, expiresAt - now < 1 { wait = .milliseconds(Int64(max(0, expiresAt - now) * 1000) + 1) }
+            await changes.wait(after: generation, timeout: wait)
+        }
+    }
 
     /// The camera and the caller's role on it, or 404 (absent or hidden) / 403 (not enough).
     public func authorize(_ principal: Principal, cameraID: String, for action: CameraAction) async throws -> (CameraRecord, CameraRole) {

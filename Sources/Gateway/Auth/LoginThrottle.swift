@@ -5,12 +5,15 @@ public actor LoginThrottle {
         public var window: Double = 15 * 60
         public var perUsername = 5
         public var perAddress = 20
-        public init() {}
+        /// Registrations (each costs a bcrypt hash) per client address per hour.
+        public var registrationsPerHour = 10
+        public init(registrationsPerHour: Int = 10) { self.registrationsPerHour = registrationsPerHour }
     }
 
     private let policy: Policy
     private var failuresByUsername: [String: [Double]] = [:]
     private var failuresByAddress: [String: [Double]] = [:]
+    private var registrationsByAddress: [String: [Double]] = [:]
 
     public init(policy: Policy = Policy()) { self.policy = policy }
 
@@ -27,6 +30,17 @@ public actor LoginThrottle {
     public func recordFailure(username: String, address: String, now: Double = WallClock.now()) {
         failuresByUsername[username.lowercased()] = recent(failuresByUsername[username.lowercased()], now: now) + [now]
         failuresByAddress[address] = recent(failuresByAddress[address], now: now) + [now]
+    }
+
+    /// Counts a registration from `address`; seconds to wait instead when it has had its share.
+    public func admitRegistration(address: String, now: Double = WallClock.now()) -> Double? {
+        let recent = (registrationsByAddress[address] ?? []).filter { $0 > now - 3600 }
+        if recent.count >= policy.registrationsPerHour, let oldest = recent.first {
+            registrationsByAddress[address] = recent
+            return max(1, (oldest + 3600 - now).rounded(.up))
+        }
+        registrationsByAddress[address] = recent + [now]
+        return nil
     }
 
     public func recordSuccess(username: String) {

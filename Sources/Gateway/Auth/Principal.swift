@@ -3,11 +3,14 @@ public struct Principal: Sendable, Equatable {
     public let userID: String
     public let username: String
     public let role: UserRole
+    /// Unix seconds when the credential this principal came from expires; open streams end then.
+    public var expiresAt: Double?
 
-    public init(userID: String, username: String, role: UserRole) {
+    public init(userID: String, username: String, role: UserRole, expiresAt: Double? = nil) {
         self.userID = userID
         self.username = username
         self.role = role
+        self.expiresAt = expiresAt
     }
 
     public var isAdmin: Bool { role == .admin }

@@ -10,6 +10,9 @@ public final class StreamTokens: Sendable {
     private let idle: Double
     private let entries = Mutex<[String: Entry]>([:])
 
+    /// Seconds a token lives after its last use.
+    public var idleSeconds: Int { Int(idle) }
+
     public init(tokens: TokenService, idle: Double) {
         self.tokens = tokens
         self.idle = idle

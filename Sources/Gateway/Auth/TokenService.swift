@@ -18,6 +18,8 @@ public struct VerifiedToken: Sendable, Equatable {
     public let username: String?
     /// Signed by a JWKS key rather than the gateway's own secret.
     public let isExternal: Bool
+    /// Unix seconds: when the token stops being valid (open streams end then).
+    public var expiresAt: Double? = nil
 }
 
 /// Issues HS256 tokens and verifies them, and optionally RS256/ES256 tokens from an identity
@@ -159,7 +161,8 @@ public struct TokenService: Sendable {
         if let issuer, claims.iss?.value != issuer { throw TokenRejection("token issuer is not accepted") }
         if let audience, !(claims.aud?.value.contains(audience) ?? false) { throw TokenRejection("token audience is not accepted") }
         let username: String? = isExternal ? Self.claim(usernameClaim, of: token) ?? claims.sub.value : claims.name
-        return VerifiedToken(subject: claims.sub.value, username: username, isExternal: isExternal)
+        return VerifiedToken(subject: claims.sub.value, username: username, isExternal: isExternal,
+                             expiresAt: claims.exp.value.timeIntervalSince1970)
     }
 
     static func header(of token: String) throws(TokenRejection) -> JSONObject {

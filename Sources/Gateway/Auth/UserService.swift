@@ -29,10 +29,14 @@ public struct UserService: Sendable {
         public let token: String
     }
 
-    public func register(username: String, password: String) async throws -> Session {
+    public func register(username: String, password: String, address: String) async throws -> Session {
         guard allowRegistration else { throw APIError(.forbidden, code: "registration_closed", "registration is turned off") }
         guard UsernameRules.isValid(username) else { throw APIError.badRequest("username must be \(UsernameRules.description)") }
         if let problem = PasswordHasher.problem(with: password) { throw APIError.badRequest(problem) }
+        if let wait = await throttle.admitRegistration(address: address) {
+            throw APIError(.tooManyRequests, code: "rate_limited", "too many registrations from this address; try again in \(Int(wait)) s",
+                           retryAfter: Int(wait))
+        }
         let user = UserRecord(id: Identifier.make(), username: username, passwordHash: try await hasher.hash(password),
                               role: .user, createdAt: WallClock.now())
         do {
@@ -76,20 +80,34 @@ public struct UserService: Sendable {
             user = try await storage.user(id: verified.subject)
         }
         guard let user else { throw APIError(.unauthorized, code: "invalid_token", "the token's user no longer exists") }
-        return Principal(userID: user.id, username: user.username, role: user.role)
+        return Principal(userID: user.id, username: user.username, role: user.role, expiresAt: verified.expiresAt)
     }
+
+    /// The password-hash field of an identity provider's user: no password can match it, and
+    /// it names the subject the account belongs to.
+    static func externalLink(_ subject: String) -> String { "!external:" + subject }
 
     /// Users of an identity provider get a gateway account (role `user`) the first time they come.
     private func externalUser(_ token: VerifiedToken) async throws -> UserRecord? {
         guard let username = token.username, UsernameRules.isValid(username) else {
             throw APIError(.unauthorized, code: "invalid_token", "the token's username is not acceptable here")
         }
-        if let existing = try await storage.user(named: username) { return existing }
-        let user = UserRecord(id: Identifier.make(), username: username, passwordHash: "!external:" + token.subject,
-                              role: .user, createdAt: WallClock.now())
+        // The account is linked to the provider's subject, never found by the name alone: a
+        // provider user called "admin" must not become the local admin.
+        let link = Self.externalLink(token.subject)
+        if let existing = try await storage.user(named: username) {
+            guard existing.passwordHash == link else {
+                throw APIError(.unauthorized, code: "invalid_token", "the username '\(username)' belongs to another account")
+            }
+            return existing
+        }
+        let user = UserRecord(id: Identifier.make(), username: username, passwordHash: link, role: .user, createdAt: WallClock.now())
         do { try await storage.insertUser(user) } catch let error as StorageError where error.code == .conflict {}
         events.emit(GatewayEvent(name: "user.registered", actor: username, details: JSONObject([("via", .string("jwks"))])))
-        return try await storage.user(named: username)
+        guard let stored = try await storage.user(named: username), stored.passwordHash == link else {
+            throw APIError(.unauthorized, code: "invalid_token", "the username '\(username)' belongs to another account")
+        }
+        return stored
     }
 
     /// Creates the users of plugins.json that storage lacks. An empty password gets a strong

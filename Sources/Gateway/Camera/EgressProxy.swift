@@ -97,9 +97,9 @@ public final class EgressProxy: Service, Sendable {
             logger.warning("egress refused by the source policy", metadata: ["host": "\(request.host)"])
             return respond(client, "403 Forbidden")
         }
-        guard let upstream = addresses.lazy.compactMap({ Self.connect($0, timeout: self.connectTimeout) }).first else {
-            return respond(client, "502 Bad Gateway")
-        }
+        var connected: Int32?
+        for address in addresses where connected == nil { connected = Self.connect(address, timeout: connectTimeout) }
+        guard let upstream = connected else { return respond(client, "502 Bad Gateway") }
         defer { close(upstream) }
         Self.setTimeout(client, seconds: 0)
         if request.isConnect {

@@ -5,6 +5,7 @@ public struct GatewayConfig: Decodable, Sendable {
     public var users: [UserConfig] = []
     public var storage: PluginField<StoragePluginKind>?
     public var sources = SourcePolicyConfig()
+    public var limits = LimitsConfig()
     public var events: [PluginField<EventsPluginKind>] = []
     public var cameras: [CameraConfig] = []
     /// `cameras` as written (after `${VAR}` expansion), to store and re-validate.
@@ -12,7 +13,7 @@ public struct GatewayConfig: Decodable, Sendable {
     /// The directory of plugins.json; relative paths in camera definitions resolve against it.
     public var baseDirectory = "."
 
-    enum CodingKeys: String, CodingKey { case server, auth, users, storage, sources, events, cameras }
+    enum CodingKeys: String, CodingKey { case server, auth, users, storage, sources, limits, events, cameras }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -21,6 +22,7 @@ public struct GatewayConfig: Decodable, Sendable {
         users = try container.decodeIfPresent([UserConfig].self, forKey: .users) ?? []
         storage = try container.decodeIfPresent(PluginField<StoragePluginKind>.self, forKey: .storage)
         sources = try container.decodeIfPresent(SourcePolicyConfig.self, forKey: .sources) ?? sources
+        limits = try container.decodeIfPresent(LimitsConfig.self, forKey: .limits) ?? limits
         events = try container.decodeIfPresent([PluginField<EventsPluginKind>].self, forKey: .events) ?? []
         cameras = try container.decodeIfPresent([CameraConfig].self, forKey: .cameras) ?? []
         cameraDefinitions = try container.decodeIfPresent([JSONValue].self, forKey: .cameras) ?? []
@@ -35,8 +37,9 @@ public struct ServerConfig: Decodable, Sendable, ConfigPlaceholder {
     public var port = 8080
     /// Where the gateway keeps its files, relative to plugins.json. Default `data`.
     public var dataDirectory = "data"
-    /// Origins allowed by CORS; `*` allows any. Default `["*"]`.
-    public var corsOrigins = ["*"]
+    /// Origins whose pages may call the API with the user's credentials (CORS). `*` lets any
+    /// origin read responses, without credentials. Default none.
+    public var corsOrigins: [String] = []
     /// A static bearer token that may read `/metrics` (for Prometheus); admins always may. Default none.
     public var metricsToken: String?
 
@@ -79,11 +82,13 @@ public struct AuthConfig: Decodable, Sendable, ConfigPlaceholder {
     public var usernameClaim = "preferred_username"
     /// Seconds a stream token (HLS URLs) lives after its last use. Default 600.
     public var streamTokenTTLSeconds = 600
+    /// Registrations per client address per hour (each costs a bcrypt hash). Default 10.
+    public var registrationsPerHour = 10
 
     enum CodingKeys: String, CodingKey {
         case jwtSecret = "jwt_secret", tokenTTLSeconds = "token_ttl_seconds", allowRegistration = "allow_registration"
         case bcryptCost = "bcrypt_cost", jwks, issuer, audience, usernameClaim = "username_claim"
-        case streamTokenTTLSeconds = "stream_token_ttl_seconds"
+        case streamTokenTTLSeconds = "stream_token_ttl_seconds", registrationsPerHour = "registrations_per_hour"
     }
 
     public init() {}
@@ -100,6 +105,8 @@ public struct AuthConfig: Decodable, Sendable, ConfigPlaceholder {
         audience = try container.decodeIfPresent(String.self, forKey: .audience)
         usernameClaim = try container.decodeIfPresent(String.self, forKey: .usernameClaim) ?? usernameClaim
         streamTokenTTLSeconds = try container.decodeIfPresent(Int.self, forKey: .streamTokenTTLSeconds) ?? streamTokenTTLSeconds
+        registrationsPerHour = try container.decodeIfPresent(Int.self, forKey: .registrationsPerHour) ?? registrationsPerHour
+        try decoder.requireRange(registrationsPerHour, 1...100_000, CodingKeys.registrationsPerHour)
         try decoder.requireRange(streamTokenTTLSeconds, 1...7 * 86_400, CodingKeys.streamTokenTTLSeconds)
         try decoder.requireRange(tokenTTLSeconds, 1...365 * 86_400, CodingKeys.tokenTTLSeconds)
         if !jwtSecret.isEmpty, jwtSecret.utf8.count < 32 {

@@ -1,10 +1,12 @@
 /// A sink that serves a camera as HLS (the `hls` sink). The HTTP routes find it among the
 /// camera's sinks; they authorize every request before calling it.
 public protocol HLSProvider: CameraSink {
-    /// Notes a request by `player` (a user): starts the muxer when it is idle, defers its idle
-    /// shutdown, and counts the player as active.
+    /// Notes a request by `player` (a user): starts the muxer when it is idle — unless an
+    /// operator stopped the stream — defers its idle shutdown, and counts the player as active.
     func touch(player: String) async
-    /// Stops the muxer now (`stream/stop`).
+    /// `stream/start` by an operator: like `touch`, and undoes an operator's `stop`.
+    func resume(player: String) async
+    /// Stops the muxer now (`stream/stop`); viewers' requests do not restart it.
     func stop() async
     var isActive: Bool { get async }
     /// The media playlist once it has a segment. With `blockUntil` (LL-HLS `_HLS_msn`,

@@ -12,9 +12,10 @@ struct AuthRoutes {
 
     func register(on router: Router<GatewayRequestContext>) {
         for prefix in ["/api/auth", ""] {
-            router.post("\(prefix)/register") { request, _ in
+            router.post("\(prefix)/register") { request, context in
                 let credentials = try await RequestBody.decode(Credentials.self, from: request)
-                let session = try await users.register(username: credentials.username, password: credentials.password)
+                let session = try await users.register(username: credentials.username, password: credentials.password,
+                                                       address: context.remoteAddress)
                 return Response.json(Views.session(session, expiresIn: users.tokens.expiresIn), status: prefix.isEmpty ? .ok : .created)
             }
             router.post("\(prefix)/login") { request, context in

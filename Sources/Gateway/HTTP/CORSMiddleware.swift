@@ -1,13 +1,15 @@
 import Hummingbird
 
-/// CORS per `server.cors_origins`: an allowed `Origin` is echoed back with credentials allowed
-/// (`*` in the list allows any origin); preflight `OPTIONS` requests are answered here.
+/// CORS per `server.cors_origins`: a listed `Origin` is echoed back with credentials allowed;
+/// `*` lets any origin read responses *without* credentials (no cookie, no
+/// `Access-Control-Allow-Credentials`), so a page elsewhere cannot act as a logged-in user.
+/// Preflight `OPTIONS` requests are answered here. The default list is empty.
 public struct GatewayCORSMiddleware<Context: RequestContext>: RouterMiddleware {
     let origins: Set<String>
     let allowAny: Bool
 
     public init(origins: [String]) {
-        self.origins = Set(origins)
+        self.origins = Set(origins.filter { $0 != "*" })
         allowAny = origins.contains("*")
     }
 
@@ -34,8 +36,12 @@ public struct GatewayCORSMiddleware<Context: RequestContext>: RouterMiddleware {
 
     private func corsHeaders(_ origin: String) -> HTTPFields {
         var headers = HTTPFields()
-        headers[.accessControlAllowOrigin] = origin
-        headers[.accessControlAllowCredentials] = "true"
+        if origins.contains(origin) {
+            headers[.accessControlAllowOrigin] = origin
+            headers[.accessControlAllowCredentials] = "true"
+        } else {
+            headers[.accessControlAllowOrigin] = "*"
+        }
         headers[.vary] = "Origin"
         return headers
     }

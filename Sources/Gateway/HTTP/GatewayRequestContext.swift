@@ -1,4 +1,5 @@
 import Hummingbird
+import HTTPTypes
 import NIOCore
 
 /// Per-request state: who is calling (set by `AuthenticationMiddleware`) and from where.
@@ -38,9 +39,19 @@ public struct GatewayRequestContext: RequestContext {
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
     let users: UserService
+    /// Origins (besides the gateway's own) whose pages may send cookie-authenticated changes.
+    let trustedOrigins: Set<String>
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
+        if request.headers[.authorization] == nil, request.cookies["gateway_token"] != nil, !Self.isSafe(request.method),
+           !Self.isSameOrigin(request, trusted: trustedOrigins) {
+            // A cookie rides along with requests other sites' pages make: changes need proof
+            // that the page is ours (the browser's Origin / Sec-Fetch-Site), or a bearer token.
+            context.authentication = .rejected(APIError(.forbidden, code: "cross_site_request",
+                                                        "a cookie-authenticated change must come from the gateway's own pages"))
+            return try await next(request, context)
+        }
         if let token = Self.token(in: request) {
             do {
                 context.authentication = .authenticated(try await users.principal(forToken: token))
@@ -49,6 +60,20 @@ struct AuthenticationMiddleware: RouterMiddleware {
             }
         }
         return try await next(request, context)
+    }
+
+    static func isSafe(_ method: HTTPRequest.Method) -> Bool { [.get, .head, .options].contains(method) }
+
+    /// Browsers send `Origin` with every unsafe request and `Sec-Fetch-Site` with most; a client
+    /// that sends neither is not a browser, and so not a page riding on a cookie.
+    static func isSameOrigin(_ request: Request, trusted: Set<String>) -> Bool {
+        if let origin = request.headers[.origin] {
+            if trusted.contains(origin) { return true }
+            guard let host = request.head.authority else { return false }
+            return origin == "http://" + host || origin == "https://" + host
+        }
+        if let site = request.headers[.secFetchSite] { return site == "same-origin" || site == "none" }
+        return true
     }
 
     static func token(in request: Request) -> String? {
@@ -60,4 +85,8 @@ struct AuthenticationMiddleware: RouterMiddleware {
         if let cookie = request.cookies["gateway_token"]?.value, !cookie.isEmpty { return cookie }
         return nil
     }
+}
+
+extension HTTPField.Name {
+    static let secFetchSite = Self("Sec-Fetch-Site")!
 }

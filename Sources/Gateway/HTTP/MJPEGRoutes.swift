@@ -30,9 +30,17 @@ struct MJPEGRoutes {
             return Response(status: .ok, headers: headers, body: ResponseBody { writer in
                 defer { reader.close() }
                 try await withGracefulShutdownHandler {
-                    for await event in reader {
-                        guard case .packet(let frame) = event else { continue }
-                        try await writer.write(Self.part(frame.payload))
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        // The stream ends when the viewer's access does.
+                        group.addTask {
+                            await access.untilRevoked(principal, cameraID: cameraID)
+                            reader.close()
+                        }
+                        for await event in reader {
+                            guard case .packet(let frame) = event else { continue }
+                            try await writer.write(Self.part(frame.payload))
+                        }
+                        group.cancelAll()
                     }
                 } onGracefulShutdown: {
                     reader.close()

@@ -2,11 +2,13 @@ import Hummingbird
 
 /// `GET /api/cameras/{id}/recordings?start=&end=` — the recorded spans of a camera — and
 /// `GET /api/cameras/{id}/recordings/play?start=&duration=` — one MP4 stitched across segments
-/// for that time range, starting at the keyframe at or before `start`. Viewers and up.
+/// for that time range, starting at the keyframe at or before `start`, streamed as fragmented
+/// MP4 while it is assembled. Viewers and up; playbacks at once are bounded (`limits`).
 struct RecordingPlaybackRoutes {
     let storage: any StorageBackend
     let access: AccessControl
     let dataDirectory: String
+    let slots: WorkSlots
     static let maximumDuration = 3600.0
 
     func register(on router: Router<GatewayRequestContext>) {
@@ -37,22 +39,50 @@ struct RecordingPlaybackRoutes {
         }
         router.get("/api/cameras/:id/recordings/play") { request, context in
             let cameraID = try context.parameters.require("id")
-            _ = try await access.authorize(try context.principal(), cameraID: cameraID, for: .view)
+            let principal = try context.principal()
+            _ = try await access.authorize(principal, cameraID: cameraID, for: .view)
             let query = request.uri.queryParameters
             guard let start = try Self.time(query.get("start"), name: "start") else { throw APIError.badRequest("start is required") }
-            guard let duration = query.get("duration").flatMap(Double.init), duration > 0, duration <= Self.maximumDuration else {
+            guard let duration = query.get("duration").flatMap({ $0.utf8.count <= 20 ? Double($0) : nil }), duration > 0,
+                  duration <= Self.maximumDuration else {
                 throw APIError.badRequest("duration must be a number of seconds up to \(Int(Self.maximumDuration))")
             }
             let segments = try await self.segments(cameraID, from: start, to: start + duration)
             guard !segments.isEmpty else { throw APIError.notFound("nothing was recorded then") }
-            let bytes = try await BlockingThread.run(name: "stitch:\(cameraID)", onCancel: {}) {
-                try RecordingStitcher.stitch(segments, from: start, duration: duration, temporaryDirectory: dataDirectory + "/tmp")
-            }
+            let slot = try slots.acquire(for: principal, what: "playbacks")
             var headers = HTTPFields()
             headers[.contentType] = "video/mp4"
-            headers[.contentLength] = String(bytes.count)
             headers[.contentDisposition] = "inline; filename=\"\(cameraID)-\(Int(start)).mp4\""
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+            headers[.cacheControl] = "private, no-store"
+            // Streamed as it is assembled (fragmented MP4): nothing is held but a few GOPs, and a
+            // client that leaves stops the work.
+            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                defer { slot.release() }
+                let handoff = BoundedHandoff<[UInt8]>(capacity: 4)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        try await BlockingThread.run(name: "playback:\(cameraID)", onCancel: handoff.cancel) {
+                            do {
+                                try RecordingStitcher.stitch(segments, from: start, duration: duration, emit: handoff.send)
+                                handoff.finish()
+                            } catch {
+                                handoff.finish(throwing: error)
+                            }
+                        }
+                    }
+                    do {
+                        for try await chunk in handoff.elements {
+                            try await writer.write(ByteBuffer(bytes: chunk))
+                            handoff.taken()
+                        }
+                    } catch {
+                        handoff.cancel()
+                    }
+                    handoff.cancel()
+                    try? await group.waitForAll()
+                }
+                try await writer.finish(nil)
+            })
         }
     }
 
@@ -62,29 +92,39 @@ struct RecordingPlaybackRoutes {
             .sorted { ($0.start ?? 0) < ($1.start ?? 0) }
     }
 
+    /// Unix seconds or RFC 3339, within the times the gateway represents (no NaN, no 1e300).
     static func time(_ text: String?, name: String) throws -> Double? {
         guard let text else { return nil }
-        if let seconds = Double(text) { return seconds }
-        if let seconds = RFC3339.parse(text) { return seconds }
-        throw APIError.badRequest("\(name) must be Unix seconds or an RFC 3339 time")
+        guard let seconds = text.utf8.count <= 40 ? (Double(text) ?? RFC3339.parse(text)) : nil,
+              WallClock.representable.contains(seconds) else {
+            throw APIError.badRequest("\(name) must be Unix seconds or an RFC 3339 time between 1970 and 9999")
+        }
+        return seconds
     }
 }
 
-/// Copies the packets of recorded segments that fall in a time range into one MP4.
+/// Copies the packets of recorded segments that fall in a time range into one fragmented MP4,
+/// handed out piece by piece (the init segment, then a fragment per GOP) as it is made.
+/// Blocking (libav reads): run it on a thread of its own.
 enum RecordingStitcher {
-    static func stitch(_ segments: [VideoRecord], from start: Double, duration: Double, temporaryDirectory: String) throws -> [UInt8] {
-        try FileIO.makeDirectory(temporaryDirectory)
-        let path = temporaryDirectory + "/" + Identifier.make(prefix: "play-") + ".mp4"
-        defer { FileIO.remove(path) }
-        var writer: ProgressiveMP4Writer?
+    static func stitch(_ segments: [VideoRecord], from start: Double, duration: Double, emit: ([UInt8]) throws -> Void) throws {
+        var writer: FragmentedMP4Writer?
         var generation: String?
+        var initSent = false
+        var written = 0
+        func write(_ packet: MediaPacket) throws {
+            guard let fragment = try writer?.append(packet) else { written += 1; return }
+            written += 1
+            if !initSent, let writer { try emit(writer.initSegment); initSent = true }
+            try emit(fragment.bytes)
+        }
         let end = start + duration
         outer: for segment in segments {
             guard let segmentStart = segment.start, let demuxer = try? Demuxer(url: segment.path) else { continue }
             // Every segment's timeline starts at 0; its wall-clock start places it.
             let codecs = demuxer.streams.codecs
             if writer == nil {
-                writer = try ProgressiveMP4Writer(path: path, streams: demuxer.streams, component: "playback")
+                writer = try FragmentedMP4Writer(streams: demuxer.streams, component: "playback")
                 generation = codecs
             } else if codecs != generation {
                 break  // the camera changed codecs: the range ends here
@@ -103,13 +143,13 @@ enum RecordingStitcher {
                     pending.append(shifted)
                     continue
                 }
-                for earlier in pending { try writer?.append(earlier) }
+                for earlier in pending { try write(earlier) }
                 pending = []
-                try writer?.append(shifted)
+                try write(shifted)
             }
         }
-        guard let writer, writer.packetsWritten > 0 else { throw APIError.notFound("nothing was recorded then") }
-        try writer.finish()
-        return try FileIO.read(path)
+        guard let writer, written > 0 else { throw APIError.notFound("nothing was recorded then") }
+        if !initSent { try emit(writer.initSegment) }
+        if let last = try writer.finish() { try emit(last.bytes) }
     }
 }

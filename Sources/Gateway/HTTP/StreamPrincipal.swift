@@ -8,6 +8,12 @@ struct StreamPrincipal {
 
     func principal(_ request: Request, context: GatewayRequestContext, cameraID: String) async throws -> Principal {
         guard let token = request.uri.queryParameters.get("token") else { return try context.principal() }
+        return try await principal(urlToken: String(token), cameraID: cameraID)
+    }
+
+    /// The holder of a stream token from a URL, which must be for `cameraID`. Account tokens are
+    /// refused here: a URL ends up in logs, histories and Referer headers.
+    func principal(urlToken token: String, cameraID: String) async throws -> Principal {
         let scoped: (userID: String, cameraID: String)
         do {
             scoped = try await streamTokens.verify(token)

@@ -11,6 +11,15 @@ struct StreamRoutes {
             let url = try await streams.start(try context.principal(), cameraID: try context.parameters.require("id"))
             return Response.json(.object(JSONObject([("streamUrl", .string(url))])))
         }
+        router.post("/api/cameras/:id/stream/token") { _, context in
+            let cameraID = try context.parameters.require("id")
+            let token = try await streams.urlToken(try context.principal(), cameraID: cameraID)
+            return Response.json(.object(JSONObject([
+                ("token", .string(token)), ("expires_in", .int(streams.tokens.idleSeconds)),
+                ("websocket_url", .string("/ws/cameras/\(cameraID)?token=\(token)")),
+                ("mjpeg_url", .string("/api/cameras/\(cameraID)/mjpeg?token=\(token)")),
+            ])))
+        }
         router.post("/api/cameras/:id/stream/stop") { _, context in
             try await streams.stop(try context.principal(), cameraID: try context.parameters.require("id"))
             return Response(status: .noContent)

@@ -10,6 +10,7 @@ struct GatewaySocketIO {
     let streams: StreamControl
     let clips: ClipControl
     let recording: RecordingControl
+    let playbacks: WorkSlots
 
     func install(on server: SocketIOServer) {
         let namespace = server.namespace("/")
@@ -27,7 +28,7 @@ struct GatewaySocketIO {
         }
         let seed = SeedEvents(cameras: cameras, manager: manager, events: events, streams: streams, clips: clips, recording: recording)
         let live = LiveViewing(cameras: cameras, manager: manager, events: events)
-        let playback = StoredPlayback(cameras: cameras, storage: cameras.storage, events: events)
+        let playback = StoredPlayback(cameras: cameras, storage: cameras.storage, events: events, slots: playbacks)
         events.observe { event in
             guard event.name == "camera.state_changed", let camera = event.camera else { return }
             namespace.emit(to: LiveViewing.room(camera), "camera:state", [.object([
@@ -36,6 +37,14 @@ struct GatewaySocketIO {
         }
         namespace.onConnection { socket in
             guard let principal = socket.context as? Principal else { return socket.disconnect() }
+            if let expiresAt = principal.expiresAt {
+                // The connection lives no longer than the token it was opened with.
+                socket.spawn {
+                    let remaining = max(0, expiresAt - WallClock.now())
+                    try? await Task.sleep(for: .milliseconds(Int64(min(remaining, 366 * 86_400) * 1000)))
+                    if !Task.isCancelled { socket.disconnect() }
+                }
+            }
             seed.install(on: socket, principal: principal)
             live.install(on: socket, principal: principal)
             playback.install(on: socket, principal: principal)
@@ -46,7 +55,8 @@ struct GatewaySocketIO {
         if case .string(let token)? = auth?["token"], !token.isEmpty { return token }
         let header = handshake.headers.first { $0.key.lowercased() == "authorization" }?.value
         if let header, header.lowercased().hasPrefix("bearer ") { return String(header.dropFirst(7)) }
-        return handshake.query["token"]
+        // Never from the query string: an account token in a URL ends up in logs and histories.
+        return nil
     }
 }
 

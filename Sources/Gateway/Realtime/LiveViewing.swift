@@ -89,6 +89,13 @@ struct LiveViewing {
                 }
             }
             group.addTask { await stop.wait() }
+            group.addTask {
+                await cameras.access.untilRevoked(principal, cameraID: cameraID)
+                if !Task.isCancelled {
+                    socket.leave(Self.room(cameraID))
+                    socket.emit("video:revoked", [.object([("cameraId", .string(cameraID)), ("error", .string("access to this camera was revoked"))])])
+                }
+            }
             _ = await group.next()
             group.cancelAll()
         }

@@ -4,10 +4,12 @@ import HummingbirdWebSocket
 import NIOCore
 
 /// `GET /ws/cameras/{id}` (WebSocket): for MSE players that do not speak Socket.IO. The token
-/// comes in the `Authorization` header or the `token` query parameter. Frames: a text frame
+/// comes in the `Authorization` header, or a camera stream token (never an account token) in
+/// `?token=`. Frames: a text frame
 /// `{"type": "init", "codecs", "mimeType"}`, then the init segment and each fragment as binary.
 struct LiveWebSocketEndpoint {
     let users: UserService
+    let streamTokens: StreamTokens
     let live: LiveViewing
     let events: EventBus
     static let prefix = "/ws/cameras/"
@@ -16,10 +18,15 @@ struct LiveWebSocketEndpoint {
     func authorize(path: String, query: [String: String], authorization: String?) async throws -> (Principal, String, any LiveFragmentProvider) {
         let cameraID = String(path.dropFirst(Self.prefix.count))
         guard CameraID.isValid(cameraID) else { throw APIError.notFound() }
-        var token = query["token"]
-        if let authorization, authorization.lowercased().hasPrefix("bearer ") { token = String(authorization.dropFirst(7)) }
-        guard let token else { throw APIError.unauthenticated }
-        let principal = try await users.principal(forToken: token)
+        let principal: Principal
+        if let authorization, authorization.lowercased().hasPrefix("bearer ") {
+            principal = try await users.principal(forToken: String(authorization.dropFirst(7)))
+        } else if let token = query["token"] {
+            // A URL carries only the camera's stream token (POST /api/cameras/{id}/stream/token).
+            principal = try await StreamPrincipal(users: users, streamTokens: streamTokens).principal(urlToken: token, cameraID: cameraID)
+        } else {
+            throw APIError.unauthenticated
+        }
         return (principal, cameraID, try await live.liveProvider(for: principal, cameraID: cameraID))
     }
 
@@ -45,6 +52,10 @@ struct LiveWebSocketEndpoint {
             events.emit(GatewayEvent(name: "viewer.joined", actor: principal.username, camera: cameraID, details: JSONObject([("via", .string("websocket"))])))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { for try await _ in inbound {} }
+                group.addTask {
+                    await live.cameras.access.untilRevoked(principal, cameraID: cameraID)
+                    try await outbound.close(.unknown(4403), reason: "access to this camera was revoked")
+                }
                 group.addTask {
                     for await event in reader {
                         switch event {

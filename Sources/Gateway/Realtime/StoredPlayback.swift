@@ -9,6 +9,8 @@ struct StoredPlayback {
     let cameras: CameraOperations
     let storage: any StorageBackend
     let events: EventBus
+    /// Playbacks at once, in all and per user (`limits`).
+    let slots: WorkSlots
     /// Bytes that may wait for the client before the next chunk is sent.
     static let window = 1 << 20
 
@@ -21,12 +23,21 @@ struct StoredPlayback {
                 guard let argument = arguments.first?.plainJSON else { throw APIError.badRequest("an object argument is required") }
                 let videoID = try RequestBody.decode(VideoReference.self, from: argument).videoId
                 let (path, cameraID) = try await resolve(videoID, for: principal)
-                // Opened here so that a missing or unreadable file is the caller's error, not a silent stream.
-                let demuxer = try Self.open(path)
+                playing.withLock { $0.removeValue(forKey: videoID) }?.fire()
+                let slot = try slots.acquire(for: principal, what: "playbacks")
+                // Opened here (off the cooperative pool) so that a missing or unreadable file is
+                // the caller's error, not a silent stream.
+                let demuxer: Demuxer
+                do {
+                    demuxer = try await BlockingThread.run(name: "play:\(videoID)", onCancel: {}) { try Self.open(path) }
+                } catch {
+                    slot.release()
+                    throw error
+                }
                 let stop = StopSignal()
-                playing.withLock { $0[videoID] }?.fire()
                 playing.withLock { $0[videoID] = stop }
                 socket.spawn {
+                    defer { slot.release() }
                     await play(demuxer, videoID: videoID, cameraID: cameraID, to: socket, principal: principal, stop: stop)
                 }
                 ack?(.object(JSONObject([("success", .bool(true)), ("videoId", .string(videoID)),
@@ -81,6 +92,8 @@ struct StoredPlayback {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 var sent = 0
+                // The file is read and remuxed on a thread of its own, a few GOPs ahead of the client.
+                let handoff = BoundedHandoff<MP4Fragment>(capacity: 2)
                 do {
                     let writer = try FragmentedMP4Writer(streams: demuxer.streams, component: videoID)
                     socket.emit("video:init", [.object([
@@ -88,30 +101,59 @@ struct StoredPlayback {
                         ("mimeType", .string(MP4InitSegment(bytes: [], codecs: demuxer.streams.codecs, generation: 0).mimeType)),
                         ("data", .binary(writer.initSegment)),
                     ])])
-                    func send(_ fragment: MP4Fragment) async -> Bool {
-                        guard await socket.connection.waitForRoom(maxBuffered: Self.window, timeout: .seconds(60)), !Task.isCancelled else { return false }
-                        socket.emit("video:chunk", [.object([
-                            ("videoId", .string(videoID)), ("sequence", .json(.int(fragment.sequence))),
-                            ("start", .json(.double(fragment.startTime))), ("duration", .json(.double(fragment.duration))),
-                            ("data", .binary(fragment.bytes)),
-                        ])])
-                        sent += 1
-                        return true
+                    let remux = Remux(demuxer: demuxer, writer: writer)
+                    try await withThrowingTaskGroup(of: Void.self) { reading in
+                        reading.addTask {
+                            try await BlockingThread.run(name: "play:\(videoID)", onCancel: handoff.cancel) {
+                                let (demuxer, writer) = (remux.demuxer, remux.writer)
+                                do {
+                                    while let packet = try demuxer.read() {
+                                        if let fragment = try writer.append(packet) { try handoff.send(fragment) }
+                                    }
+                                    if let last = try writer.finish() { try handoff.send(last) }
+                                    handoff.finish()
+                                } catch {
+                                    handoff.finish(throwing: error)
+                                }
+                            }
+                        }
+                        defer { handoff.cancel() }
+                        for try await fragment in handoff.elements {
+                            guard await socket.connection.waitForRoom(maxBuffered: Self.window, timeout: .seconds(60)), !Task.isCancelled else { return }
+                            socket.emit("video:chunk", [.object([
+                                ("videoId", .string(videoID)), ("sequence", .json(.int(fragment.sequence))),
+                                ("start", .json(.double(fragment.startTime))), ("duration", .json(.double(fragment.duration))),
+                                ("data", .binary(fragment.bytes)),
+                            ])])
+                            sent += 1
+                            handoff.taken()
+                        }
+                        if !handoff.isCancelled {
+                            socket.emit("video:end", [.object([("videoId", .string(videoID)), ("chunks", .json(.int(sent)))])])
+                        }
                     }
-                    // Local files read in microseconds; the cooperative thread is never held for long.
-                    while let packet = try demuxer.read() {
-                        if let fragment = try writer.append(packet), !(await send(fragment)) { return }
-                        await Task.yield()
-                    }
-                    if let last = try writer.finish(), !(await send(last)) { return }
-                    socket.emit("video:end", [.object([("videoId", .string(videoID)), ("chunks", .json(.int(sent)))])])
                 } catch {
-                    socket.emit("video:error", [.object([("videoId", .string(videoID)), ("error", .string("the video cannot be played"))])])
+                    if !Task.isCancelled {
+                        socket.emit("video:error", [.object([("videoId", .string(videoID)), ("error", .string("the video cannot be played"))])])
+                    }
                 }
             }
             group.addTask { await stop.wait() }
+            group.addTask {
+                // Playback ends when the caller may no longer see the video (grant revoked or expired).
+                await cameras.access.untilRevoked(principal) { _ = try await resolve(videoID, for: principal) }
+                if !Task.isCancelled {
+                    socket.emit("video:error", [.object([("videoId", .string(videoID)), ("error", .string("access to this video was revoked"))])])
+                }
+            }
             _ = await group.next()
             group.cancelAll()
         }
     }
+}
+
+/// A file's demuxer and the writer remuxing it, handed to the one thread that uses them.
+private struct Remux: @unchecked Sendable {
+    let demuxer: Demuxer
+    let writer: FragmentedMP4Writer
 }

@@ -6,6 +6,7 @@ public struct CameraOperations: Sendable {
     let manager: CameraManager
     let events: EventBus
     let sources: SourcePolicy
+    let limits: LimitsConfig
 
     /// A camera as a user describes it: plugins.json's `cameras[]` shape without the id rules.
     public struct Input: Decodable, Sendable {
@@ -55,6 +56,9 @@ public struct CameraOperations: Sendable {
             throw APIError(.conflict, code: "camera_exists", "camera '\(id)' exists")
         }
         let owner = try await resolveOwner(input.owner, principal: principal) ?? principal.username
+        if !principal.isAdmin, try await storage.cameras().count(where: { $0.owner == owner }) >= limits.camerasPerUser {
+            throw APIError(.forbidden, code: "limit_reached", "you may own at most \(limits.camerasPerUser) cameras")
+        }
         try await checkSourcePolicy(principal, source: input.source, sinks: input.sinks)
         let now = WallClock.now()
         let record = CameraRecord(id: id, name: input.name, owner: owner, source: input.source, sinks: input.sinks ?? .array([]),
@@ -88,6 +92,7 @@ public struct CameraOperations: Sendable {
         try validate(record)
         try await storage.upsertCamera(record)
         if patch.source != nil || patch.sinks != nil || patch.name != nil { try manager.start(record) }
+        access.changes.notify()
         events.emit(GatewayEvent(name: "camera.updated", actor: principal.username, camera: id, details: JSONObject([("changed", .array(changed))])))
         return (record, role)
     }
@@ -97,7 +102,10 @@ public struct CameraOperations: Sendable {
         try requireAPIOrigin(record)
         _ = try await storage.deleteCamera(id: id)
         manager.stop(id: id)
-        events.emit(GatewayEvent(name: "camera.deleted", actor: principal.username, camera: id))
+        let removed = try await deleteVideos(ofCamera: id)
+        access.changes.notify()
+        events.emit(GatewayEvent(name: "camera.deleted", actor: principal.username, camera: id,
+                                 details: JSONObject([("videos_deleted", .int(removed))])))
     }
 
     public func share(_ principal: Principal, id: String, username: String, role: GrantRole, expiresAt: Double?) async throws -> GrantRecord {
@@ -111,6 +119,7 @@ public struct CameraOperations: Sendable {
         try await storage.putGrant(grant)
         var details = JSONObject([("username", .string(username)), ("role", .string(role.rawValue))])
         if let expiresAt { details["expires_at"] = .string(WallClock.iso8601(expiresAt)) }
+        access.changes.notify()
         events.emit(GatewayEvent(name: "camera.shared", actor: principal.username, camera: id, details: details))
         return grant
     }
@@ -125,7 +134,22 @@ public struct CameraOperations: Sendable {
         guard try await storage.deleteGrant(cameraID: id, username: username) else {
             throw APIError.notFound("camera '\(id)' is not shared with '\(username)'")
         }
+        access.changes.notify()
         events.emit(GatewayEvent(name: "camera.unshared", actor: principal.username, camera: id, details: JSONObject([("username", .string(username))])))
+    }
+
+    /// A camera's clips and recordings go with it: a later camera with the same id inherits nothing.
+    private func deleteVideos(ofCamera id: String) async throws -> Int {
+        var removed = 0
+        while true {
+            let (page, _) = try await storage.videos(VideoQuery(cameraIDs: [id], offset: 0, limit: 100))
+            var progressed = false
+            for video in page {
+                FileIO.remove(video.path)
+                if try await storage.deleteVideo(id: video.id) { removed += 1; progressed = true }
+            }
+            if !progressed { return removed }
+        }
     }
 
     /// A user who is not an admin may only choose what the `sources` policy allows.

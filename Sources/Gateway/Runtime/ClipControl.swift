@@ -2,6 +2,7 @@
 public struct ClipControl: Sendable {
     let access: AccessControl
     let manager: CameraManager
+    let limits: LimitsConfig
 
     public func trigger(_ principal: Principal, cameraID: String, pre: Double?, post: Double?, label: String?) async throws -> VideoRecord {
         _ = try await access.authorize(principal, cameraID: cameraID, for: .operate)
@@ -10,6 +11,18 @@ public struct ClipControl: Sendable {
         }
         if let pre, !(0...3600).contains(pre) { throw APIError.badRequest("pre_seconds must be between 0 and 3600") }
         if let post, !(0...3600).contains(post) { throw APIError.badRequest("post_seconds must be between 0 and 3600") }
+        if await clipper.pendingClips(actor: nil) >= limits.clipJobsPerCamera {
+            throw APIError(.tooManyRequests, code: "too_many_clips", "camera '\(cameraID)' is writing \(limits.clipJobsPerCamera) clips already", retryAfter: 5)
+        }
+        if !principal.isAdmin {
+            var mine = 0
+            for pipeline in manager.all {
+                if let other = pipeline.sinks.lazy.compactMap({ $0 as? any ClipTrigger }).first { mine += await other.pendingClips(actor: principal.username) }
+            }
+            if mine >= limits.clipJobsPerUser {
+                throw APIError(.tooManyRequests, code: "too_many_clips", "you have \(limits.clipJobsPerUser) clips being written already", retryAfter: 5)
+            }
+        }
         return try await clipper.trigger(pre: pre, post: post, label: label, actor: principal.username)
     }
 

@@ -24,6 +24,8 @@ public final class GatewayRuntime: Sendable {
     public let metricsFactory: any MetricsFactory
     public let startedAt: Double
     public let egressProxy: EgressProxy
+    /// Recording playbacks running now (stitched ranges, Socket.IO `playVideo`), bounded.
+    public let playbackSlots: WorkSlots
     let logger: Logger
 
     private init(config: GatewayConfig, events: EventBus, storage: any StorageBackend, users: UserService, cameraManager: CameraManager,
@@ -36,7 +38,8 @@ public final class GatewayRuntime: Sendable {
         self.access = AccessControl(storage: storage)
         self.cameraManager = cameraManager
         self.cameras = CameraOperations(storage: storage, access: access, manager: cameraManager, events: events,
-                                       sources: SourcePolicy(config: config.sources))
+                                       sources: SourcePolicy(config: config.sources), limits: config.limits)
+        playbackSlots = WorkSlots(total: config.limits.playbacks, perUser: config.limits.playbacksPerUser)
         self.metricsRegistry = metricsRegistry
         self.metricsFactory = metricsFactory
         self.logger = logger
@@ -46,8 +49,8 @@ public final class GatewayRuntime: Sendable {
                                   connectTimeout: 45, logger: logger)
         GatewaySocketIO(users: users, cameras: cameras, manager: cameraManager, events: events,
                         streams: StreamControl(access: access, manager: cameraManager, tokens: streamTokens, events: events),
-                        clips: ClipControl(access: access, manager: cameraManager),
-                        recording: RecordingControl(access: access, manager: cameraManager)).install(on: socketIO)
+                        clips: ClipControl(access: access, manager: cameraManager, limits: config.limits),
+                        recording: RecordingControl(access: access, manager: cameraManager), playbacks: playbackSlots).install(on: socketIO)
     }
 
     /// Builds the plugins, migrates storage, creates plugins.json's users (announcing generated
@@ -92,7 +95,7 @@ public final class GatewayRuntime: Sendable {
 
         let tokens = try await TokenService.make(config: config.auth, dataDirectory: dataDirectory)
         let users = try await UserService(storage: storage, hasher: PasswordHasher(cost: UInt8(config.auth.bcryptCost)), tokens: tokens,
-                                          throttle: LoginThrottle(), events: events, allowRegistration: config.auth.allowRegistration,
+                                          throttle: LoginThrottle(policy: .init(registrationsPerHour: config.auth.registrationsPerHour)), events: events, allowRegistration: config.auth.allowRegistration,
                                           logger: logger)
         try await users.bootstrap(config.users, announce: announce)
 
@@ -129,7 +132,7 @@ public final class GatewayRuntime: Sendable {
         let router = Router(context: GatewayRequestContext.self)
         router.middlewares.add(GatewayCORSMiddleware(origins: config.server.corsOrigins))
         router.middlewares.add(APIErrorMiddleware())
-        router.middlewares.add(AuthenticationMiddleware(users: users))
+        router.middlewares.add(AuthenticationMiddleware(users: users, trustedOrigins: Set(config.server.corsOrigins.filter { $0 != "*" })))
         HealthRoutes(runtime: self).register(on: router)
         MetricsRoutes(runtime: self).register(on: router)
         AuthRoutes(users: users).register(on: router)
@@ -137,9 +140,10 @@ public final class GatewayRuntime: Sendable {
         ShareRoutes(cameras: cameras).register(on: router)
         StreamRoutes(streams: streams).register(on: router)
         VideoRoutes(storage: storage, access: access, events: events).register(on: router)
-        ClipRoutes(clips: ClipControl(access: access, manager: cameraManager)).register(on: router)
+        ClipRoutes(clips: ClipControl(access: access, manager: cameraManager, limits: config.limits)).register(on: router)
         RecordingRoutes(recording: RecordingControl(access: access, manager: cameraManager)).register(on: router)
-        RecordingPlaybackRoutes(storage: storage, access: access, dataDirectory: FileIO.absolute(config.server.dataDirectory)).register(on: router)
+        RecordingPlaybackRoutes(storage: storage, access: access, dataDirectory: FileIO.absolute(config.server.dataDirectory),
+                                slots: playbackSlots).register(on: router)
         HLSRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager, metrics: metricsFactory).register(on: router)
         MJPEGRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager).register(on: router)
         SeedRoutes(cameras: cameras, manager: cameraManager).register(on: router)
@@ -167,7 +171,7 @@ public final class GatewayRuntime: Sendable {
     }
 
     var liveWebSocket: LiveWebSocketEndpoint {
-        LiveWebSocketEndpoint(users: users, live: LiveViewing(cameras: cameras, manager: cameraManager, events: events), events: events)
+        LiveWebSocketEndpoint(users: users, streamTokens: streamTokens, live: LiveViewing(cameras: cameras, manager: cameraManager, events: events), events: events)
     }
 }
 

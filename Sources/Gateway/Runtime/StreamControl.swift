@@ -10,16 +10,23 @@ public struct StreamControl: Sendable {
     public func start(_ principal: Principal, cameraID: String) async throws -> String {
         _ = try await access.authorize(principal, cameraID: cameraID, for: .operate)
         if let hls = manager.sink(of: cameraID, as: (any HLSProvider).self) {
-            await hls.touch(player: principal.username)
+            await hls.resume(player: principal.username)
             let token = try await tokens.token(userID: principal.userID, cameraID: cameraID)
             return "/hls/\(cameraID)/index.m3u8?token=\(token)"
         }
         if manager.sink(of: cameraID, as: (any LiveFragmentProvider).self) != nil {
             events.emit(GatewayEvent(name: "stream.started", actor: principal.username, camera: cameraID,
                                      details: JSONObject([("protocol", .string("websocket"))])))
-            return "/ws/cameras/\(cameraID)"
+            return "/ws/cameras/\(cameraID)?token=\(try await tokens.token(userID: principal.userID, cameraID: cameraID))"
         }
         throw APIError(.conflict, code: "not_streamable", "camera '\(cameraID)' has no hls or websocket sink")
+    }
+
+    /// A camera-scoped stream token for URLs (`/ws/cameras/{id}?token=`, MJPEG `<img src>`), for
+    /// anyone who may view the camera: an account token never goes in a URL.
+    public func urlToken(_ principal: Principal, cameraID: String) async throws -> String {
+        _ = try await access.authorize(principal, cameraID: cameraID, for: .view)
+        return try await tokens.token(userID: principal.userID, cameraID: cameraID)
     }
 
     public func stop(_ principal: Principal, cameraID: String) async throws {

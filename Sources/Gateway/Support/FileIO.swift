@@ -83,4 +83,11 @@ extension FileIO {
     }
 
     public static func remove(_ path: String) { unlink(path) }
+
+    /// The size of the file at `path` in bytes, or nil when it cannot be read.
+    public static func size(_ path: String) -> Int? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Int(info.st_size)
+    }
 }

@@ -42,6 +42,8 @@ public final class ClipperSink: SinkAdapter, ClipTrigger {
     /// Bytes of packets held in memory for the pre-roll.
     public var bufferedBytes: Int { get async { await state.bufferedBytes } }
 
+    public func pendingClips(actor: String?) async -> Int { await state.pendingClips(actor: actor) }
+
     public func trigger(pre: Double?, post: Double?, label: String?, actor: String?) async throws -> VideoRecord {
         try await state.trigger(pre: pre ?? configuration.preSeconds, post: post ?? configuration.postSeconds, label: label, actor: actor)
     }
@@ -75,6 +77,9 @@ public final class ClipperSink: SinkAdapter, ClipTrigger {
                     }
                 }
             }
+            // Stopping (gateway shutdown, camera removed): clips in progress become READY with
+            // what they have, instead of being left `recording` and deleted at the next start.
+            await state.finishAll(note: "ended early: the gateway stopped")
             group.cancelAll()
         }
     }

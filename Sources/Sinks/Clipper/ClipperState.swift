@@ -70,7 +70,22 @@ actor ClipperState {
         jobs = remaining
     }
 
+    /// Clips still being written (their post-roll has not arrived).
+    func pendingClips(actor: String?) -> Int {
+        actor.map { actor in jobs.count { $0.record.createdBy == actor } } ?? jobs.count
+    }
+
+    /// The gateway is stopping: every clip in progress is finished with what it has.
+    func finishAll(note: String) async {
+        for job in jobs { await finish(job, note: note) }
+        jobs = []
+    }
+
     func trigger(pre: Double, post: Double, label: String?, actor: String?) async throws -> VideoRecord {
+        // Whoever asked (REST, Socket.IO, the event bus), the clip stays within an hour each way.
+        guard (0...3600).contains(pre), (0...3600).contains(post) else {
+            throw APIError.badRequest("pre_seconds and post_seconds must be between 0 and 3600")
+        }
         guard let streams, let now = buffer.newest else {
             throw APIError(.conflict, code: "no_video", "camera '\(cameraID)' has no video to clip yet")
         }
@@ -101,8 +116,11 @@ actor ClipperState {
             var record = job.record
             record.status = .ready
             record.end = (record.start ?? job.triggerTime) + job.writer.duration
-            record.size = (try? FileIO.read(record.path).count) ?? 0
-            if let note { record.details["note"] = .string(note) }
+            record.size = FileIO.size(record.path) ?? 0
+            if let note {
+                record.details["note"] = .string(note)
+                record.details["truncated"] = .bool(true)
+            }
             try await storage.updateVideo(record)
             events.emit(GatewayEvent(name: "clip.ready", actor: record.createdBy, camera: cameraID, details: JSONObject([
                 ("video", .string(record.id)), ("duration", .double(job.writer.duration)), ("size", .int(record.size)),

@@ -31,7 +31,11 @@ public final class HLSSink: SinkAdapter, HLSProvider {
     // MARK: HLSProvider
 
     public func touch(player: String) async {
-        if await state.touch(player: player) { activation.yield() }
+        if await state.touch(player: player, resuming: false) { activation.yield() }
+    }
+
+    public func resume(player: String) async {
+        if await state.touch(player: player, resuming: true) { activation.yield() }
     }
 
     public func stop() async { await state.requestStop() }

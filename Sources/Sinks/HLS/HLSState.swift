@@ -21,6 +21,8 @@ actor HLSState {
     /// The muxer loop is on.
     private var muxing = false
     private var stopRequested = false
+    /// `stream/stop` was asked for: viewers' requests do not restart the muxer until `stream/start`.
+    private var stoppedByOperator = false
     private var lastRequest = MonotonicTime.seconds()
     private var players: [String: Double] = [:]
     private var reportedPlayers = 0
@@ -64,11 +66,15 @@ actor HLSState {
     private var allNames: [String] { Array(store.keys) + Array(onDisk) }
 
     /// Returns true when the muxer should be started.
-    func touch(player: String) -> Bool {
+    /// A request by `player`; true when the muxer must start. After an operator's stop only
+    /// `resuming` (an operator's start) starts it again.
+    func touch(player: String, resuming: Bool) -> Bool {
         let now = MonotonicTime.seconds()
         lastRequest = now
         players[player] = now
         updatePlayers(now: now)
+        if resuming { stoppedByOperator = false }
+        guard !stoppedByOperator else { return false }
         stopRequested = false
         defer { running = true }
         return !running
@@ -95,6 +101,7 @@ actor HLSState {
 
     func requestStop() {
         stopRequested = true
+        stoppedByOperator = true
         wake()
     }
 

@@ -99,6 +99,15 @@ struct ForgedClaims: JWTPayload {
             #expect(me.status == 200, "\(me.text)")
             #expect(me.json?["user"]?["username"] == .string("carol"))
             #expect(me.json?["user"]?["role"] == .string("user"))
+            // The same subject again is the same account.
+            #expect(try await http.request(.get, "/api/auth/self", token: token).json?["user"]?["id"] == me.json?["user"]?["id"])
+            // A provider user who calls themselves "admin" does not become the local admin, nor
+            // does another subject take carol's account.
+            for (subject, name) in [("idp|666", "admin"), ("idp|777", "carol")] {
+                let impostor = try await idp.sign(ForgedClaims(sub: .init(value: subject), exp: .init(value: Date().addingTimeInterval(600)),
+                                                               preferred_username: name), kid: "idp-1")
+                try await expectRejected(http, impostor, "\(subject) as \(name)")
+            }
 
             let unknownKey = JWTKeyCollection()
             await unknownKey.add(ecdsa: ES256PrivateKey(), kid: "idp-2")
