@@ -49,8 +49,11 @@ public actor SQLiteStorage: StorageAdapter {
     }
 
     public func close() async {
-        try? await connection?.close()
-        connection = nil
+        guard let connection else { return }
+        self.connection = nil
+        // Closing happens at shutdown, often from a cancelled task; SQLiteNIO would refuse it
+        // there and then trap when the open connection is released.
+        await Task { try? await connection.close() }.value
     }
 
     private func open() async throws -> SQLiteConnection {

@@ -43,6 +43,8 @@ import Testing
         let probe = try runProgram(try TestMedia.ffprobePath(), ["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", ready.path])
         #expect(probe.status == 0 && probe.error.isEmpty)
         #expect((Double(probe.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 0.5)
+        running.cancel()
+        _ = await running.result  // the clipper finishes its work before storage closes
         await storage.close()
     }
 
@@ -55,6 +57,8 @@ import Testing
         #expect(try await eventually { try await storage.videos(VideoQuery(kind: .clip)).total == 1 })
         let clip = try #require(try await storage.videos(VideoQuery(kind: .clip)).videos.first)
         #expect(clip.label == "motion" && clip.createdBy == "mqtt")
+        running.cancel()
+        _ = await running.result  // the clipper finishes its work before storage closes
         await storage.close()
     }
 }
@@ -78,6 +82,8 @@ import Testing
             for packet in packets { hub.publish(packet) }
         }
         #expect(try await eventually { try await storage.videos(VideoQuery(kind: .recording)).videos.contains { $0.status == .ready } })
+        // The second segment is indexed before the recorder stops (on a loaded machine that takes a moment).
+        #expect(try await eventually { try await storage.videos(VideoQuery(kind: .recording)).total == 2 })
         running.cancel()
         _ = await running.result
         let segments = try await storage.videos(VideoQuery(kind: .recording)).videos

@@ -215,6 +215,13 @@ def test_on_demand_start_and_idle_shutdown(gateway):
     assert requests.post(f"{gateway.base}/stopStream", headers=auth(gateway.login("olivia")), json={"cameraId": "hlscam"}).json() == {"success": True}
     time.sleep(1)
     assert hls_events("hlscam")[-1] == "stream.stopped"
+    # A viewer loading the playlist does not restart what an operator stopped.
+    share = requests.post(f"{gateway.base}/api/cameras/hlscam/shares", headers=auth(gateway.login("olivia")),
+                          json={"username": "victor", "role": "viewer"})
+    assert share.status_code == 201
+    assert requests.get(f"{gateway.base}/hls/hlscam/index.m3u8", headers=auth(gateway.login("victor")), timeout=30).status_code == 503
+    assert hls_events("hlscam")[-1] == "stream.stopped"
+    assert requests.delete(f"{gateway.base}/api/cameras/hlscam/shares/victor", headers=auth(gateway.login("olivia"))).status_code == 204
     metrics = requests.get(f"{gateway.base}/metrics", headers=auth(gateway.login("admin"))).text
     assert re.search(r'gateway_hls_requests_total\{camera="hlscam"\} [1-9]', metrics)
     assert re.search(r'gateway_hls_bytes_total\{camera="hlscam"\} [1-9]', metrics)

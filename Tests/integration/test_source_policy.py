@@ -131,6 +131,8 @@ def test_a_users_rtsp_camera_connects_to_the_checked_address(policy_gateway):
 
 def test_a_huge_range_on_an_hls_init_segment_does_not_take_the_gateway_down(gateway):
     token = gateway.login("olivia")
+    # Another test may have stopped the stream (viewers do not restart it; an operator does).
+    assert requests.post(f"{gateway.base}/api/cameras/hlscam/stream/start", headers=auth(token), timeout=10).status_code == 200
     playlist = None
     deadline = time.time() + 20
     while time.time() < deadline:

@@ -10,13 +10,17 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public let details: [ConfigProblem]
     /// Seconds, for 429 and 503.
     public let retryAfter: Int?
+    /// The methods a path answers, for 405.
+    public let allow: String?
 
-    public init(_ status: HTTPResponse.Status, code: String, _ message: String, details: [ConfigProblem] = [], retryAfter: Int? = nil) {
+    public init(_ status: HTTPResponse.Status, code: String, _ message: String, details: [ConfigProblem] = [], retryAfter: Int? = nil,
+                allow: String? = nil) {
         self.status = status
         self.code = code
         self.message = message
         self.details = details
         self.retryAfter = retryAfter
+        self.allow = allow
     }
 
     public static let unauthenticated = APIError(.unauthorized, code: "unauthenticated", "a bearer token is required")
@@ -33,6 +37,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        if let allow { headers[.allow] = allow }
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
@@ -41,14 +46,25 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 /// Turns every failure, including Hummingbird's own 404 and decoding errors, into the API's
 /// error shape; an unexpected error is a 500 whose details stay in the log.
 struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let routes: RouteTable
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
+        } catch let error as HTTPError where error.status == .notFound {
+            guard let allowed = routes.methods(for: request.uri.path), !allowed.contains(request.method.rawValue) else {
+                throw APIError(.notFound, code: "not_found", "no such route: \(request.uri.path)")
+            }
+            throw APIError(.methodNotAllowed, code: "method_not_allowed", "\(request.method.rawValue) is not allowed here",
+                           allow: allowed.sorted().joined(separator: ", "))
         } catch let error as HTTPError {
             let code = error.status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_")
             throw APIError(error.status, code: code, error.body ?? error.status.reasonPhrase)
+        } catch let error as ConfigErrors {
+            // A camera definition that cannot run as given (validated again when it starts).
+            throw APIError(.badRequest, code: "invalid_camera", error.problems.map(\.description).joined(separator: "; "), details: error.problems)
         } catch let error as DecodingError {
             throw APIError.badRequest("invalid request body: \(error)")
         } catch {

@@ -97,7 +97,9 @@ public struct PluginSpec: Sendable {
             throw ConfigProblem(path: path, reason: "no plugin registry to decode a \(kind.rawValue) plugin")
         }
         guard let entry = registry.entry(kind, type: type) else {
-            if !type.isEmpty {
+            if type.isEmpty {
+                try decoder.reportProblem(NameKey("type"), "must name a \(kind.rawValue) type: \(registry.knownTypes(kind).joined(separator: ", "))")
+            } else {
                 try decoder.reportProblem(NameKey("type"), "unknown \(kind.rawValue) type '\(type)'; known types: \(registry.knownTypes(kind).joined(separator: ", "))")
             }
             // The other options cannot be checked without knowing the plugin.

@@ -125,13 +125,16 @@ public final class GatewayRuntime: Sendable {
     }
 
     /// The services that make the gateway run, besides the HTTP server.
-    public var services: [any Service] { [events, cameraManager, socketIO, egressProxy, StorageCloser(storage: storage)] }
+    /// ServiceLifecycle shuts services down in reverse order: cameras first (their sinks finish
+    /// clips and segments, emitting events), storage last.
+    public var services: [any Service] { [StorageCloser(storage: storage), events, egressProxy, socketIO, cameraManager] }
 
     /// Every route of the API, each file in HTTP/ registering its resource.
     public func makeRouter() -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
+        let routes = RouteTable()
         router.middlewares.add(GatewayCORSMiddleware(origins: config.server.corsOrigins))
-        router.middlewares.add(APIErrorMiddleware())
+        router.middlewares.add(APIErrorMiddleware(routes: routes))
         router.middlewares.add(AuthenticationMiddleware(users: users, trustedOrigins: Set(config.server.corsOrigins.filter { $0 != "*" })))
         HealthRoutes(runtime: self).register(on: router)
         MetricsRoutes(runtime: self).register(on: router)
@@ -150,6 +153,7 @@ public final class GatewayRuntime: Sendable {
         OpenAPIRoute().register(on: router)
         socketIO.engine.register(on: router) { $0.remoteAddress }
         liveWebSocket.register(on: router)
+        routes.record(router)
         return router
     }
 

@@ -16,6 +16,8 @@ final class WebSocketLink: Sendable {
     let frames: AsyncStream<Frame>
     /// Bytes handed to this socket and not yet written (the writer subtracts them).
     let pendingBytes = Atomic<Int>(0)
+    /// Frames handed to this socket and not yet written (a `3probe` is 6 bytes; an empty one counts too).
+    let pendingFrames = Atomic<Int>(0)
 
     init() { (frames, continuation) = AsyncStream.makeStream(of: Frame.self) }
 
@@ -28,11 +30,15 @@ final class WebSocketLink: Sendable {
                 frame = .text(EngineIOCodec.encodeText(packet))
             }
             pendingBytes.add(frame.size, ordering: .relaxed)
+            pendingFrames.add(1, ordering: .relaxed)
             continuation.yield(frame)
         }
     }
 
-    func written(_ frame: Frame) { pendingBytes.subtract(frame.size, ordering: .relaxed) }
+    func written(_ frame: Frame) {
+        pendingBytes.subtract(frame.size, ordering: .relaxed)
+        pendingFrames.subtract(1, ordering: .releasing)
+    }
 
     func close() {
         continuation.yield(.close)
@@ -106,6 +112,20 @@ public final class EngineIOConnection: Sendable {
         return false
     }
     public var transport: EngineIOSession.Transport { inner.withLock { $0.session.transport } }
+
+    /// Waits until what the session gave its WebSockets (a `3probe`, say) has been written, so
+    /// that an HTTP answer produced later never overtakes it: one order per session. Bounded:
+    /// a WebSocket that does not drain within `limit` no longer holds HTTP answers back.
+    func webSocketsFlushed(limit: Duration = .seconds(2)) async {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            let pending = inner.withLock { inner in
+                [inner.socket, inner.probe].reduce(0) { $0 + ($1?.pendingFrames.load(ordering: .acquiring) ?? 0) }
+            }
+            if pending <= 0 { return }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+    }
 
     // MARK: For the transports
 

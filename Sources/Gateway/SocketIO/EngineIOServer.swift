@@ -37,9 +37,19 @@ public final class EngineIOServer: Service, Sendable {
         var sessions: [String: EngineIOConnection] = [:]
         var perAddress: [String: Int] = [:]
         var timers = Heap<Timer>()
+        /// Sessions closed in the last seconds: a long-poll that set out before the close but
+        /// arrives after it gets the close, not "Session ID unknown".
+        var recentlyClosed: [String: Double] = [:]
+        static let closedMemory = 10.0
+        static let closedMemoryCount = 10_000
 
         mutating func remove(_ id: String) {
             guard let connection = sessions.removeValue(forKey: id) else { return }
+            let now = MonotonicTime.seconds()
+            if recentlyClosed.count >= Self.closedMemoryCount {
+                recentlyClosed = recentlyClosed.filter { now - $0.value < Self.closedMemory }
+            }
+            if recentlyClosed.count < Self.closedMemoryCount { recentlyClosed[id] = now }
             let address = connection.request.remoteAddress
             let left = (perAddress[address] ?? 1) - 1
             perAddress[address] = left > 0 ? left : nil
@@ -118,7 +128,15 @@ public final class EngineIOServer: Service, Sendable {
             onConnection(connection)
             return Self.text(EngineIOCodec.encodeText(.open(handshake)))
         }
-        guard let connection = registry.withLock({ $0.sessions[sid] }) else { return Self.error(.unknownSession) }
+        let (found, justClosed) = registry.withLock { registry -> (EngineIOConnection?, Bool) in
+            let closedAt = registry.recentlyClosed[sid]
+            return (registry.sessions[sid], closedAt.map { MonotonicTime.seconds() - $0 < Registry.closedMemory } ?? false)
+        }
+        guard let connection = found else {
+            // The close settled first: the poll gets what it would have got just before, the close.
+            if justClosed, request.method == .get { return Self.text(EngineIOCodec.encodePayload([.close])) }
+            return Self.error(.unknownSession)
+        }
         switch request.method {
         case .get:
             // A waiting long-poll ends with the server: the session closes and the GET gets `1`.
@@ -127,6 +145,8 @@ public final class EngineIOServer: Service, Sendable {
             } onGracefulShutdown: {
                 connection.close()
             }
+            // Whatever this session gave its WebSocket before (a `3probe`) goes out before this answer.
+            await connection.webSocketsFlushed()
             switch outcome {
             case .success(let packets): return Self.text(EngineIOCodec.encodePayload(packets))
             case .failure(let error): return Self.error(error)
@@ -147,6 +167,7 @@ public final class EngineIOServer: Service, Sendable {
                 return Self.error(.badRequest)
             }
             connection.received(posted: packets)
+            await connection.webSocketsFlushed()
             var headers = HTTPFields()
             headers[.contentType] = "text/html"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "ok")))

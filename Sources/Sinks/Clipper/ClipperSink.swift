@@ -49,6 +49,7 @@ public final class ClipperSink: SinkAdapter, ClipTrigger {
     }
 
     public func run() async throws {
+        await state.failInterrupted()
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
                 for await request in self.requests {
@@ -79,7 +80,10 @@ public final class ClipperSink: SinkAdapter, ClipTrigger {
             }
             // Stopping (gateway shutdown, camera removed): clips in progress become READY with
             // what they have, instead of being left `recording` and deleted at the next start.
-            await state.finishAll(note: "ended early: the gateway stopped")
+            // The task is cancelled by then, and storage refuses work from cancelled tasks: the
+            // finishing runs in a task of its own, awaited here.
+            let clips = self.state
+            await Task { await clips.finishAll(note: "ended early: the gateway stopped") }.value
             group.cancelAll()
         }
     }

@@ -75,8 +75,23 @@ actor ClipperState {
         actor.map { actor in jobs.count { $0.record.createdBy == actor } } ?? jobs.count
     }
 
+    /// Clips a previous run left `recording` (killed before it could finish them; their
+    /// unfinished files are gone): FAILED with the reason, never left pending.
+    func failInterrupted() async {
+        var offset = 0
+        while let (page, _) = try? await storage.videos(VideoQuery(cameraIDs: [cameraID], kind: .clip, offset: offset, limit: 500)), !page.isEmpty {
+            for var record in page where record.status == .recording && !jobs.contains(where: { $0.record.id == record.id }) {
+                record.status = .failed
+                record.details["error"] = .string("the gateway stopped before the clip was finished")
+                try? await storage.updateVideo(record)
+            }
+            offset += page.count
+        }
+    }
+
     /// The gateway is stopping: every clip in progress is finished with what it has.
     func finishAll(note: String) async {
+        if !jobs.isEmpty { logger.info("finishing clips in progress", metadata: ["clips": "\(jobs.count)", "reason": "\(note)"]) }
         for job in jobs { await finish(job, note: note) }
         jobs = []
     }
