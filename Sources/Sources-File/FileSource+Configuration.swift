@@ -30,8 +30,10 @@ extension FileSource {
             self.path = decoder.resolvePath(path)
             loop = try container.decodeIfPresent(Bool.self, forKey: .loop) ?? false
             pacing = try container.decodeIfPresent(Pacing.self, forKey: .pacing) ?? .realtime
-            if !path.isEmpty, let reason = FileIO.unreadableReason(self.path) {
-                try decoder.reportProblem(CodingKeys.path, "cannot read \(self.path): \(reason)")
+            if container.contains(.path), path.isEmpty {
+                try decoder.reportProblem(CodingKeys.path, "must not be empty")
+            } else if !path.isEmpty, let reason = FileIO.unreadableReason(self.path) {
+                try decoder.reportUnusable(CodingKeys.path, "cannot read \(self.path): \(reason)")
             }
         }
     }

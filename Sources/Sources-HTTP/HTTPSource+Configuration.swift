@@ -25,11 +25,13 @@ extension HTTPSource {
             timeout = try container.decodeIfPresent(Double.self, forKey: .timeout) ?? 10
             user = try container.decodeIfPresent(String.self, forKey: .user)
             password = try container.decodeIfPresent(String.self, forKey: .password)
-            if !url.isEmpty, !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+            if container.contains(.url), !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
                 try decoder.reportProblem(CodingKeys.url, "must start with http:// or https://")
             }
-            if let name = inputFormatName, !FFmpeg.hasInputFormat(name) {
-                try decoder.reportProblem(CodingKeys.format, "'\(format)' is not an input format of this FFmpeg build")
+            if format.isEmpty {
+                try decoder.reportProblem(CodingKeys.format, "must not be empty")
+            } else if let name = inputFormatName, !FFmpeg.hasInputFormat(name) {
+                try decoder.reportUnusable(CodingKeys.format, "'\(format)' is not an input format of this FFmpeg build")
             }
             for (name, value) in headers.sorted(by: { $0.key < $1.key })
             where name.isEmpty || name.contains(":") || (name + value).unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" }) {

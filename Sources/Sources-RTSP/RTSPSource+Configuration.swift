@@ -23,7 +23,8 @@ extension RTSPSource {
             timeout = try container.decodeIfPresent(Double.self, forKey: .timeout) ?? 10
             user = try container.decodeIfPresent(String.self, forKey: .user)
             password = try container.decodeIfPresent(String.self, forKey: .password)
-            if !url.isEmpty, !(url.hasPrefix("rtsp://") || url.hasPrefix("rtsps://")) {
+            // An absent url is reported as missing; an empty or foreign one here.
+            if container.contains(.url), !(url.hasPrefix("rtsp://") || url.hasPrefix("rtsps://")) {
                 try decoder.reportProblem(CodingKeys.url, "must start with rtsp:// or rtsps://")
             }
             try decoder.requireRange(timeout, 0.1...3600, CodingKeys.timeout)

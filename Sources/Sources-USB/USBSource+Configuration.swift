@@ -29,10 +29,13 @@ extension USBSource {
             height = try container.decodeIfPresent(Int.self, forKey: .height)
             framerate = try container.decodeIfPresent(Double.self, forKey: .framerate)
             timeout = try container.decodeIfPresent(Double.self, forKey: .timeout) ?? 10
-            if !driver.isEmpty, !FFmpeg.hasInputFormat(driver) {
-                try decoder.reportProblem(CodingKeys.driver, "'\(driver)' is not a capture input of this FFmpeg build")
+            if container.contains(.device), device.isEmpty { try decoder.reportProblem(CodingKeys.device, "must not be empty") }
+            if driver.isEmpty {
+                try decoder.reportProblem(CodingKeys.driver, "must not be empty")
+            } else if !FFmpeg.hasInputFormat(driver) {
+                try decoder.reportUnusable(CodingKeys.driver, "'\(driver)' is not a capture input of this FFmpeg build")
             }
-            if (width == nil) != (height == nil) { try decoder.reportProblem(width == nil ? CodingKeys.width : .height, "give both width and height, or neither") }
+            if (width == nil) != (height == nil) { try decoder.reportUnusable(width == nil ? CodingKeys.width : .height, "give both width and height, or neither") }
             for (key, value) in [(CodingKeys.width, width), (.height, height)] {
                 if let value, !(16...8192).contains(value) { try decoder.reportProblem(key, "must be between 16 and 8192") }
             }

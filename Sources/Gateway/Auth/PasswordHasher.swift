@@ -20,10 +20,16 @@ public struct PasswordHasher: Sendable {
         try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
     }
 
-    /// Why `password` is not acceptable, or nil.
-    public static func problem(with password: String) -> String? {
-        if password.utf8.count < minimumLength { return "password must be at least \(minimumLength) characters" }
-        if password.utf8.count > maximumLength { return "password must be at most \(maximumLength) bytes" }
+    /// Why `password` is not acceptable, or nil: 8 to 72 characters (as JSON Schema counts
+    /// them), and no more than 72 bytes in UTF-8 — a rule the schema cannot state, so its
+    /// refusal is a 422 rather than a 400.
+    public static func problem(with password: String) -> APIError? {
+        let characters = password.unicodeScalars.count
+        if characters < minimumLength { return .badRequest("password must be at least \(minimumLength) characters") }
+        if characters > maximumLength { return .badRequest("password must be at most \(maximumLength) characters") }
+        if password.utf8.count > maximumLength {
+            return APIError(.unprocessableContent, code: "password_too_long", "password must be at most \(maximumLength) bytes in UTF-8")
+        }
         return nil
     }
 }

@@ -27,13 +27,13 @@ public struct SourcePolicy: Sendable {
         if case .array(let items)? = sinks {
             for (index, sink) in items.enumerated() {
                 let path = "sinks[\(index)]"
-                if sink["directory"] != nil {
+                if sink.given("directory") {
                     problems.append(ConfigProblem(path: path + ".directory", reason: "only admins may choose where a sink writes"))
                 }
                 if case .string("directory")? = sink["storage"] {
                     problems.append(ConfigProblem(path: path + ".storage", reason: "only admins may store a sink's files in a directory"))
                 }
-                if let bytes = sink["max_buffer_bytes"], (bytes.integer ?? .max) > Self.userClipBufferBytes {
+                if sink.given("max_buffer_bytes"), (sink["max_buffer_bytes"]?.integer ?? .max) > Self.userClipBufferBytes {
                     problems.append(ConfigProblem(path: path + ".max_buffer_bytes", reason: "may be at most \(Self.userClipBufferBytes) for cameras a user creates"))
                 }
             }
@@ -50,10 +50,10 @@ public struct SourcePolicy: Sendable {
         }
         var problems: [ConfigProblem] = []
         if case .object(let transcode)? = source["transcode"] {
-            for (key, value) in transcode.entries where !(Self.userTranscode[key]?.contains(value) ?? false) {
+            for (key, value) in transcode.entries where value != .null && !(Self.userTranscode[key]?.contains(value) ?? false) {
                 problems.append(ConfigProblem(path: "source.transcode.\(key)", reason: "only admins may change transcoding"))
             }
-        } else if source["transcode"] != nil {
+        } else if source.given("transcode") {
             problems.append(ConfigProblem(path: "source.transcode", reason: "only admins may change transcoding"))
         }
         if type == "http", case .string(let format)? = source["format"], !Self.userHTTPFormats.contains(format) {
@@ -78,6 +78,9 @@ public struct SourcePolicy: Sendable {
 }
 
 extension JSONValue {
+    /// Whether the object has `key` with a value other than null (null means "the default").
+    func given(_ key: String) -> Bool { self[key].map { $0 != .null } ?? false }
+
     /// The value as an integer, when it is a whole number.
     var integer: Int? {
         switch self {

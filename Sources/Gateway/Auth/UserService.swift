@@ -32,7 +32,7 @@ public struct UserService: Sendable {
     public func register(username: String, password: String, address: String) async throws -> Session {
         guard allowRegistration else { throw APIError(.forbidden, code: "registration_closed", "registration is turned off") }
         guard UsernameRules.isValid(username) else { throw APIError.badRequest("username must be \(UsernameRules.description)") }
-        if let problem = PasswordHasher.problem(with: password) { throw APIError.badRequest(problem) }
+        if let problem = PasswordHasher.problem(with: password) { throw problem }
         if let wait = await throttle.admitRegistration(address: address) {
             throw APIError(.tooManyRequests, code: "rate_limited", "too many registrations from this address; try again in \(Int(wait)) s",
                            retryAfter: Int(wait))
@@ -119,7 +119,7 @@ public struct UserService: Sendable {
                 password = Self.randomPassword()
                 announce("Generated password for '\(config.username)': \(password)  (shown once; it is stored only as a bcrypt hash)")
             } else if let problem = PasswordHasher.problem(with: password) {
-                throw ConfigErrors([ConfigProblem(path: "users", reason: "password of '\(config.username)': \(problem)")])
+                throw ConfigErrors([ConfigProblem(path: "users", reason: "password of '\(config.username)': \(problem.message)")])
             }
             let user = UserRecord(id: Identifier.make(), username: config.username, passwordHash: try await hasher.hash(password),
                                   role: config.role, createdAt: WallClock.now())

@@ -28,8 +28,10 @@ public struct SourceOptions: Decodable, Sendable, ConfigPlaceholder {
         transcode = try container.decodeIfPresent(TranscodeOptions.self, forKey: .transcode) ?? transcode
         try decoder.requireRange(idleTimeout, 0.1...86_400, CodingKeys.idleTimeout)
         if let retryInitial, !(0.05...3600).contains(retryInitial) { try decoder.reportProblem(CodingKeys.retryInitial, "must be between 0.05 and 3600") }
-        if let retryMax, !(0.05...3600).contains(retryMax) || retryMax < (retryInitial ?? 0) {
+        if let retryMax, !(0.05...3600).contains(retryMax) {
             try decoder.reportProblem(CodingKeys.retryMax, "must be between retry_initial and 3600")
+        } else if let retryMax, retryMax < (retryInitial ?? 0) {
+            try decoder.reportUnusable(CodingKeys.retryMax, "must be between retry_initial and 3600")
         }
     }
 

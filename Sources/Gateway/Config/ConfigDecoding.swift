@@ -32,11 +32,21 @@ extension Decoder {
     /// configuration decoder the problem is collected and decoding goes on; with any other
     /// decoder it is thrown.
     public func reportProblem(_ key: some CodingKey, _ reason: String) throws {
+        try report(key, reason, unusable: false)
+    }
+
+    /// Reports a value of the right shape that cannot be used (a missing file, options that
+    /// contradict each other): what no schema can say, answered 422 by the API.
+    public func reportUnusable(_ key: some CodingKey, _ reason: String) throws {
+        try report(key, reason, unusable: true)
+    }
+
+    private func report(_ key: some CodingKey, _ reason: String, unusable: Bool) throws {
         let path = ConfigPath.format(codingPath + [key])
         if let log = userInfo[.configProblemLog] as? ProblemLog {
-            log.report(path, reason)
+            log.report(path, reason, unusable: unusable)
         } else {
-            throw ConfigProblem(path: path, reason: reason)
+            throw ConfigProblem(path: path, reason: reason, isUnusable: unusable)
         }
     }
 
@@ -64,9 +74,9 @@ final class ProblemLog {
     var expandedPaths: Set<String> = []
     /// Paths already reported (a failed `${VAR}`); further complaints about them are noise.
     var settledPaths: Set<String> = []
-    func report(_ path: String, _ reason: String) {
+    func report(_ path: String, _ reason: String, unusable: Bool = false) {
         guard !settledPaths.contains(path) else { return }
-        problems.append(ConfigProblem(path: path, reason: reason))
+        problems.append(ConfigProblem(path: path, reason: reason, isUnusable: unusable))
     }
 }
 

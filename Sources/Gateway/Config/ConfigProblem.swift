@@ -2,10 +2,14 @@
 public struct ConfigProblem: Sendable, Equatable, CustomStringConvertible, Error {
     public let path: String
     public let reason: String
+    /// The value has the documented shape but cannot be used here (a file that does not exist,
+    /// two options that contradict each other): the API answers 422 rather than 400.
+    public let isUnusable: Bool
 
-    public init(path: String, reason: String) {
+    public init(path: String, reason: String, isUnusable: Bool = false) {
         self.path = path
         self.reason = reason
+        self.isUnusable = isUnusable
     }
 
     public var description: String { "\(path.isEmpty ? "(root)" : path): \(reason)" }

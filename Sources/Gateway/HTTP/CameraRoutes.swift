@@ -95,7 +95,10 @@ struct ShareRoutes {
         default: throw APIError.badRequest("expires_at must be an RFC 3339 time or Unix seconds")
         }
         guard WallClock.representable.contains(seconds) else {
-            throw APIError(.badRequest, code: "invalid_request", "expires_at must be a time between 1970 and 9999",
+            // A number outside the documented range is malformed (400); a well-formed date the
+            // gateway cannot use (before 1970) is refused as content (422).
+            let status: HTTPResponse.Status = value.flatMap { if case .string = $0 { .unprocessableContent } else { nil } } ?? .badRequest
+            throw APIError(status, code: "invalid_request", "expires_at must be a time between 1970 and 9999",
                            details: [ConfigProblem(path: "expires_at", reason: "out of range")])
         }
         return seconds

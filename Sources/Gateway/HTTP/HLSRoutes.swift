@@ -83,7 +83,7 @@ struct HLSRoutes {
     func blockingTarget(_ request: Request) throws -> (sequence: Int, part: Int?)? {
         let query = request.uri.queryParameters
         guard let msnText = query.get("_HLS_msn") else {
-            if query.get("_HLS_part") != nil { throw APIError.badRequest("_HLS_part needs _HLS_msn") }
+            if query.get("_HLS_part") != nil { throw APIError(.unprocessableContent, code: "invalid_request", "_HLS_part needs _HLS_msn") }
             return nil
         }
         guard let msn = Int(msnText), msn >= 0 else { throw APIError.badRequest("_HLS_msn must be a number") }

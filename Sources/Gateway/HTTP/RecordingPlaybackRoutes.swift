@@ -43,7 +43,7 @@ struct RecordingPlaybackRoutes {
             _ = try await access.authorize(principal, cameraID: cameraID, for: .view)
             let query = request.uri.queryParameters
             guard let start = try Self.time(query.get("start"), name: "start") else { throw APIError.badRequest("start is required") }
-            guard let duration = query.get("duration").flatMap({ $0.utf8.count <= 20 ? Double($0) : nil }), duration > 0,
+            guard let duration = query.get("duration").flatMap({ $0.utf8.count <= 64 && $0.utf8.allSatisfy { "0123456789.eE+-".utf8.contains($0) } ? Double($0) : nil }), duration > 0,
                   duration <= Self.maximumDuration else {
                 throw APIError.badRequest("duration must be a number of seconds up to \(Int(Self.maximumDuration))")
             }
@@ -59,9 +59,9 @@ struct RecordingPlaybackRoutes {
             return Response(status: .ok, headers: headers, body: ResponseBody { writer in
                 defer { slot.release() }
                 let handoff = BoundedHandoff<[UInt8]>(capacity: 4)
-                try await withThrowingTaskGroup(of: Void.self) { group in
+                await withTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        try await BlockingThread.run(name: "playback:\(cameraID)", onCancel: handoff.cancel) {
+                        try? await BlockingThread.run(name: "playback:\(cameraID)", onCancel: handoff.cancel) {
                             do {
                                 try RecordingStitcher.stitch(segments, from: start, duration: duration, emit: handoff.send)
                                 handoff.finish()
@@ -79,7 +79,7 @@ struct RecordingPlaybackRoutes {
                         handoff.cancel()
                     }
                     handoff.cancel()
-                    try? await group.waitForAll()
+                    await group.waitForAll()
                 }
                 try await writer.finish(nil)
             })
@@ -95,9 +95,15 @@ struct RecordingPlaybackRoutes {
     /// Unix seconds or RFC 3339, within the times the gateway represents (no NaN, no 1e300).
     static func time(_ text: String?, name: String) throws -> Double? {
         guard let text else { return nil }
-        guard let seconds = text.utf8.count <= 40 ? (Double(text) ?? RFC3339.parse(text)) : nil,
-              WallClock.representable.contains(seconds) else {
-            throw APIError.badRequest("\(name) must be Unix seconds or an RFC 3339 time between 1970 and 9999")
+        // `^[0-9]{1,11}(\.[0-9]{1,6})?$`, as openapi.yaml says.
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        let isNumber = parts.allSatisfy { $0.allSatisfy { $0.isASCII && $0.isNumber } } && (1...11).contains(parts[0].count)
+            && (parts.count == 1 || (1...6).contains(parts[1].count))
+        guard let seconds = isNumber ? Double(text) : RFC3339.parse(text) else {
+            throw APIError.badRequest("\(name) must be Unix seconds or an RFC 3339 time")
+        }
+        guard WallClock.representable.contains(seconds) else {
+            throw APIError(.unprocessableContent, code: "out_of_range", "\(name) must be a time between 1970 and 9999")
         }
         return seconds
     }

@@ -53,26 +53,34 @@ enum RFC3339 {
             }
             return value
         }
-        guard pattern.count >= 20, let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
+        func separator(_ index: Int, _ allowed: String) -> Bool { index < pattern.count && allowed.utf8.contains(pattern[index]) }
+        guard pattern.count >= 20, pattern.count <= 64, let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
               let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2),
-              (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
+              separator(4, "-"), separator(7, "-"), separator(10, "Tt"), separator(13, ":"), separator(16, ":"),
+              (1...12).contains(month), hour < 24, minute < 60, second < 61 else { return nil }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let monthDays = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard (1...monthDays[month - 1]).contains(day) else { return nil }
         var index = 19
         var fraction = 0.0
         if index < pattern.count, pattern[index] == UInt8(ascii: ".") {
             index += 1
+            let digits = index
             var scale = 0.1
             while index < pattern.count, (48...57).contains(pattern[index]) {
                 fraction += Double(pattern[index] - 48) * scale
                 scale /= 10
                 index += 1
             }
+            guard index > digits else { return nil }
         }
         guard index < pattern.count else { return nil }
         var offset = 0
         switch pattern[index] {
         case UInt8(ascii: "Z"), UInt8(ascii: "z"): guard index + 1 == pattern.count else { return nil }
         case UInt8(ascii: "+"), UInt8(ascii: "-"):
-            guard index + 6 == pattern.count, let hours = number(index + 1, 2), let minutes = number(index + 4, 2) else { return nil }
+            guard index + 6 == pattern.count, separator(index + 3, ":"), let hours = number(index + 1, 2), let minutes = number(index + 4, 2),
+                  hours < 24, minutes < 60 else { return nil }
             offset = (hours * 60 + minutes) * 60 * (pattern[index] == UInt8(ascii: "+") ? 1 : -1)
         default: return nil
         }

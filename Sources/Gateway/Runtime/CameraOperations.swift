@@ -111,9 +111,11 @@ public struct CameraOperations: Sendable {
     public func share(_ principal: Principal, id: String, username: String, role: GrantRole, expiresAt: Double?) async throws -> GrantRecord {
         let (record, _) = try await access.authorize(principal, cameraID: id, for: .manage)
         guard let user = try await storage.user(named: username) else { throw APIError.notFound("user '\(username)' not found") }
-        guard user.username != record.owner else { throw APIError.badRequest("'\(username)' owns this camera") }
+        guard user.username != record.owner else { throw APIError(.conflict, code: "owner", "'\(username)' owns this camera") }
         if let expiresAt, !WallClock.representable.contains(expiresAt) { throw APIError.badRequest("expires_at must be a time between 1970 and 9999") }
-        if let expiresAt, expiresAt <= WallClock.now() { throw APIError.badRequest("expires_at must be in the future") }
+        if let expiresAt, expiresAt <= WallClock.now() {
+            throw APIError(.unprocessableContent, code: "expired", "expires_at must be in the future")
+        }
         let grant = GrantRecord(cameraID: id, username: username, role: role, expiresAt: expiresAt,
                                 grantedBy: principal.username, createdAt: WallClock.now())
         try await storage.putGrant(grant)
@@ -163,7 +165,9 @@ public struct CameraOperations: Sendable {
 
     private func validate(_ record: CameraRecord) throws {
         if case .failure(let errors) = manager.validate(record) {
-            throw APIError(.badRequest, code: "invalid_camera", errors.problems.map(\.description).joined(separator: "; "), details: errors.problems)
+            // Malformed (the document says so) is 400; well-formed but unusable here is 422.
+            let unusable = errors.problems.allSatisfy(\.isUnusable)
+            throw APIError(unusable ? .unprocessableContent : .badRequest, code: "invalid_camera", errors.problems.map(\.description).joined(separator: "; "), details: errors.problems)
         }
     }
 
@@ -171,7 +175,9 @@ public struct CameraOperations: Sendable {
     private func resolveOwner(_ owner: String?, principal: Principal) async throws -> String? {
         guard let owner, owner != principal.username else { return owner }
         guard principal.isAdmin else { throw APIError(.forbidden, code: "forbidden", "only an admin may set another owner") }
-        guard try await storage.user(named: owner) != nil else { throw APIError.badRequest("owner '\(owner)' is not a user") }
+        guard try await storage.user(named: owner) != nil else {
+            throw APIError(.unprocessableContent, code: "unknown_owner", "owner '\(owner)' is not a user")
+        }
         return owner
     }
 

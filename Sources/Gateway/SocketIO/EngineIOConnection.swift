@@ -18,6 +18,11 @@ final class WebSocketLink: Sendable {
     let pendingBytes = Atomic<Int>(0)
     /// Frames handed to this socket and not yet written (a `3probe` is 6 bytes; an empty one counts too).
     let pendingFrames = Atomic<Int>(0)
+    /// Frames handed to this socket so far.
+    let sentFrames = Atomic<Int>(0)
+    /// When the writer last handed a frame to the channel (monotonic nanoseconds): the channel
+    /// puts it on the wire a moment later, on its own event loop.
+    let lastWritten = Atomic<Int64>(0)
 
     init() { (frames, continuation) = AsyncStream.makeStream(of: Frame.self) }
 
@@ -31,11 +36,13 @@ final class WebSocketLink: Sendable {
             }
             pendingBytes.add(frame.size, ordering: .relaxed)
             pendingFrames.add(1, ordering: .relaxed)
+            sentFrames.add(1, ordering: .relaxed)
             continuation.yield(frame)
         }
     }
 
     func written(_ frame: Frame) {
+        lastWritten.store(MonotonicTime.nanoseconds(), ordering: .relaxed)
         pendingBytes.subtract(frame.size, ordering: .relaxed)
         pendingFrames.subtract(1, ordering: .releasing)
     }
@@ -116,13 +123,20 @@ public final class EngineIOConnection: Sendable {
     /// Waits until what the session gave its WebSockets (a `3probe`, say) has been written, so
     /// that an HTTP answer produced later never overtakes it: one order per session. Bounded:
     /// a WebSocket that does not drain within `limit` no longer holds HTTP answers back.
-    func webSocketsFlushed(limit: Duration = .seconds(2)) async {
-        let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
-            let pending = inner.withLock { inner in
-                [inner.socket, inner.probe].reduce(0) { $0 + ($1?.pendingFrames.load(ordering: .acquiring) ?? 0) }
+    /// A probe WebSocket that is open but not yet answered holds HTTP answers back briefly too:
+    /// its `2probe` was sent right after the upgrade, before any later HTTP request, and may
+    /// still be on its way through another event loop.
+    func webSocketsFlushed(limit: Duration = .seconds(2), probeGrace: Duration = .milliseconds(500)) async {
+        let start = ContinuousClock.now
+        while ContinuousClock.now < start + limit {
+            let (pending, unansweredProbe, lastWritten) = inner.withLock { inner in
+                ([inner.socket, inner.probe].reduce(0) { $0 + ($1?.pendingFrames.load(ordering: .acquiring) ?? 0) },
+                 inner.probe.map { $0.sentFrames.load(ordering: .acquiring) == 0 } ?? false,
+                 [inner.socket, inner.probe].compactMap { $0?.lastWritten.load(ordering: .relaxed) }.max() ?? 0)
             }
-            if pending <= 0 { return }
+            // A frame handed over in the last 2 ms may not be on the wire yet.
+            let settling = MonotonicTime.nanoseconds() - lastWritten < 2_000_000
+            if pending <= 0, !settling, !(unansweredProbe && ContinuousClock.now < start + probeGrace) { return }
             try? await Task.sleep(for: .milliseconds(1))
         }
     }

@@ -37,19 +37,9 @@ public final class EngineIOServer: Service, Sendable {
         var sessions: [String: EngineIOConnection] = [:]
         var perAddress: [String: Int] = [:]
         var timers = Heap<Timer>()
-        /// Sessions closed in the last seconds: a long-poll that set out before the close but
-        /// arrives after it gets the close, not "Session ID unknown".
-        var recentlyClosed: [String: Double] = [:]
-        static let closedMemory = 10.0
-        static let closedMemoryCount = 10_000
 
         mutating func remove(_ id: String) {
             guard let connection = sessions.removeValue(forKey: id) else { return }
-            let now = MonotonicTime.seconds()
-            if recentlyClosed.count >= Self.closedMemoryCount {
-                recentlyClosed = recentlyClosed.filter { now - $0.value < Self.closedMemory }
-            }
-            if recentlyClosed.count < Self.closedMemoryCount { recentlyClosed[id] = now }
             let address = connection.request.remoteAddress
             let left = (perAddress[address] ?? 1) - 1
             perAddress[address] = left > 0 ? left : nil
@@ -128,15 +118,7 @@ public final class EngineIOServer: Service, Sendable {
             onConnection(connection)
             return Self.text(EngineIOCodec.encodeText(.open(handshake)))
         }
-        let (found, justClosed) = registry.withLock { registry -> (EngineIOConnection?, Bool) in
-            let closedAt = registry.recentlyClosed[sid]
-            return (registry.sessions[sid], closedAt.map { MonotonicTime.seconds() - $0 < Registry.closedMemory } ?? false)
-        }
-        guard let connection = found else {
-            // The close settled first: the poll gets what it would have got just before, the close.
-            if justClosed, request.method == .get { return Self.text(EngineIOCodec.encodePayload([.close])) }
-            return Self.error(.unknownSession)
-        }
+        guard let connection = registry.withLock({ $0.sessions[sid] }) else { return Self.error(.unknownSession) }
         switch request.method {
         case .get:
             // A waiting long-poll ends with the server: the session closes and the GET gets `1`.
@@ -219,17 +201,20 @@ public final class EngineIOServer: Service, Sendable {
         }
         let headers = Dictionary(request.headerFields.map { ($0.name.canonicalName, $0.value) }, uniquingKeysWith: { first, _ in first })
         let handshake = HandshakeRequest(query: query, headers: headers, remoteAddress: remoteAddress)
+        // The probe is attached before the 101 goes out, so that an HTTP request the client sends
+        // after the upgrade already finds it (and waits for its `3probe`).
+        let link = WebSocketLink()
+        let attached = existing?.attachProbe(link) ?? false
         return { inbound, outbound, _ in
-            try await self.serve(inbound: inbound, outbound: outbound, existing: existing, request: handshake)
+            try await self.serve(inbound: inbound, outbound: outbound, existing: existing, attached: attached, link: link, request: handshake)
         }
     }
 
     private func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, existing: EngineIOConnection?,
-                       request: HandshakeRequest) async throws {
-        let link = WebSocketLink()
+                       attached: Bool, link: WebSocketLink, request: HandshakeRequest) async throws {
         let connection: EngineIOConnection
         if let existing {
-            guard existing.attachProbe(link) else {
+            guard attached else {
                 try await outbound.close(.normalClosure, reason: nil)
                 return
             }

@@ -31,11 +31,13 @@ public struct HLSSinkConfiguration: Decodable, Sendable {
         directory = try container.decodeIfPresent(String.self, forKey: .directory).map { decoder.resolvePath($0) }
         idleTimeout = try container.decodeIfPresent(Double.self, forKey: .idleTimeout) ?? idleTimeout
         try decoder.requireRange(segmentDuration, 0.1...60, CodingKeys.segmentDuration)
-        if partDuration < 0 || partDuration >= segmentDuration {
+        if !(0...60).contains(partDuration) {
             try decoder.reportProblem(CodingKeys.partDuration, "must be 0 (off) or between 0 and segment_duration")
+        } else if partDuration >= segmentDuration {
+            try decoder.reportUnusable(CodingKeys.partDuration, "must be 0 (off) or between 0 and segment_duration")
         }
         try decoder.requireRange(window, 3...1000, CodingKeys.window)
-        if storage == .directory, directory == nil { try decoder.reportProblem(CodingKeys.directory, "is required with storage 'directory'") }
+        if storage == .directory, directory == nil { try decoder.reportUnusable(CodingKeys.directory, "is required with storage 'directory'") }
         try decoder.requireRange(idleTimeout, 0.1...86_400, CodingKeys.idleTimeout)
     }
 }

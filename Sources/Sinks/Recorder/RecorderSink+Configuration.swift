@@ -29,8 +29,10 @@ public struct RecorderSinkConfiguration: Decodable, Sendable {
         maxBytes = try container.decodeIfPresent(Int.self, forKey: .maxBytes)
         directory = try container.decodeIfPresent(String.self, forKey: .directory).map { decoder.resolvePath($0) }
         try decoder.requireRange(segmentDuration, 1...86_400, CodingKeys.segmentDuration)
-        if partDuration <= 0 || partDuration > segmentDuration {
+        if !(partDuration > 0 && partDuration <= 86_400) {
             try decoder.reportProblem(CodingKeys.partDuration, "must be positive and at most segment_duration")
+        } else if partDuration > segmentDuration {
+            try decoder.reportUnusable(CodingKeys.partDuration, "must be positive and at most segment_duration")
         }
         try decoder.requireRange(retentionDays, 0.001...36_500, CodingKeys.retentionDays)
         try decoder.requireRange(maxBytes, 1...1 << 50, CodingKeys.maxBytes)

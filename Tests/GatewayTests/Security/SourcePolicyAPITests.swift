@@ -18,7 +18,7 @@ import Testing
             let cases: [(source: String, userStatus: Int, adminStatus: Int)] = [
                 (#"{"type": "usb", "driver": "lavfi", "device": "movie=filename=\#(gateway.directory)/plugins.json:f=tty"}"#, 403, 201),
                 (#"{"type": "file", "path": "\#(clip)", "loop": true}"#, 403, 201),
-                (#"{"type": "file", "path": "/no/such/file.mp4"}"#, 403, 400),
+                (#"{"type": "file", "path": "/no/such/file.mp4"}"#, 403, 422),
                 (#"{"type": "http", "url": "http://127.0.0.1:22/"}"#, 403, 201),
                 (#"{"type": "http", "url": "http://localhost:8080/"}"#, 403, 201),
                 (#"{"type": "http", "url": "http://169.254.169.254/latest/meta-data/"}"#, 403, 201),

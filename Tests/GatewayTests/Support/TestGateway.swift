@@ -55,7 +55,8 @@ final class TestGateway: Sendable {
 
     /// `users`: the standard cast (admin is an admin); `auth`, `cameras`, `events` are JSON texts.
     static func start(directory: String? = nil, auth: String? = nil, users: String? = nil, cameras: String = "[]",
-                      events: String = #"[{"type": "log"}]"#, sources: String = "{}") async throws -> TestGateway {
+                      events: String = #"[{"type": "log"}]"#, sources: String = "{}",
+                      limits: String = "{}") async throws -> TestGateway {
         let directory = directory ?? TestMedia.temporaryPath("gateway")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let userList = users ?? "[" + Self.users.map {
@@ -64,7 +65,7 @@ final class TestGateway: Sendable {
         let text = """
         {"server": {"port": 0, "data_dir": "data"},
          "auth": \(auth ?? #"{"jwt_secret": "\#(secret)", "bcrypt_cost": 4}"#),
-         "users": \(userList), "events": \(events), "sources": \(sources), "cameras": \(cameras)}
+         "users": \(userList), "events": \(events), "sources": \(sources), "limits": \(limits), "cameras": \(cameras)}
         """
         let config = try ConfigLoader(registry: standardRegistry(), environment: [:]).load(text: text, baseDirectory: directory).get()
         let logs = LogCapture()

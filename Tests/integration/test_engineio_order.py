@@ -1,0 +1,52 @@
+"""Engine.IO answers in one order per session (issue 11): after a `2probe` on the new
+WebSocket, the `3probe` is written before the answer to an HTTP request that came later.
+Repeated many times against the gateway, because a race that loses one round in ten passes a
+single run."""
+import json
+import select
+import socket
+import tempfile
+
+import pytest
+import requests
+import websocket
+
+from conftest import launch, password
+
+ROUNDS = 200
+
+
+@pytest.fixture(scope="module")
+def engine():
+    directory = tempfile.mkdtemp(prefix="gateway-eio-")
+    config = {"server": {"host": "127.0.0.1", "port": 0, "data_dir": "data"},
+              "auth": {"jwt_secret": "engineio-secret-0123456789abcdef012345678", "bcrypt_cost": 4},
+              "users": [{"username": "admin", "password": password("admin"), "role": "admin"}]}
+    process, base, log = launch(directory, config)
+    yield base
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_a_probe_answer_is_never_overtaken_by_a_later_http_answer(engine):
+    host, port = engine.replace("http://", "").split(":")
+    overtaken = 0
+    for _ in range(ROUNDS):
+        opened = requests.get(f"{engine}/socket.io/?EIO=4&transport=polling", timeout=5).text
+        sid = json.loads(opened[1:])["sid"]
+        ws = websocket.create_connection(f"ws://{host}:{port}/socket.io/?EIO=4&transport=websocket&sid={sid}", timeout=5)
+        ws.send("2probe")
+        body = "40"  # a Socket.IO CONNECT (refused for want of a token; the session stays)
+        http = socket.create_connection((host, int(port)), timeout=5)
+        http.sendall(f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: {host}\r\n"
+                     f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode())
+        readable, _, _ = select.select([http], [], [], 5)
+        assert readable, "the POST was not answered"
+        ws_ready, _, _ = select.select([ws.sock], [], [], 0)
+        if not ws_ready:
+            overtaken += 1
+        assert http.recv(4096).startswith(b"HTTP/1.1 200")
+        assert ws.recv() == "3probe"
+        http.close()
+        ws.close()
+    assert overtaken == 0, f"the POST's answer overtook the 3probe in {overtaken} of {ROUNDS} rounds"
