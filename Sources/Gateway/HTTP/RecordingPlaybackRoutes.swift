@@ -95,10 +95,10 @@ struct RecordingPlaybackRoutes {
     /// Unix seconds or RFC 3339, within the times the gateway represents (no NaN, no 1e300).
     static func time(_ text: String?, name: String) throws -> Double? {
         guard let text else { return nil }
-        // `^[0-9]{1,11}(\.[0-9]{1,6})?$`, as openapi.yaml says.
+        // `^[0-9]{1,11}(\.[0-9]{1,9})?$`, as openapi.yaml says.
         let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
         let isNumber = parts.allSatisfy { $0.allSatisfy { $0.isASCII && $0.isNumber } } && (1...11).contains(parts[0].count)
-            && (parts.count == 1 || (1...6).contains(parts[1].count))
+            && (parts.count == 1 || (1...9).contains(parts[1].count))
         guard let seconds = isNumber ? Double(text) : RFC3339.parse(text) else {
             throw APIError.badRequest("\(name) must be Unix seconds or an RFC 3339 time")
         }
