@@ -50,3 +50,20 @@ def test_a_probe_answer_is_never_overtaken_by_a_later_http_answer(engine):
         http.close()
         ws.close()
     assert overtaken == 0, f"the POST's answer overtook the 3probe in {overtaken} of {ROUNDS} rounds"
+
+
+def test_connection_close_is_answered_with_connection_close(engine):
+    """A request saying `Connection: close` hears it back, on the API and on Engine.IO alike."""
+    host, port = engine.replace("http://", "").split(":")
+    for path in ("/api/health", "/socket.io/?EIO=4&transport=polling", "/no/such/route"):
+        connection = socket.create_connection((host, int(port)), timeout=5)
+        connection.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break  # the server closed the connection after the answer
+            data += chunk
+        connection.close()
+        head = data.split(b"\r\n\r\n", 1)[0].decode().lower()
+        assert "\r\nconnection: close" in head, f"{path}: {head}"

@@ -1,5 +1,26 @@
 import Hummingbird
 
+/// A request that says `Connection: close` gets `Connection: close` back (RFC 9112 §9.6): the
+/// server closes the connection after it, and the client should know before reading it all.
+public struct ConnectionCloseMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let closing = request.headers[values: .connection].contains { value in
+            value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == "close" }
+        }
+        guard closing else { return try await next(request, context) }
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        response.headers[.connection] = "close"
+        return response
+    }
+}
+
 /// CORS per `server.cors_origins`: a listed `Origin` is echoed back with credentials allowed;
 /// `*` lets any origin read responses *without* credentials (no cookie, no
 /// `Access-Control-Allow-Credentials`), so a page elsewhere cannot act as a logged-in user.

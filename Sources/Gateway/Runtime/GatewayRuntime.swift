@@ -133,6 +133,7 @@ public final class GatewayRuntime: Sendable {
     public func makeRouter() -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
         let routes = RouteTable()
+        router.middlewares.add(ConnectionCloseMiddleware())
         router.middlewares.add(GatewayCORSMiddleware(origins: config.server.corsOrigins))
         router.middlewares.add(APIErrorMiddleware(routes: routes))
         router.middlewares.add(AuthenticationMiddleware(users: users, trustedOrigins: Set(config.server.corsOrigins.filter { $0 != "*" })))
