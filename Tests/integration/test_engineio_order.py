@@ -5,6 +5,7 @@ single run."""
 import json
 import select
 import socket
+import time
 import tempfile
 
 import pytest
@@ -67,3 +68,51 @@ def test_connection_close_is_answered_with_connection_close(engine):
         connection.close()
         head = data.split(b"\r\n\r\n", 1)[0].decode().lower()
         assert "\r\nconnection: close" in head, f"{path}: {head}"
+
+
+def raw_request(host, port, request):
+    connection = socket.create_connection((host, int(port)), timeout=5)
+    connection.sendall(request.encode())
+    return connection
+
+
+def read_response(connection):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head.decode().split("\r\n")[0], body.decode(errors="replace")
+
+
+def test_a_poll_sent_just_before_the_close_settles_with_the_close(engine):
+    """A long-poll GET and, 1 ms later, the closing POST, each on a connection of its own: the
+    GET reached the server first, so it is answered as a waiting poll (`6`), never "Session ID
+    unknown" — 400 rounds. A poll sent after the close has completed is still a 400."""
+    host, port = engine.replace("http://", "").split(":")
+    unknown = 0
+    for _ in range(400):
+        sid = json.loads(requests.get(f"{engine}/socket.io/?EIO=4&transport=polling", timeout=5).text[1:])["sid"]
+        poll = raw_request(host, port, f"GET /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: {host}\r\n\r\n")
+        time.sleep(0.001)
+        close = raw_request(host, port, f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: {host}\r\n"
+                                        "Content-Type: text/plain\r\nContent-Length: 1\r\n\r\n1")
+        status, body = read_response(poll)
+        if not status.endswith("200 OK"):
+            unknown += 1
+        else:
+            assert body in ("6", "1"), body
+        read_response(close)
+        poll.close()
+        close.close()
+    assert unknown == 0, f"{unknown} of 400 polls were answered as an unknown session"
+    after = requests.get(f"{engine}/socket.io/?EIO=4&transport=polling&sid={sid}", timeout=5)
+    assert (after.status_code, after.text) == (400, '{"code":1,"message":"Session ID unknown"}')

@@ -6,6 +6,8 @@ import NIOCore
 public struct GatewayRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: String
+    /// The connection the request came on (for `RequestArrival`).
+    public let channel: any Channel
     var authentication: Authentication = .anonymous
 
     enum Authentication: Sendable {
@@ -17,6 +19,7 @@ public struct GatewayRequestContext: RequestContext {
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+        channel = source.channel
     }
 
     /// The caller, or 401 (no token, or a token that did not check out).

@@ -152,7 +152,7 @@ public final class GatewayRuntime: Sendable {
         MJPEGRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager).register(on: router)
         SeedRoutes(cameras: cameras, manager: cameraManager).register(on: router)
         OpenAPIRoute().register(on: router)
-        socketIO.engine.register(on: router) { $0.remoteAddress }
+        socketIO.engine.register(on: router, remoteAddress: { $0.remoteAddress }, arrival: { await RequestArrival.headTime(on: $0.channel) })
         liveWebSocket.register(on: router)
         routes.record(router)
         return router

@@ -11,7 +11,8 @@ extension HTTPServerBuilder {
         otherWebSockets: @escaping @Sendable (HTTPRequest) async -> WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>? = { _ in nil }
     ) -> HTTPServerBuilder {
         let maxFrame = servers.map(\.configuration.maxPayload).max() ?? (1 << 20)
-        return .http1WebSocketUpgrade(configuration: .init(ws: .init(maxFrameSize: max(maxFrame, 1 << 16), autoPing: .disabled))) { request, channel, _ in
+        return .http1WebSocketUpgrade(configuration: .init(http1: .init(additionalChannelHandlers: [RequestArrival()]),
+                                                           ws: .init(maxFrameSize: max(maxFrame, 1 << 16), autoPing: .disabled))) { request, channel, _ in
             let address = channel.remoteAddress?.ipAddress ?? "unknown"
             for server in servers {
                 if let handler = server.webSocketHandler(for: request, remoteAddress: address) { return .upgrade([:], handler) }

@@ -37,9 +37,17 @@ public final class EngineIOServer: Service, Sendable {
         var sessions: [String: EngineIOConnection] = [:]
         var perAddress: [String: Int] = [:]
         var timers = Heap<Timer>()
+        /// When recently closed sessions closed (monotonic nanoseconds), for polls that arrived
+        /// before the close but reached the lookup after it. Bounded.
+        var closedAt: [String: Int64] = [:]
+        static let closedMemory: Int64 = 10_000_000_000
+        static let closedMemoryCount = 10_000
 
         mutating func remove(_ id: String) {
             guard let connection = sessions.removeValue(forKey: id) else { return }
+            let now = MonotonicTime.nanoseconds()
+            if closedAt.count >= Self.closedMemoryCount { closedAt = closedAt.filter { now - $0.value < Self.closedMemory } }
+            if closedAt.count < Self.closedMemoryCount { closedAt[id] = now }
             let address = connection.request.remoteAddress
             let left = (perAddress[address] ?? 1) - 1
             perAddress[address] = left > 0 ? left : nil
@@ -85,11 +93,13 @@ public final class EngineIOServer: Service, Sendable {
 
     /// Registers the long-polling methods at `path` (add PUT, … to have them answered with the
     /// Engine.IO error rather than the router's 404).
+    /// `arrival` tells when the request's head reached the server (`RequestArrival`), when known.
     public func register<Context: RequestContext>(on router: Router<Context>, methods: [HTTPRequest.Method] = [.get, .post],
-                                                  remoteAddress: @escaping @Sendable (Context) -> String) {
+                                                  remoteAddress: @escaping @Sendable (Context) -> String,
+                                                  arrival: @escaping @Sendable (Context) async -> Int64? = { _ in nil }) {
         for method in methods {
             router.on(RouterPath(path), method: method) { request, context in
-                await self.handle(request, remoteAddress: remoteAddress(context))
+                await self.handle(request, remoteAddress: remoteAddress(context)) { await arrival(context) }
             }
         }
     }
@@ -100,7 +110,7 @@ public final class EngineIOServer: Service, Sendable {
         return result
     }
 
-    func handle(_ request: Request, remoteAddress: String) async -> Response {
+    func handle(_ request: Request, remoteAddress: String, arrival: @Sendable () async -> Int64? = { nil }) async -> Response {
         let query = Self.query(of: request.uri)
         guard let transport = query["transport"], transport == "polling" || transport == "websocket" else {
             return Self.error(.unknownTransport)
@@ -118,7 +128,16 @@ public final class EngineIOServer: Service, Sendable {
             onConnection(connection)
             return Self.text(EngineIOCodec.encodeText(.open(handshake)))
         }
-        guard let connection = registry.withLock({ $0.sessions[sid] }) else { return Self.error(.unknownSession) }
+        guard let connection = registry.withLock({ $0.sessions[sid] }) else {
+            // A long-poll whose head arrived before the session closed, but whose lookup came
+            // after (requests on different connections race to it), settles as if it had been
+            // waiting: the close answers it. One that arrived after the close is an unknown session.
+            if request.method == .get, let closed = registry.withLock({ $0.closedAt[sid] }), let arrived = await arrival(), arrived > 0,
+               arrived < closed {
+                return Self.text(EngineIOCodec.encodePayload([.noop]))
+            }
+            return Self.error(.unknownSession)
+        }
         switch request.method {
         case .get:
             // A waiting long-poll ends with the server: the session closes and the GET gets `1`.
