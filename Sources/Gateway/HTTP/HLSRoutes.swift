@@ -40,6 +40,10 @@ struct HLSRoutes {
         await provider.touch(player: principal.username)
         var response: Response
         if file == "index.m3u8" || file == "master.m3u8" {
+            // A camera that is failing will not produce a segment while the player waits.
+            if let state = manager.pipeline(id: cameraID)?.supervisor.currentStatus.state, state == .reconnecting || state == .offline {
+                throw APIError(.serviceUnavailable, code: "stream_unavailable", "the camera is \(state.rawValue)", retryAfter: 2)
+            }
             let token = try await streamTokens.token(userID: principal.userID, cameraID: cameraID)
             let query = "?token=\(token)"
             let text: String

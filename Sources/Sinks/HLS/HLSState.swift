@@ -167,8 +167,13 @@ actor HLSState {
 
     // MARK: Requests
 
+    /// How long a first playlist request waits for a starting camera's first segment: enough
+    /// for a cold start with the default 2 s segments, short enough that a player is told
+    /// (503, retry) rather than left hanging.
+    private var firstSegmentWait: Double { min(configuration.segmentDuration * 3 + 2, 8) }
+
     func mediaPlaylist(query: String, blockUntil: (sequence: Int, part: Int?)?) async throws -> String {
-        let ready = await wait(timeout: configuration.segmentDuration * 3 + 5) { !($0.playlist?.segments.isEmpty ?? true) }
+        let ready = await wait(timeout: firstSegmentWait) { !($0.playlist?.segments.isEmpty ?? true) }
         guard ready, let current = playlist else { throw HLSError.unavailable }
         if let target = blockUntil {
             let next = current.nextPart
@@ -180,7 +185,7 @@ actor HLSState {
     }
 
     func multivariantPlaylist(query: String) async throws -> String {
-        guard await wait(timeout: configuration.segmentDuration * 3 + 5, { !($0.playlist?.segments.isEmpty ?? true) }) else {
+        guard await wait(timeout: firstSegmentWait, { !($0.playlist?.segments.isEmpty ?? true) }) else {
             throw HLSError.unavailable
         }
         var attributes = ["BANDWIDTH=\(max(peakBitrate, 1))", "CODECS=\"\(codecs)\""]
