@@ -35,6 +35,17 @@ class Gateway:
         return response.json()["token"]
 
 
+def login(base, user):
+    """The token of `user` (password `password-<user>`) on the gateway at `base`."""
+    response = requests.post(f"{base}/api/auth/login", json={"username": user, "password": password(user)}, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["token"]
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
 def make_clip(directory):
     clip = os.path.join(directory, "clip.mp4")
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",

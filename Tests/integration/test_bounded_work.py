@@ -8,19 +8,9 @@ import time
 import pytest
 import requests
 
-from conftest import launch, make_clip, password
+from conftest import bearer, launch, login, make_clip, password
 
 USERS = ["admin", "olivia", "victor"]
-
-
-def login(base, user):
-    response = requests.post(f"{base}/api/auth/login", json={"username": user, "password": password(user)}, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()["token"]
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 def start(directory, extra=None, clip=None):

@@ -14,7 +14,7 @@ import requests
 import socketio
 import websocket
 
-from conftest import launch, password
+from conftest import bearer, launch, login, password
 from live_servers import HTTPCamera
 
 USERS = ["admin", "olivia", "victor"]
@@ -42,14 +42,6 @@ def revocation_gateway():
     process.terminate()
     process.wait(timeout=30)
     mjpeg.stop()
-
-
-def login(base, user):
-    return requests.post(f"{base}/api/auth/login", json={"username": user, "password": password(user)}, timeout=10).json()["token"]
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 def share(base, camera, expires_at=None):

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from conftest import launch, password
+from conftest import launch, login, password
 from live_servers import HTTPCamera, RTSPServer, free_port
 from test_hls import auth
 
@@ -68,10 +68,6 @@ def policy_gateway():
     process.wait(timeout=30)
     for server in (lan_camera, redirected_camera, local_camera, rtsp, to_local, to_lan):
         server.stop()
-
-
-def login(base, user):
-    return requests.post(f"{base}/api/auth/login", json={"username": user, "password": password(user)}, timeout=10).json()["token"]
 
 
 def create(base, token, camera_id, source):

@@ -76,17 +76,3 @@ public struct SourcePolicy: Sendable {
         return problems
     }
 }
-
-extension JSONValue {
-    /// Whether the object has `key` with a value other than null (null means "the default").
-    func given(_ key: String) -> Bool { self[key].map { $0 != .null } ?? false }
-
-    /// The value as an integer, when it is a whole number.
-    var integer: Int? {
-        switch self {
-        case .int(let value): value
-        case .double(let value) where value.rounded() == value && abs(value) < 9e18: Int(value)
-        default: nil
-        }
-    }
-}

@@ -32,8 +32,6 @@ public final class WorkSlots: Sendable {
         }
     }
 
-    public var inUse: Int { state.withLock { $0.all } }
-
     /// Held work; `release()` (once) gives it back.
     public final class Slot: Sendable {
         private let onRelease: @Sendable () -> Void

@@ -20,7 +20,6 @@ public final class EgressProxy: Service, Sendable {
     private let policy: DestinationPolicy
     private let logger: Logger
     private let connectTimeout: Double
-    private let refusals = Atomic<Int>(0)
 
     public init(policy: DestinationPolicy, logger: Logger, connectTimeout: Double = 10) throws {
         self.policy = policy
@@ -49,9 +48,6 @@ public final class EgressProxy: Service, Sendable {
 
     /// The `http_proxy` value for libavformat: the proxy with its token as credentials.
     public var proxyURL: String { "http://gateway:\(token)@127.0.0.1:\(port)" }
-
-    /// Connections refused by the policy so far.
-    public var refusedConnections: Int { refusals.load(ordering: .relaxed) }
 
     public func run() async throws {
         let listener = listener
@@ -93,7 +89,6 @@ public final class EgressProxy: Service, Sendable {
         do {
             addresses = try policy.resolve(host: request.host, port: request.port)
         } catch {
-            refusals.add(1, ordering: .relaxed)
             logger.warning("egress refused by the source policy", metadata: ["host": "\(request.host)"])
             return respond(client, "403 Forbidden")
         }

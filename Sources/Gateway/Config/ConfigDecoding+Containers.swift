@@ -159,12 +159,7 @@ struct SingleValueContainer: SingleValueDecodingContainer {
     func decode(_ type: Float.Type) throws -> Float { Float(try decode(Double.self)) }
 
     private func integer<I: FixedWidthInteger>(_ type: I.Type) throws -> I {
-        let number: Int?
-        switch value {
-        case .int(let value): number = value
-        case .double(let value) where value.rounded() == value && abs(value) < 9e18: number = Int(value)
-        default: number = expandedString.flatMap { Int($0) }
-        }
+        let number = value.integer ?? expandedString.flatMap { Int($0) }
         guard let number else { throw decoder.mismatch("an integer") }
         guard let result = I(exactly: number) else {
             decoder.log.report(decoder.pathString, "\(number) is out of range for this option")

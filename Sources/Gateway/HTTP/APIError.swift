@@ -28,6 +28,13 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public static func notFound(_ message: String = "not found") -> APIError { APIError(.notFound, code: "not_found", message) }
     public static func badRequest(_ message: String) -> APIError { APIError(.badRequest, code: "bad_request", message) }
 
+    /// A camera definition's problems: 400 when it does not have the documented shape, 422 when
+    /// it does but cannot be used here (a missing file, options that contradict each other).
+    public static func invalidCamera(_ errors: ConfigErrors) -> APIError {
+        APIError(errors.problems.allSatisfy(\.isUnusable) ? .unprocessableContent : .badRequest, code: "invalid_camera",
+                 errors.problems.map(\.description).joined(separator: "; "), details: errors.problems)
+    }
+
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var error = JSONObject([("status", .int(Int(status.code))), ("code", .string(code)), ("message", .string(message))])
         if !details.isEmpty {
@@ -64,7 +71,7 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw APIError(error.status, code: code, error.body ?? error.status.reasonPhrase)
         } catch let error as ConfigErrors {
             // A camera definition that cannot run as given (validated again when it starts).
-            throw APIError(.badRequest, code: "invalid_camera", error.problems.map(\.description).joined(separator: "; "), details: error.problems)
+            throw APIError.invalidCamera(error)
         } catch let error as DecodingError {
             throw APIError.badRequest("invalid request body: \(error)")
         } catch {

@@ -97,7 +97,8 @@ struct ShareRoutes {
         guard WallClock.representable.contains(seconds) else {
             // A number outside the documented range is malformed (400); a well-formed date the
             // gateway cannot use (before 1970) is refused as content (422).
-            let status: HTTPResponse.Status = value.flatMap { if case .string = $0 { .unprocessableContent } else { nil } } ?? .badRequest
+            var status = HTTPResponse.Status.badRequest
+            if case .string? = value { status = .unprocessableContent }
             throw APIError(status, code: "invalid_request", "expires_at must be a time between 1970 and 9999",
                            details: [ConfigProblem(path: "expires_at", reason: "out of range")])
         }

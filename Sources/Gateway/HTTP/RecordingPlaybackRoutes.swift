@@ -119,8 +119,8 @@ enum RecordingStitcher {
         var initSent = false
         var written = 0
         func write(_ packet: MediaPacket) throws {
-            guard let fragment = try writer?.append(packet) else { written += 1; return }
             written += 1
+            guard let fragment = try writer?.append(packet) else { return }
             if !initSent, let writer { try emit(writer.initSegment); initSent = true }
             try emit(fragment.bytes)
         }

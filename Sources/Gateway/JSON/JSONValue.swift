@@ -26,6 +26,18 @@ public enum JSONValue: Sendable, Equatable {
         if case .object(let object) = self { return object[key] }
         return nil
     }
+
+    /// Whether the object has `key` with a value other than null (null means "the default").
+    func given(_ key: String) -> Bool { self[key].map { $0 != .null } ?? false }
+
+    /// The value as an integer, when it is a whole number that fits.
+    var integer: Int? {
+        switch self {
+        case .int(let value): value
+        case .double(let value) where value.rounded() == value && abs(value) < 9e18: Int(value)
+        default: nil
+        }
+    }
 }
 
 /// Ordered key/value pairs with a hash index, so lookups and insertions cost O(1): objects come
@@ -42,7 +54,6 @@ public struct JSONObject: Sendable, Equatable {
     }
 
     public var keys: [String] { entries.map(\.key) }
-    public var count: Int { entries.count }
 
     public subscript(key: String) -> JSONValue? {
         get { index[key].map { entries[$0].value } }

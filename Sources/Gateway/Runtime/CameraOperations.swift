@@ -164,11 +164,7 @@ public struct CameraOperations: Sendable {
     }
 
     private func validate(_ record: CameraRecord) throws {
-        if case .failure(let errors) = manager.validate(record) {
-            // Malformed (the document says so) is 400; well-formed but unusable here is 422.
-            let unusable = errors.problems.allSatisfy(\.isUnusable)
-            throw APIError(unusable ? .unprocessableContent : .badRequest, code: "invalid_camera", errors.problems.map(\.description).joined(separator: "; "), details: errors.problems)
-        }
+        if case .failure(let errors) = manager.validate(record) { throw APIError.invalidCamera(errors) }
     }
 
     /// Only admins may give a camera to someone else.

@@ -9,8 +9,6 @@ public struct ClipControl: Sendable {
         guard let clipper = manager.sink(of: cameraID, as: (any ClipTrigger).self) else {
             throw APIError(.conflict, code: "no_clipper", "camera '\(cameraID)' has no clipper sink")
         }
-        if let pre, !(0...3600).contains(pre) { throw APIError.badRequest("pre_seconds must be between 0 and 3600") }
-        if let post, !(0...3600).contains(post) { throw APIError.badRequest("post_seconds must be between 0 and 3600") }
         if await clipper.pendingClips(actor: nil) >= limits.clipJobsPerCamera {
             throw APIError(.tooManyRequests, code: "too_many_clips", "camera '\(cameraID)' is writing \(limits.clipJobsPerCamera) clips already", retryAfter: 5)
         }
