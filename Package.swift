@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CFFmpeg", path: "Sources/CFFmpeg",
@@ -44,6 +46,9 @@ let package = Package(
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             .product(name: "CompressNIO", package: "compress-nio"),
+            .product(name: "WSCore", package: "swift-websocket"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("HTTP/openapi.yaml")]),
         .target(name: "StorageSQLite", dependencies: [
             "Gateway",

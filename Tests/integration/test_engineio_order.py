@@ -121,3 +121,61 @@ def test_a_poll_sent_just_before_the_close_settles_with_the_close(engine):
     assert unknown <= 4, f"{unknown} of 400 polls were answered as an unknown session"
     after = requests.get(f"{engine}/socket.io/?EIO=4&transport=polling&sid={sid}", timeout=5)
     assert (after.status_code, after.text) == (400, '{"code":1,"message":"Session ID unknown"}')
+
+
+@pytest.mark.parametrize("requests_before", [1, 3])
+def test_a_websocket_upgrade_after_http_requests_on_one_connection_is_accepted(engine, requests_before):
+    """What Node's built-in WebSocket does after a `fetch`: the upgrade comes on a keep-alive
+    connection that already carried HTTP requests. It gets a 101 (not a 307 and a close), and
+    the session works both ways on that connection."""
+    host, port = engine.replace("http://", "").split(":")
+    for _ in range(10):
+        connection = socket.create_connection((host, int(port)), timeout=5)
+        for _ in range(requests_before):
+            connection.sendall(f"GET /api/health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            status, _ = read_response(connection)
+            assert status.startswith("HTTP/1.1 200"), status
+        # websocket-client checks Sec-WebSocket-Accept and frames on the socket it is given.
+        ws = websocket.create_connection(f"ws://{host}:{port}/socket.io/?EIO=4&transport=websocket",
+                                         socket=connection, timeout=5)
+        opened = ws.recv()
+        assert opened.startswith("0{") and json.loads(opened[1:])["sid"], opened
+        ws.send("40")  # a Socket.IO CONNECT without a token: refused, over this WebSocket
+        refused = ws.recv()
+        assert refused.startswith("44{"), refused
+        ws.send("1")  # Engine.IO close
+        ws.close()
+
+
+def test_a_late_upgrade_reaches_the_live_endpoint_and_its_refusals(engine):
+    """`/ws/cameras/{id}` upgraded late: refused for want of a token with close code 4401,
+    as on a fresh connection."""
+    host, port = engine.replace("http://", "").split(":")
+    connection = socket.create_connection((host, int(port)), timeout=5)
+    connection.sendall(f"GET /api/health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    assert read_response(connection)[0].startswith("HTTP/1.1 200")
+    ws = websocket.create_connection(f"ws://{host}:{port}/ws/cameras/nope", socket=connection, timeout=5)
+    opcode, frame = ws.recv_data_frame(True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE
+    assert int.from_bytes(frame.data[:2], "big") == 4401, frame.data
+
+
+def test_a_late_upgrade_that_is_not_a_websocket_handshake_gets_an_http_answer(engine):
+    """An upgrade request with a bad key on a used connection is answered as HTTP (4xx, JSON),
+    with `Connection: close`: HTTP parsing stops after a request that asks for an upgrade."""
+    host, port = engine.replace("http://", "").split(":")
+    connection = socket.create_connection((host, int(port)), timeout=5)
+    connection.sendall(f"GET /api/health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    assert read_response(connection)[0].startswith("HTTP/1.1 200")
+    connection.sendall(f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                       f"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n".encode())
+    data = b""
+    while True:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break  # closed after the answer
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert b"\r\nconnection: close" in head.lower(), head
+    assert json.loads(body)["message"], body

@@ -33,7 +33,7 @@ struct LiveWebSocketEndpoint {
     /// The handler for `/ws/cameras/{id}`: the live stream, or — when the token or the access
     /// decision says no — a close with code 4000 + the HTTP status (4401, 4403, 4404) and the
     /// reason, since a refused upgrade cannot carry one to a browser.
-    func handler(for request: HTTPRequest) async -> WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>? {
+    func session(for request: HTTPRequest) async -> WebSocketSession? {
         let uri = URI(request.path ?? "")
         guard uri.path.hasPrefix(Self.prefix) else { return nil }
         let principal: Principal, cameraID: String, provider: any LiveFragmentProvider
@@ -42,11 +42,11 @@ struct LiveWebSocketEndpoint {
                                                                   authorization: request.headerFields[.authorization])
         } catch {
             let refusal = error as? APIError ?? APIError(.internalServerError, code: "internal", "internal error")
-            return { _, outbound, _ in
+            return { _, outbound in
                 try await outbound.close(.unknown(4000 + UInt16(refusal.status.code)), reason: refusal.message)
             }
         }
-        return { inbound, outbound, _ in
+        return { inbound, outbound in
             let reader = provider.subscribe(viewer: "ws:\(principal.username)")
             defer { reader.close() }
             events.emit(GatewayEvent(name: "viewer.joined", actor: principal.username, camera: cameraID, details: JSONObject([("via", .string("websocket"))])))

@@ -162,7 +162,7 @@ public final class GatewayRuntime: Sendable {
     public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
-            server: .engineIO([socketIO.engine]) { request in await self.liveWebSocket.handler(for: request) },
+            server: .engineIO([socketIO.engine]) { request in await self.liveWebSocket.session(for: request) },
             configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "camera-gateway"),
             services: services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },

@@ -5,20 +5,31 @@ import NIOCore
 
 extension HTTPServerBuilder {
     /// HTTP/1 with WebSocket upgrades for the given Engine.IO servers (other upgrade requests
-    /// fall through to the router, which answers them with the proper error).
+    /// fall through to the router, which answers them with the proper error). An upgrade is
+    /// accepted on a connection's first request and on later ones (`LateWebSocketUpgrade`).
     public static func engineIO(
         _ servers: [EngineIOServer],
-        otherWebSockets: @escaping @Sendable (HTTPRequest) async -> WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>? = { _ in nil }
+        otherWebSockets: @escaping @Sendable (HTTPRequest) async -> WebSocketSession? = { _ in nil }
     ) -> HTTPServerBuilder {
-        let maxFrame = servers.map(\.configuration.maxPayload).max() ?? (1 << 20)
-        return .http1WebSocketUpgrade(configuration: .init(http1: .init(additionalChannelHandlers: [RequestArrival()]),
-                                                           ws: .init(maxFrameSize: max(maxFrame, 1 << 16), autoPing: .disabled))) { request, channel, _ in
+        let maxFrame = max(servers.map(\.configuration.maxPayload).max() ?? (1 << 20), 1 << 16)
+        let sessions: @Sendable (HTTPRequest, any Channel) async -> WebSocketSession? = { request, channel in
             let address = channel.remoteAddress?.ipAddress ?? "unknown"
             for server in servers {
-                if let handler = server.webSocketHandler(for: request, remoteAddress: address) { return .upgrade([:], handler) }
+                if let session = server.webSocketSession(for: request, remoteAddress: address) { return session }
             }
-            if let handler = await otherWebSockets(request) { return .upgrade([:], handler) }
-            return .dontUpgrade
+            return await otherWebSockets(request)
+        }
+        let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
+            http1: .init(additionalChannelHandlers: [RequestArrival(), LateUpgradeMarker()]),
+            ws: .init(maxFrameSize: maxFrame, autoPing: .disabled))
+        return HTTPServerBuilder { responder in
+            HTTP1WebSocketUpgradeChannel(
+                responder: LateWebSocketUpgrade.responder(responder, sessions: sessions, maxFrameSize: maxFrame),
+                configuration: configuration
+            ) { request, channel, _ in
+                guard let session = await sessions(request, channel) else { return .dontUpgrade }
+                return .upgrade([:]) { inbound, outbound, _ in try await session(inbound, outbound) }
+            }
         }
     }
 }

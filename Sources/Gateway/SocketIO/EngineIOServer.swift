@@ -206,7 +206,7 @@ public final class EngineIOServer: Service, Sendable {
 
     /// The WebSocket handler for an upgrade request at `path`, or nil to let the router answer
     /// (with the Engine.IO error) instead.
-    public func webSocketHandler(for request: HTTPRequest, remoteAddress: String) -> WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>? {
+    public func webSocketSession(for request: HTTPRequest, remoteAddress: String) -> WebSocketSession? {
         let uri = URI(request.path ?? "")
         guard uri.path == path || uri.path + "/" == path else { return nil }
         let query = Self.query(of: uri)
@@ -224,7 +224,7 @@ public final class EngineIOServer: Service, Sendable {
         // after the upgrade already finds it (and waits for its `3probe`).
         let link = WebSocketLink()
         let attached = existing?.attachProbe(link) ?? false
-        return { inbound, outbound, _ in
+        return { inbound, outbound in
             try await self.serve(inbound: inbound, outbound: outbound, existing: existing, attached: attached, link: link, request: handshake)
         }
     }
