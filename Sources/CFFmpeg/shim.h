@@ -29,4 +29,31 @@ static inline AVRational cffmpeg_time_base_q(void) { return (AVRational){1, AV_T
 static inline const char *cffmpeg_err2str(int e, char *buf, size_t size) {
     return av_make_error_string(buf, size, e);
 }
+// libavformat reports RTP packets it gave up waiting for only in its log ("RTP: missed N
+// packets", with the input's AVFormatContext as the log context). This log callback hands each
+// count to `handler` and every other line to libavutil's own callback. Install it once, from
+// one module (the handler lives in this header's static storage).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+typedef void (*cffmpeg_loss_handler)(void *context, int missed);
+static inline cffmpeg_loss_handler *cffmpeg_loss_slot(void) {
+    static cffmpeg_loss_handler handler;
+    return &handler;
+}
+static void cffmpeg_log(void *context, int level, const char *format, va_list arguments) {
+    static const char prefix[] = "RTP: missed ";
+    if (level <= AV_LOG_WARNING && format && strncmp(format, prefix, sizeof prefix - 1) == 0) {
+        char line[64];
+        vsnprintf(line, sizeof line, format, arguments);
+        cffmpeg_loss_handler handler = *cffmpeg_loss_slot();
+        if (handler) handler(context, atoi(line + sizeof prefix - 1));
+        return;
+    }
+    av_log_default_callback(context, level, format, arguments);
+}
+static inline void cffmpeg_install_log(cffmpeg_loss_handler handler) {
+    *cffmpeg_loss_slot() = handler;
+    av_log_set_callback(cffmpeg_log);
+}
 #endif

@@ -35,6 +35,8 @@ def servers():
         "g711": RTSPServer("--audio", "pcmu").start(),
         "locked": RTSPServer("--user", "viewer", "--password", RTSP_PASSWORD).start(),
         "flappy": RTSPServer(),
+        # A lossy link: 3 % of the video's RTP packets never leave the server.
+        "lossy": RTSPServer("--loss", "3").start(),
         "mjpeg": HTTPCamera(["-re", "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=10"],
                             ["-c:v", "mjpeg", "-q:v", "6", "-f", "mpjpeg"], "video.mjpg").start(),
         # Encoded as they are served (ffmpeg 5.1 cannot loop a file through h264_mp4toannexb).
@@ -65,6 +67,7 @@ def live(servers):
             camera("rtsp265", {"type": "rtsp", "url": started["h265"].url, "transport": "auto"}),
             camera("rtspg711", {"type": "rtsp", "url": started["g711"].url}),
             camera("flappy", {"type": "rtsp", "url": started["flappy"].url, "timeout": 2}),
+            camera("lossy", {"type": "rtsp", "url": started["lossy"].url, "transport": "udp"}),
             camera("wrongpass", {"type": "rtsp", "url": started["locked"].url, "user": "viewer", "password": "not-" + RTSP_PASSWORD}),
             camera("rightpass", {"type": "rtsp", "url": started["locked"].url.replace("rtsp://", f"rtsp://viewer:{RTSP_PASSWORD}@")}),
             camera("mjpeg", {"type": "http", "url": started["mjpeg"].url, "format": "mjpeg", "transcode": {"width": 320}}, WITH_MJPEG),
@@ -175,6 +178,30 @@ def test_rtsp_g711_audio_becomes_aac_and_the_video_is_copied(live):
     plays(url)
     streams = probe_streams(url.replace("index.m3u8", "master.m3u8"))
     assert [(s["codec_name"], s.get("profile")) for s in streams] == [("h264", "Constrained Baseline"), ("aac", "LC")]
+
+
+def test_rtsp_over_udp_with_packet_loss_keeps_playing_and_counts_the_loss(live):
+    """RTP over UDP losing 3 % of the video packets: the camera stays online without reconnecting,
+    HLS plays on (the player's decoder conceals the damaged frames), and the loss is counted."""
+    wait_for(live, "lossy", lambda c: c["state"] == "online")
+    reconnects = health(live, "lossy")["reconnects"]
+    url = hls_url(live, "lossy")
+    seconds = 8
+    result = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-i", url, "-t", str(seconds),
+                             "-progress", "pipe:1", "-f", "null", "-"], capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stderr[-2000:]
+    frames = max(int(line.split("=")[1]) for line in result.stdout.splitlines() if line.startswith("frame="))
+    assert frames >= seconds * 25 * 0.8, f"{frames} frames in {seconds} s"
+    state = health(live, "lossy")
+    assert state["state"] == "online" and state["reconnects"] == reconnects, state
+    metrics = requests.get(f"{live.base}/metrics", headers=auth(live.token)).text
+    lost = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+            if line.startswith("gateway_camera_packets_lost_total") and 'camera="lossy"' in line]
+    assert lost and lost[0] > 0, [line for line in metrics.splitlines() if "lost" in line]
+    # A camera on a clean link loses nothing.
+    clean = [line for line in metrics.splitlines()
+             if line.startswith("gateway_camera_packets_lost_total") and 'camera="rtsp264"' in line]
+    assert all(line.endswith(" 0") or line.endswith(" 0.0") for line in clean), clean
 
 
 def test_rtsp_server_killed_then_restarted(live):

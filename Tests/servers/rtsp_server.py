@@ -3,10 +3,11 @@
 
 Run with Debian's /usr/bin/python3 (the GStreamer bindings are Debian packages):
     /usr/bin/python3 Tests/servers/rtsp_server.py --port 8554 --path /cam [--codec h265] [--audio [aac|pcmu]]
-        [--user U --password P] [--size 640x360] [--fps 25] [--bitrate 1000]
+        [--user U --password P] [--size 640x360] [--fps 25] [--bitrate 1000] [--loss PERCENT]
 Prints "ready rtsp://127.0.0.1:PORT/PATH" on stdout once it listens.
 """
 import argparse
+import random
 import signal
 import sys
 
@@ -49,6 +50,8 @@ def main():
     parser.add_argument("--size", default="640x360")
     parser.add_argument("--fps", type=int, default=25)
     parser.add_argument("--bitrate", type=int, default=1000, help="kbit/s")
+    parser.add_argument("--loss", type=float, default=0.0,
+                        help="percent of video RTP packets dropped after the payloader: a lossy link")
     args = parser.parse_args()
 
     Gst.init(None)
@@ -58,6 +61,17 @@ def main():
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(pipeline(args))
     factory.set_shared(True)
+    if args.loss > 0:
+        dropped = random.Random(7)
+
+        def drop_some(pad, info):
+            return Gst.PadProbeReturn.DROP if dropped.random() * 100 < args.loss else Gst.PadProbeReturn.OK
+
+        def configure(factory, media):
+            payloader = media.get_element().get_by_name("pay0")
+            payloader.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, drop_some)
+
+        factory.connect("media-configure", configure)
     if args.user:
         auth = GstRtspServer.RTSPAuth()
         token = GstRtspServer.RTSPToken()

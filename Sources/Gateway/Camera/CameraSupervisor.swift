@@ -30,6 +30,7 @@ public final class CameraSupervisor: Service, Sendable {
     private let status = Mutex(CameraStatus())
     private let stateGauges: [CameraState: Gauge]
     private let reconnectCounter: Counter
+    private let packetsLostCounter: Counter
 
     public init(cameraID: String, source: any CameraSource, hub: StreamHub, events: EventBus, logger: Logger,
                 policy: Policy = Policy(), options: SourceOptions = SourceOptions(), taps: [any SourceTap] = [],
@@ -49,6 +50,7 @@ public final class CameraSupervisor: Service, Sendable {
             ($0, Gauge(label: MetricName.cameraState, dimensions: [("camera", cameraID), ("state", $0.rawValue)], factory: metrics))
         })
         reconnectCounter = Counter(label: MetricName.cameraReconnects, dimensions: [("camera", cameraID)], factory: metrics)
+        packetsLostCounter = Counter(label: MetricName.cameraPacketsLost, dimensions: [("camera", cameraID)], factory: metrics)
         updateGauges(.starting)
     }
 
@@ -71,7 +73,7 @@ public final class CameraSupervisor: Service, Sendable {
                 if Task.isCancelled { return }
             }
             let transcoder = TranscodingOutput(downstream: hub, options: options.transcode, component: cameraID, logger: logger)
-            let session = SessionOutput(repair: repair, taps: taps, next: transcoder) { [self] in transition(to: .online, reason: "receiving packets") }
+            let session = SessionOutput(repair: repair, taps: taps, next: transcoder, lossCounter: packetsLostCounter) { [self] in transition(to: .online, reason: "receiving packets") }
             let elapsed = stopwatch(clock)
             do {
                 if try await runSession(session) == .idle {
@@ -150,16 +152,19 @@ public final class CameraSupervisor: Service, Sendable {
 }
 
 /// One session's way from the source to the hub: repairs timestamps, then the transcoder;
-/// notices the first packet.
+/// notices the first packet; counts what the network lost.
 private final class SessionOutput: SourceOutput, @unchecked Sendable {
     private let repair: RepairState
+    private let lossCounter: Counter
     private let taps: [any SourceTap]
     private let next: any SourceOutput
     private let onFirstPacket: @Sendable () -> Void
     private let online = Atomic<Bool>(false)
 
-    init(repair: RepairState, taps: [any SourceTap], next: any SourceOutput, onFirstPacket: @escaping @Sendable () -> Void) {
+    init(repair: RepairState, taps: [any SourceTap], next: any SourceOutput, lossCounter: Counter,
+         onFirstPacket: @escaping @Sendable () -> Void) {
         self.repair = repair
+        self.lossCounter = lossCounter
         self.taps = taps
         self.next = next
         self.onFirstPacket = onFirstPacket
@@ -182,6 +187,10 @@ private final class SessionOutput: SourceOutput, @unchecked Sendable {
         let repaired = repair.state.withLock { $0.repair(packet, now: now) }
         for tap in taps { tap.tap(repaired) }
         try next.publish(repaired)
+    }
+
+    func lost(packets: Int) {
+        lossCounter.increment(by: packets)
     }
 }
 

@@ -13,7 +13,8 @@ public enum LiveInput {
         let url = Self.url(url, user: user, password: password)
         let interruption = Interruption()
         try await BlockingThread.run(name: threadName, onCancel: interruption.cancel) {
-            let (openURL, openOptions) = try Self.confine(url, options: options, egress: egress)
+            var (openURL, openOptions) = try Self.confine(url, options: options, egress: egress)
+            openOptions.onLoss = { output.lost(packets: $0) }
             let demuxer = try Demuxer(url: openURL, options: openOptions, interruption: interruption)
             if let egress { try Self.checkRedirect(demuxer, opened: openURL, egress: egress, name: openOptions.displayName ?? "source") }
             // Timestamps these demuxers make up (a frame counter at an assumed rate) drift from

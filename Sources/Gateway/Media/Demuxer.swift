@@ -54,6 +54,8 @@ public final class Demuxer: @unchecked Sendable {
         public var timeout: Duration?
         /// How the input is named in errors and logs; credentials never appear in it.
         public var displayName: String?
+        /// Told how many packets the network lost, each time libavformat gives up on a gap.
+        public var onLoss: (@Sendable (Int) -> Void)?
 
         public init(format: String? = nil, options: [String: String] = [:], timeout: Duration? = nil, displayName: String? = nil) {
             self.format = format
@@ -65,6 +67,7 @@ public final class Demuxer: @unchecked Sendable {
 
     private var context: UnsafeMutablePointer<AVFormatContext>?
     private let flag: Interruption
+    private var lossRegistered = false
     private let timeout: Duration?
     /// Input stream index → index in `streams`.
     private let selection: [Int32: Int]
@@ -91,9 +94,12 @@ public final class Demuxer: @unchecked Sendable {
             throw MediaError(.unsupported, component: name, "input format '\(format)' is not available in this FFmpeg build")
         }
         flag.arm(options.timeout)
+        if let onLoss = options.onLoss { InputLoss.register(context, onLoss) }
+        lossRegistered = options.onLoss != nil
         var optional: UnsafeMutablePointer<AVFormatContext>? = context
         let opened = avformat_open_input(&optional, url, inputFormat, &dictionary)
         guard opened >= 0, let openedContext = optional else {
+            if lossRegistered { InputLoss.unregister(context) }
             throw Self.openFailure(opened, name: name, flag: flag, timeout: options.timeout)
         }
         context = openedContext
@@ -101,7 +107,7 @@ public final class Demuxer: @unchecked Sendable {
         flag.arm(options.timeout)
         let info = avformat_find_stream_info(context, nil)
         if info < 0 {
-            avformat_close_input(&self.context)
+            Self.release(&self.context, lossRegistered: lossRegistered)
             throw MediaError(flag.isCancelled ? .cancelled : flag.didTimeOut ? .timeout : .streamInfo, component: name, "cannot read stream information", ffmpegError: info)
         }
         formatName = String(cString: context.pointee.iformat.pointee.name)
@@ -124,14 +130,19 @@ public final class Demuxer: @unchecked Sendable {
             context.pointee.streams[index]!.pointee.discard = AVDISCARD_ALL
         }
         guard !selected.isEmpty else {
-            avformat_close_input(&self.context)
+            Self.release(&self.context, lossRegistered: lossRegistered)
             throw MediaError(.noPlayableStream, component: name, "no audio or video stream")
         }
         self.selection = selection
         streams = StreamSet(streams: selected)
     }
 
-    deinit { avformat_close_input(&context) }
+    deinit { Self.release(&context, lossRegistered: lossRegistered) }
+
+    private static func release(_ context: inout UnsafeMutablePointer<AVFormatContext>?, lossRegistered: Bool) {
+        if lossRegistered, let context { InputLoss.unregister(context) }
+        avformat_close_input(&context)
+    }
 
     /// Says in plain words why an input did not open; camera servers' HTTP-style refusals first.
     private static func openFailure(_ result: Int32, name: String, flag: Interruption, timeout: Duration?) -> MediaError {

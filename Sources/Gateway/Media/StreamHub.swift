@@ -10,6 +10,12 @@ public protocol SourceOutput: Sendable {
     /// Throws when the session cannot go on (a transcoder that cannot encode): the source ends
     /// the session with that error and its supervisor retries.
     func publish(_ packet: MediaPacket) throws
+    /// The network lost `packets` packets of this session (RTP sequence gaps).
+    func lost(packets: Int)
+}
+
+extension SourceOutput {
+    public func lost(packets: Int) {}
 }
 
 /// Per-camera fan-out: one demux feeds any number of readers. Keeps the current GOP so a new

@@ -6,6 +6,7 @@ public enum MetricName {
     public static let readerDroppedPackets = "gateway_reader_dropped_packets_total"
     public static let cameraState = "gateway_camera_state"
     public static let cameraReconnects = "gateway_camera_reconnects_total"
+    public static let cameraPacketsLost = "gateway_camera_packets_lost_total"
     public static let cameraReaders = "gateway_camera_readers"
     public static let eventsDropped = "gateway_events_dropped_total"
     public static let viewerDroppedFragments = "gateway_viewer_dropped_fragments_total"
