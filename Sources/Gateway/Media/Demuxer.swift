@@ -218,7 +218,7 @@ public final class Demuxer: @unchecked Sendable {
                 streamIndex: index, kind: stream.kind,
                 pts: pts == noTimestamp ? nil : pts, dts: dts == noTimestamp ? nil : dts,
                 duration: packet.pointee.duration, isKeyframe: packet.pointee.flags & AV_PKT_FLAG_KEY != 0,
-                timeBase: stream.timeBase, payload: PacketBuffer(taking: packet))
+                timeBase: stream.timeBase, payload: PacketBuffer(taking: packet)).bounded()
         }
     }
 

@@ -16,7 +16,14 @@ public struct Rational: Sendable, Hashable, CustomStringConvertible {
     public static let microseconds = Rational(1, 1_000_000)
 
     public func seconds(_ ticks: Int64) -> Double { Double(ticks) * Double(numerator) / Double(denominator) }
-    public func ticks(seconds: Double) -> Int64 { Int64((seconds * Double(denominator) / Double(numerator)).rounded()) }
+    /// `seconds` in ticks, saturating at the ends of `Int64` (0 for NaN), never trapping.
+    public func ticks(seconds: Double) -> Int64 {
+        let ticks = (seconds * Double(denominator) / Double(numerator)).rounded()
+        if ticks.isNaN { return 0 }
+        if ticks >= 9_223_372_036_854_775_807.0 { return .max }
+        if ticks <= -9_223_372_036_854_775_808.0 { return .min }
+        return Int64(ticks)
+    }
     /// Converts `ticks` of this time base into `target`, rounding to nearest.
     public func rescale(_ ticks: Int64, to target: Rational) -> Int64 { av_rescale_q(ticks, av, target.av) }
     public var description: String { "\(numerator)/\(denominator)" }
@@ -101,11 +108,13 @@ public struct MediaStream: Sendable {
     public var nominalPacketDuration: Int64 {
         switch kind {
         case .video:
-            let fps = (frameRate ?? 0) > 0 ? frameRate! : 25
-            return max(1, timeBase.ticks(seconds: 1 / fps))
+            // A container may claim any rate; a frame lasts between 1/240 s and 1 s here.
+            let fps = min(max((frameRate ?? 0) > 0 ? frameRate! : 25, 1), 240)
+            return min(max(1, timeBase.ticks(seconds: 1 / fps)), MediaPacket.maximumDurationTicks(in: timeBase))
         case .audio where parameters.sampleRate > 0:
             let samples = parameters.frameSize > 0 ? parameters.frameSize : 1024
-            return max(1, timeBase.ticks(seconds: Double(samples) / Double(parameters.sampleRate)))
+            return min(max(1, timeBase.ticks(seconds: Double(samples) / Double(parameters.sampleRate))),
+                       MediaPacket.maximumDurationTicks(in: timeBase))
         default:
             return 1
         }

@@ -84,6 +84,7 @@ struct TimestampNormalizer {
     }
 
     mutating func normalize(_ packet: MediaPacket) -> Timed? {
+        let packet = packet.bounded()
         guard packet.streamIndex < streams.streams.count else { return nil }
         let stream = streams.streams[packet.streamIndex]
         guard var dts = packet.dts ?? packet.pts ?? lastDTS[packet.streamIndex].map({ $0 + stream.nominalPacketDuration }) else { return nil }

@@ -46,6 +46,7 @@ public struct TimestampRepair: Sendable {
 
     /// `packet` with repaired timestamps; `now` is the monotonic time it arrived, in nanoseconds.
     public mutating func repair(_ packet: MediaPacket, now: Int64) -> MediaPacket {
+        let packet = packet.bounded()
         let index = packet.streamIndex
         guard index < streams.count else { return packet }
         let stream = streams[index]
