@@ -24,6 +24,8 @@ public struct LogEventBackend: EventBackendAdapter {
 
     private let path: String?
     private let toStandardOutput: Bool
+    /// The appends run here, in order, off the cooperative pool.
+    private let io = IOQueue(name: "events-log")
 
     public init(configuration: Configuration, context: PluginContext) throws {
         toStandardOutput = configuration.stdout
@@ -37,7 +39,10 @@ public struct LogEventBackend: EventBackendAdapter {
 
     public func publish(_ event: GatewayEvent) async throws {
         let line = Array((JSONWriter.string(event.json) + "\n").utf8)
-        if let path { try FileIO.append(line, to: path) }
-        if toStandardOutput { _ = line.withUnsafeBytes { write(1, $0.baseAddress, $0.count) } }
+        let path = path, toStandardOutput = toStandardOutput
+        try await io.perform {
+            if let path { try FileIO.append(line, to: path) }
+            if toStandardOutput { _ = line.withUnsafeBytes { write(1, $0.baseAddress, $0.count) } }
+        }
     }
 }

@@ -7,7 +7,7 @@ import Logging
 /// The clipper's buffer and the clips being written, behind one actor.
 actor ClipperState {
     private struct Job {
-        let writer: ProgressiveMP4Writer
+        let file: ClipFile
         var record: VideoRecord
         /// Media time (seconds, camera timeline) the clip ends at.
         let end: Double
@@ -23,6 +23,9 @@ actor ClipperState {
     private var buffer: ClipBuffer
     private var streams: StreamSet?
     private var jobs: [Job] = []
+    /// Clip files are written, finished (the index moved to the front) and removed here, off
+    /// the cooperative pool: libavformat's file I/O blocks.
+    private let io: IOQueue
 
     init(cameraID: String, configuration: ClipperSinkConfiguration, directory: String, storage: any StorageBackend,
          events: EventBus, logger: Logger) {
@@ -33,7 +36,10 @@ actor ClipperState {
         self.events = events
         self.logger = logger
         buffer = ClipBuffer(keepSeconds: configuration.preSeconds, maxBytes: configuration.maxBufferBytes)
+        io = IOQueue(name: "clips:\(cameraID)")
     }
+
+    deinit { io.shutdown() }
 
     var bufferedBytes: Int { buffer.bytes }
 
@@ -60,12 +66,8 @@ actor ClipperState {
                 await finish(job, note: nil)
                 continue
             }
-            do {
-                try job.writer.append(packet)
-                remaining.append(job)
-            } catch {
-                await fail(job, error: error)
-            }
+            io.submit { job.file.append([packet]) }
+            remaining.append(job)
         }
         jobs = remaining
     }
@@ -106,17 +108,20 @@ actor ClipperState {
         }
         let id = Identifier.make(prefix: "clip-")
         let path = directory + "/" + id + ".mp4"
-        let writer = try ProgressiveMP4Writer(path: path + ".part", streams: streams, component: cameraID)
         let wall = WallClock.now()
         let startPackets = buffer.packets(from: now - pre)
         let firstTime = startPackets.first?.decodeSeconds ?? now
-        for packet in startPackets { try writer.append(packet) }
+        let component = cameraID
+        let file = try await io.perform {
+            ClipFile(writer: try ProgressiveMP4Writer(path: path + ".part", streams: streams, component: component), path: path)
+        }
+        io.submit { file.append(startPackets) }
         let record = VideoRecord(
             id: id, cameraID: cameraID, kind: .clip, status: .recording, path: path, start: wall - (now - firstTime), end: nil,
             size: 0, label: label, createdBy: actor, createdAt: wall,
             details: JSONObject([("trigger_time", .string(WallClock.iso8601(wall))), ("pre_seconds", .double(pre)), ("post_seconds", .double(post))]))
         try await storage.insertVideo(record)
-        jobs.append(Job(writer: writer, record: record, end: now + post, triggerTime: wall))
+        jobs.append(Job(file: file, record: record, end: now + post, triggerTime: wall))
         events.emit(GatewayEvent(name: "clip.triggered", actor: actor, camera: cameraID, details: JSONObject([
             ("video", .string(id)), ("pre_seconds", .double(pre)), ("post_seconds", .double(post)),
         ])))
@@ -125,20 +130,19 @@ actor ClipperState {
 
     private func finish(_ job: Job, note: String?) async {
         do {
-            try job.writer.finish()
-            let temporary = job.writer.path
-            guard rename(temporary, job.record.path) == 0 else { throw MediaError(.mux, component: cameraID, "cannot move the clip into place") }
+            let file = job.file, component = cameraID
+            let (duration, size) = try await io.perform { try file.complete(component: component) }
             var record = job.record
             record.status = .ready
-            record.end = (record.start ?? job.triggerTime) + job.writer.duration
-            record.size = FileIO.size(record.path) ?? 0
+            record.end = (record.start ?? job.triggerTime) + duration
+            record.size = size
             if let note {
                 record.details["note"] = .string(note)
                 record.details["truncated"] = .bool(true)
             }
             try await storage.updateVideo(record)
             events.emit(GatewayEvent(name: "clip.ready", actor: record.createdBy, camera: cameraID, details: JSONObject([
-                ("video", .string(record.id)), ("duration", .double(job.writer.duration)), ("size", .int(record.size)),
+                ("video", .string(record.id)), ("duration", .double(duration)), ("size", .int(record.size)),
             ])))
         } catch {
             await fail(job, error: error)
@@ -150,10 +154,45 @@ actor ClipperState {
         record.status = .failed
         record.details["error"] = .string("\(error)")
         try? await storage.updateVideo(record)
-        FileIO.remove(job.writer.path)
+        let file = job.file
+        io.submit { file.discard() }
         logger.error("clip failed", metadata: ["video": "\(record.id)", "error": "\(error)"])
         events.emit(GatewayEvent(name: "clip.failed", actor: record.createdBy, camera: cameraID, details: JSONObject([
             ("video", .string(record.id)), ("error", .string("\(error)")),
         ])))
+    }
+}
+
+/// A clip's file while it is written. Touched only on the clipper's I/O thread (`IOQueue`), in
+/// the order the jobs were queued; a failed append is kept and reported when the clip finishes.
+private final class ClipFile: @unchecked Sendable {
+    private let writer: ProgressiveMP4Writer
+    private let path: String
+    private var failure: (any Error)?
+
+    init(writer: ProgressiveMP4Writer, path: String) {
+        self.writer = writer
+        self.path = path
+    }
+
+    func append(_ packets: [MediaPacket]) {
+        guard failure == nil else { return }
+        do {
+            for packet in packets { try writer.append(packet) }
+        } catch {
+            failure = error
+        }
+    }
+
+    /// Writes the index, moves the file into place; the media duration and the file's size.
+    func complete(component: String) throws -> (Double, Int) {
+        if let failure { throw failure }
+        try writer.finish()
+        guard rename(writer.path, path) == 0 else { throw MediaError(.mux, component: component, "cannot move the clip into place") }
+        return (writer.duration, FileIO.size(path) ?? 0)
+    }
+
+    func discard() {
+        FileIO.remove(writer.path)
     }
 }

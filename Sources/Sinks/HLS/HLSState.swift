@@ -13,6 +13,7 @@ actor HLSState {
     /// Parts of the segment in progress, to assemble it whatever the storage.
     private var partBytes: [String: [UInt8]] = [:]
     private let directory: String?
+    private let io: IOQueue
     private var codecs = ""
     private var resolution: (width: Int, height: Int)?
     private var peakBitrate = 0
@@ -35,32 +36,46 @@ actor HLSState {
         self.events = events
         playersGauge = Gauge(label: MetricName.hlsPlayers, dimensions: [("camera", cameraID)], factory: metrics)
         directory = configuration.storage == .directory ? configuration.directory.map { $0 + "/" + cameraID } : nil
+        io = IOQueue(name: "hls:\(cameraID)")
     }
+
+    deinit { io.shutdown() }
 
     // MARK: Storage
 
+    // With `storage: directory` the files are written, read and removed on `io`, off the
+    // cooperative pool, in the order asked: a read queued after a write finds the file.
+
     private func put(_ name: String, _ bytes: [UInt8]) {
         guard let directory else { store[name] = bytes; return }
-        do {
-            try FileIO.makeDirectory(directory)
-            try FileIO.write(bytes, to: directory + "/" + name)
-            onDisk.insert(name)
-        } catch {
-            store[name] = bytes  // keep serving from memory rather than lose the segment
+        onDisk.insert(name)
+        io.submit { [self] in
+            do {
+                try FileIO.makeDirectory(directory)
+                try FileIO.write(bytes, to: directory + "/" + name)
+            } catch {
+                Task { await self.keepInMemory(name, bytes) }
+            }
         }
+    }
+
+    /// A segment that could not be written is served from memory rather than lost.
+    private func keepInMemory(_ name: String, _ bytes: [UInt8]) {
+        guard onDisk.remove(name) != nil else { return }  // dropped meanwhile
+        store[name] = bytes
     }
 
     private func drop(_ name: String) {
         store[name] = nil
-        if let directory, onDisk.remove(name) != nil { FileIO.remove(directory + "/" + name) }
+        if let directory, onDisk.remove(name) != nil { io.submit { FileIO.remove(directory + "/" + name) } }
     }
 
     private func has(_ name: String) -> Bool { store[name] != nil || onDisk.contains(name) }
 
-    private func bytes(_ name: String) -> [UInt8]? {
+    private func bytes(_ name: String) async -> [UInt8]? {
         if let bytes = store[name] { return bytes }
         guard let directory, onDisk.contains(name) else { return nil }
-        return try? FileIO.read(directory + "/" + name)
+        return try? await io.perform { try FileIO.read(directory + "/" + name) }
     }
 
     private var allNames: [String] { Array(store.keys) + Array(onDisk) }
@@ -202,7 +217,7 @@ actor HLSState {
                 _ = await wait(timeout: max(playlist.partTarget * 4, 1)) { $0.has(name) || $0.playlist == nil }
             }
         }
-        guard let bytes = bytes(name) else { return nil }
+        guard let bytes = await bytes(name) else { return nil }
         return HLSResource(bytes: bytes, contentType: name.hasPrefix("init-") ? "video/mp4" : "video/iso.segment")
     }
 

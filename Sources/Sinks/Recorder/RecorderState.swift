@@ -10,7 +10,7 @@ actor RecorderState {
     private struct Segment {
         let writer: FragmentedMP4Writer
         var record: VideoRecord
-        let descriptor: Int32
+        let file: SegmentFile
         var bytes: Int
         /// Media time of the segment's first frame (camera timeline, seconds).
         let startMedia: Double
@@ -26,6 +26,9 @@ actor RecorderState {
     private var streams: StreamSet?
     private var segment: Segment?
     private var failed = false
+    /// Segment files are created, appended to, closed and removed here, off the cooperative
+    /// pool; a failed write comes back to `writeFailed`.
+    private let io: IOQueue
 
     init(cameraID: String, configuration: RecorderSinkConfiguration, directory: String, storage: any StorageBackend,
          events: EventBus, logger: Logger) {
@@ -36,7 +39,10 @@ actor RecorderState {
         self.events = events
         self.logger = logger
         enabled = configuration.enabled
+        io = IOQueue(name: "recorder:\(cameraID)")
     }
+
+    deinit { io.shutdown() }
 
     func setEnabled(_ on: Bool, actor: String?) async -> Bool {
         guard on != enabled else { return enabled }
@@ -51,7 +57,8 @@ actor RecorderState {
     func recoverInterrupted() async {
         guard let open = try? await storage.videos(VideoQuery(cameraIDs: [cameraID], kind: .recording, offset: 0, limit: 100)).videos else { return }
         for var record in open where record.status == .recording {
-            record.size = (try? FileIO.read(record.path).count) ?? 0
+            let path = record.path
+            record.size = (try? await io.perform { FileIO.size(path) ?? 0 }) ?? 0
             record.status = record.size > 0 ? .ready : .failed
             record.details["note"] = .string("closed after an interruption")
             try? await storage.updateVideo(record)
@@ -77,13 +84,26 @@ actor RecorderState {
         guard var current = segment else { return }
         do {
             if let fragment = try current.writer.append(packet) {
-                try write(fragment.bytes, to: current.descriptor)
+                write(fragment.bytes, to: current)
                 current.bytes += fragment.bytes.count
                 segment = current
             }
         } catch {
             await fail(error)
         }
+    }
+
+    /// Queues a write; a failure stops recording (once the actor hears of it).
+    private func write(_ bytes: [UInt8], to segment: Segment) {
+        let file = segment.file, id = segment.record.id
+        io.submit { [self] in
+            if let error = file.append(bytes) { Task { await self.writeFailed(error, segment: id) } }
+        }
+    }
+
+    private func writeFailed(_ error: any Error, segment id: String) async {
+        guard segment?.record.id == id else { return }
+        await fail(error)
     }
 
     private func open(_ streams: StreamSet, at media: Double) async {
@@ -93,33 +113,30 @@ actor RecorderState {
         do {
             let writer = try FragmentedMP4Writer(streams: streams, fragmentation: .parts(.milliseconds(Int64(configuration.partDuration * 1000))),
                                                  component: cameraID)
-            let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o640)
-            guard descriptor >= 0 else { throw FileIO.Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
-            try write(writer.initSegment, to: descriptor)
+            let initSegment = writer.initSegment
+            let file = try await io.perform { try SegmentFile(creating: path, initSegment: initSegment) }
             let record = VideoRecord(id: id, cameraID: cameraID, kind: .recording, status: .recording, path: path, start: wall, end: nil,
                                      size: writer.initSegment.count, label: nil, createdBy: nil, createdAt: wall,
                                      details: JSONObject([("codecs", .string(streams.codecs))]))
             try await storage.insertVideo(record)
-            segment = Segment(writer: writer, record: record, descriptor: descriptor, bytes: writer.initSegment.count, startMedia: media)
+            segment = Segment(writer: writer, record: record, file: file, bytes: writer.initSegment.count, startMedia: media)
         } catch {
             await fail(error)
         }
     }
 
-    private func write(_ bytes: [UInt8], to descriptor: Int32) throws {
-        let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-        guard written == bytes.count else { throw FileIO.Failure(description: "write failed: \(String(cString: strerror(errno)))") }
-    }
-
     func closeSegment(reason: String?) async {
         guard var current = segment else { return }
         segment = nil
-        if let last = try? current.writer.finish() {
-            try? write(last.bytes, to: current.descriptor)
-            current.bytes += last.bytes.count
+        let last = (try? current.writer.finish())?.bytes ?? []
+        current.bytes += last.count
+        let file = current.file
+        let closeError: (any Error)? = (try? await io.perform { file.close(appending: last) }) ?? nil
+        if let closeError {
+            logger.error("a recording segment was not written in full", metadata: ["error": "\(closeError)"])
+            current.record.details["error"] = .string("\(closeError)")
         }
-        close(current.descriptor)
-        current.record.status = .ready
+        current.record.status = closeError == nil ? .ready : .failed
         current.record.size = current.bytes
         current.record.end = WallClock.now()
         if let reason { current.record.details["closed_because"] = .string(reason) }
@@ -143,7 +160,8 @@ actor RecorderState {
             guard tooOld || tooBig else { break }
             closed.removeFirst()
             total -= oldest.size
-            FileIO.remove(oldest.path)
+            let path = oldest.path
+            io.submit { FileIO.remove(path) }
             _ = try? await storage.deleteVideo(id: oldest.id)
             events.emit(GatewayEvent(name: "video.deleted", camera: cameraID, details: JSONObject([
                 ("video", .string(oldest.id)), ("kind", .string("recording")), ("reason", .string(tooOld ? "retention_days" : "max_bytes")),
@@ -158,11 +176,52 @@ actor RecorderState {
         events.emit(GatewayEvent(name: "recording.failed", camera: cameraID, details: JSONObject([("error", .string("\(error)"))])))
         if let current = segment {
             segment = nil
-            close(current.descriptor)
+            let file = current.file
+            io.submit { _ = file.close(appending: []) }
             var record = current.record
             record.status = .failed
             record.size = current.bytes
             try? await storage.updateVideo(record)
         }
+    }
+}
+
+/// A segment file while it is written. Touched only on the recorder's I/O thread (`IOQueue`).
+private final class SegmentFile: @unchecked Sendable {
+    private var descriptor: Int32
+    private var failure: (any Error)?
+
+    init(creating path: String, initSegment: [UInt8]) throws {
+        descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o640)
+        guard descriptor >= 0 else { throw FileIO.Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
+        if let error = append(initSegment) {
+            Glibc.close(descriptor)
+            throw error
+        }
+    }
+
+    /// Appends `bytes`; the error of the first write that failed (later ones are not tried).
+    func append(_ bytes: [UInt8]) -> (any Error)? {
+        guard failure == nil, descriptor >= 0 else { return failure }
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else {
+                failure = FileIO.Failure(description: "write failed: \(String(cString: strerror(errno)))")
+                return failure
+            }
+            offset += written
+        }
+        return nil
+    }
+
+    /// Appends the last bytes and closes the file; the first write error, if any.
+    func close(appending last: [UInt8]) -> (any Error)? {
+        guard descriptor >= 0 else { return failure }
+        let error = last.isEmpty ? failure : append(last)
+        Glibc.close(descriptor)
+        descriptor = -1
+        return error
     }
 }
