@@ -10,6 +10,10 @@ public struct JSONParser {
     private let bytes: [UInt8]
     private var index = 0
     private var depth = 0
+    /// Steps taken: one per loop turn, value, key and container element. The parse is linear
+    /// when this stays within a constant times the input's length, whatever the input
+    /// (`ParserBoundsTests` holds it to 8 per byte); a hash lookup counts as one step.
+    private var operations = 0
     /// Deep enough for any configuration or request; shallow enough that recursion stays far
     /// from the stack's end on every thread.
     static let maximumDepth = 128
@@ -20,17 +24,29 @@ public struct JSONParser {
 
     public static func parse(_ bytes: [UInt8]) throws(SyntaxError) -> JSONValue {
         var parser = JSONParser(bytes: bytes)
-        parser.skipWhitespace()
-        let value = try parser.parseValue()
-        parser.skipWhitespace()
-        if parser.index < bytes.count { throw parser.error("unexpected data after the JSON value") }
+        return try parser.parseDocument()
+    }
+
+    /// The parse's result and the steps it took (for the linearity tests).
+    static func parseCountingOperations(_ bytes: [UInt8]) -> (value: JSONValue?, operations: Int) {
+        var parser = JSONParser(bytes: bytes)
+        let value = try? parser.parseDocument()
+        return (value, parser.operations)
+    }
+
+    private mutating func parseDocument() throws(SyntaxError) -> JSONValue {
+        skipWhitespace()
+        let value = try parseValue()
+        skipWhitespace()
+        if index < bytes.count { throw error("unexpected data after the JSON value") }
         return value
     }
 
     private init(bytes: [UInt8]) { self.bytes = bytes }
 
-    private func error(_ reason: String) -> SyntaxError {
+    private mutating func error(_ reason: String) -> SyntaxError {
         var line = 1, column = 1
+        operations += index
         for byte in bytes[..<min(index, bytes.count)] {
             if byte == UInt8(ascii: "\n") { line += 1; column = 1 } else { column += 1 }
         }
@@ -38,10 +54,11 @@ public struct JSONParser {
     }
 
     private mutating func skipWhitespace() {
-        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1; operations += 1 }
     }
 
     private mutating func parseValue() throws(SyntaxError) -> JSONValue {
+        operations += 1
         guard index < bytes.count else { throw error("unexpected end of input") }
         switch bytes[index] {
         case UInt8(ascii: "{"): return try parseObject()
@@ -57,6 +74,7 @@ public struct JSONParser {
 
     private mutating func expectLiteral(_ literal: String) throws(SyntaxError) {
         let utf8 = Array(literal.utf8)
+        operations += utf8.count
         guard index + utf8.count <= bytes.count, Array(bytes[index..<index + utf8.count]) == utf8 else {
             throw error("invalid literal, expected '\(literal)'")
         }
@@ -84,6 +102,7 @@ public struct JSONParser {
             index += 1
             skipWhitespace()
             let keyStart = index
+            operations += 1
             guard object.insertNew(key, .null) else {
                 index = keyStart
                 throw error("duplicate key '\(key)'")
@@ -106,6 +125,7 @@ public struct JSONParser {
         if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(array) }
         while true {
             skipWhitespace()
+            operations += 1
             array.append(try parseValue())
             skipWhitespace()
             guard index < bytes.count else { throw error("unterminated array") }
@@ -123,6 +143,7 @@ public struct JSONParser {
             if end > runStart { scalars.append(contentsOf: String(decoding: bytes[runStart..<end], as: UTF8.self).unicodeScalars) }
         }
         while index < bytes.count {
+            operations += 1
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 flushRun(index)
@@ -174,6 +195,7 @@ public struct JSONParser {
         guard index + 4 <= bytes.count else { throw error("truncated unicode escape") }
         var value: UInt32 = 0
         for _ in 0..<4 {
+            operations += 1
             let byte = bytes[index]
             let digit: UInt32
             switch byte {
@@ -198,13 +220,13 @@ public struct JSONParser {
         if bytes[index] == UInt8(ascii: "0") {
             index += 1
         } else {
-            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1; operations += 1 }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
             isInteger = false
             index += 1
             let digits = index
-            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1; operations += 1 }
             if index == digits { throw error("invalid number: digits expected after '.'") }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
@@ -212,10 +234,11 @@ public struct JSONParser {
             index += 1
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
             let digits = index
-            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1; operations += 1 }
             if index == digits { throw error("invalid number: digits expected in exponent") }
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        operations += index - start  // the conversion reads the digits once more
         if isInteger, let value = Int(text) { return .int(value) }
         guard let value = Double(text), value.isFinite else { throw error("number out of range") }
         return .double(value)

@@ -106,6 +106,51 @@ import Testing
         if case .object(let object) = try JSONParser.parse(large) { #expect(object["k63999"] == .int(63_999)) }
     }
 
+    /// The same bound counted in steps rather than time: random documents, random bytes and
+    /// adversarial shapes (many keys, deep nesting, escapes, surrogates, long numbers, errors
+    /// found at the very end) never take more than 8 steps per byte.
+    @Test func parsingTakesAtMostEightStepsPerByte() {
+        var random = SplitMix(seed: 29)
+        func randomDocument(_ depth: Int) -> String {
+            switch Int.random(in: 0..<(depth > 6 ? 4 : 7), using: &random) {
+            case 0: return String(Int.random(in: -1_000_000...1_000_000, using: &random))
+            case 1: return "\"" + String((0..<Int.random(in: 0..<12, using: &random)).map { _ in "ab\\n\\u00e9\\ud83d\\ude00 ".randomElement(using: &random)! }) + "\""
+            case 2: return ["true", "false", "null", "1.5e-7", "-0.25"].randomElement(using: &random)!
+            case 3: return "[]"
+            case 4, 5:
+                let count = Int.random(in: 0..<8, using: &random)
+                return "{" + (0..<count).map { "\"k\($0)\": " + randomDocument(depth + 1) }.joined(separator: ",") + "}"
+            default:
+                return "[" + (0..<Int.random(in: 0..<8, using: &random)).map { _ in randomDocument(depth + 1) }.joined(separator: ", ") + "]"
+            }
+        }
+        var inputs: [[UInt8]] = (0..<300).map { _ in Array(randomDocument(0).utf8) }
+        inputs += (0..<300).map { _ in (0..<Int.random(in: 0..<4_096, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) } }
+        // Truncated and corrupted documents: errors at every position.
+        inputs += inputs.prefix(100).flatMap { document in
+            document.count < 2 ? [] : [Array(document.prefix(document.count / 2)), document + [UInt8(ascii: "x")]]
+        }
+        let keys = (0..<50_000).map { "\"key\($0)\":\($0)" }.joined(separator: ",")
+        inputs += [
+            "{" + keys + "}", "{" + keys + ",\"key0\":1}",  // a duplicate found at the very end
+            String(repeating: "[", count: 128) + String(repeating: "]", count: 128),
+            String(repeating: "[", count: 100_000),  // refused at depth 129
+            "\"" + String(repeating: "\\ud83d\\ude00", count: 20_000) + "\"",
+            "\"" + String(repeating: "\\u00", count: 20_000),
+            String(repeating: "7", count: 200_000), "-" + String(repeating: "0", count: 100_000) + ".5",
+            "[" + String(repeating: "1,", count: 100_000) + "]", String(repeating: " ", count: 100_000) + "{}",
+            String(repeating: "{\"a\":", count: 128) + "1" + String(repeating: "}", count: 128),
+        ].map { Array($0.utf8) }
+        var worst = 0.0
+        for input in inputs {
+            let (_, operations) = JSONParser.parseCountingOperations(input)
+            let perByte = Double(operations) / Double(input.count + 1)
+            worst = max(worst, perByte)
+            #expect(operations <= 8 * (input.count + 1), "\(operations) steps for \(input.count) bytes: \(String(decoding: input.prefix(60), as: UTF8.self))")
+        }
+        #expect(worst > 0.5, "the count is not counting (worst \(worst) steps per byte)")
+    }
+
     func threadCPUTime(_ body: () -> Void) -> Double {
         var best = Double.infinity
         for _ in 0..<3 {
