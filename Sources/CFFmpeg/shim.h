@@ -29,31 +29,47 @@ static inline AVRational cffmpeg_time_base_q(void) { return (AVRational){1, AV_T
 static inline const char *cffmpeg_err2str(int e, char *buf, size_t size) {
     return av_make_error_string(buf, size, e);
 }
-// libavformat reports RTP packets it gave up waiting for only in its log ("RTP: missed N
-// packets", with the input's AVFormatContext as the log context). This log callback hands each
-// count to `handler` and every other line to libavutil's own callback. Install it once, from
-// one module (the handler lives in this header's static storage).
+// Two things libavformat tells only its log, with the input's AVFormatContext as the log
+// context: RTP packets it gave up waiting for ("RTP: missed N packets") and an RTSP redirect
+// ("Status N: Redirecting to URL", logged after `s->url` was set to the target and before the
+// target is connected). This log callback hands each count to `loss`, and each redirect to
+// `redirect`, which may replace the URL about to be connected (`*replacement`, allocated with
+// av_strdup, or NULL to leave it). Every other line goes to libavutil's own callback. Install it
+// once, from one module (the handlers live in this header's static storage).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 typedef void (*cffmpeg_loss_handler)(void *context, int missed);
-static inline cffmpeg_loss_handler *cffmpeg_loss_slot(void) {
-    static cffmpeg_loss_handler handler;
-    return &handler;
+typedef char *(*cffmpeg_redirect_handler)(void *context, const char *target);
+typedef struct { cffmpeg_loss_handler loss; cffmpeg_redirect_handler redirect; } cffmpeg_log_handlers;
+static inline cffmpeg_log_handlers *cffmpeg_log_slot(void) {
+    static cffmpeg_log_handlers handlers;
+    return &handlers;
 }
 static void cffmpeg_log(void *context, int level, const char *format, va_list arguments) {
-    static const char prefix[] = "RTP: missed ";
-    if (level <= AV_LOG_WARNING && format && strncmp(format, prefix, sizeof prefix - 1) == 0) {
+    static const char missed[] = "RTP: missed ";
+    static const char redirecting[] = "Status %d: Redirecting to ";
+    cffmpeg_log_handlers handlers = *cffmpeg_log_slot();
+    if (level <= AV_LOG_WARNING && format && strncmp(format, missed, sizeof missed - 1) == 0) {
         char line[64];
         vsnprintf(line, sizeof line, format, arguments);
-        cffmpeg_loss_handler handler = *cffmpeg_loss_slot();
-        if (handler) handler(context, atoi(line + sizeof prefix - 1));
+        if (handlers.loss) handlers.loss(context, atoi(line + sizeof missed - 1));
+        return;
+    }
+    if (context && format && strncmp(format, redirecting, sizeof redirecting - 1) == 0 && handlers.redirect) {
+        AVFormatContext *input = (AVFormatContext *)context;
+        char *replacement = handlers.redirect(context, input->url ? input->url : "");
+        if (replacement) {
+            av_free(input->url);
+            input->url = replacement;
+        }
         return;
     }
     av_log_default_callback(context, level, format, arguments);
 }
-static inline void cffmpeg_install_log(cffmpeg_loss_handler handler) {
-    *cffmpeg_loss_slot() = handler;
+static inline void cffmpeg_install_log(cffmpeg_loss_handler loss, cffmpeg_redirect_handler redirect) {
+    cffmpeg_log_slot()->loss = loss;
+    cffmpeg_log_slot()->redirect = redirect;
     av_log_set_callback(cffmpeg_log);
 }
 #endif

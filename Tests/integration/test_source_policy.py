@@ -3,6 +3,7 @@ egress proxy (which checks every connection, redirects included) and a user's RT
 connects to the address that was checked. 127.0.0.2 stands for the camera LAN the admin allows
 (`allow_networks`); 127.0.0.1 for the gateway's own host, which users may never reach."""
 import http.server
+import socket
 import tempfile
 import threading
 import time
@@ -46,6 +47,59 @@ class Redirector:
         self.server.shutdown()
 
 
+class TCPServer:
+    """Accepts connections on `host` and hands each to `handle` on a thread of its own."""
+
+    def __init__(self, host, handle):
+        self.listener = socket.create_server((host, 0))
+        self.port = self.listener.getsockname()[1]
+        self.handle = handle
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.handle, args=(connection,), daemon=True).start()
+
+    def stop(self):
+        self.listener.close()
+
+
+class RTSPRedirector(TCPServer):
+    """An RTSP server on the camera LAN that answers every request with a 302 to `target`."""
+
+    def __init__(self, target):
+        self.target = target
+        super().__init__(LAN, self.answer)
+        self.url = f"rtsp://{LAN}:{self.port}/cam"
+
+    def answer(self, connection):
+        with connection:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            cseq = next((line.split(b":", 1)[1].strip() for line in data.split(b"\r\n") if line.lower().startswith(b"cseq:")), b"1")
+            connection.sendall(b"RTSP/1.0 302 Moved Temporarily\r\nCSeq: " + cseq + b"\r\nLocation: " + self.target.encode() + b"\r\n\r\n")
+
+
+class Trap(TCPServer):
+    """A TCP port on the gateway's own host that counts who connects to it."""
+
+    def __init__(self):
+        self.connections = 0
+        super().__init__("127.0.0.1", self.count)
+
+    def count(self, connection):
+        self.connections += 1
+        connection.close()
+
+
 @pytest.fixture(scope="module")
 def policy_gateway():
     directory = tempfile.mkdtemp(prefix="gateway-policy-")
@@ -56,6 +110,9 @@ def policy_gateway():
     rtsp = RTSPServer(host=LAN).start()
     to_local = Redirector(local_camera.url)
     to_lan = Redirector(redirected_camera.url)
+    trap = Trap()
+    rtsp_to_local = RTSPRedirector(f"rtsp://127.0.0.1:{trap.port}/cam")
+    rtsp_to_lan = RTSPRedirector(rtsp.url)
     config = {
         "server": {"host": "127.0.0.1", "port": 0, "data_dir": "data"},
         "auth": {"jwt_secret": "policy-secret-0123456789abcdef0123456789", "bcrypt_cost": 4},
@@ -63,10 +120,11 @@ def policy_gateway():
         "sources": {"allow_networks": [f"{LAN}/32"]},
     }
     process, base, log = launch(directory, config)
-    yield base, log.name, {"lan": lan_camera, "local": local_camera, "rtsp": rtsp, "to_local": to_local, "to_lan": to_lan}
+    yield base, log.name, {"lan": lan_camera, "local": local_camera, "rtsp": rtsp, "to_local": to_local, "to_lan": to_lan,
+                           "trap": trap, "rtsp_to_local": rtsp_to_local, "rtsp_to_lan": rtsp_to_lan}
     process.terminate()
     process.wait(timeout=30)
-    for server in (lan_camera, redirected_camera, local_camera, rtsp, to_local, to_lan):
+    for server in (lan_camera, redirected_camera, local_camera, rtsp, to_local, to_lan, trap, rtsp_to_local, rtsp_to_lan):
         server.stop()
 
 
@@ -123,6 +181,23 @@ def test_a_users_rtsp_camera_connects_to_the_checked_address(policy_gateway):
     wait_state(base, token, "lan-rtsp", lambda c: c.get("state") == "online")
     refused = create(base, token, "self-rtsp", {"type": "rtsp", "url": f"rtsp://127.0.0.1:{servers['rtsp'].port}/cam"})
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "source_not_allowed"
+
+
+def test_an_rtsp_redirect_is_decided_before_it_is_followed(policy_gateway):
+    """A user's RTSP server redirecting to the gateway's own host: the gateway never connects
+    there (not even a SYN), and says the policy refused it. A redirect to an allowed address is
+    followed, to the address that was checked."""
+    base, _, servers = policy_gateway
+    token = login(base, "olivia")
+    assert create(base, token, "rtsp-sneaky", {"type": "rtsp", "url": servers["rtsp_to_local"].url}).status_code == 201
+    camera = wait_state(base, token, "rtsp-sneaky", lambda c: c.get("last_error") is not None)
+    time.sleep(3)  # a few retries
+    camera = requests.get(f"{base}/api/cameras/rtsp-sneaky", headers=auth(token), timeout=10).json()
+    assert camera["state"] != "online"
+    assert "policy" in camera["last_error"] and "127.0.0.1" not in camera["last_error"], camera["last_error"]
+    assert servers["trap"].connections == 0, "the gateway connected to the redirect's refused target"
+    assert create(base, token, "rtsp-lan-redirect", {"type": "rtsp", "url": servers["rtsp_to_lan"].url}).status_code == 201
+    wait_state(base, token, "rtsp-lan-redirect", lambda c: c.get("state") == "online")
 
 
 def test_a_huge_range_on_an_hls_init_segment_does_not_take_the_gateway_down(gateway):

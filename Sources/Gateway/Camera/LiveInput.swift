@@ -65,15 +65,20 @@ public enum LiveInput {
             throw MediaError(.notAllowed, component: name, error.description)
         }
         switch parsed.scheme {
-        case "rtsp":
-            return (parsed.replacingHost(with: addresses[0].urlHost), options)
         case "http", "https":
             options.options["http_proxy"] = egress.proxyURL
             options.options["format_whitelist"] = userHTTPFormatWhitelist
             return (url, options)
         default:
-            // rtsps: TLS needs the name; the address was checked a moment ago.
-            return (url, options)
+            // rtsp, rtsps: connect to the address just checked (libavformat's TLS does not verify
+            // the certificate, so the name adds nothing there), and decide a redirect before
+            // libavformat follows it: to its checked address, or nowhere.
+            options.onRedirect = { target in
+                guard let redirected = SourceURL(target), redirected.scheme == parsed.scheme,
+                      let checked = try? egress.policy.resolve(host: redirected.host, port: redirected.port) else { return nil }
+                return redirected.replacingHost(with: checked[0].urlHost)
+            }
+            return (parsed.replacingHost(with: addresses[0].urlHost), options)
         }
     }
 

@@ -56,6 +56,9 @@ public final class Demuxer: @unchecked Sendable {
         public var displayName: String?
         /// Told how many packets the network lost, each time libavformat gives up on a gap.
         public var onLoss: (@Sendable (Int) -> Void)?
+        /// Decides an RTSP redirect before it is followed: the URL to connect instead, or nil to
+        /// refuse it (the open then fails with `.notAllowed`).
+        public var onRedirect: (@Sendable (String) -> String?)?
 
         public init(format: String? = nil, options: [String: String] = [:], timeout: Duration? = nil, displayName: String? = nil) {
             self.format = format
@@ -67,7 +70,7 @@ public final class Demuxer: @unchecked Sendable {
 
     private var context: UnsafeMutablePointer<AVFormatContext>?
     private let flag: Interruption
-    private var lossRegistered = false
+    private var hooksRegistered = false
     private let timeout: Duration?
     /// Input stream index → index in `streams`.
     private let selection: [Int32: Int]
@@ -94,12 +97,14 @@ public final class Demuxer: @unchecked Sendable {
             throw MediaError(.unsupported, component: name, "input format '\(format)' is not available in this FFmpeg build")
         }
         flag.arm(options.timeout)
-        if let onLoss = options.onLoss { InputLoss.register(context, onLoss) }
-        lossRegistered = options.onLoss != nil
+        hooksRegistered = options.onLoss != nil || options.onRedirect != nil
+        if hooksRegistered { InputLogHooks.register(context, .init(onLoss: options.onLoss, onRedirect: options.onRedirect)) }
         var optional: UnsafeMutablePointer<AVFormatContext>? = context
         let opened = avformat_open_input(&optional, url, inputFormat, &dictionary)
         guard opened >= 0, let openedContext = optional else {
-            if lossRegistered { InputLoss.unregister(context) }
+            if hooksRegistered, InputLogHooks.unregister(context) {
+                throw MediaError(.notAllowed, component: name, "redirected to a destination the source policy does not allow")
+            }
             throw Self.openFailure(opened, name: name, flag: flag, timeout: options.timeout)
         }
         context = openedContext
@@ -107,7 +112,7 @@ public final class Demuxer: @unchecked Sendable {
         flag.arm(options.timeout)
         let info = avformat_find_stream_info(context, nil)
         if info < 0 {
-            Self.release(&self.context, lossRegistered: lossRegistered)
+            Self.release(&self.context, hooksRegistered: hooksRegistered)
             throw MediaError(flag.isCancelled ? .cancelled : flag.didTimeOut ? .timeout : .streamInfo, component: name, "cannot read stream information", ffmpegError: info)
         }
         formatName = String(cString: context.pointee.iformat.pointee.name)
@@ -130,17 +135,17 @@ public final class Demuxer: @unchecked Sendable {
             context.pointee.streams[index]!.pointee.discard = AVDISCARD_ALL
         }
         guard !selected.isEmpty else {
-            Self.release(&self.context, lossRegistered: lossRegistered)
+            Self.release(&self.context, hooksRegistered: hooksRegistered)
             throw MediaError(.noPlayableStream, component: name, "no audio or video stream")
         }
         self.selection = selection
         streams = StreamSet(streams: selected)
     }
 
-    deinit { Self.release(&context, lossRegistered: lossRegistered) }
+    deinit { Self.release(&context, hooksRegistered: hooksRegistered) }
 
-    private static func release(_ context: inout UnsafeMutablePointer<AVFormatContext>?, lossRegistered: Bool) {
-        if lossRegistered, let context { InputLoss.unregister(context) }
+    private static func release(_ context: inout UnsafeMutablePointer<AVFormatContext>?, hooksRegistered: Bool) {
+        if hooksRegistered, let context { InputLogHooks.unregister(context) }
         avformat_close_input(&context)
     }
 

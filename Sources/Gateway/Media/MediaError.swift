@@ -33,7 +33,7 @@ public enum FFmpeg {
         avdevice_register_all()
         avformat_network_init()
         av_log_set_level(AV_LOG_ERROR)
-        cffmpeg_install_log(InputLoss.handler)
+        cffmpeg_install_log(InputLogHooks.lossHandler, InputLogHooks.redirectHandler)
     }()
 
     /// Registers devices and network protocols once; every entry point into FFmpeg calls this.
