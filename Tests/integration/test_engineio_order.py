@@ -97,11 +97,11 @@ def read_response(connection):
 
 def test_a_poll_sent_just_before_the_close_settles_with_the_close(engine):
     """A long-poll GET and, 0.3 ms later, the closing POST, each on a connection of its own: a
-    GET whose head the server read before the close is answered as a waiting poll (`6`), not
-    "Session ID unknown". 400 rounds. Without `RequestArrival` this gave 11 unknown answers; with
-    it 0 or 1 (a GET whose connection the server reads after the POST's really is later there,
-    and no stamp can see an order the network changed), so up to 4 is allowed. A poll sent
-    after the close has completed is still a 400."""
+    GET sent before the close is answered as a waiting poll (`6`), not "Session ID unknown".
+    400 rounds. Without `RequestArrival` this gave 11 unknown answers; with it 0 or 1 in 400 (a
+    GET still unread on another event loop); since a close first lets every loop read what has
+    arrived (`readWhatHasArrived`), 0 in 3,200. One is allowed, for a machine busy enough to
+    reorder the client's own sends. A poll sent after the close has completed is still a 400."""
     host, port = engine.replace("http://", "").split(":")
     unknown = 0
     for _ in range(400):
@@ -118,7 +118,7 @@ def test_a_poll_sent_just_before_the_close_settles_with_the_close(engine):
         read_response(close)
         poll.close()
         close.close()
-    assert unknown <= 4, f"{unknown} of 400 polls were answered as an unknown session"
+    assert unknown <= 1, f"{unknown} of 400 polls were answered as an unknown session"
     after = requests.get(f"{engine}/socket.io/?EIO=4&transport=polling&sid={sid}", timeout=5)
     assert (after.status_code, after.text) == (400, '{"code":1,"message":"Session ID unknown"}')
 

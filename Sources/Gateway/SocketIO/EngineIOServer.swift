@@ -4,6 +4,7 @@ import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -167,6 +168,7 @@ public final class EngineIOServer: Service, Sendable {
                 connection.malformed()
                 return Self.error(.badRequest)
             }
+            if packets.contains(.close) { await Self.readWhatHasArrived() }
             connection.received(posted: packets)
             await connection.webSocketsFlushed()
             var headers = HTTPFields()
@@ -194,6 +196,23 @@ public final class EngineIOServer: Service, Sendable {
         headers[.retryAfter] = "5"
         return Response(status: .serviceUnavailable, headers: headers,
                         body: .init(byteBuffer: ByteBuffer(string: #"{"code":4,"message":"Too many sessions"}"#)))
+    }
+
+    /// Before a close takes effect: every event loop reads what is already waiting in its
+    /// sockets (a loop runs submitted tasks after the I/O events of the same wake-up). A long-poll
+    /// the client sent before its close, sitting unread on another connection's loop, is then
+    /// stamped by `RequestArrival` before the close, and settles with it instead of finding the
+    /// session unknown. Three rounds, because a connection the kernel holds may still have to be
+    /// accepted (one loop), registered (another loop's task) and read (that loop's next wake-up).
+    /// Costs three wake-ups per loop per close.
+    static func readWhatHasArrived(_ group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async {
+        for _ in 0..<3 {
+            await withTaskGroup(of: Void.self) { tasks in
+                for loop in group.makeIterator() {
+                    tasks.addTask { try? await loop.submit {}.get() }
+                }
+            }
+        }
     }
 
     static func error(_ error: EngineIOError) -> Response {
