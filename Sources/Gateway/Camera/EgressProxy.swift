@@ -242,8 +242,8 @@ struct ProxyRequest {
             port = url.port
             originFormHead = []
         } else {
-            guard let url = SourceURL(target), url.scheme == "http" else { return nil }
-            let afterScheme = target[target.range(of: "://")!.upperBound...]
+            guard let url = SourceURL(target), url.scheme == "http", let schemeEnd = target.range(of: "://") else { return nil }
+            let afterScheme = target[schemeEnd.upperBound...]
             let path = afterScheme.firstIndex(where: { $0 == "/" || $0 == "?" }).map { String(afterScheme[$0...]) } ?? "/"
             isConnect = false
             host = url.host
