@@ -46,8 +46,11 @@ enum HLSLatency {
         var latencies: [Double] = []
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await sink.run() }
+            group.addTask { await hub.fragmenter.run(logger: logger) }
             await sink.touch(player: "bench")
-            while !hub.statistics.readers.contains(where: { $0.name == "hls" }) { try await Task.sleep(for: .milliseconds(5)) }
+            while !hub.statistics.readers.contains(where: { $0.name == "fragmenter" }) || hub.fragmenter.fragments.viewerCount < 1 {
+                try await Task.sleep(for: .milliseconds(5))
+            }
             group.addTask { try? await source.run(output: entering) }
             var seen: Set<String> = []
             var mediaMillis = 0

@@ -31,7 +31,8 @@ enum RecordingLoad {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await clipper.run() }
             group.addTask { try await recorder.run() }
-            while hub.statistics.readers.count < 2 { try await Task.sleep(for: .milliseconds(5)) }
+            group.addTask { await hub.fragmenter.run(logger: logger) }
+            while hub.statistics.readers.count < 2 || hub.fragmenter.fragments.viewerCount < 1 { try await Task.sleep(for: .milliseconds(5)) }
             group.addTask { try? await source.run(output: hub) }
             try await Task.sleep(for: .seconds(seconds))
             buffered = await clipper.bufferedBytes

@@ -10,6 +10,9 @@ public actor SQLiteStorage: StorageAdapter {
     public let path: String
     private let logger: Logger
     private var connection: SQLiteConnection?
+    /// After `close()`, a late query (a sink finishing after shutdown) fails instead of
+    /// reopening the file.
+    private var closed = false
 
     public init(configuration: Configuration, context: PluginContext) throws {
         path = configuration.path ?? context.dataDirectory + "/gateway.sqlite"
@@ -49,6 +52,7 @@ public actor SQLiteStorage: StorageAdapter {
     }
 
     public func close() async {
+        closed = true
         guard let connection else { return }
         self.connection = nil
         // Closing happens at shutdown, often from a cancelled task; SQLiteNIO would refuse it
@@ -58,6 +62,7 @@ public actor SQLiteStorage: StorageAdapter {
 
     private func open() async throws -> SQLiteConnection {
         if let connection { return connection }
+        guard !closed else { throw StorageError(.unavailable, component: "storage.sqlite", "the storage is closed") }
         do {
             let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
             self.connection = connection

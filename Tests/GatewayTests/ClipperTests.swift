@@ -76,7 +76,9 @@ import Testing
         let hub = StreamHub(cameraID: "rec")
         let recorder = try RecorderSink(configuration: configuration, context: context, hub: hub)
         let running = Task { try await recorder.run() }
-        #expect(try await eventually { hub.statistics.readers.contains { $0.name == "recorder" } })
+        let fragmenting = Task { await hub.fragmenter.run(logger: logger) }
+        defer { fragmenting.cancel() }
+        #expect(try await eventually { hub.fragmenter.fragments.viewerCount == 1 && hub.statistics.readers.contains { $0.name == "fragmenter" } })
         for _ in 0..<2 {
             hub.begin(streams)  // the second one is the camera coming back
             for packet in packets { hub.publish(packet) }

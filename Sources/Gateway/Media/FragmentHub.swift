@@ -8,11 +8,21 @@ public struct MP4InitSegment: Sendable {
     public let codecs: String
     public var mimeType: String { "video/mp4; codecs=\"\(codecs)\"" }
     public let generation: Int
+    /// The streams it describes, when it was cut from a camera.
+    public let streams: StreamSet?
 
     public init(bytes: [UInt8], codecs: String, generation: Int) {
         self.bytes = bytes
         self.codecs = codecs
         self.generation = generation
+        streams = nil
+    }
+
+    public init(bytes: [UInt8], streams: StreamSet) {
+        self.bytes = bytes
+        codecs = streams.codecs
+        generation = streams.generation
+        self.streams = streams
     }
 }
 
@@ -57,6 +67,15 @@ public final class FragmentHub: Sendable {
         }
     }
 
+    /// The camera's session ended on purpose: forget the init segment and the cached GOP; the
+    /// next session's init segment comes with its first packets.
+    public func endSession() {
+        state.withLock { state in
+            state.initSegment = nil
+            state.gop = []
+        }
+    }
+
     public func publish(_ fragment: MP4Fragment) {
         var fragment = fragment
         fragment.publishedAt = WallClock.now()
@@ -69,7 +88,9 @@ public final class FragmentHub: Sendable {
     }
 
     /// A viewer: gets the init segment and the current GOP at once, then live fragments.
-    public func subscribe(name: String, capacity: Int = 64) -> HubReader<FragmentEvent> {
+    /// `demands`: whether it keeps an on-demand camera connected (viewers do, the recorder
+    /// holds its own demand while it records).
+    public func subscribe(name: String, capacity: Int = 64, demands: Bool = true) -> HubReader<FragmentEvent> {
         let dropped = Counter(label: MetricName.viewerDroppedFragments, dimensions: [("camera", cameraID)], factory: metrics)
         let reader = HubReader<FragmentEvent>(name: name, capacity: capacity, droppedCounter: dropped) { [weak self] reader in
             let hold = self?.state.withLock { state in
@@ -78,7 +99,7 @@ public final class FragmentHub: Sendable {
             }
             hold??.release()
         }
-        let hold = demand?.hold()
+        let hold = demands ? demand?.hold() : nil
         state.withLock { state in
             state.readers[ObjectIdentifier(reader)] = reader
             if let hold { state.holds[ObjectIdentifier(reader)] = hold }

@@ -66,6 +66,7 @@ public final class StreamHub: SourceOutput, Sendable {
     private var windowNanoseconds: Int64 { Int64(configuration.measurementWindowSeconds) * 1_000_000_000 }
     private let state = Mutex(State())
     private let metricsFactory: any MetricsFactory
+    private let fragmenterSlot = Mutex<CameraFragmenter?>(nil)
     private let packetsCounter: Counter
     private let bytesCounter: Counter
     private let keyframesCounter: Counter
@@ -141,6 +142,7 @@ public final class StreamHub: SourceOutput, Sendable {
             state.gop.removeAll()
             state.gopBytes = 0
         }
+        fragmenterSlot.withLock { $0 }?.endSession()
     }
 
     /// A new reader. It first receives the current streams and the cached GOP, so it can start
@@ -179,6 +181,22 @@ public final class StreamHub: SourceOutput, Sendable {
     }
 
     public var currentStreams: StreamSet? { state.withLock { $0.streams } }
+
+    /// The camera's one fMP4 fragmenter, made at the first ask. fMP4 sinks `request` it when
+    /// they are built; the camera's pipeline runs it when one did.
+    public var fragmenter: CameraFragmenter {
+        fragmenterSlot.withLock { slot in
+            if let existing = slot { return existing }
+            let made = CameraFragmenter(hub: self, metrics: metricsFactory)
+            slot = made
+            return made
+        }
+    }
+
+    /// The fragmenter, when a sink asked for it.
+    public var requestedFragmenter: CameraFragmenter? {
+        fragmenterSlot.withLock { $0 }.flatMap { $0.isRequested ? $0 : nil }
+    }
 
     public var statistics: HubStatistics {
         let now = MonotonicTime.nanoseconds()

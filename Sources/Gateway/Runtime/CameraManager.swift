@@ -101,7 +101,7 @@ public final class CameraManager: Service, Sendable {
                                           logger: context.logger, policy: sourceSpec.sourceOptions.applied(to: policy),
                                           options: sourceSpec.sourceOptions, taps: sinks.compactMap { $0 as? any SourceTap },
                                           metrics: metrics)
-        return CameraPipeline(record: record, hub: hub, supervisor: supervisor, sinks: sinks, sinkServices: services)
+        return CameraPipeline(record: record, hub: hub, supervisor: supervisor, sinks: sinks, sinkServices: services, logger: context.logger)
     }
 
     public func run() async throws {

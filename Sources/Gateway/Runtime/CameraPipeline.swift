@@ -10,21 +10,25 @@ public final class CameraPipeline: Sendable {
     public let supervisor: CameraSupervisor
     public let sinks: [any CameraSink]
     let sinkServices: [SinkService]
+    private let logger: Logger
     private let stopSignal = StopSignal()
 
-    init(record: CameraRecord, hub: StreamHub, supervisor: CameraSupervisor, sinks: [any CameraSink], sinkServices: [SinkService]) {
+    init(record: CameraRecord, hub: StreamHub, supervisor: CameraSupervisor, sinks: [any CameraSink], sinkServices: [SinkService],
+         logger: Logger) {
         id = record.id
         self.record = record
         self.hub = hub
         self.supervisor = supervisor
         self.sinks = sinks
         self.sinkServices = sinkServices
+        self.logger = logger
     }
 
     /// Runs until `stop()` or cancellation.
     func run() async {
         await withDiscardingTaskGroup { group in
             group.addTask { try? await self.supervisor.run() }
+            if let fragmenter = hub.requestedFragmenter { group.addTask { await fragmenter.run(logger: self.logger) } }
             for service in sinkServices { group.addTask { try? await service.run() } }
             await stopSignal.wait()
             group.cancelAll()

@@ -7,6 +7,9 @@ public enum MetricName {
     public static let cameraState = "gateway_camera_state"
     public static let cameraReconnects = "gateway_camera_reconnects_total"
     public static let cameraPacketsLost = "gateway_camera_packets_lost_total"
+    /// fMP4 parts the camera's one fragmenter cut, and how many fragmenters run (1 per camera at most).
+    public static let cameraFragments = "gateway_camera_fragments_total"
+    public static let cameraFragmenters = "gateway_camera_fragmenters"
     public static let cameraReaders = "gateway_camera_readers"
     public static let eventsDropped = "gateway_events_dropped_total"
     public static let viewerDroppedFragments = "gateway_viewer_dropped_fragments_total"

@@ -2,15 +2,15 @@ import Gateway
 import Logging
 import Metrics
 
-/// The HLS sink (`type: "hls"`): on demand — it starts remuxing with the first request and
-/// stops after `idle_timeout` without one — the camera becomes fMP4 segments (and LL-HLS
-/// parts) in a sliding window, served by the HLS routes.
+/// The HLS sink (`type: "hls"`): on demand — it starts with the first request and stops after
+/// `idle_timeout` without one — the camera's fMP4 parts (cut once per camera) become segments
+/// (and LL-HLS parts) in a sliding window, served by the HLS routes.
 public final class HLSSink: SinkAdapter, HLSProvider {
     public static let type = "hls"
     public typealias Configuration = HLSSinkConfiguration
 
     let cameraID: String
-    private let hub: StreamHub
+    private let fragmenter: CameraFragmenter
     private let configuration: Configuration
     private let logger: Logger
     private let events: EventBus
@@ -20,7 +20,8 @@ public final class HLSSink: SinkAdapter, HLSProvider {
 
     public init(configuration: Configuration, context: PluginContext, hub: StreamHub) throws {
         cameraID = context.id
-        self.hub = hub
+        fragmenter = hub.fragmenter
+        fragmenter.request(partDuration: configuration.partDuration > 0 ? configuration.partDuration : nil)
         self.configuration = configuration
         logger = context.logger
         events = context.events
@@ -71,31 +72,20 @@ public final class HLSSink: SinkAdapter, HLSProvider {
         }
     }
 
+    /// Hands the camera's fragments (cut once, by its `CameraFragmenter`) to the playlist
+    /// while players play; the subscription holds an on-demand camera's demand.
     private func mux() async {
-        let fragmentation: FragmentedMP4Writer.Fragmentation = configuration.partDuration > 0
-            ? .parts(.milliseconds(Int64(configuration.partDuration * 1000))) : .perKeyframe
-        await hub.withReader(name: "hls") { reader in
-            var writer: FragmentedMP4Writer?
-            for await event in reader {
-                switch event {
-                case .streams(let streams):
-                    do {
-                        let created = try FragmentedMP4Writer(streams: streams, fragmentation: fragmentation, component: cameraID)
-                        writer = created
-                        await state.begin(initSegment: created.initSegment, streams: streams)
-                    } catch {
-                        writer = nil
-                        logger.error("camera cannot be remuxed for HLS", metadata: ["error": "\(error)"])
-                    }
-                case .packet(let packet):
-                    do {
-                        if let fragment = try writer?.append(packet) { await state.append(fragment) }
-                    } catch {
-                        logger.warning("HLS remux failed on a packet", metadata: ["error": "\(error)"])
-                    }
-                case .skipped:
-                    break
-                }
+        let reader = fragmenter.fragments.subscribe(name: "hls", capacity: 256)
+        defer { reader.close() }
+        for await event in reader {
+            switch event {
+            case .initSegment(let initSegment):
+                guard let streams = initSegment.streams else { continue }
+                await state.begin(initSegment: initSegment.bytes, streams: streams)
+            case .fragment(let fragment):
+                await state.append(fragment)
+            case .skipped:
+                break
             }
         }
     }

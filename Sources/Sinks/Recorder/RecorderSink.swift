@@ -6,8 +6,9 @@ import Glibc
 #endif
 
 /// The continuous recorder (`type: "recorder"`): fMP4 segment files of `segment_duration`,
-/// each fragment appended as soon as it closes (every `part_duration`), so a crash loses at most
-/// one part and every file stays playable. Each segment is indexed in storage as a recording;
+/// made of the camera's fMP4 parts (cut once per camera, at most `part_duration` long), each
+/// appended as soon as it is cut, so a crash loses at most one part and every file stays
+/// playable. Each segment is indexed in storage as a recording;
 /// retention deletes the oldest by age and by total size.
 public final class RecorderSink: SinkAdapter, RecordingSwitch {
     public static let type = "recorder"
@@ -21,8 +22,10 @@ public final class RecorderSink: SinkAdapter, RecordingSwitch {
         guard let storage = context.storage else { throw MediaError(.unsupported, component: context.id, "the recorder needs a storage backend") }
         let directory = (configuration.directory ?? context.dataDirectory + "/recordings") + "/" + context.id
         try FileIO.makeDirectory(directory)
+        let fragmenter = hub.fragmenter
+        fragmenter.request(partDuration: configuration.partDuration)
         state = RecorderState(cameraID: context.id, configuration: configuration, directory: directory, storage: storage,
-                              events: context.events, logger: context.logger)
+                              events: context.events, logger: context.logger, cutNow: { fragmenter.cutNow() })
     }
 
     public var isRecording: Bool { get async { await state.enabled } }
@@ -52,17 +55,19 @@ public final class RecorderSink: SinkAdapter, RecordingSwitch {
         await state.recoverInterrupted()
         demandWhileRecording(await state.enabled)
         defer { demandWhileRecording(false) }
-        await hub.withReader(name: "recorder", capacity: 4096, demands: false) { reader in
-            for await event in reader {
-                switch event {
-                case .streams(let streams): await state.begin(streams)
-                case .packet(let packet): await state.append(packet)
-                case .skipped: await state.closeSegment(reason: "packets were lost")
-                }
+        // The camera's fMP4 parts, cut once for every fMP4 sink; the recorder holds the camera's
+        // demand itself, while it records.
+        let reader = hub.fragmenter.fragments.subscribe(name: "recorder", capacity: 1024, demands: false)
+        for await event in reader {
+            switch event {
+            case .initSegment(let initSegment): await state.begin(initSegment)
+            case .fragment(let fragment): await state.append(fragment)
+            case .skipped: await state.closeSegment(reason: "fragments were lost")
             }
         }
+        reader.close()
         // Stopping cancels this task; closing the segment (a storage update) must still happen.
         let recorderState = state
-        await Task { await recorderState.closeSegment(reason: "stopped") }.value
+        await Task { await recorderState.finish(reason: "stopped") }.value
     }
 }

@@ -8,11 +8,11 @@ import Glibc
 /// The recorder's open segment, switch and retention, behind one actor.
 actor RecorderState {
     private struct Segment {
-        let writer: FragmentedMP4Writer
         var record: VideoRecord
         let file: SegmentFile
         var bytes: Int
-        /// Media time of the segment's first frame (camera timeline, seconds).
+        /// Media time of the segment's first frame (the fragmenter's timeline, seconds): the
+        /// file's fragments are moved back by it, so that each file starts at 0.
         let startMedia: Double
     }
 
@@ -23,15 +23,21 @@ actor RecorderState {
     private let events: EventBus
     private let logger: Logger
     private(set) var enabled: Bool
-    private var streams: StreamSet?
+    private var initSegment: MP4InitSegment?
+    /// track_ID → timescale of `initSegment`.
+    private var timescales: [UInt32: UInt32] = [:]
     private var segment: Segment?
     private var failed = false
     /// Segment files are created, appended to, closed and removed here, off the cooperative
     /// pool; a failed write comes back to `writeFailed`.
     private let io: IOQueue
 
+    /// Ends the camera's fMP4 part in progress and returns it (`CameraFragmenter.cutNow`).
+    private let cutNow: @Sendable () -> MP4Fragment?
+
     init(cameraID: String, configuration: RecorderSinkConfiguration, directory: String, storage: any StorageBackend,
-         events: EventBus, logger: Logger) {
+         events: EventBus, logger: Logger, cutNow: @escaping @Sendable () -> MP4Fragment?) {
+        self.cutNow = cutNow
         self.cameraID = cameraID
         self.configuration = configuration
         self.directory = directory
@@ -46,9 +52,9 @@ actor RecorderState {
 
     func setEnabled(_ on: Bool, actor: String?) async -> Bool {
         guard on != enabled else { return enabled }
+        if !on { await finish(reason: "recording turned off") }
         enabled = on
         failed = false
-        if !on { await closeSegment(reason: "recording turned off") }
         events.emit(GatewayEvent(name: on ? "recording.started" : "recording.stopped", actor: actor, camera: cameraID))
         return enabled
     }
@@ -65,32 +71,34 @@ actor RecorderState {
         }
     }
 
-    func begin(_ streams: StreamSet) async {
+    func begin(_ initSegment: MP4InitSegment) async {
         // A new source session: the open segment ends; the next one starts at its first keyframe.
         await closeSegment(reason: "source restarted")
-        self.streams = streams
+        self.initSegment = initSegment
+        timescales = FragmentTimeline.timescales(initSegment: initSegment.bytes)
     }
 
-    func append(_ packet: MediaPacket) async {
-        guard enabled, !failed, let streams else { return }
-        if let open = segment, packet.isVideoKeyframe, let time = packet.decodeSeconds,
-           time - open.startMedia >= configuration.segmentDuration {
+    func append(_ fragment: MP4Fragment) async {
+        guard enabled, !failed, let initSegment else { return }
+        if let open = segment, fragment.isIndependent, fragment.startTime - open.startMedia >= configuration.segmentDuration {
             await closeSegment(reason: nil)
         }
         if segment == nil {
-            guard packet.isVideoKeyframe || streams.video == nil else { return }
-            await open(streams, at: packet.decodeSeconds ?? 0)
+            guard fragment.isIndependent else { return }
+            let start = FragmentTimeline.decodeTimes(fragment: fragment.bytes, timescales: timescales).values.min() ?? fragment.startTime
+            await open(initSegment, at: start)
         }
         guard var current = segment else { return }
-        do {
-            if let fragment = try current.writer.append(packet) {
-                write(fragment.bytes, to: current)
-                current.bytes += fragment.bytes.count
-                segment = current
-            }
-        } catch {
-            await fail(error)
-        }
+        let bytes = FragmentTimeline.shifted(fragment.bytes, back: current.startMedia, timescales: timescales)
+        write(bytes, to: current)
+        current.bytes += bytes.count
+        segment = current
+    }
+
+    /// Closes the segment with everything that has arrived: the part in progress is cut now.
+    func finish(reason: String) async {
+        if segment != nil, let last = cutNow() { await append(last) }
+        await closeSegment(reason: reason)
     }
 
     /// Queues a write; a failure stops recording (once the actor hears of it).
@@ -106,20 +114,18 @@ actor RecorderState {
         await fail(error)
     }
 
-    private func open(_ streams: StreamSet, at media: Double) async {
+    private func open(_ initSegment: MP4InitSegment, at media: Double) async {
         let id = Identifier.make(prefix: "rec-")
         let wall = WallClock.now()
         let path = directory + "/" + WallClock.iso8601(wall).replacingOccurrences(of: ":", with: "-") + "-" + id + ".mp4"
         do {
-            let writer = try FragmentedMP4Writer(streams: streams, fragmentation: .parts(.milliseconds(Int64(configuration.partDuration * 1000))),
-                                                 component: cameraID)
-            let initSegment = writer.initSegment
-            let file = try await io.perform { try SegmentFile(creating: path, initSegment: initSegment) }
+            let initBytes = initSegment.bytes
+            let file = try await io.perform { try SegmentFile(creating: path, initSegment: initBytes) }
             let record = VideoRecord(id: id, cameraID: cameraID, kind: .recording, status: .recording, path: path, start: wall, end: nil,
-                                     size: writer.initSegment.count, label: nil, createdBy: nil, createdAt: wall,
-                                     details: JSONObject([("codecs", .string(streams.codecs))]))
+                                     size: initBytes.count, label: nil, createdBy: nil, createdAt: wall,
+                                     details: JSONObject([("codecs", .string(initSegment.codecs))]))
             try await storage.insertVideo(record)
-            segment = Segment(writer: writer, record: record, file: file, bytes: writer.initSegment.count, startMedia: media)
+            segment = Segment(record: record, file: file, bytes: initBytes.count, startMedia: media)
         } catch {
             await fail(error)
         }
@@ -128,10 +134,8 @@ actor RecorderState {
     func closeSegment(reason: String?) async {
         guard var current = segment else { return }
         segment = nil
-        let last = (try? current.writer.finish())?.bytes ?? []
-        current.bytes += last.count
         let file = current.file
-        let closeError: (any Error)? = (try? await io.perform { file.close(appending: last) }) ?? nil
+        let closeError: (any Error)? = (try? await io.perform { file.close() }) ?? nil
         if let closeError {
             logger.error("a recording segment was not written in full", metadata: ["error": "\(closeError)"])
             current.record.details["error"] = .string("\(closeError)")
@@ -177,7 +181,7 @@ actor RecorderState {
         if let current = segment {
             segment = nil
             let file = current.file
-            io.submit { _ = file.close(appending: []) }
+            io.submit { _ = file.close() }
             var record = current.record
             record.status = .failed
             record.size = current.bytes
@@ -216,12 +220,11 @@ private final class SegmentFile: @unchecked Sendable {
         return nil
     }
 
-    /// Appends the last bytes and closes the file; the first write error, if any.
-    func close(appending last: [UInt8]) -> (any Error)? {
+    /// Closes the file; the first write error, if any.
+    func close() -> (any Error)? {
         guard descriptor >= 0 else { return failure }
-        let error = last.isEmpty ? failure : append(last)
         Glibc.close(descriptor)
         descriptor = -1
-        return error
+        return failure
     }
 }

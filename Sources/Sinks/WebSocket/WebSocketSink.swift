@@ -1,23 +1,19 @@
 import Gateway
-import Logging
 
-/// The WebSocket chunk sink (`type: "websocket"`): remuxes the camera once into fMP4 and fans
-/// the fragments out to every viewer (Socket.IO `watch`, `/ws/cameras/{id}`), each with its own
-/// bounded queue.
+/// The WebSocket chunk sink (`type: "websocket"`): hands the camera's fMP4 (cut once, by the
+/// camera's `CameraFragmenter`) to every viewer (Socket.IO `watch`, `/ws/cameras/{id}`), each
+/// with its own bounded queue.
 public struct WebSocketSink: SinkAdapter, LiveFragmentProvider {
     public static let type = "websocket"
     public typealias Configuration = WebSocketSinkConfiguration
 
-    private let hub: StreamHub
     private let fragments: FragmentHub
     private let configuration: Configuration
-    private let logger: Logger
 
     public init(configuration: Configuration, context: PluginContext, hub: StreamHub) throws {
         self.configuration = configuration
-        self.hub = hub
-        fragments = FragmentHub(cameraID: context.id, metrics: context.metrics, demand: hub.demand)
-        logger = context.logger
+        hub.fragmenter.request(partDuration: nil)
+        fragments = hub.fragmenter.fragments
     }
 
     public var viewerLimits: ViewerLimits {
@@ -28,27 +24,8 @@ public struct WebSocketSink: SinkAdapter, LiveFragmentProvider {
         fragments.subscribe(name: viewer, capacity: configuration.viewerQueueFragments)
     }
 
+    /// Nothing runs here: the camera's fragmenter cuts, viewers subscribe.
     public func run() async throws {
-        // Viewers hold the camera's demand; this standing reader does not.
-        try await hub.withReader(name: "websocket-sink", demands: false) { reader in
-            var writer: FragmentedMP4Writer?
-            for await event in reader {
-                switch event {
-                case .streams(let streams):
-                    do {
-                        let created = try FragmentedMP4Writer(streams: streams, component: hub.cameraID)
-                        writer = created
-                        fragments.begin(MP4InitSegment(bytes: created.initSegment, codecs: streams.codecs, generation: streams.generation))
-                    } catch {
-                        writer = nil
-                        logger.error("camera cannot be remuxed to fMP4", metadata: ["error": "\(error)"])
-                    }
-                case .packet(let packet):
-                    if let fragment = try writer?.append(packet) { fragments.publish(fragment) }
-                case .skipped:
-                    break
-                }
-            }
-        }
+        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
     }
 }

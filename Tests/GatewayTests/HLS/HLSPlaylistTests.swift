@@ -81,9 +81,10 @@ import Testing
         ]))).value.map { $0 }!
         let sink = try HLSSink(configuration: configuration, context: testContext("restart"), hub: hub)
         let running = Task { try await sink.run() }
-        defer { running.cancel() }
+        let fragmenting = Task { await hub.fragmenter.run(logger: Logger(label: "test")) }
+        defer { running.cancel(); fragmenting.cancel() }
         await sink.touch(player: "test")
-        #expect(try await eventually { hub.statistics.readers.contains { $0.name == "hls" } })
+        #expect(try await eventually { hub.fragmenter.fragments.viewerCount == 1 && hub.statistics.readers.contains { $0.name == "fragmenter" } })
         for session in 0..<2 {
             hub.begin(streams)
             for packet in packets { hub.publish(packet) }
@@ -109,9 +110,10 @@ import Testing
         ]))).value)
         let sink = try HLSSink(configuration: configuration, context: testContext("disk"), hub: hub)
         let running = Task { try await sink.run() }
-        defer { running.cancel() }
+        let fragmenting = Task { await hub.fragmenter.run(logger: Logger(label: "test")) }
+        defer { running.cancel(); fragmenting.cancel() }
         await sink.touch(player: "test")
-        #expect(try await eventually { hub.statistics.readers.contains { $0.name == "hls" } })
+        #expect(try await eventually { hub.fragmenter.fragments.viewerCount == 1 && hub.statistics.readers.contains { $0.name == "fragmenter" } })
         hub.begin(streams)
         for _ in 0..<3 { for packet in packets { hub.publish(packet) } }
         #expect(try await eventually { ((try? FileManager.default.contentsOfDirectory(atPath: directory + "/disk")) ?? []).contains("init-1.mp4") })
