@@ -42,7 +42,9 @@ struct Serve: AsyncParsableCommand {
         }
         let host = gatewayConfig.server.host
         let announcer = logger
-        let app = runtime.makeApplication { port in
+        // plugins.json is applied again on SIGHUP and when it changes (docs/config.md).
+        let reloader = ConfigReloader(path: config, loader: ConfigLoader(registry: StandardPlugins.registry), runtime: runtime, logger: logger)
+        let app = runtime.makeApplication(additionalServices: [reloader]) { port in
             announcer.notice("camera gateway \(GatewayRuntime.version) listening on http://\(host):\(port)")
         }
         try await app.runService()

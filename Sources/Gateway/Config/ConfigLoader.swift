@@ -41,9 +41,10 @@ public struct ConfigLoader: Sendable {
             expandedPaths: expansion.expandedPaths, settledPaths: Set(expansion.problems.map(\.path)))
         var problems = expansion.problems + decodingProblems
         if let decoded { problems += Self.crossCheck(decoded) }
-        guard problems.isEmpty, let decoded else {
+        guard problems.isEmpty, var decoded else {
             return .failure(ConfigErrors(DocumentOrder(document).sorted(problems)))
         }
+        decoded.document = expansion.value
         return .success(decoded)
     }
 

@@ -12,6 +12,8 @@ public struct GatewayConfig: Decodable, Sendable {
     public var cameraDefinitions: [JSONValue] = []
     /// The directory of plugins.json; relative paths in camera definitions resolve against it.
     public var baseDirectory = "."
+    /// The whole file as written (after `${VAR}` expansion), to tell which sections a reload changed.
+    public var document: JSONValue = .null
 
     enum CodingKeys: String, CodingKey { case server, auth, users, storage, sources, limits, events, cameras }
 

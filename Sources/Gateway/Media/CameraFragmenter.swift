@@ -15,7 +15,9 @@ import Synchronization
 public final class CameraFragmenter: Sendable {
     public let fragments: FragmentHub
     private let hub: StreamHub
-    private let requests = Mutex<(count: Int, partDurations: [Double])>((0, []))
+    /// The consumers' requests, held weakly: a sink that is gone (replaced by a reload) no longer
+    /// counts.
+    private let requests = Mutex<[WeakRequest]>([])
     private let fragmentsCounter: Counter
     private let fragmentersGauge: Gauge
 
@@ -27,19 +29,22 @@ public final class CameraFragmenter: Sendable {
     }
 
     /// A consumer will read the fragments; `partDuration`: the longest part it can take (seconds),
-    /// nil when whole GOPs are fine.
-    public func request(partDuration: Double?) {
+    /// nil when whole GOPs are fine. The consumer keeps the returned request while it exists.
+    public func request(partDuration: Double?) -> FragmentRequest {
+        let request = FragmentRequest(partDuration: partDuration.flatMap { $0 > 0 ? $0 : nil })
         requests.withLock { requests in
-            requests.count += 1
-            if let partDuration, partDuration > 0 { requests.partDurations.append(partDuration) }
+            requests.removeAll { $0.request == nil }
+            requests.append(WeakRequest(request: request))
         }
+        return request
     }
 
-    public var isRequested: Bool { requests.withLock { $0.count > 0 } }
+    public var isRequested: Bool { requests.withLock { $0.contains { $0.request != nil } } }
 
-    /// How the parts are cut: at the shortest requested length, or per keyframe.
+    /// How the parts are cut: at the shortest requested length, or per keyframe. Read at each
+    /// source session, so a reloaded sink's part length applies from the next one.
     public var fragmentation: FragmentedMP4Writer.Fragmentation {
-        guard let shortest = requests.withLock({ $0.partDurations.min() }) else { return .perKeyframe }
+        guard let shortest = requests.withLock({ $0.compactMap { $0.request?.partDuration }.min() }) else { return .perKeyframe }
         return .parts(.milliseconds(Int64((shortest * 1000).rounded())))
     }
 
@@ -52,7 +57,6 @@ public final class CameraFragmenter: Sendable {
 
     /// Cuts until cancelled.
     public func run(logger: Logger) async {
-        let fragmentation = fragmentation
         fragmentersGauge.record(1)
         defer { fragmentersGauge.record(0) }
         await hub.withReader(name: "fragmenter", demands: false) { reader in
@@ -63,7 +67,7 @@ public final class CameraFragmenter: Sendable {
                         // The last part of the session that ended goes out before the new init segment.
                         if let last = try? cutter.writer?.finish() { publish(last) }
                         do {
-                            let created = try FragmentedMP4Writer(streams: streams, fragmentation: fragmentation, component: hub.cameraID)
+                            let created = try FragmentedMP4Writer(streams: streams, fragmentation: self.fragmentation, component: hub.cameraID)
                             cutter.writer = created
                             fragments.begin(MP4InitSegment(bytes: created.initSegment, streams: streams))
                         } catch {
@@ -110,4 +114,14 @@ public final class CameraFragmenter: Sendable {
         fragmentsCounter.increment()
         fragments.publish(fragment)
     }
+}
+
+/// A consumer's claim on the camera's fragmenter, with the longest part it can take.
+public final class FragmentRequest: Sendable {
+    public let partDuration: Double?
+    init(partDuration: Double?) { self.partDuration = partDuration }
+}
+
+private struct WeakRequest: Sendable {
+    weak var request: FragmentRequest?
 }

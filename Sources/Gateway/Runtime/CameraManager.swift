@@ -87,21 +87,53 @@ public final class CameraManager: Service, Sendable {
         let hub = StreamHub(cameraID: record.id, metrics: metrics)
         let source = try registry.build(sourceSpec, as: (any CameraSource).self, context: context)
             ?? UnavailableSource(type: sourceSpec.type)
-        var sinks: [any CameraSink] = []
-        var services: [SinkService] = []
-        for field in config.sinks {
-            if let sink = try registry.build(field.spec, as: (any CameraSink).self, context: context, hub: hub) {
-                sinks.append(sink)
-                services.append(SinkService(cameraID: record.id, type: field.spec.type, sink: sink, logger: context.logger))
-            } else {
-                logger.notice("sink is validated but not part of this build yet", metadata: ["camera": "\(record.id)", "type": "\(field.spec.type)"])
+        let definitions = record.sinkDefinitions
+        var slots: [CameraPipeline.SinkSlot] = []
+        for (index, field) in config.sinks.enumerated() {
+            if let slot = try slot(field, definition: index < definitions.count ? definitions[index] : .null, context: context, hub: hub) {
+                slots.append(slot)
             }
         }
         let supervisor = CameraSupervisor(cameraID: record.id, source: source, hub: hub, events: events,
                                           logger: context.logger, policy: sourceSpec.sourceOptions.applied(to: policy),
-                                          options: sourceSpec.sourceOptions, taps: sinks.compactMap { $0 as? any SourceTap },
+                                          options: sourceSpec.sourceOptions, taps: slots.compactMap { $0.sink as? any SourceTap },
                                           metrics: metrics)
-        return CameraPipeline(record: record, hub: hub, supervisor: supervisor, sinks: sinks, sinkServices: services, logger: context.logger)
+        return CameraPipeline(record: record, hub: hub, supervisor: supervisor, slots: slots, logger: context.logger)
+    }
+
+    private func slot(_ field: PluginField<SinkPluginKind>, definition: JSONValue, context: PluginContext, hub: StreamHub) throws -> CameraPipeline.SinkSlot? {
+        guard let sink = try registry.build(field.spec, as: (any CameraSink).self, context: context, hub: hub) else { return nil }
+        return CameraPipeline.SinkSlot(definition: definition, sink: sink,
+                                       service: SinkService(cameraID: context.id, type: field.spec.type, sink: sink, logger: context.logger))
+    }
+
+    /// Applies a reloaded definition of a running camera whose source is unchanged: only the
+    /// sinks that changed restart (their positions are returned); a name or owner change
+    /// restarts nothing. Nil when the camera is not running. A sink that taps the source's own
+    /// packets (the MJPEG passthrough) is wired into the source at its start: changing one
+    /// restarts the camera.
+    public func applySinks(_ record: CameraRecord) throws -> [Int]? {
+        guard let pipeline = pipeline(id: record.id) else { return nil }
+        let config = try validate(record).get()
+        let definitions = record.sinkDefinitions
+        let running = pipeline.sinkDefinitions
+        let changed = (0..<max(definitions.count, running.count)).filter {
+            $0 >= definitions.count || $0 >= running.count || definitions[$0] != running[$0]
+        }
+        let tapTypes: Set<String> = ["mjpeg"]
+        func isTap(_ list: [JSONValue], _ index: Int) -> Bool {
+            guard index < list.count, case .string(let type)? = list[index]["type"] else { return false }
+            return tapTypes.contains(type)
+        }
+        let touchesTap = changed.contains { isTap(running, $0) || isTap(definitions, $0) }
+        if touchesTap {
+            try start(record)
+            return changed
+        }
+        let context = pluginContext(record.id, config.source.spec.type)
+        return try pipeline.replaceSinks(record: record, definitions: definitions) { index, definition in
+            try slot(config.sinks[index], definition: definition, context: context, hub: pipeline.hub)
+        }
     }
 
     public func run() async throws {

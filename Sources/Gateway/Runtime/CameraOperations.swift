@@ -100,11 +100,17 @@ public struct CameraOperations: Sendable {
     public func delete(_ principal: Principal, id: String) async throws {
         let (record, _) = try await access.authorize(principal, cameraID: id, for: .manage)
         try requireAPIOrigin(record)
+        try await remove(id: id, actor: principal.username)
+    }
+
+    /// Stops camera `id` and deletes it with its videos (open streams of it end); an API delete
+    /// and a camera taken out of plugins.json go the same way.
+    func remove(id: String, actor: String?) async throws {
         _ = try await storage.deleteCamera(id: id)
         manager.stop(id: id)
         let removed = try await deleteVideos(ofCamera: id)
         access.changes.notify()
-        events.emit(GatewayEvent(name: "camera.deleted", actor: principal.username, camera: id,
+        events.emit(GatewayEvent(name: "camera.deleted", actor: actor, camera: id,
                                  details: JSONObject([("videos_deleted", .int(removed))])))
     }
 

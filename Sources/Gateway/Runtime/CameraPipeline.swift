@@ -2,40 +2,119 @@ import Logging
 import Synchronization
 
 /// One running camera: its source under supervision, its hub and its sinks. Started by the
-/// `CameraManager`; `stop()` ends this camera alone.
+/// `CameraManager`; `stop()` ends this camera alone, `replaceSinks` restarts only the sinks a
+/// reloaded definition changed (the source, the hub and the other sinks keep running).
 public final class CameraPipeline: Sendable {
     public let id: String
-    public let record: CameraRecord
     public let hub: StreamHub
     public let supervisor: CameraSupervisor
-    public let sinks: [any CameraSink]
-    let sinkServices: [SinkService]
     private let logger: Logger
-    private let stopSignal = StopSignal()
+    private let state: Mutex<(record: CameraRecord, slots: [SinkSlot], fragmenterRunning: Bool)>
+    private let commands: AsyncStream<Command>
+    private let commandContinuation: AsyncStream<Command>.Continuation
 
-    init(record: CameraRecord, hub: StreamHub, supervisor: CameraSupervisor, sinks: [any CameraSink], sinkServices: [SinkService],
-         logger: Logger) {
+    /// A running sink, with the definition it was built from.
+    struct SinkSlot: Sendable {
+        let definition: JSONValue
+        let sink: any CameraSink
+        let service: SinkService
+        let stop = StopSignal()
+
+        func run() async {
+            await withDiscardingTaskGroup { group in
+                group.addTask { try? await service.run() }
+                await stop.wait()
+                group.cancelAll()
+            }
+        }
+    }
+
+    private enum Command: Sendable {
+        case run(SinkSlot)
+        case runFragmenter
+        case stop
+    }
+
+    init(record: CameraRecord, hub: StreamHub, supervisor: CameraSupervisor, slots: [SinkSlot], logger: Logger) {
         id = record.id
-        self.record = record
         self.hub = hub
         self.supervisor = supervisor
-        self.sinks = sinks
-        self.sinkServices = sinkServices
         self.logger = logger
+        state = Mutex((record, slots, false))
+        (commands, commandContinuation) = AsyncStream.makeStream(of: Command.self)
     }
+
+    public var record: CameraRecord { state.withLock { $0.record } }
+    public var sinks: [any CameraSink] { state.withLock { $0.slots.map(\.sink) } }
+    var sinkDefinitions: [JSONValue] { state.withLock { $0.slots.map(\.definition) } }
 
     /// Runs until `stop()` or cancellation.
     func run() async {
         await withDiscardingTaskGroup { group in
             group.addTask { try? await self.supervisor.run() }
-            if let fragmenter = hub.requestedFragmenter { group.addTask { await fragmenter.run(logger: self.logger) } }
-            for service in sinkServices { group.addTask { try? await service.run() } }
-            await stopSignal.wait()
+            for slot in state.withLock({ $0.slots }) { group.addTask { await slot.run() } }
+            startFragmenterIfRequested()
+            for await command in commands {
+                switch command {
+                case .run(let slot): group.addTask { await slot.run() }
+                case .runFragmenter:
+                    if let fragmenter = hub.requestedFragmenter { group.addTask { await fragmenter.run(logger: self.logger) } }
+                case .stop:
+                    group.cancelAll()
+                    return
+                }
+            }
             group.cancelAll()
         }
     }
 
-    public func stop() { stopSignal.fire() }
+    public func stop() {
+        commandContinuation.yield(.stop)
+        commandContinuation.finish()
+    }
+
+    /// The sinks of `record` where they differ from the running ones, position by position: a
+    /// changed sink stops and its replacement starts; unchanged sinks keep running. `build`
+    /// makes a slot from a sink's definition.
+    func replaceSinks(record: CameraRecord, definitions: [JSONValue], build: (Int, JSONValue) throws -> SinkSlot?) rethrows -> [Int] {
+        let current = state.withLock { $0.slots }
+        var slots: [SinkSlot] = []
+        var replaced: [Int] = []
+        var stopped: [SinkSlot] = []
+        for index in 0..<max(current.count, definitions.count) {
+            let old = index < current.count ? current[index] : nil
+            let new = index < definitions.count ? definitions[index] : nil
+            if let old, let new, old.definition == new {
+                slots.append(old)
+                continue
+            }
+            replaced.append(index)
+            if let old { stopped.append(old) }
+            if let new, let slot = try build(index, new) { slots.append(slot) }
+        }
+        state.withLock {
+            $0.record = record
+            $0.slots = slots
+        }
+        for slot in stopped { slot.stop.fire() }
+        for slot in slots where !current.contains(where: { $0.stop === slot.stop }) { commandContinuation.yield(.run(slot)) }
+        startFragmenterIfRequested()
+        return replaced
+    }
+
+    /// A name or owner change: nothing restarts.
+    func update(record: CameraRecord) {
+        state.withLock { $0.record = record }
+    }
+
+    private func startFragmenterIfRequested() {
+        let start = state.withLock { state -> Bool in
+            guard !state.fragmenterRunning, hub.requestedFragmenter != nil else { return false }
+            state.fragmenterRunning = true
+            return true
+        }
+        if start { commandContinuation.yield(.runFragmenter) }
+    }
 }
 
 /// A one-shot signal that a task can wait for; waiting also ends when the task is cancelled.

@@ -159,12 +159,14 @@ public final class GatewayRuntime: Sendable {
     }
 
     /// The HTTP application with every service attached; run it (or `runService()` it).
-    public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    /// `additionalServices` run too, and stop first (the plugins.json reloader).
+    public func makeApplication(additionalServices: [any Service] = [],
+                                onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
             server: .engineIO([socketIO.engine]) { request in await self.liveWebSocket.session(for: request) },
             configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "camera-gateway"),
-            services: services,
+            services: services + additionalServices,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }

@@ -33,6 +33,8 @@ public struct CameraRecord: Sendable, Equatable {
     public var source: JSONValue
     /// `[{"type": …, options…}, …]`.
     public var sinks: JSONValue
+    /// `sinks` as a list (empty when it is not one).
+    public var sinkDefinitions: [JSONValue] { if case .array(let items) = sinks { items } else { [] } }
     public var origin: CameraOrigin
     /// Who chose the source: an admin (`unrestricted`) or a user (`restricted`: the source
     /// policy's destination rules hold at every connect). plugins.json's cameras are unrestricted.

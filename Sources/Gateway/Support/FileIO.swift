@@ -90,4 +90,12 @@ extension FileIO {
         guard stat(path, &info) == 0 else { return nil }
         return Int(info.st_size)
     }
+
+    /// What tells that a file changed: modification time (ns), size and inode (an editor that
+    /// saves by renaming a new file over the old one changes the inode). Nil when it is missing.
+    public static func fingerprint(_ path: String) -> [Int]? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return [Int(info.st_mtim.tv_sec), Int(info.st_mtim.tv_nsec), Int(info.st_size), Int(info.st_ino)]
+    }
 }

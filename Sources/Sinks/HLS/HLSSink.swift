@@ -11,6 +11,7 @@ public final class HLSSink: SinkAdapter, HLSProvider {
 
     let cameraID: String
     private let fragmenter: CameraFragmenter
+    private let fragmentRequest: FragmentRequest
     private let configuration: Configuration
     private let logger: Logger
     private let events: EventBus
@@ -21,7 +22,7 @@ public final class HLSSink: SinkAdapter, HLSProvider {
     public init(configuration: Configuration, context: PluginContext, hub: StreamHub) throws {
         cameraID = context.id
         fragmenter = hub.fragmenter
-        fragmenter.request(partDuration: configuration.partDuration > 0 ? configuration.partDuration : nil)
+        fragmentRequest = fragmenter.request(partDuration: configuration.partDuration > 0 ? configuration.partDuration : nil)
         self.configuration = configuration
         logger = context.logger
         events = context.events

@@ -15,6 +15,7 @@ public final class RecorderSink: SinkAdapter, RecordingSwitch {
     public typealias Configuration = RecorderSinkConfiguration
 
     private let hub: StreamHub
+    private let fragmentRequest: FragmentRequest
     let state: RecorderState
 
     public init(configuration: Configuration, context: PluginContext, hub: StreamHub) throws {
@@ -23,7 +24,7 @@ public final class RecorderSink: SinkAdapter, RecordingSwitch {
         let directory = (configuration.directory ?? context.dataDirectory + "/recordings") + "/" + context.id
         try FileIO.makeDirectory(directory)
         let fragmenter = hub.fragmenter
-        fragmenter.request(partDuration: configuration.partDuration)
+        fragmentRequest = fragmenter.request(partDuration: configuration.partDuration)
         state = RecorderState(cameraID: context.id, configuration: configuration, directory: directory, storage: storage,
                               events: context.events, logger: context.logger, cutNow: { fragmenter.cutNow() })
     }

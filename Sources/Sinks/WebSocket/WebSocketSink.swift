@@ -8,11 +8,12 @@ public struct WebSocketSink: SinkAdapter, LiveFragmentProvider {
     public typealias Configuration = WebSocketSinkConfiguration
 
     private let fragments: FragmentHub
+    private let fragmentRequest: FragmentRequest
     private let configuration: Configuration
 
     public init(configuration: Configuration, context: PluginContext, hub: StreamHub) throws {
         self.configuration = configuration
-        hub.fragmenter.request(partDuration: nil)
+        fragmentRequest = hub.fragmenter.request(partDuration: nil)
         fragments = hub.fragmenter.fragments
     }
 
