@@ -92,8 +92,6 @@ struct StoredPlayback {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 var sent = 0
-                // The file is read and remuxed on a thread of its own, a few GOPs ahead of the client.
-                let handoff = BoundedHandoff<MP4Fragment>(capacity: 2)
                 do {
                     let writer = try FragmentedMP4Writer(streams: demuxer.streams, component: videoID)
                     socket.emit("video:init", [.object([
@@ -102,35 +100,24 @@ struct StoredPlayback {
                         ("data", .binary(writer.initSegment)),
                     ])])
                     let remux = Remux(demuxer: demuxer, writer: writer)
-                    try await withThrowingTaskGroup(of: Void.self) { reading in
-                        reading.addTask {
-                            try await BlockingThread.run(name: "play:\(videoID)", onCancel: handoff.cancel) {
-                                let (demuxer, writer) = (remux.demuxer, remux.writer)
-                                do {
-                                    while let packet = try demuxer.read() {
-                                        if let fragment = try writer.append(packet) { try handoff.send(fragment) }
-                                    }
-                                    if let last = try writer.finish() { try handoff.send(last) }
-                                    handoff.finish()
-                                } catch {
-                                    handoff.finish(throwing: error)
-                                }
-                            }
+                    // The file is read and remuxed on a thread of its own, a few GOPs ahead of the client.
+                    let complete = try await BoundedHandoff<MP4Fragment>.pump(name: "play:\(videoID)", capacity: 2) { send in
+                        while let packet = try remux.demuxer.read() {
+                            if let fragment = try remux.writer.append(packet) { try send(fragment) }
                         }
-                        defer { handoff.cancel() }
-                        for try await fragment in handoff.elements {
-                            guard await socket.connection.waitForRoom(maxBuffered: Self.window, timeout: .seconds(60)), !Task.isCancelled else { return }
-                            socket.emit("video:chunk", [.object([
-                                ("videoId", .string(videoID)), ("sequence", .json(.int(fragment.sequence))),
-                                ("start", .json(.double(fragment.startTime))), ("duration", .json(.double(fragment.duration))),
-                                ("data", .binary(fragment.bytes)),
-                            ])])
-                            sent += 1
-                            handoff.taken()
-                        }
-                        if !handoff.isCancelled {
-                            socket.emit("video:end", [.object([("videoId", .string(videoID)), ("chunks", .json(.int(sent)))])])
-                        }
+                        if let last = try remux.writer.finish() { try send(last) }
+                    } consume: { fragment in
+                        guard await socket.connection.waitForRoom(maxBuffered: Self.window, timeout: .seconds(60)), !Task.isCancelled else { return false }
+                        socket.emit("video:chunk", [.object([
+                            ("videoId", .string(videoID)), ("sequence", .json(.int(fragment.sequence))),
+                            ("start", .json(.double(fragment.startTime))), ("duration", .json(.double(fragment.duration))),
+                            ("data", .binary(fragment.bytes)),
+                        ])])
+                        sent += 1
+                        return true
+                    }
+                    if complete {
+                        socket.emit("video:end", [.object([("videoId", .string(videoID)), ("chunks", .json(.int(sent)))])])
                     }
                 } catch {
                     if !Task.isCancelled {

@@ -54,4 +54,32 @@ public final class BoundedHandoff<Element: Sendable>: @unchecked Sendable {
         defer { condition.unlock() }
         return cancelled
     }
+
+    /// Runs `produce` on a thread of its own (`BlockingThread` named `name`), handing each
+    /// element it `send`s to `consume`, at most `capacity` ahead. When `consume` returns false
+    /// or throws, or the caller is cancelled (a client that left), the producer's next `send`
+    /// throws and its thread ends. True when everything `produce` made was consumed.
+    @discardableResult
+    public static func pump(name: String, capacity: Int, produce: @escaping @Sendable (_ send: (Element) throws -> Void) throws -> Void,
+                            consume: (Element) async throws -> Bool) async throws -> Bool {
+        let handoff = BoundedHandoff<Element>(capacity: capacity)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await BlockingThread.run(name: name, onCancel: handoff.cancel) {
+                    do {
+                        try produce(handoff.send)
+                        handoff.finish()
+                    } catch {
+                        handoff.finish(throwing: error)
+                    }
+                }
+            }
+            defer { handoff.cancel() }
+            for try await element in handoff.elements {
+                guard try await consume(element), !Task.isCancelled else { return false }
+                handoff.taken()
+            }
+            return !handoff.isCancelled && !Task.isCancelled
+        }
+    }
 }
