@@ -5,11 +5,10 @@ public struct PluginRegistry: Sendable {
         case source, sink, storage, events = "event"
     }
 
-    /// How to decode one plugin's options and, once implemented, build it.
+    /// How to decode one plugin's options and build it.
     struct Entry: Sendable {
         let decode: @Sendable (any Decoder) throws -> any Sendable
-        /// Nil for a plugin whose options are known but whose implementation arrives later.
-        let build: (@Sendable (any Sendable, PluginContext, StreamHub?) throws -> any Sendable)?
+        let build: @Sendable (any Sendable, PluginContext, StreamHub?) throws -> any Sendable
     }
 
     private var entries: [Kind: [String: Entry]] = [:]
@@ -35,11 +34,6 @@ public struct PluginRegistry: Sendable {
         add(.storage, S.type, S.Configuration.self) { configuration, context, _ in try S(configuration: configuration, context: context) }
     }
 
-    /// Makes a type known to configuration validation before its implementation exists.
-    public mutating func declare<C: Decodable & Sendable>(_ kind: Kind, type: String, configuration: C.Type) {
-        entries[kind, default: [:]][type] = Entry(decode: { try C(from: $0) }, build: nil)
-    }
-
     private mutating func add<C: Decodable & Sendable, P: Sendable>(
         _ kind: Kind, _ type: String, _ configuration: C.Type,
         _ build: @escaping @Sendable (C, PluginContext, StreamHub?) throws -> P
@@ -51,22 +45,18 @@ public struct PluginRegistry: Sendable {
 
     public func knownTypes(_ kind: Kind) -> [String] { (entries[kind] ?? [:]).keys.sorted() }
 
-    public func isImplemented(_ kind: Kind, type: String) -> Bool { entries[kind]?[type]?.build != nil }
-
     func entry(_ kind: Kind, type: String) -> Entry? { entries[kind]?[type] }
 
     /// Builds the storage backend; a spec without options (the default) gets the plugin's defaults.
     func buildStorage(_ spec: PluginSpec, context: PluginContext) throws -> (any StorageBackend)? {
-        guard let entry = entry(.storage, type: spec.type), let build = entry.build else { return nil }
+        guard let entry = entry(.storage, type: spec.type) else { return nil }
         let configuration = try spec.configuration ?? entry.decode(EmptyObjectDecoder())
-        return try build(configuration, context, nil) as? any StorageBackend
+        return try entry.build(configuration, context, nil) as? any StorageBackend
     }
 
     func build<P>(_ spec: PluginSpec, as product: P.Type, context: PluginContext, hub: StreamHub? = nil) throws -> P? {
-        guard let entry = entry(spec.kind, type: spec.type), let build = entry.build, let configuration = spec.configuration else {
-            return nil
-        }
-        return try build(configuration, context, hub) as? P
+        guard let entry = entry(spec.kind, type: spec.type), let configuration = spec.configuration else { return nil }
+        return try entry.build(configuration, context, hub) as? P
     }
 }
 

@@ -85,8 +85,9 @@ public final class CameraManager: Service, Sendable {
             context.egress = sourceEgress
         }
         let hub = StreamHub(cameraID: record.id, metrics: metrics)
-        let source = try registry.build(sourceSpec, as: (any CameraSource).self, context: context)
-            ?? UnavailableSource(type: sourceSpec.type)
+        guard let source = try registry.build(sourceSpec, as: (any CameraSource).self, context: context) else {
+            throw ConfigErrors([ConfigProblem(path: "source.type", reason: "unknown source type '\(sourceSpec.type)'")])
+        }
         let definitions = record.sinkDefinitions
         var slots: [CameraPipeline.SinkSlot] = []
         for (index, field) in config.sinks.enumerated() {

@@ -146,15 +146,6 @@ final class StopSignal: Sendable {
     }
 }
 
-/// Stands in for a source whose type is known to the configuration but not built in: the
-/// camera is listed, offline, with the reason.
-struct UnavailableSource: CameraSource {
-    let type: String
-    func run(output: any SourceOutput) async throws {
-        throw PermanentSourceFailure(message: "source type '\(type)' is not available in this build")
-    }
-}
-
 /// A failure no retry can fix: the supervisor marks the camera offline instead of retrying.
 public struct PermanentSourceFailure: Error, CustomStringConvertible, Sendable {
     public let message: String
