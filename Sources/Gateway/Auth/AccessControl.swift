@@ -106,6 +106,23 @@ public struct AccessControl: Sendable {
         }
     }
 
+    /// The video, if the caller may do `action` with it: a camera's video follows the camera's
+    /// access decision, a video of no camera (an upload) its owner and admins. A video the caller
+    /// may not see is a 404, as if it did not exist.
+    public func authorize(_ principal: Principal, videoID: String, for action: CameraAction) async throws -> VideoRecord {
+        guard let video = try await storage.video(id: videoID) else { throw APIError.notFound("video '\(videoID)' not found") }
+        if let cameraID = video.cameraID {
+            do {
+                _ = try await authorize(principal, cameraID: cameraID, for: action)
+            } catch let error as APIError where error.status == .notFound {
+                throw APIError.notFound("video '\(videoID)' not found")
+            }
+        } else if !(principal.isAdmin || video.createdBy == principal.username) {
+            throw APIError.notFound("video '\(videoID)' not found")
+        }
+        return video
+    }
+
     /// Every camera the caller may see, with their role on each.
     public func visibleCameras(_ principal: Principal) async throws -> [(CameraRecord, CameraRole)] {
         let cameras = try await storage.cameras()

@@ -42,6 +42,7 @@ public struct GatewayRequestContext: RequestContext {
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
     let users: UserService
+    let streamTokens: StreamTokens
     /// Origins (besides the gateway's own) whose pages may send cookie-authenticated changes.
     let trustedOrigins: Set<String>
 
@@ -55,9 +56,10 @@ struct AuthenticationMiddleware: RouterMiddleware {
                                                         "a cookie-authenticated change must come from the gateway's own pages"))
             return try await next(request, context)
         }
-        if let token = Self.token(in: request) {
+        let credentials = Self.credentials(in: request)
+        if credentials != .none {
             do {
-                context.authentication = .authenticated(try await users.principal(forToken: token))
+                context.authentication = .authenticated(try await CredentialCheck(users: users, streamTokens: streamTokens).principal(credentials))
             } catch let error as APIError {
                 context.authentication = .rejected(error)
             }
@@ -79,14 +81,9 @@ struct AuthenticationMiddleware: RouterMiddleware {
         return true
     }
 
-    static func token(in request: Request) -> String? {
-        if let header = request.headers[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]).trimmingCharacters(in: .whitespaces) }
-            return ""  // present but not a bearer token: rejected as malformed
-        }
-        if let cookie = request.cookies["gateway_token"]?.value, !cookie.isEmpty { return cookie }
-        return nil
+    /// An API request's account credentials (header or cookie; a URL token is for media routes).
+    static func credentials(in request: Request) -> Credentials {
+        Credentials.read(authorization: request.headers[.authorization], cookie: request.cookies["gateway_token"]?.value)
     }
 }
 

@@ -8,8 +8,8 @@ struct MetricsRoutes {
     func register(on router: Router<GatewayRequestContext>) {
         let metricsToken = runtime.config.server.metricsToken
         router.get("/metrics") { request, context -> Response in
-            let presented = AuthenticationMiddleware.token(in: request)
-            if metricsToken == nil || presented != metricsToken {
+            let presented = AuthenticationMiddleware.credentials(in: request)
+            if metricsToken == nil || presented != .account(metricsToken ?? "") {
                 guard try context.principal().isAdmin else {
                     throw APIError(.forbidden, code: "forbidden", "metrics are for admins")
                 }

@@ -31,19 +31,9 @@ struct VideoRoutes {
         }
     }
 
-    /// The video, if the caller may do `action` with it; a video they may not see is a 404.
+    /// The video, if the caller may do `action` with it (the one access decision).
     func authorized(_ id: String, principal: Principal, for action: CameraAction) async throws -> VideoRecord {
-        guard let video = try await storage.video(id: id) else { throw APIError.notFound("video '\(id)' not found") }
-        if let cameraID = video.cameraID {
-            do {
-                _ = try await access.authorize(principal, cameraID: cameraID, for: action)
-            } catch let error as APIError where error.status == .notFound {
-                throw APIError.notFound("video '\(id)' not found")
-            }
-        } else if !(principal.isAdmin || video.createdBy == principal.username) {
-            throw APIError.notFound("video '\(id)' not found")
-        }
-        return video
+        try await access.authorize(principal, videoID: id, for: action)
     }
 
     func list(_ request: Request, principal: Principal) async throws -> Response {

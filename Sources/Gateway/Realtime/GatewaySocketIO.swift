@@ -15,11 +15,12 @@ struct GatewaySocketIO {
     func install(on server: SocketIOServer) {
         let namespace = server.namespace("/")
         namespace.authorize { auth, handshake in
-            guard let token = Self.token(auth: auth, handshake: handshake) else {
+            let credentials = Self.credentials(auth: auth, handshake: handshake)
+            guard credentials != .none else {
                 return .failure(SocketIOConnectError("authentication required: send {\"token\": \"…\"} in the auth payload"))
             }
             do {
-                return .success(try await users.principal(forToken: token))
+                return .success(try await CredentialCheck(users: users, streamTokens: streams.tokens).principal(credentials))
             } catch let error as APIError {
                 return .failure(SocketIOConnectError(error.message, data: .object(JSONObject([("code", .string(error.code))]))))
             } catch {
@@ -51,12 +52,12 @@ struct GatewaySocketIO {
         }
     }
 
-    static func token(auth: JSONValue?, handshake: HandshakeRequest) -> String? {
-        if case .string(let token)? = auth?["token"], !token.isEmpty { return token }
+    /// The handshake's `auth.token`, or its `Authorization` header — never the query string: an
+    /// account token in a URL ends up in logs and histories.
+    static func credentials(auth: JSONValue?, handshake: HandshakeRequest) -> Credentials {
+        let token: String? = if case .string(let token)? = auth?["token"] { token } else { nil }
         let header = handshake.headers.first { $0.key.lowercased() == "authorization" }?.value
-        if let header, header.lowercased().hasPrefix("bearer ") { return String(header.dropFirst(7)) }
-        // Never from the query string: an account token in a URL ends up in logs and histories.
-        return nil
+        return Credentials.read(authorization: header, handshakeToken: token)
     }
 }
 

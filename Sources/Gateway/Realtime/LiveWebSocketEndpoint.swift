@@ -18,15 +18,9 @@ struct LiveWebSocketEndpoint {
     func authorize(path: String, query: [String: String], authorization: String?) async throws -> (Principal, String, any LiveFragmentProvider) {
         let cameraID = String(path.dropFirst(Self.prefix.count))
         guard CameraID.isValid(cameraID) else { throw APIError.notFound() }
-        let principal: Principal
-        if let authorization, authorization.lowercased().hasPrefix("bearer ") {
-            principal = try await users.principal(forToken: String(authorization.dropFirst(7)))
-        } else if let token = query["token"] {
-            // A URL carries only the camera's stream token (POST /api/cameras/{id}/stream/token).
-            principal = try await StreamPrincipal(users: users, streamTokens: streamTokens).principal(urlToken: token, cameraID: cameraID)
-        } else {
-            throw APIError.unauthenticated
-        }
+        // A URL carries only the camera's stream token (POST /api/cameras/{id}/stream/token).
+        let principal = try await CredentialCheck(users: users, streamTokens: streamTokens)
+            .principal(Credentials.read(authorization: authorization, urlToken: query["token"]), cameraID: cameraID)
         return (principal, cameraID, try await live.liveProvider(for: principal, cameraID: cameraID))
     }
 

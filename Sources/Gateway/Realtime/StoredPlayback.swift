@@ -78,12 +78,7 @@ struct StoredPlayback {
             let resolved = cameras.manager.resolvePath(path)
             return (resolved, cameraID)
         }
-        guard let video = try await storage.video(id: videoID) else { throw APIError.notFound("video '\(videoID)' not found") }
-        if let cameraID = video.cameraID {
-            _ = try await cameras.access.authorize(principal, cameraID: cameraID, for: .view)
-        } else if !(principal.isAdmin || video.createdBy == principal.username) {
-            throw APIError.notFound("video '\(videoID)' not found")
-        }
+        let video = try await cameras.access.authorize(principal, videoID: videoID, for: .view)
         return (video.path, video.cameraID)
     }
 

@@ -136,7 +136,7 @@ public final class GatewayRuntime: Sendable {
         router.middlewares.add(ConnectionCloseMiddleware())
         router.middlewares.add(GatewayCORSMiddleware(origins: config.server.corsOrigins))
         router.middlewares.add(APIErrorMiddleware(routes: routes))
-        router.middlewares.add(AuthenticationMiddleware(users: users, trustedOrigins: Set(config.server.corsOrigins.filter { $0 != "*" })))
+        router.middlewares.add(AuthenticationMiddleware(users: users, streamTokens: streamTokens, trustedOrigins: Set(config.server.corsOrigins.filter { $0 != "*" })))
         HealthRoutes(runtime: self).register(on: router)
         MetricsRoutes(runtime: self).register(on: router)
         AuthRoutes(users: users).register(on: router)

@@ -86,7 +86,10 @@ actor RecorderState {
         if segment == nil {
             guard fragment.isIndependent else { return }
             let start = FragmentTimeline.decodeTimes(fragment: fragment.bytes, timescales: timescales).values.min() ?? fragment.startTime
-            await open(initSegment, at: start)
+            // A part is handed out when it is complete: its first frame arrived about its
+            // duration before (`publishedAt`), which is when the segment starts.
+            let published = fragment.publishedAt > 0 ? fragment.publishedAt : WallClock.now()
+            await open(initSegment, at: start, wall: published - fragment.duration)
         }
         guard var current = segment else { return }
         let bytes = FragmentTimeline.shifted(fragment.bytes, back: current.startMedia, timescales: timescales)
@@ -114,9 +117,8 @@ actor RecorderState {
         await fail(error)
     }
 
-    private func open(_ initSegment: MP4InitSegment, at media: Double) async {
+    private func open(_ initSegment: MP4InitSegment, at media: Double, wall: Double) async {
         let id = Identifier.make(prefix: "rec-")
-        let wall = WallClock.now()
         let path = directory + "/" + WallClock.iso8601(wall).replacingOccurrences(of: ":", with: "-") + "-" + id + ".mp4"
         do {
             let initBytes = initSegment.bytes
