@@ -52,9 +52,10 @@ actor RecorderState {
 
     func setEnabled(_ on: Bool, actor: String?) async -> Bool {
         guard on != enabled else { return enabled }
-        if !on { await finish(reason: "recording turned off") }
+        // Off first: a part arriving while the segment closes must not open a new one.
         enabled = on
         failed = false
+        if !on { await finish(reason: "recording turned off") }
         events.emit(GatewayEvent(name: on ? "recording.started" : "recording.stopped", actor: actor, camera: cameraID))
         return enabled
     }
@@ -90,7 +91,14 @@ actor RecorderState {
             // duration before (`publishedAt`), which is when the segment starts.
             let published = fragment.publishedAt > 0 ? fragment.publishedAt : WallClock.now()
             await open(initSegment, at: start, wall: published - fragment.duration)
+            // Turned off while the file was being created.
+            guard enabled else { return await closeSegment(reason: "recording turned off") }
         }
+        appendToSegment(fragment)
+    }
+
+    /// Writes `fragment` to the open segment, moved back so the file starts at 0.
+    private func appendToSegment(_ fragment: MP4Fragment) {
         guard var current = segment else { return }
         let bytes = FragmentTimeline.shifted(fragment.bytes, back: current.startMedia, timescales: timescales)
         write(bytes, to: current)
@@ -100,7 +108,7 @@ actor RecorderState {
 
     /// Closes the segment with everything that has arrived: the part in progress is cut now.
     func finish(reason: String) async {
-        if segment != nil, let last = cutNow() { await append(last) }
+        if segment != nil, let last = cutNow() { appendToSegment(last) }
         await closeSegment(reason: reason)
     }
 
