@@ -1,0 +1,63 @@
+import Foundation
+import Gateway
+import Logging
+import Sinks
+import Testing
+
+/// The `hls` sink against a hub: sessions become discontinuities, and directory storage.
+@Suite struct HLSSinkTests {
+    @Test func aRestartedSourceBecomesAnEXTXDiscontinuityInTheSinksPlaylist() async throws {
+        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+        let hub = StreamHub(cameraID: "restart")
+        let configuration = try ConfigDecoder.decode(HLSSinkConfiguration.self, from: .object(JSONObject([
+            ("segment_duration", .double(1)), ("part_duration", .int(0)), ("idle_timeout", .int(30)),
+        ]))).value.map { $0 }!
+        let sink = try HLSSink(configuration: configuration, context: testContext("restart"), hub: hub)
+        let running = Task { try await sink.run() }
+        let fragmenting = Task { await hub.fragmenter.run(logger: Logger(label: "test")) }
+        defer { running.cancel(); fragmenting.cancel() }
+        await sink.touch(player: "test")
+        #expect(try await eventually { hub.fragmenter.fragments.viewerCount == 1 && hub.statistics.readers.contains { $0.name == "fragmenter" } })
+        for session in 0..<2 {
+            hub.begin(streams)
+            for packet in packets { hub.publish(packet) }
+            try await Task.sleep(for: .milliseconds(200))
+            _ = session
+        }
+        #expect(try await eventually {
+            (try? await sink.mediaPlaylist(query: "", blockUntil: nil))?.contains("#EXT-X-DISCONTINUITY") == true
+        })
+        let text = try await sink.mediaPlaylist(query: "", blockUntil: nil)
+        #expect(text.contains("init-1.mp4") && text.contains("init-2.mp4"))
+    }
+}
+
+@Suite struct HLSDirectoryStorageTests {
+    @Test func segmentsLiveInTheDirectoryAndLeaveWithTheWindow() async throws {
+        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+        let directory = TestMedia.temporaryPath("hls-dir")
+        let hub = StreamHub(cameraID: "disk")
+        let configuration = try #require(ConfigDecoder.decode(HLSSinkConfiguration.self, from: .object(JSONObject([
+            ("segment_duration", .double(1)), ("part_duration", .int(0)), ("window", .int(3)),
+            ("storage", .string("directory")), ("directory", .string(directory)),
+        ]))).value)
+        let sink = try HLSSink(configuration: configuration, context: testContext("disk"), hub: hub)
+        let running = Task { try await sink.run() }
+        let fragmenting = Task { await hub.fragmenter.run(logger: Logger(label: "test")) }
+        defer { running.cancel(); fragmenting.cancel() }
+        await sink.touch(player: "test")
+        #expect(try await eventually { hub.fragmenter.fragments.viewerCount == 1 && hub.statistics.readers.contains { $0.name == "fragmenter" } })
+        hub.begin(streams)
+        for _ in 0..<3 { for packet in packets { hub.publish(packet) } }
+        #expect(try await eventually { ((try? FileManager.default.contentsOfDirectory(atPath: directory + "/disk")) ?? []).contains("init-1.mp4") })
+        let text = try await sink.mediaPlaylist(query: "", blockUntil: nil)
+        let listed = text.split(separator: "\n").filter { $0.hasPrefix("seg-") }.map(String.init)
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory + "/disk")
+        #expect(Set(files) == Set(listed + ["init-1.mp4"]))
+        let last = try #require(listed.last)
+        let served = try #require(await sink.resource(named: last))
+        #expect(served.bytes == (try FileIO.read(directory + "/disk/" + last)))
+        await sink.stop()
+        #expect(try await eventually { (try? FileManager.default.contentsOfDirectory(atPath: directory + "/disk"))?.isEmpty == true })
+    }
+}
