@@ -50,3 +50,23 @@ extension HTTPSource {
         }
     }
 }
+
+extension HTTPSource.Configuration: LiveURLConfiguration {
+    public var demuxerOptions: Demuxer.Options {
+        var options: [String: String] = [
+            "rw_timeout": "\(Int64(timeout * 1_000_000))",
+            // A camera stream is endless; a dropped connection is the supervisor's to retry.
+            "reconnect": "0",
+        ]
+        if inputFormatName == "mpjpeg" {
+            // JPEG frames carry no timing: do not hold back frames to estimate a frame rate.
+            options["fpsprobesize"] = "0"
+        }
+        if !headers.isEmpty {
+            options["headers"] = headers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)\r\n" }.joined()
+        }
+        return Demuxer.Options(format: inputFormatName, options: options,
+                               timeout: .milliseconds(Int64(timeout * 1000)),
+                               displayName: URLRedaction.redact(url))
+    }
+}

@@ -31,3 +31,21 @@ extension RTSPSource {
         }
     }
 }
+
+extension RTSPSource.Configuration: LiveURLConfiguration {
+    public var demuxerOptions: Demuxer.Options {
+        var options: [String: String] = [
+            // Socket I/O timeout in microseconds, besides the interrupt callback's deadline.
+            "timeout": "\(Int64(timeout * 1_000_000))",
+            // Larger UDP receive buffers: keyframes of a 4 Mbit/s camera are hundreds of KB.
+            "buffer_size": "\(4 << 20)",
+        ]
+        switch transport {
+        case .tcp: options["rtsp_transport"] = "tcp"
+        case .udp: options["rtsp_transport"] = "udp"
+        case .auto: options["rtsp_transport"] = "udp+tcp"
+        }
+        return Demuxer.Options(options: options, timeout: .milliseconds(Int64(timeout * 1000)),
+                               displayName: URLRedaction.redact(url))
+    }
+}

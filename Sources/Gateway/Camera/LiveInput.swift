@@ -112,3 +112,27 @@ public enum LiveInput {
         return String(url[..<scheme.upperBound]) + userinfo + "@" + String(rest[hostStart...])
     }
 }
+
+/// The options of a live source that is a URL libavformat opens (`rtsp`, `http`): which URL,
+/// which credentials, which demuxer options.
+public protocol LiveURLConfiguration: Decodable, Sendable {
+    var url: String { get }
+    var user: String? { get }
+    var password: String? { get }
+    var demuxerOptions: Demuxer.Options { get }
+}
+
+/// A live source that is a URL libavformat opens: `run` is the shared read loop (`LiveInput`),
+/// with the source policy's egress when a user chose the camera.
+public protocol LiveURLSource: SourceAdapter where Configuration: LiveURLConfiguration {
+    var configuration: Configuration { get }
+    var context: PluginContext { get }
+}
+
+extension LiveURLSource {
+    public func run(output: any SourceOutput) async throws {
+        try await LiveInput.run(url: configuration.url, user: configuration.user, password: configuration.password,
+                                options: configuration.demuxerOptions, egress: context.egress,
+                                output: output, threadName: "\(Self.type):\(context.id)")
+    }
+}

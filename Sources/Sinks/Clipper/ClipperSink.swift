@@ -35,8 +35,7 @@ public final class ClipperSink: SinkAdapter, ClipTrigger {
         context.events.observe { event in
             if event.name == "clip.trigger", event.camera == cameraID { continuation.yield(event) }
         }
-        state = ClipperState(cameraID: context.id, configuration: configuration, directory: directory, storage: storage,
-                             events: context.events, logger: context.logger)
+        state = ClipperState(store: SinkStore(context: context, directory: directory, storage: storage, ioName: "clips"), configuration: configuration)
     }
 
     /// Bytes of packets held in memory for the pre-roll.

@@ -14,32 +14,19 @@ actor ClipperState {
         let triggerTime: Double
     }
 
-    private let cameraID: String
+    private let store: SinkStore
     private let configuration: ClipperSinkConfiguration
-    private let directory: String
-    private let storage: any StorageBackend
-    private let events: EventBus
-    private let logger: Logger
     private var buffer: ClipBuffer
     private var streams: StreamSet?
     private var jobs: [Job] = []
-    /// Clip files are written, finished (the index moved to the front) and removed here, off
-    /// the cooperative pool: libavformat's file I/O blocks.
-    private let io: IOQueue
 
-    init(cameraID: String, configuration: ClipperSinkConfiguration, directory: String, storage: any StorageBackend,
-         events: EventBus, logger: Logger) {
-        self.cameraID = cameraID
+    init(store: SinkStore, configuration: ClipperSinkConfiguration) {
+        self.store = store
         self.configuration = configuration
-        self.directory = directory
-        self.storage = storage
-        self.events = events
-        self.logger = logger
         buffer = ClipBuffer(keepSeconds: configuration.preSeconds, maxBytes: configuration.maxBufferBytes)
-        io = IOQueue(name: "clips:\(cameraID)")
     }
 
-    deinit { io.shutdown() }
+    deinit { store.io.shutdown() }
 
     var bufferedBytes: Int { buffer.bytes }
 
@@ -66,7 +53,7 @@ actor ClipperState {
                 await finish(job, note: nil)
                 continue
             }
-            io.submit { job.file.append([packet]) }
+            store.io.submit { job.file.append([packet]) }
             remaining.append(job)
         }
         jobs = remaining
@@ -81,11 +68,11 @@ actor ClipperState {
     /// unfinished files are gone): FAILED with the reason, never left pending.
     func failInterrupted() async {
         var offset = 0
-        while let (page, _) = try? await storage.videos(VideoQuery(cameraIDs: [cameraID], kind: .clip, offset: offset, limit: 500)), !page.isEmpty {
+        while let (page, _) = try? await store.storage.videos(VideoQuery(cameraIDs: [store.cameraID], kind: .clip, offset: offset, limit: 500)), !page.isEmpty {
             for var record in page where record.status == .recording && !jobs.contains(where: { $0.record.id == record.id }) {
                 record.status = .failed
                 record.details["error"] = .string("the gateway stopped before the clip was finished")
-                try? await storage.updateVideo(record)
+                try? await store.storage.updateVideo(record)
             }
             offset += page.count
         }
@@ -93,7 +80,7 @@ actor ClipperState {
 
     /// The gateway is stopping: every clip in progress is finished with what it has.
     func finishAll(note: String) async {
-        if !jobs.isEmpty { logger.info("finishing clips in progress", metadata: ["clips": "\(jobs.count)", "reason": "\(note)"]) }
+        if !jobs.isEmpty { store.logger.info("finishing clips in progress", metadata: ["clips": "\(jobs.count)", "reason": "\(note)"]) }
         for job in jobs { await finish(job, note: note) }
         jobs = []
     }
@@ -104,25 +91,25 @@ actor ClipperState {
             throw APIError.badRequest("pre_seconds and post_seconds must be between 0 and 3600")
         }
         guard let streams, let now = buffer.newest else {
-            throw APIError(.conflict, code: "no_video", "camera '\(cameraID)' has no video to clip yet")
+            throw APIError(.conflict, code: "no_video", "camera '\(store.cameraID)' has no video to clip yet")
         }
         let id = Identifier.make(prefix: "clip-")
-        let path = directory + "/" + id + ".mp4"
+        let path = store.directory + "/" + id + ".mp4"
         let wall = WallClock.now()
         let startPackets = buffer.packets(from: now - pre)
         let firstTime = startPackets.first?.decodeSeconds ?? now
-        let component = cameraID
-        let file = try await io.perform {
+        let component = store.cameraID
+        let file = try await store.io.perform {
             ClipFile(writer: try ProgressiveMP4Writer(path: path + ".part", streams: streams, component: component), path: path)
         }
-        io.submit { file.append(startPackets) }
+        store.io.submit { file.append(startPackets) }
         let record = VideoRecord(
-            id: id, cameraID: cameraID, kind: .clip, status: .recording, path: path, start: wall - (now - firstTime), end: nil,
+            id: id, cameraID: store.cameraID, kind: .clip, status: .recording, path: path, start: wall - (now - firstTime), end: nil,
             size: 0, label: label, createdBy: actor, createdAt: wall,
             details: JSONObject([("trigger_time", .string(WallClock.iso8601(wall))), ("pre_seconds", .double(pre)), ("post_seconds", .double(post))]))
-        try await storage.insertVideo(record)
+        try await store.storage.insertVideo(record)
         jobs.append(Job(file: file, record: record, end: now + post, triggerTime: wall))
-        events.emit(GatewayEvent(name: "clip.triggered", actor: actor, camera: cameraID, details: JSONObject([
+        store.events.emit(GatewayEvent(name: "clip.triggered", actor: actor, camera: store.cameraID, details: JSONObject([
             ("video", .string(id)), ("pre_seconds", .double(pre)), ("post_seconds", .double(post)),
         ])))
         return record
@@ -130,8 +117,8 @@ actor ClipperState {
 
     private func finish(_ job: Job, note: String?) async {
         do {
-            let file = job.file, component = cameraID
-            let (duration, size) = try await io.perform { try file.complete(component: component) }
+            let file = job.file, component = store.cameraID
+            let (duration, size) = try await store.io.perform { try file.complete(component: component) }
             var record = job.record
             record.status = .ready
             record.end = (record.start ?? job.triggerTime) + duration
@@ -140,8 +127,8 @@ actor ClipperState {
                 record.details["note"] = .string(note)
                 record.details["truncated"] = .bool(true)
             }
-            try await storage.updateVideo(record)
-            events.emit(GatewayEvent(name: "clip.ready", actor: record.createdBy, camera: cameraID, details: JSONObject([
+            try await store.storage.updateVideo(record)
+            store.events.emit(GatewayEvent(name: "clip.ready", actor: record.createdBy, camera: store.cameraID, details: JSONObject([
                 ("video", .string(record.id)), ("duration", .double(duration)), ("size", .int(record.size)),
             ])))
         } catch {
@@ -153,11 +140,11 @@ actor ClipperState {
         var record = job.record
         record.status = .failed
         record.details["error"] = .string("\(error)")
-        try? await storage.updateVideo(record)
+        try? await store.storage.updateVideo(record)
         let file = job.file
-        io.submit { file.discard() }
-        logger.error("clip failed", metadata: ["video": "\(record.id)", "error": "\(error)"])
-        events.emit(GatewayEvent(name: "clip.failed", actor: record.createdBy, camera: cameraID, details: JSONObject([
+        store.io.submit { file.discard() }
+        store.logger.error("clip failed", metadata: ["video": "\(record.id)", "error": "\(error)"])
+        store.events.emit(GatewayEvent(name: "clip.failed", actor: record.createdBy, camera: store.cameraID, details: JSONObject([
             ("video", .string(record.id)), ("error", .string("\(error)")),
         ])))
     }

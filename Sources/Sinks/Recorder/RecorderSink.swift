@@ -25,8 +25,8 @@ public final class RecorderSink: SinkAdapter, RecordingSwitch {
         try FileIO.makeDirectory(directory)
         let fragmenter = hub.fragmenter
         fragmentRequest = fragmenter.request(partDuration: configuration.partDuration)
-        state = RecorderState(cameraID: context.id, configuration: configuration, directory: directory, storage: storage,
-                              events: context.events, logger: context.logger, cutNow: { fragmenter.cutNow() })
+        state = RecorderState(store: SinkStore(context: context, directory: directory, storage: storage, ioName: "recorder"),
+                              configuration: configuration, cutNow: { fragmenter.cutNow() })
     }
 
     public var isRecording: Bool { get async { await state.enabled } }

@@ -16,39 +16,28 @@ actor RecorderState {
         let startMedia: Double
     }
 
-    private let cameraID: String
+    private let store: SinkStore
     private let configuration: RecorderSinkConfiguration
-    private let directory: String
-    private let storage: any StorageBackend
-    private let events: EventBus
-    private let logger: Logger
     private(set) var enabled: Bool
     private var initSegment: MP4InitSegment?
     /// track_ID → timescale of `initSegment`.
     private var timescales: [UInt32: UInt32] = [:]
     private var segment: Segment?
     private var failed = false
-    /// Segment files are created, appended to, closed and removed here, off the cooperative
-    /// pool; a failed write comes back to `writeFailed`.
-    private let io: IOQueue
 
     /// Ends the camera's fMP4 part in progress and returns it (`CameraFragmenter.cutNow`).
     private let cutNow: @Sendable () -> MP4Fragment?
 
-    init(cameraID: String, configuration: RecorderSinkConfiguration, directory: String, storage: any StorageBackend,
-         events: EventBus, logger: Logger, cutNow: @escaping @Sendable () -> MP4Fragment?) {
-        self.cutNow = cutNow
-        self.cameraID = cameraID
+    /// Segment files are created, appended to, closed and removed on `store.io`; a failed
+    /// write comes back to `writeFailed`.
+    init(store: SinkStore, configuration: RecorderSinkConfiguration, cutNow: @escaping @Sendable () -> MP4Fragment?) {
+        self.store = store
         self.configuration = configuration
-        self.directory = directory
-        self.storage = storage
-        self.events = events
-        self.logger = logger
+        self.cutNow = cutNow
         enabled = configuration.enabled
-        io = IOQueue(name: "recorder:\(cameraID)")
     }
 
-    deinit { io.shutdown() }
+    deinit { store.io.shutdown() }
 
     func setEnabled(_ on: Bool, actor: String?) async -> Bool {
         guard on != enabled else { return enabled }
@@ -56,19 +45,19 @@ actor RecorderState {
         enabled = on
         failed = false
         if !on { await finish(reason: "recording turned off") }
-        events.emit(GatewayEvent(name: on ? "recording.started" : "recording.stopped", actor: actor, camera: cameraID))
+        store.events.emit(GatewayEvent(name: on ? "recording.started" : "recording.stopped", actor: actor, camera: store.cameraID))
         return enabled
     }
 
     /// Segments left open by a crash become ready recordings of what their file holds.
     func recoverInterrupted() async {
-        guard let open = try? await storage.videos(VideoQuery(cameraIDs: [cameraID], kind: .recording, offset: 0, limit: 100)).videos else { return }
+        guard let open = try? await store.storage.videos(VideoQuery(cameraIDs: [store.cameraID], kind: .recording, offset: 0, limit: 100)).videos else { return }
         for var record in open where record.status == .recording {
             let path = record.path
-            record.size = (try? await io.perform { FileIO.size(path) ?? 0 }) ?? 0
+            record.size = (try? await store.io.perform { FileIO.size(path) ?? 0 }) ?? 0
             record.status = record.size > 0 ? .ready : .failed
             record.details["note"] = .string("closed after an interruption")
-            try? await storage.updateVideo(record)
+            try? await store.storage.updateVideo(record)
         }
     }
 
@@ -115,7 +104,7 @@ actor RecorderState {
     /// Queues a write; a failure stops recording (once the actor hears of it).
     private func write(_ bytes: [UInt8], to segment: Segment) {
         let file = segment.file, id = segment.record.id
-        io.submit { [self] in
+        store.io.submit { [self] in
             if let error = file.append(bytes) { Task { await self.writeFailed(error, segment: id) } }
         }
     }
@@ -127,14 +116,14 @@ actor RecorderState {
 
     private func open(_ initSegment: MP4InitSegment, at media: Double, wall: Double) async {
         let id = Identifier.make(prefix: "rec-")
-        let path = directory + "/" + WallClock.iso8601(wall).replacingOccurrences(of: ":", with: "-") + "-" + id + ".mp4"
+        let path = store.directory + "/" + WallClock.iso8601(wall).replacingOccurrences(of: ":", with: "-") + "-" + id + ".mp4"
         do {
             let initBytes = initSegment.bytes
-            let file = try await io.perform { try SegmentFile(creating: path, initSegment: initBytes) }
-            let record = VideoRecord(id: id, cameraID: cameraID, kind: .recording, status: .recording, path: path, start: wall, end: nil,
+            let file = try await store.io.perform { try SegmentFile(creating: path, initSegment: initBytes) }
+            let record = VideoRecord(id: id, cameraID: store.cameraID, kind: .recording, status: .recording, path: path, start: wall, end: nil,
                                      size: initBytes.count, label: nil, createdBy: nil, createdAt: wall,
                                      details: JSONObject([("codecs", .string(initSegment.codecs))]))
-            try await storage.insertVideo(record)
+            try await store.storage.insertVideo(record)
             segment = Segment(record: record, file: file, bytes: initBytes.count, startMedia: media)
         } catch {
             await fail(error)
@@ -145,17 +134,17 @@ actor RecorderState {
         guard var current = segment else { return }
         segment = nil
         let file = current.file
-        let closeError: (any Error)? = (try? await io.perform { file.close() }) ?? nil
+        let closeError: (any Error)? = (try? await store.io.perform { file.close() }) ?? nil
         if let closeError {
-            logger.error("a recording segment was not written in full", metadata: ["error": "\(closeError)"])
+            store.logger.error("a recording segment was not written in full", metadata: ["error": "\(closeError)"])
             current.record.details["error"] = .string("\(closeError)")
         }
         current.record.status = closeError == nil ? .ready : .failed
         current.record.size = current.bytes
         current.record.end = WallClock.now()
         if let reason { current.record.details["closed_because"] = .string(reason) }
-        try? await storage.updateVideo(current.record)
-        events.emit(GatewayEvent(name: "recording.segment_closed", camera: cameraID, details: JSONObject([
+        try? await store.storage.updateVideo(current.record)
+        store.events.emit(GatewayEvent(name: "recording.segment_closed", camera: store.cameraID, details: JSONObject([
             ("video", .string(current.record.id)), ("size", .int(current.bytes)),
         ])))
         await applyRetention()
@@ -164,7 +153,7 @@ actor RecorderState {
     /// Oldest segments go first: past `retention_days`, then while the total passes `max_bytes`.
     private func applyRetention() async {
         guard configuration.retentionDays != nil || configuration.maxBytes != nil,
-              let all = try? await storage.videos(VideoQuery(cameraIDs: [cameraID], kind: .recording, offset: 0, limit: 100_000)).videos else { return }
+              let all = try? await store.storage.videos(VideoQuery(cameraIDs: [store.cameraID], kind: .recording, offset: 0, limit: 100_000)).videos else { return }
         var closed = all.filter { $0.status == .ready }.sorted { $0.createdAt < $1.createdAt }
         var total = closed.reduce(0) { $0 + $1.size }
         let now = WallClock.now()
@@ -175,9 +164,9 @@ actor RecorderState {
             closed.removeFirst()
             total -= oldest.size
             let path = oldest.path
-            io.submit { FileIO.remove(path) }
-            _ = try? await storage.deleteVideo(id: oldest.id)
-            events.emit(GatewayEvent(name: "video.deleted", camera: cameraID, details: JSONObject([
+            store.io.submit { FileIO.remove(path) }
+            _ = try? await store.storage.deleteVideo(id: oldest.id)
+            store.events.emit(GatewayEvent(name: "video.deleted", camera: store.cameraID, details: JSONObject([
                 ("video", .string(oldest.id)), ("kind", .string("recording")), ("reason", .string(tooOld ? "retention_days" : "max_bytes")),
             ])))
         }
@@ -186,16 +175,16 @@ actor RecorderState {
     /// A write that fails (a full disk) stops recording with an event, not a crash.
     private func fail(_ error: any Error) async {
         failed = true
-        logger.error("recording stopped", metadata: ["error": "\(error)"])
-        events.emit(GatewayEvent(name: "recording.failed", camera: cameraID, details: JSONObject([("error", .string("\(error)"))])))
+        store.logger.error("recording stopped", metadata: ["error": "\(error)"])
+        store.events.emit(GatewayEvent(name: "recording.failed", camera: store.cameraID, details: JSONObject([("error", .string("\(error)"))])))
         if let current = segment {
             segment = nil
             let file = current.file
-            io.submit { _ = file.close() }
+            store.io.submit { _ = file.close() }
             var record = current.record
             record.status = .failed
             record.size = current.bytes
-            try? await storage.updateVideo(record)
+            try? await store.storage.updateVideo(record)
         }
     }
 }
