@@ -56,7 +56,7 @@ struct MJPEGRoutes {
         var buffer = ByteBuffer()
         buffer.reserveCapacity(head.utf8.count + jpeg.count + 2)
         buffer.writeString(head)
-        jpeg.withUnsafeBytes { buffer.writeBytes($0) }
+        _ = jpeg.withUnsafeBytes { buffer.writeBytes($0) }
         buffer.writeString("\r\n")
         return buffer
     }

@@ -58,7 +58,7 @@ struct RecordingPlaybackRoutes {
             // client that leaves stops the work.
             return Response(status: .ok, headers: headers, body: ResponseBody { writer in
                 defer { slot.release() }
-                try? await BoundedHandoff<[UInt8]>.pump(name: "playback:\(cameraID)", capacity: 4) { send in
+                _ = try? await BoundedHandoff<[UInt8]>.pump(name: "playback:\(cameraID)", capacity: 4) { send in
                     try RecordingStitcher.stitch(segments, from: start, duration: duration, emit: send)
                 } consume: { chunk in
                     try await writer.write(ByteBuffer(bytes: chunk))
