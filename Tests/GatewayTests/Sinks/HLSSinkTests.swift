@@ -50,10 +50,15 @@ import Testing
         hub.begin(streams)
         for _ in 0..<3 { for packet in packets { hub.publish(packet) } }
         #expect(try await eventually { ((try? FileManager.default.contentsOfDirectory(atPath: directory + "/disk")) ?? []).contains("init-1.mp4") })
-        let text = try await sink.mediaPlaylist(query: "", blockUntil: nil)
-        let listed = text.split(separator: "\n").filter { $0.hasPrefix("seg-") }.map(String.init)
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory + "/disk")
-        #expect(Set(files) == Set(listed + ["init-1.mp4"]))
+        // What the playlist lists is on disk, and nothing else (files are written on the sink's
+        // I/O thread, so the two agree once the queued writes are done).
+        var listed: [String] = []
+        #expect(try await eventually {
+            let text = try await sink.mediaPlaylist(query: "", blockUntil: nil)
+            listed = text.split(separator: "\n").filter { $0.hasPrefix("seg-") }.map(String.init)
+            let files = try FileManager.default.contentsOfDirectory(atPath: directory + "/disk")
+            return !listed.isEmpty && Set(files) == Set(listed + ["init-1.mp4"])
+        })
         let last = try #require(listed.last)
         let served = try #require(await sink.resource(named: last))
         #expect(served.bytes == (try FileIO.read(directory + "/disk/" + last)))
