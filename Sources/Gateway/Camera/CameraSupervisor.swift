@@ -84,11 +84,6 @@ public final class CameraSupervisor: Service, Sendable {
                 if Task.isCancelled { return }
                 transition(to: .offline, reason: "end of stream")
                 return
-            } catch let failure as PermanentSourceFailure {
-                status.withLock { $0.lastError = failure.message; $0.lastPublicError = failure.message }
-                logger.error("source cannot run", metadata: ["error": "\(failure.message)"])
-                transition(to: .offline, reason: failure.message)
-                return
             } catch {
                 if Task.isCancelled { return }
                 let message = URLRedaction.redactAll(in: "\(error)")

@@ -118,9 +118,7 @@ public final class CameraManager: Service, Sendable {
         let config = try validate(record).get()
         let definitions = record.sinkDefinitions
         let running = pipeline.sinkDefinitions
-        let changed = (0..<max(definitions.count, running.count)).filter {
-            $0 >= definitions.count || $0 >= running.count || definitions[$0] != running[$0]
-        }
+        let changed = CameraPipeline.changedPositions(running, definitions)
         let tapTypes: Set<String> = ["mjpeg"]
         func isTap(_ list: [JSONValue], _ index: Int) -> Bool {
             guard index < list.count, case .string(let type)? = list[index]["type"] else { return false }

@@ -78,19 +78,17 @@ public final class CameraPipeline: Sendable {
     /// makes a slot from a sink's definition.
     func replaceSinks(record: CameraRecord, definitions: [JSONValue], build: (Int, JSONValue) throws -> SinkSlot?) rethrows -> [Int] {
         let current = state.withLock { $0.slots }
+        let replaced = Self.changedPositions(current.map(\.definition), definitions)
         var slots: [SinkSlot] = []
-        var replaced: [Int] = []
         var stopped: [SinkSlot] = []
         for index in 0..<max(current.count, definitions.count) {
             let old = index < current.count ? current[index] : nil
-            let new = index < definitions.count ? definitions[index] : nil
-            if let old, let new, old.definition == new {
-                slots.append(old)
+            guard replaced.contains(index) else {
+                if let old { slots.append(old) }
                 continue
             }
-            replaced.append(index)
             if let old { stopped.append(old) }
-            if let new, let slot = try build(index, new) { slots.append(slot) }
+            if index < definitions.count, let slot = try build(index, definitions[index]) { slots.append(slot) }
         }
         state.withLock {
             $0.record = record
@@ -102,9 +100,12 @@ public final class CameraPipeline: Sendable {
         return replaced
     }
 
-    /// A name or owner change: nothing restarts.
-    func update(record: CameraRecord) {
-        state.withLock { $0.record = record }
+    /// The positions where two lists of sink definitions differ (one longer than the other
+    /// differs at its extra positions).
+    static func changedPositions(_ running: [JSONValue], _ definitions: [JSONValue]) -> [Int] {
+        (0..<max(running.count, definitions.count)).filter {
+            $0 >= running.count || $0 >= definitions.count || running[$0] != definitions[$0]
+        }
     }
 
     private func startFragmenterIfRequested() {
@@ -144,11 +145,4 @@ final class StopSignal: Sendable {
             fire()
         }
     }
-}
-
-/// A failure no retry can fix: the supervisor marks the camera offline instead of retrying.
-public struct PermanentSourceFailure: Error, CustomStringConvertible, Sendable {
-    public let message: String
-    public init(message: String) { self.message = message }
-    public var description: String { message }
 }

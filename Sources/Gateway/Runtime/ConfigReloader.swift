@@ -15,7 +15,6 @@ import UnixSignals
 ///   events, sources, limits) are reported as needing a restart.
 /// Each reload ends with a `config.reloaded` event saying what changed.
 public final class ConfigReloader: Service, Sendable {
-    public static let liveSections: Set<String> = ["cameras"]
     public static let restartSections = ["server", "auth", "users", "storage", "events", "sources", "limits"]
 
     private let path: String
@@ -111,9 +110,7 @@ public final class ConfigReloader: Service, Sendable {
                 outcome.problems.append("cameras: '\(id)' is a camera created through the API; plugins.json cannot take it over")
                 continue
             }
-            let record = CameraRecord(id: id, name: camera.name, owner: camera.owner, source: definition["source"] ?? .null,
-                                      sinks: definition["sinks"] ?? .array([]), origin: .config, sourceTrust: .unrestricted,
-                                      createdAt: existing?.createdAt ?? now, updatedAt: now)
+            let record = CameraRecord(config: camera, definition: definition, createdAt: existing?.createdAt ?? now, updatedAt: now)
             do {
                 try await runtime.storage.upsertCamera(record)
                 if let before = previous[id], Self.sameSource(before, definition),
@@ -182,5 +179,15 @@ public final class ConfigReloader: Service, Sendable {
             "sinks_restarted": "\(outcome.sinksRestarted)", "needs_restart": "\(outcome.needsRestart)",
         ])
         runtime.events.emit(GatewayEvent(name: "config.reloaded", details: details))
+    }
+}
+
+extension CameraRecord {
+    /// The stored record of a camera written in plugins.json (at the start and at each reload):
+    /// its source was chosen by whoever runs the gateway.
+    init(config camera: CameraConfig, definition: JSONValue, createdAt: Double, updatedAt: Double) {
+        self.init(id: camera.id, name: camera.name, owner: camera.owner, source: definition["source"] ?? .null,
+                  sinks: definition["sinks"] ?? .array([]), origin: .config, sourceTrust: .unrestricted,
+                  createdAt: createdAt, updatedAt: updatedAt)
     }
 }

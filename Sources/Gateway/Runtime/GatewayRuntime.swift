@@ -109,9 +109,7 @@ public final class GatewayRuntime: Sendable {
         let now = WallClock.now()
         for (camera, definition) in zip(config.cameras, config.cameraDefinitions) {
             let existing = try await storage.camera(id: camera.id)
-            try await storage.upsertCamera(CameraRecord(
-                id: camera.id, name: camera.name, owner: camera.owner, source: definition["source"] ?? .null,
-                sinks: definition["sinks"] ?? .array([]), origin: .config, sourceTrust: .unrestricted, createdAt: existing?.createdAt ?? now, updatedAt: now))
+            try await storage.upsertCamera(CameraRecord(config: camera, definition: definition, createdAt: existing?.createdAt ?? now, updatedAt: now))
         }
         for record in try await storage.cameras() {
             do {

@@ -1,3 +1,4 @@
+import DequeModule
 import HeapModule
 import Hummingbird
 import HummingbirdCore
@@ -39,16 +40,22 @@ public final class EngineIOServer: Service, Sendable {
         var perAddress: [String: Int] = [:]
         var timers = Heap<Timer>()
         /// When recently closed sessions closed (monotonic nanoseconds), for polls that arrived
-        /// before the close but reached the lookup after it. Bounded.
+        /// before the close but reached the lookup after it: the last 10 s, at most 10,000, the
+        /// oldest forgotten first (`closedOrder` holds them in the order they closed).
         var closedAt: [String: Int64] = [:]
+        var closedOrder = Deque<(id: String, at: Int64)>()
         static let closedMemory: Int64 = 10_000_000_000
         static let closedMemoryCount = 10_000
 
         mutating func remove(_ id: String) {
             guard let connection = sessions.removeValue(forKey: id) else { return }
             let now = MonotonicTime.nanoseconds()
-            if closedAt.count >= Self.closedMemoryCount { closedAt = closedAt.filter { now - $0.value < Self.closedMemory } }
-            if closedAt.count < Self.closedMemoryCount { closedAt[id] = now }
+            while let oldest = closedOrder.first, closedOrder.count >= Self.closedMemoryCount || now - oldest.at >= Self.closedMemory {
+                closedOrder.removeFirst()
+                closedAt[oldest.id] = nil
+            }
+            closedAt[id] = now
+            closedOrder.append((id, now))
             let address = connection.request.remoteAddress
             let left = (perAddress[address] ?? 1) - 1
             perAddress[address] = left > 0 ? left : nil
