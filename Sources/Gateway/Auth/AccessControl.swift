@@ -82,7 +82,7 @@ public struct AccessControl: Sendable {
             if let expiresAt = principal.expiresAt, now >= expiresAt { return }
             do {
                 try await check()
-            } catch let error as APIError where [401, 403, 404].contains(error.status.code) {
+            } catch let error as GatewayError where error.deniesAccess {
                 return
             } catch {
                 if Task.isCancelled { return }
@@ -95,14 +95,14 @@ public struct AccessControl: Sendable {
 
     /// The camera and the caller's role on it, or 404 (absent or hidden) / 403 (not enough).
     public func authorize(_ principal: Principal, cameraID: String, for action: CameraAction) async throws -> (CameraRecord, CameraRole) {
-        guard let camera = try await storage.camera(id: cameraID) else { throw APIError.notFound("camera '\(cameraID)' not found") }
+        guard let camera = try await storage.camera(id: cameraID) else { throw GatewayError.notFound("camera '\(cameraID)' not found") }
         let grant = principal.isAdmin || camera.owner == principal.username
             ? nil : try await storage.grant(cameraID: cameraID, username: principal.username)
         switch AccessDecision.decide(principal, on: camera, grant: grant, action: action, now: WallClock.now()) {
         case .allowed(let role): return (camera, role)
-        case .hidden: throw APIError.notFound("camera '\(cameraID)' not found")
+        case .hidden: throw GatewayError.notFound("camera '\(cameraID)' not found")
         case .forbidden(let role):
-            throw APIError(.forbidden, code: "forbidden", "your role on camera '\(cameraID)' is \(role.rawValue); this needs \(action.minimumRole.rawValue)")
+            throw GatewayError(.forbidden, "your role on camera '\(cameraID)' is \(role.rawValue); this needs \(action.minimumRole.rawValue)")
         }
     }
 
@@ -110,15 +110,15 @@ public struct AccessControl: Sendable {
     /// access decision, a video of no camera (an upload) its owner and admins. A video the caller
     /// may not see is a 404, as if it did not exist.
     public func authorize(_ principal: Principal, videoID: String, for action: CameraAction) async throws -> VideoRecord {
-        guard let video = try await storage.video(id: videoID) else { throw APIError.notFound("video '\(videoID)' not found") }
+        guard let video = try await storage.video(id: videoID) else { throw GatewayError.notFound("video '\(videoID)' not found") }
         if let cameraID = video.cameraID {
             do {
                 _ = try await authorize(principal, cameraID: cameraID, for: action)
-            } catch let error as APIError where error.status == .notFound {
-                throw APIError.notFound("video '\(videoID)' not found")
+            } catch let error as GatewayError where error.code == .notFound {
+                throw GatewayError.notFound("video '\(videoID)' not found")
             }
         } else if !(principal.isAdmin || video.createdBy == principal.username) {
-            throw APIError.notFound("video '\(videoID)' not found")
+            throw GatewayError.notFound("video '\(videoID)' not found")
         }
         return video
     }

@@ -43,19 +43,19 @@ public struct CredentialCheck: Sendable {
     /// stream token is refused).
     public func principal(_ credentials: Credentials, cameraID: String? = nil) async throws -> Principal {
         switch credentials {
-        case .none: throw APIError.unauthenticated
-        case .malformed: throw APIError(.unauthorized, code: "invalid_token", "the Authorization header must be 'Bearer <token>'")
+        case .none: throw GatewayError.unauthenticated
+        case .malformed: throw GatewayError(.invalidToken, "the Authorization header must be 'Bearer <token>'")
         case .account(let token): return try await users.principal(forToken: token)
         case .stream(let token):
-            guard let cameraID else { throw APIError(.unauthorized, code: "invalid_token", "a stream token is only for a camera's media") }
+            guard let cameraID else { throw GatewayError(.invalidToken, "a stream token is only for a camera's media") }
             let scoped: (userID: String, cameraID: String)
             do {
                 scoped = try await streamTokens.verify(token)
             } catch {
-                throw APIError(.unauthorized, code: "invalid_token", error.description)
+                throw GatewayError(.invalidToken, error.description)
             }
-            guard scoped.cameraID == cameraID else { throw APIError(.unauthorized, code: "invalid_token", "the stream token is for another camera") }
-            guard let user = try await users.storage.user(id: scoped.userID) else { throw APIError(.unauthorized, code: "invalid_token", "unknown user") }
+            guard scoped.cameraID == cameraID else { throw GatewayError(.invalidToken, "the stream token is for another camera") }
+            guard let user = try await users.storage.user(id: scoped.userID) else { throw GatewayError(.invalidToken, "unknown user") }
             return Principal(userID: user.id, username: user.username, role: user.role)
         }
     }

@@ -23,12 +23,12 @@ public struct PasswordHasher: Sendable {
     /// Why `password` is not acceptable, or nil: 8 to 72 characters (as JSON Schema counts
     /// them), and no more than 72 bytes in UTF-8 — a rule the schema cannot state, so its
     /// refusal is a 422 rather than a 400.
-    public static func problem(with password: String) -> APIError? {
+    public static func problem(with password: String) -> GatewayError? {
         let characters = password.unicodeScalars.count
         if characters < minimumLength { return .badRequest("password must be at least \(minimumLength) characters") }
         if characters > maximumLength { return .badRequest("password must be at most \(maximumLength) characters") }
         if password.utf8.count > maximumLength {
-            return APIError(.unprocessableContent, code: "password_too_long", "password must be at most \(maximumLength) bytes in UTF-8")
+            return GatewayError(.passwordTooLong, "password must be at most \(maximumLength) bytes in UTF-8")
         }
         return nil
     }

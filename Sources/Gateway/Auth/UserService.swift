@@ -30,11 +30,11 @@ public struct UserService: Sendable {
     }
 
     public func register(username: String, password: String, address: String) async throws -> Session {
-        guard allowRegistration else { throw APIError(.forbidden, code: "registration_closed", "registration is turned off") }
-        guard UsernameRules.isValid(username) else { throw APIError.badRequest("username must be \(UsernameRules.description)") }
+        guard allowRegistration else { throw GatewayError(.registrationClosed, "registration is turned off") }
+        guard UsernameRules.isValid(username) else { throw GatewayError.badRequest("username must be \(UsernameRules.description)") }
         if let problem = PasswordHasher.problem(with: password) { throw problem }
         if let wait = await throttle.admitRegistration(address: address) {
-            throw APIError(.tooManyRequests, code: "rate_limited", "too many registrations from this address; try again in \(Int(wait)) s",
+            throw GatewayError(.rateLimited, "too many registrations from this address; try again in \(Int(wait)) s",
                            retryAfter: Int(wait))
         }
         let user = UserRecord(id: Identifier.make(), username: username, passwordHash: try await hasher.hash(password),
@@ -42,7 +42,7 @@ public struct UserService: Sendable {
         do {
             try await storage.insertUser(user)
         } catch let error as StorageError where error.code == .conflict {
-            throw APIError(.conflict, code: "user_exists", "username '\(username)' is taken")
+            throw GatewayError(.userExists, "username '\(username)' is taken")
         }
         events.emit(GatewayEvent(name: "user.registered", actor: username))
         return Session(user: user, token: try await tokens.issue(for: user))
@@ -51,14 +51,14 @@ public struct UserService: Sendable {
     public func login(username: String, password: String, address: String) async throws -> Session {
         if let wait = await throttle.retryAfter(username: username, address: address) {
             events.emit(GatewayEvent(name: "user.login_failed", actor: username, details: JSONObject([("reason", .string("rate limited")), ("address", .string(address))])))
-            throw APIError(.tooManyRequests, code: "rate_limited", "too many failed logins; try again in \(Int(wait)) s", retryAfter: Int(wait))
+            throw GatewayError(.rateLimited, "too many failed logins; try again in \(Int(wait)) s", retryAfter: Int(wait))
         }
         let user = try await storage.user(named: username)
         let matches = try await hasher.verify(password, hash: user?.passwordHash ?? decoyHash)
         guard let user, matches else {
             await throttle.recordFailure(username: username, address: address)
             events.emit(GatewayEvent(name: "user.login_failed", actor: username, details: JSONObject([("address", .string(address))])))
-            throw APIError(.unauthorized, code: "invalid_credentials", "invalid username or password")
+            throw GatewayError(.invalidCredentials, "invalid username or password")
         }
         await throttle.recordSuccess(username: username)
         events.emit(GatewayEvent(name: "user.login", actor: username, details: JSONObject([("address", .string(address))])))
@@ -71,7 +71,7 @@ public struct UserService: Sendable {
         do {
             verified = try await tokens.verify(token)
         } catch {
-            throw APIError(.unauthorized, code: "invalid_token", error.description)
+            throw GatewayError(.invalidToken, error.description)
         }
         let user: UserRecord?
         if verified.isExternal {
@@ -79,7 +79,7 @@ public struct UserService: Sendable {
         } else {
             user = try await storage.user(id: verified.subject)
         }
-        guard let user else { throw APIError(.unauthorized, code: "invalid_token", "the token's user no longer exists") }
+        guard let user else { throw GatewayError(.invalidToken, "the token's user no longer exists") }
         return Principal(userID: user.id, username: user.username, role: user.role, expiresAt: verified.expiresAt)
     }
 
@@ -90,14 +90,14 @@ public struct UserService: Sendable {
     /// Users of an identity provider get a gateway account (role `user`) the first time they come.
     private func externalUser(_ token: VerifiedToken) async throws -> UserRecord? {
         guard let username = token.username, UsernameRules.isValid(username) else {
-            throw APIError(.unauthorized, code: "invalid_token", "the token's username is not acceptable here")
+            throw GatewayError(.invalidToken, "the token's username is not acceptable here")
         }
         // The account is linked to the provider's subject, never found by the name alone: a
         // provider user called "admin" must not become the local admin.
         let link = Self.externalLink(token.subject)
         if let existing = try await storage.user(named: username) {
             guard existing.passwordHash == link else {
-                throw APIError(.unauthorized, code: "invalid_token", "the username '\(username)' belongs to another account")
+                throw GatewayError(.invalidToken, "the username '\(username)' belongs to another account")
             }
             return existing
         }
@@ -105,7 +105,7 @@ public struct UserService: Sendable {
         do { try await storage.insertUser(user) } catch let error as StorageError where error.code == .conflict {}
         events.emit(GatewayEvent(name: "user.registered", actor: username, details: JSONObject([("via", .string("jwks"))])))
         guard let stored = try await storage.user(named: username), stored.passwordHash == link else {
-            throw APIError(.unauthorized, code: "invalid_token", "the username '\(username)' belongs to another account")
+            throw GatewayError(.invalidToken, "the username '\(username)' belongs to another account")
         }
         return stored
     }

@@ -22,7 +22,7 @@ public final class WorkSlots: Sendable {
             state.byUser[user, default: 0] += 1
             return true
         }
-        guard granted else { throw APIError(.tooManyRequests, code: "too_many_\(what)", "too many \(what) at once; try again shortly", retryAfter: 5) }
+        guard granted else { throw GatewayError(.tooManyPlaybacks, "too many playbacks at once; try again shortly", retryAfter: 5) }
         return Slot { [self] in
             state.withLock { state in
                 state.all -= 1

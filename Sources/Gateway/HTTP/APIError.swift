@@ -2,19 +2,21 @@ import Hummingbird
 import Foundation
 
 /// The one error shape of the API: `{"error": {"status": 404, "code": "not_found", "message": "…"}}`.
-public struct APIError: Error, HTTPResponseError, Sendable {
-    public let status: HTTPResponse.Status
-    public let code: String
-    public let message: String
+/// A `GatewayError` becomes one here, and only here (`init(_:)`); Hummingbird's own errors and a
+/// 405 are built directly.
+struct APIError: Error, HTTPResponseError, Sendable {
+    let status: HTTPResponse.Status
+    let code: String
+    let message: String
     /// Per-field problems of a rejected request body.
-    public let details: [ConfigProblem]
+    let details: [ConfigProblem]
     /// Seconds, for 429 and 503.
-    public let retryAfter: Int?
+    let retryAfter: Int?
     /// The methods a path answers, for 405.
-    public let allow: String?
+    let allow: String?
 
-    public init(_ status: HTTPResponse.Status, code: String, _ message: String, details: [ConfigProblem] = [], retryAfter: Int? = nil,
-                allow: String? = nil) {
+    init(_ status: HTTPResponse.Status, code: String, _ message: String, details: [ConfigProblem] = [], retryAfter: Int? = nil,
+         allow: String? = nil) {
         self.status = status
         self.code = code
         self.message = message
@@ -23,19 +25,30 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         self.allow = allow
     }
 
-    public static let unauthenticated = APIError(.unauthorized, code: "unauthenticated", "a bearer token is required")
-
-    public static func notFound(_ message: String = "not found") -> APIError { APIError(.notFound, code: "not_found", message) }
-    public static func badRequest(_ message: String) -> APIError { APIError(.badRequest, code: "bad_request", message) }
-
-    /// A camera definition's problems: 400 when it does not have the documented shape, 422 when
-    /// it does but cannot be used here (a missing file, options that contradict each other).
-    public static func invalidCamera(_ errors: ConfigErrors) -> APIError {
-        APIError(errors.problems.allSatisfy(\.isUnusable) ? .unprocessableContent : .badRequest, code: "invalid_camera",
-                 errors.problems.map(\.description).joined(separator: "; "), details: errors.problems)
+    init(_ error: GatewayError) {
+        self.init(Self.status(of: error), code: error.code.rawValue, error.message, details: error.details, retryAfter: error.retryAfter)
     }
 
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
+    /// The HTTP status of each domain error.
+    static func status(of error: GatewayError) -> HTTPResponse.Status {
+        switch error.code {
+        case .badRequest, .malformedJSON: .badRequest
+        case .invalidRequest, .invalidCamera: error.isUnusable ? .unprocessableContent : .badRequest
+        case .unauthenticated, .invalidToken, .invalidCredentials: .unauthorized
+        case .forbidden, .crossSiteRequest, .registrationClosed, .sourceNotAllowed, .limitReached: .forbidden
+        case .notFound: .notFound
+        case .userExists, .cameraExists, .managedByConfig, .owner, .notStreamable, .notMJPEG, .notAFile, .noClipper, .noRecorder,
+             .noVideo: .conflict
+        case .bodyTooLarge: .contentTooLarge
+        case .outOfRange, .passwordTooLong, .unknownOwner, .expired, .unplayable: .unprocessableContent
+        case .websocketRequired: .upgradeRequired
+        case .rateLimited, .tooManyClips, .tooManyPlaybacks: .tooManyRequests
+        case .streamUnavailable: .serviceUnavailable
+        case .missingResource, .internal: .internalServerError
+        }
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
         var error = JSONObject([("status", .int(Int(status.code))), ("code", .string(code)), ("message", .string(message))])
         if !details.isEmpty {
             error["details"] = .array(details.map { .object(JSONObject([("path", .string($0.path)), ("reason", .string($0.reason))])) })
@@ -58,6 +71,8 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as GatewayError {
+            throw APIError(error)
         } catch let error as APIError {
             throw error
         } catch let error as HTTPError where error.status == .notFound {
@@ -71,9 +86,9 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw APIError(error.status, code: code, error.body ?? error.status.reasonPhrase)
         } catch let error as ConfigErrors {
             // A camera definition that cannot run as given (validated again when it starts).
-            throw APIError.invalidCamera(error)
+            throw APIError(GatewayError.invalidCamera(error))
         } catch let error as DecodingError {
-            throw APIError.badRequest("invalid request body: \(error)")
+            throw APIError(GatewayError.badRequest("invalid request body: \(error)"))
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(error)"])
             throw APIError(.internalServerError, code: "internal", "internal error")

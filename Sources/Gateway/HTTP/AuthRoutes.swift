@@ -25,7 +25,7 @@ struct AuthRoutes {
             }
             router.get("\(prefix)/self") { _, context in
                 let principal = try context.principal()
-                guard let user = try await users.storage.user(id: principal.userID) else { throw APIError.unauthenticated }
+                guard let user = try await users.storage.user(id: principal.userID) else { throw GatewayError.unauthenticated }
                 return Response.json(.object(JSONObject([("user", Views.user(user))])))
             }
         }

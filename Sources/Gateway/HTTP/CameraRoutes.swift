@@ -90,17 +90,17 @@ struct ShareRoutes {
         case .int(let number)?: seconds = Double(number)
         case .double(let number)?: seconds = number
         case .string(let text)?:
-            guard let parsed = RFC3339.parse(text) else { throw APIError.badRequest("expires_at: '\(text)' is not an RFC 3339 time") }
+            guard let parsed = RFC3339.parse(text) else { throw GatewayError.badRequest("expires_at: '\(text)' is not an RFC 3339 time") }
             seconds = parsed
-        default: throw APIError.badRequest("expires_at must be an RFC 3339 time or Unix seconds")
+        default: throw GatewayError.badRequest("expires_at must be an RFC 3339 time or Unix seconds")
         }
         guard WallClock.representable.contains(seconds) else {
             // A number outside the documented range is malformed (400); a well-formed date the
             // gateway cannot use (before 1970) is refused as content (422).
-            var status = HTTPResponse.Status.badRequest
-            if case .string? = value { status = .unprocessableContent }
-            throw APIError(status, code: "invalid_request", "expires_at must be a time between 1970 and 9999",
-                           details: [ConfigProblem(path: "expires_at", reason: "out of range")])
+            var wellFormed = false
+            if case .string? = value { wellFormed = true }
+            throw GatewayError(.invalidRequest, "expires_at must be a time between 1970 and 9999",
+                               details: [ConfigProblem(path: "expires_at", reason: "out of range", isUnusable: wellFormed)])
         }
         return seconds
     }

@@ -42,7 +42,7 @@ struct ClipRoutes {
         do {
             return try RequestBody.decode(type, from: try JSONParser.parse(Array(buffer.readableBytesView)))
         } catch let error as JSONParser.SyntaxError {
-            throw APIError(.badRequest, code: "malformed_json", "malformed JSON at \(error)")
+            throw GatewayError(.malformedJSON, "malformed JSON at \(error)")
         }
     }
 }

@@ -13,7 +13,7 @@ public struct GatewayRequestContext: RequestContext {
     enum Authentication: Sendable {
         case anonymous
         case authenticated(Principal)
-        case rejected(APIError)
+        case rejected(GatewayError)
     }
 
     public init(source: ApplicationRequestContextSource) {
@@ -27,7 +27,7 @@ public struct GatewayRequestContext: RequestContext {
         switch authentication {
         case .authenticated(let principal): return principal
         case .rejected(let error): throw error
-        case .anonymous: throw APIError.unauthenticated
+        case .anonymous: throw GatewayError.unauthenticated
         }
     }
 
@@ -52,7 +52,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
            !Self.isSameOrigin(request, trusted: trustedOrigins) {
             // A cookie rides along with requests other sites' pages make: changes need proof
             // that the page is ours (the browser's Origin / Sec-Fetch-Site), or a bearer token.
-            context.authentication = .rejected(APIError(.forbidden, code: "cross_site_request",
+            context.authentication = .rejected(GatewayError(.crossSiteRequest,
                                                         "a cookie-authenticated change must come from the gateway's own pages"))
             return try await next(request, context)
         }
@@ -60,7 +60,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
         if credentials != .none {
             do {
                 context.authentication = .authenticated(try await CredentialCheck(users: users, streamTokens: streamTokens).principal(credentials))
-            } catch let error as APIError {
+            } catch let error as GatewayError {
                 context.authentication = .rejected(error)
             }
         }

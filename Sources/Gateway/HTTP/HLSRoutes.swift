@@ -26,7 +26,7 @@ struct HLSRoutes {
         let principal = try await StreamPrincipal(users: users, streamTokens: streamTokens).principal(request, context: context, cameraID: cameraID)
         _ = try await access.authorize(principal, cameraID: cameraID, for: .view)
         guard let provider = manager.sink(of: cameraID, as: (any HLSProvider).self) else {
-            throw APIError.notFound("camera '\(cameraID)' has no HLS sink")
+            throw GatewayError.notFound("camera '\(cameraID)' has no HLS sink")
         }
         return (provider, principal)
     }
@@ -42,7 +42,7 @@ struct HLSRoutes {
         if file == "index.m3u8" || file == "master.m3u8" {
             // A camera that is failing will not produce a segment while the player waits.
             if let state = manager.pipeline(id: cameraID)?.supervisor.currentStatus.state, state == .reconnecting || state == .offline {
-                throw APIError(.serviceUnavailable, code: "stream_unavailable", "the camera is \(state.rawValue)", retryAfter: 2)
+                throw GatewayError(.streamUnavailable, "the camera is \(state.rawValue)", retryAfter: 2)
             }
             let token = try await streamTokens.token(userID: principal.userID, cameraID: cameraID)
             let query = "?token=\(token)"
@@ -54,9 +54,9 @@ struct HLSRoutes {
                     text = try await provider.mediaPlaylist(query: query, blockUntil: try blockingTarget(request))
                 }
             } catch HLSError.unavailable {
-                throw APIError(.serviceUnavailable, code: "stream_unavailable", "the camera has produced no segment yet", retryAfter: 1)
+                throw GatewayError(.streamUnavailable, "the camera has produced no segment yet", retryAfter: 1)
             } catch HLSError.badRequest(let message) {
-                throw APIError.badRequest(message)
+                throw GatewayError.badRequest(message)
             }
             var body = ByteBuffer(string: text)
             var headers = HTTPFields()
@@ -71,7 +71,7 @@ struct HLSRoutes {
             response = Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
         } else {
             guard file.hasSuffix(".m4s") || file.hasSuffix(".mp4"), let resource = await provider.resource(named: file) else {
-                throw APIError.notFound("no \(file) in this stream")
+                throw GatewayError.notFound("no \(file) in this stream")
             }
             response = RangeResponse.make(resource.bytes, contentType: resource.contentType, request: request)
             response.headers[.cacheControl] = "private, max-age=3600, immutable"
@@ -87,12 +87,13 @@ struct HLSRoutes {
     func blockingTarget(_ request: Request) throws -> (sequence: Int, part: Int?)? {
         let query = request.uri.queryParameters
         guard let msnText = query.get("_HLS_msn") else {
-            if query.get("_HLS_part") != nil { throw APIError(.unprocessableContent, code: "invalid_request", "_HLS_part needs _HLS_msn") }
+            if query.get("_HLS_part") != nil { throw GatewayError(.invalidRequest, "_HLS_part needs _HLS_msn",
+                                   details: [ConfigProblem(path: "_HLS_part", reason: "needs _HLS_msn", isUnusable: true)]) }
             return nil
         }
-        guard let msn = Int(msnText), msn >= 0 else { throw APIError.badRequest("_HLS_msn must be a number") }
+        guard let msn = Int(msnText), msn >= 0 else { throw GatewayError.badRequest("_HLS_msn must be a number") }
         let part = try query.get("_HLS_part").map { text -> Int in
-            guard let part = Int(text), part >= 0 else { throw APIError.badRequest("_HLS_part must be a number") }
+            guard let part = Int(text), part >= 0 else { throw GatewayError.badRequest("_HLS_part must be a number") }
             return part
         }
         return (msn, part)

@@ -19,10 +19,10 @@ struct MJPEGRoutes {
             let principal = try await StreamPrincipal(users: users, streamTokens: streamTokens).principal(request, context: context, cameraID: cameraID)
             _ = try await access.authorize(principal, cameraID: cameraID, for: .view)
             guard let provider = manager.sink(of: cameraID, as: (any MJPEGProvider).self) else {
-                throw APIError.notFound("camera '\(cameraID)' has no mjpeg sink")
+                throw GatewayError.notFound("camera '\(cameraID)' has no mjpeg sink")
             }
             guard let reader = provider.subscribe(viewer: "mjpeg:\(principal.username)") else {
-                throw APIError(.conflict, code: "not_mjpeg", "camera '\(cameraID)' does not send MJPEG")
+                throw GatewayError(.notMJPEG, "camera '\(cameraID)' does not send MJPEG")
             }
             var headers = HTTPFields()
             headers[.contentType] = "multipart/x-mixed-replace; boundary=\(Self.boundary)"

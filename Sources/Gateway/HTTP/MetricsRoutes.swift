@@ -11,7 +11,7 @@ struct MetricsRoutes {
             let presented = AuthenticationMiddleware.credentials(in: request)
             if metricsToken == nil || presented != .account(metricsToken ?? "") {
                 guard try context.principal().isAdmin else {
-                    throw APIError(.forbidden, code: "forbidden", "metrics are for admins")
+                    throw GatewayError(.forbidden, "metrics are for admins")
                 }
             }
             for pipeline in runtime.cameraManager.all {

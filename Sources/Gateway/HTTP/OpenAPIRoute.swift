@@ -12,7 +12,7 @@ struct OpenAPIRoute {
 
     func register(on router: Router<GatewayRequestContext>) {
         router.get("/api/openapi.yaml") { _, _ in
-            guard !Self.document.isEmpty else { throw APIError(.internalServerError, code: "missing_resource", "openapi.yaml is not installed") }
+            guard !Self.document.isEmpty else { throw GatewayError(.missingResource, "openapi.yaml is not installed") }
             var headers = HTTPFields()
             headers[.contentType] = "application/yaml; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: Self.document)))

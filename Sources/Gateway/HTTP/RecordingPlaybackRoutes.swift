@@ -42,13 +42,13 @@ struct RecordingPlaybackRoutes {
             let principal = try context.principal()
             _ = try await access.authorize(principal, cameraID: cameraID, for: .view)
             let query = request.uri.queryParameters
-            guard let start = try Self.time(query.get("start"), name: "start") else { throw APIError.badRequest("start is required") }
+            guard let start = try Self.time(query.get("start"), name: "start") else { throw GatewayError.badRequest("start is required") }
             guard let duration = query.get("duration").flatMap({ $0.utf8.count <= 64 && $0.utf8.allSatisfy { "0123456789.eE+-".utf8.contains($0) } ? Double($0) : nil }), duration > 0,
                   duration <= Self.maximumDuration else {
-                throw APIError.badRequest("duration must be a number of seconds up to \(Int(Self.maximumDuration))")
+                throw GatewayError.badRequest("duration must be a number of seconds up to \(Int(Self.maximumDuration))")
             }
             let segments = try await self.segments(cameraID, from: start, to: start + duration)
-            guard !segments.isEmpty else { throw APIError.notFound("nothing was recorded then") }
+            guard !segments.isEmpty else { throw GatewayError.notFound("nothing was recorded then") }
             let slot = try slots.acquire(for: principal, what: "playbacks")
             var headers = HTTPFields()
             headers[.contentType] = "video/mp4"
@@ -83,10 +83,10 @@ struct RecordingPlaybackRoutes {
         let isNumber = parts.allSatisfy { $0.allSatisfy { $0.isASCII && $0.isNumber } } && (1...11).contains(parts[0].count)
             && (parts.count == 1 || (1...9).contains(parts[1].count))
         guard let seconds = isNumber ? Double(text) : RFC3339.parse(text) else {
-            throw APIError.badRequest("\(name) must be Unix seconds or an RFC 3339 time")
+            throw GatewayError.badRequest("\(name) must be Unix seconds or an RFC 3339 time")
         }
         guard WallClock.representable.contains(seconds) else {
-            throw APIError(.unprocessableContent, code: "out_of_range", "\(name) must be a time between 1970 and 9999")
+            throw GatewayError(.outOfRange, "\(name) must be a time between 1970 and 9999")
         }
         return seconds
     }

@@ -10,13 +10,13 @@ enum RequestBody {
         do {
             buffer = try await request.body.collect(upTo: maximumBytes)
         } catch {
-            throw APIError(.contentTooLarge, code: "body_too_large", "request bodies are limited to \(maximumBytes / 1024) KiB")
+            throw GatewayError(.bodyTooLarge, "request bodies are limited to \(maximumBytes / 1024) KiB")
         }
-        guard buffer.readableBytes > 0 else { throw APIError.badRequest("a JSON body is required") }
+        guard buffer.readableBytes > 0 else { throw GatewayError.badRequest("a JSON body is required") }
         do {
             return try JSONParser.parse(Array(buffer.readableBytesView))
         } catch {
-            throw APIError(.badRequest, code: "malformed_json", "malformed JSON at \(error)")
+            throw GatewayError(.malformedJSON, "malformed JSON at \(error)")
         }
     }
 
@@ -27,7 +27,7 @@ enum RequestBody {
     static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
         let (decoded, problems) = ConfigDecoder.decode(T.self, from: value)
         guard problems.isEmpty, let decoded else {
-            throw APIError(.badRequest, code: "invalid_request",
+            throw GatewayError(.invalidRequest,
                            problems.map(\.description).joined(separator: "; "), details: problems)
         }
         return decoded

@@ -41,7 +41,7 @@ struct VideoRoutes {
         func number(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
             guard let text = query.get(name) else { return value }
             guard let number = Int(text), range.contains(number) else {
-                throw APIError.badRequest("\(name) must be a number in \(range.lowerBound)...\(range.upperBound)")
+                throw GatewayError.badRequest("\(name) must be a number in \(range.lowerBound)...\(range.upperBound)")
             }
             return number
         }
@@ -50,7 +50,7 @@ struct VideoRoutes {
         var kind: VideoKind?
         if let text = query.get("kind") {
             guard let parsed = VideoKind(rawValue: text) else {
-                throw APIError.badRequest("kind must be one of \(VideoKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw GatewayError.badRequest("kind must be one of \(VideoKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             kind = parsed
         }
@@ -72,7 +72,7 @@ struct VideoRoutes {
     func stream(_ request: Request, context: GatewayRequestContext, head: Bool) async throws -> Response {
         let video = try await authorized(try context.parameters.require("id"), principal: try context.principal(), for: .view)
         var info = stat()
-        guard stat(video.path, &info) == 0 else { throw APIError.notFound("the file of video '\(video.id)' is missing") }
+        guard stat(video.path, &info) == 0 else { throw GatewayError.notFound("the file of video '\(video.id)' is missing") }
         let size = Int(info.st_size)
         let modified = HTTPDate.format(Double(info.st_mtim.tv_sec))
         let etag = "\"\(size)-\(info.st_mtim.tv_sec)-\(info.st_mtim.tv_nsec)\""

@@ -21,10 +21,8 @@ struct GatewaySocketIO {
             }
             do {
                 return .success(try await CredentialCheck(users: users, streamTokens: streams.tokens).principal(credentials))
-            } catch let error as APIError {
-                return .failure(SocketIOConnectError(error.message, data: .object(JSONObject([("code", .string(error.code))]))))
             } catch {
-                return .failure(SocketIOConnectError("authentication failed"))
+                return .failure(SocketIOAnswer.refusal(error))
             }
         }
         let seed = SeedEvents(cameras: cameras, manager: manager, events: events, streams: streams, clips: clips, recording: recording)
@@ -142,7 +140,7 @@ struct SeedEvents {
     }
 
     func argument<T: Decodable>(_ type: T.Type, _ arguments: [SocketIOValue]) throws -> T {
-        guard let first = arguments.first?.plainJSON else { throw APIError.badRequest("an object argument is required") }
+        guard let first = arguments.first?.plainJSON else { throw GatewayError.badRequest("an object argument is required") }
         return try RequestBody.decode(type, from: first)
     }
 
@@ -151,10 +149,8 @@ struct SeedEvents {
         do {
             let value = try await body()
             ack?(value)
-        } catch let error as APIError {
-            ack?(.object(JSONObject([("success", .bool(false)), ("error", .string(error.message)), ("code", .string(error.code))])))
         } catch {
-            ack?(.object(JSONObject([("success", .bool(false)), ("error", .string("internal error")), ("code", .string("internal"))])))
+            ack?(SocketIOAnswer.failure(error))
         }
     }
 }

@@ -17,7 +17,7 @@ struct LiveViewing {
         let watches = Mutex<[String: StopSignal]>([:])
         socket.on("watch") { arguments, ack in
             do {
-                guard let argument = arguments.first?.plainJSON else { throw APIError.badRequest("an object argument is required") }
+                guard let argument = arguments.first?.plainJSON else { throw GatewayError.badRequest("an object argument is required") }
                 let cameraID = try RequestBody.decode(CameraReference.self, from: argument).cameraId
                 let provider = try await liveProvider(for: principal, cameraID: cameraID)
                 let stop = StopSignal()
@@ -33,10 +33,8 @@ struct LiveViewing {
                     await forward(reader, to: socket, cameraID: cameraID, principal: principal, limits: limits, stop: stop)
                 }
                 ack?(.object(JSONObject([("success", .bool(true)), ("cameraId", .string(cameraID))])))
-            } catch let error as APIError {
-                ack?(.object(JSONObject([("success", .bool(false)), ("error", .string(error.message)), ("code", .string(error.code))])))
             } catch {
-                ack?(.object(JSONObject([("success", .bool(false)), ("error", .string("internal error"))])))
+                ack?(SocketIOAnswer.failure(error))
             }
         }
         socket.on("unwatch") { arguments, ack in
@@ -55,7 +53,7 @@ struct LiveViewing {
     func liveProvider(for principal: Principal, cameraID: String) async throws -> any LiveFragmentProvider {
         _ = try await cameras.access.authorize(principal, cameraID: cameraID, for: .view)
         guard let provider = manager.sink(of: cameraID, as: (any LiveFragmentProvider).self) else {
-            throw APIError(.conflict, code: "not_streamable", "camera '\(cameraID)' has no websocket sink")
+            throw GatewayError(.notStreamable, "camera '\(cameraID)' has no websocket sink")
         }
         return provider
     }

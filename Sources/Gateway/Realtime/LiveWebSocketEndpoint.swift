@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
 import NIOCore
+import NIOWebSocket
 
 /// `GET /ws/cameras/{id}` (WebSocket): for MSE players that do not speak Socket.IO. The token
 /// comes in the `Authorization` header, or a camera stream token (never an account token) in
@@ -17,7 +18,7 @@ struct LiveWebSocketEndpoint {
     /// The principal and the camera's provider, or the error a plain GET gets.
     func authorize(path: String, query: [String: String], authorization: String?) async throws -> (Principal, String, any LiveFragmentProvider) {
         let cameraID = String(path.dropFirst(Self.prefix.count))
-        guard CameraID.isValid(cameraID) else { throw APIError.notFound() }
+        guard CameraID.isValid(cameraID) else { throw GatewayError.notFound() }
         // A URL carries only the camera's stream token (POST /api/cameras/{id}/stream/token).
         let principal = try await CredentialCheck(users: users, streamTokens: streamTokens)
             .principal(Credentials.read(authorization: authorization, urlToken: query["token"]), cameraID: cameraID)
@@ -35,9 +36,9 @@ struct LiveWebSocketEndpoint {
             (principal, cameraID, provider) = try await authorize(path: uri.path, query: EngineIOServer.query(of: uri),
                                                                   authorization: request.headerFields[.authorization])
         } catch {
-            let refusal = error as? APIError ?? APIError(.internalServerError, code: "internal", "internal error")
+            let refusal = error as? GatewayError ?? .internal
             return { _, outbound in
-                try await outbound.close(.unknown(4000 + UInt16(refusal.status.code)), reason: refusal.message)
+                try await outbound.close(Self.closeCode(of: refusal), reason: refusal.message)
             }
         }
         return { inbound, outbound in
@@ -48,7 +49,7 @@ struct LiveWebSocketEndpoint {
                 group.addTask { for try await _ in inbound {} }
                 group.addTask {
                     await live.cameras.access.untilRevoked(principal, cameraID: cameraID)
-                    try await outbound.close(.unknown(4403), reason: "access to this camera was revoked")
+                    try await outbound.close(Self.closeCode(of: GatewayError(.forbidden, "")), reason: "access to this camera was revoked")
                 }
                 group.addTask {
                     for await event in reader {
@@ -72,12 +73,17 @@ struct LiveWebSocketEndpoint {
         }
     }
 
+    /// The WebSocket close code of a domain error: 4000 + its HTTP status (4401, 4403, 4404, 4429).
+    static func closeCode(of error: GatewayError) -> WebSocketErrorCode {
+        .unknown(4000 + UInt16(APIError.status(of: error).code))
+    }
+
     /// Without an upgrade: the error a WebSocket client would have met, or 400.
     func register(on router: Router<GatewayRequestContext>) {
         router.get("/ws/cameras/:id") { request, _ -> Response in
             _ = try await authorize(path: request.uri.path, query: EngineIOServer.query(of: request.uri),
                                     authorization: request.headers[.authorization])
-            throw APIError(.upgradeRequired, code: "websocket_required", "this endpoint speaks WebSocket")
+            throw GatewayError(.websocketRequired, "this endpoint speaks WebSocket")
         }
     }
 }

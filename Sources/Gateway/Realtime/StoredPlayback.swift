@@ -20,7 +20,7 @@ struct StoredPlayback {
         let playing = Mutex<[String: StopSignal]>([:])
         socket.on("playVideo") { arguments, ack in
             do {
-                guard let argument = arguments.first?.plainJSON else { throw APIError.badRequest("an object argument is required") }
+                guard let argument = arguments.first?.plainJSON else { throw GatewayError.badRequest("an object argument is required") }
                 let videoID = try RequestBody.decode(VideoReference.self, from: argument).videoId
                 let (path, cameraID) = try await resolve(videoID, for: principal)
                 playing.withLock { $0.removeValue(forKey: videoID) }?.fire()
@@ -42,10 +42,8 @@ struct StoredPlayback {
                 }
                 ack?(.object(JSONObject([("success", .bool(true)), ("videoId", .string(videoID)),
                                          ("duration", demuxer.duration.map { .double($0) } ?? .null)])))
-            } catch let error as APIError {
-                ack?(.object(JSONObject([("success", .bool(false)), ("error", .string(error.message)), ("code", .string(error.code))])))
             } catch {
-                ack?(.object(JSONObject([("success", .bool(false)), ("error", .string("the video cannot be played")), ("code", .string("unplayable"))])))
+                ack?(SocketIOAnswer.failure(error, otherwise: GatewayError(.unplayable, "the video cannot be played")))
             }
         }
         socket.on("stopVideo") { arguments, ack in
@@ -63,7 +61,7 @@ struct StoredPlayback {
         do {
             return try Demuxer(url: path, options: .init(displayName: "video"))
         } catch {
-            throw APIError(.unprocessableContent, code: "unplayable", "the video cannot be opened")
+            throw GatewayError(.unplayable, "the video cannot be opened")
         }
     }
 
@@ -73,7 +71,7 @@ struct StoredPlayback {
             let cameraID = String(videoID.dropFirst("camera:".count))
             let (camera, _) = try await cameras.access.authorize(principal, cameraID: cameraID, for: .view)
             guard camera.source["type"] == .string("file"), case .string(let path)? = camera.source["path"] else {
-                throw APIError(.conflict, code: "not_a_file", "camera '\(cameraID)' is live; watch it instead")
+                throw GatewayError(.notAFile, "camera '\(cameraID)' is live; watch it instead")
             }
             let resolved = cameras.manager.resolvePath(path)
             return (resolved, cameraID)

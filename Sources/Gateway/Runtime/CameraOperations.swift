@@ -49,22 +49,22 @@ public struct CameraOperations: Sendable {
 
     public func create(_ principal: Principal, _ input: Input) async throws -> CameraRecord {
         let id = input.id ?? Identifier.make(prefix: "cam-")
-        guard CameraID.isValid(id) else { throw APIError.badRequest("id must be \(CameraID.rules)") }
+        guard CameraID.isValid(id) else { throw GatewayError.badRequest("id must be \(CameraID.rules)") }
         if try await storage.camera(id: id) != nil {
             // An id taken by a camera the caller cannot see answers as any invisible camera does.
             _ = try await access.authorize(principal, cameraID: id, for: .view)
-            throw APIError(.conflict, code: "camera_exists", "camera '\(id)' exists")
+            throw GatewayError(.cameraExists, "camera '\(id)' exists")
         }
         let owner = try await resolveOwner(input.owner, principal: principal) ?? principal.username
         if !principal.isAdmin, try await storage.cameras().count(where: { $0.owner == owner }) >= limits.camerasPerUser {
-            throw APIError(.forbidden, code: "limit_reached", "you may own at most \(limits.camerasPerUser) cameras")
+            throw GatewayError(.limitReached, "you may own at most \(limits.camerasPerUser) cameras")
         }
         try await checkSourcePolicy(principal, source: input.source, sinks: input.sinks)
         let now = WallClock.now()
         let record = CameraRecord(id: id, name: input.name, owner: owner, source: input.source, sinks: input.sinks ?? .array([]),
                                   origin: .api, sourceTrust: principal.isAdmin ? .unrestricted : .restricted, createdAt: now, updatedAt: now)
         try validate(record)
-        if try await storage.camera(id: id) != nil { throw APIError(.conflict, code: "camera_exists", "camera '\(id)' exists") }
+        if try await storage.camera(id: id) != nil { throw GatewayError(.cameraExists, "camera '\(id)' exists") }
         try await storage.upsertCamera(record)
         try manager.start(record)
         events.emit(GatewayEvent(name: "camera.created", actor: principal.username, camera: id,
@@ -116,11 +116,11 @@ public struct CameraOperations: Sendable {
 
     public func share(_ principal: Principal, id: String, username: String, role: GrantRole, expiresAt: Double?) async throws -> GrantRecord {
         let (record, _) = try await access.authorize(principal, cameraID: id, for: .manage)
-        guard let user = try await storage.user(named: username) else { throw APIError.notFound("user '\(username)' not found") }
-        guard user.username != record.owner else { throw APIError(.conflict, code: "owner", "'\(username)' owns this camera") }
-        if let expiresAt, !WallClock.representable.contains(expiresAt) { throw APIError.badRequest("expires_at must be a time between 1970 and 9999") }
+        guard let user = try await storage.user(named: username) else { throw GatewayError.notFound("user '\(username)' not found") }
+        guard user.username != record.owner else { throw GatewayError(.owner, "'\(username)' owns this camera") }
+        if let expiresAt, !WallClock.representable.contains(expiresAt) { throw GatewayError.badRequest("expires_at must be a time between 1970 and 9999") }
         if let expiresAt, expiresAt <= WallClock.now() {
-            throw APIError(.unprocessableContent, code: "expired", "expires_at must be in the future")
+            throw GatewayError(.expired, "expires_at must be in the future")
         }
         let grant = GrantRecord(cameraID: id, username: username, role: role, expiresAt: expiresAt,
                                 grantedBy: principal.username, createdAt: WallClock.now())
@@ -140,7 +140,7 @@ public struct CameraOperations: Sendable {
     public func unshare(_ principal: Principal, id: String, username: String) async throws {
         _ = try await access.authorize(principal, cameraID: id, for: .manage)
         guard try await storage.deleteGrant(cameraID: id, username: username) else {
-            throw APIError.notFound("camera '\(id)' is not shared with '\(username)'")
+            throw GatewayError.notFound("camera '\(id)' is not shared with '\(username)'")
         }
         access.changes.notify()
         events.emit(GatewayEvent(name: "camera.unshared", actor: principal.username, camera: id, details: JSONObject([("username", .string(username))])))
@@ -165,27 +165,27 @@ public struct CameraOperations: Sendable {
         guard !principal.isAdmin else { return }
         let problems = await sources.problems(source: source, sinks: sinks, knownTypes: manager.knownSourceTypes)
         guard problems.isEmpty else {
-            throw APIError(.forbidden, code: "source_not_allowed", problems.map(\.description).joined(separator: "; "), details: problems)
+            throw GatewayError(.sourceNotAllowed, problems.map(\.description).joined(separator: "; "), details: problems)
         }
     }
 
     private func validate(_ record: CameraRecord) throws {
-        if case .failure(let errors) = manager.validate(record) { throw APIError.invalidCamera(errors) }
+        if case .failure(let errors) = manager.validate(record) { throw GatewayError.invalidCamera(errors) }
     }
 
     /// Only admins may give a camera to someone else.
     private func resolveOwner(_ owner: String?, principal: Principal) async throws -> String? {
         guard let owner, owner != principal.username else { return owner }
-        guard principal.isAdmin else { throw APIError(.forbidden, code: "forbidden", "only an admin may set another owner") }
+        guard principal.isAdmin else { throw GatewayError(.forbidden, "only an admin may set another owner") }
         guard try await storage.user(named: owner) != nil else {
-            throw APIError(.unprocessableContent, code: "unknown_owner", "owner '\(owner)' is not a user")
+            throw GatewayError(.unknownOwner, "owner '\(owner)' is not a user")
         }
         return owner
     }
 
     private func requireAPIOrigin(_ record: CameraRecord) throws {
         guard record.origin == .api else {
-            throw APIError(.conflict, code: "managed_by_config", "camera '\(record.id)' is defined in plugins.json; change it there")
+            throw GatewayError(.managedByConfig, "camera '\(record.id)' is defined in plugins.json; change it there")
         }
     }
 }

@@ -7,10 +7,10 @@ public struct ClipControl: Sendable {
     public func trigger(_ principal: Principal, cameraID: String, pre: Double?, post: Double?, label: String?) async throws -> VideoRecord {
         _ = try await access.authorize(principal, cameraID: cameraID, for: .operate)
         guard let clipper = manager.sink(of: cameraID, as: (any ClipTrigger).self) else {
-            throw APIError(.conflict, code: "no_clipper", "camera '\(cameraID)' has no clipper sink")
+            throw GatewayError(.noClipper, "camera '\(cameraID)' has no clipper sink")
         }
         if await clipper.pendingClips(actor: nil) >= limits.clipJobsPerCamera {
-            throw APIError(.tooManyRequests, code: "too_many_clips", "camera '\(cameraID)' is writing \(limits.clipJobsPerCamera) clips already", retryAfter: 5)
+            throw GatewayError(.tooManyClips, "camera '\(cameraID)' is writing \(limits.clipJobsPerCamera) clips already", retryAfter: 5)
         }
         if !principal.isAdmin {
             var mine = 0
@@ -18,7 +18,7 @@ public struct ClipControl: Sendable {
                 if let other = pipeline.sinks.lazy.compactMap({ $0 as? any ClipTrigger }).first { mine += await other.pendingClips(actor: principal.username) }
             }
             if mine >= limits.clipJobsPerUser {
-                throw APIError(.tooManyRequests, code: "too_many_clips", "you have \(limits.clipJobsPerUser) clips being written already", retryAfter: 5)
+                throw GatewayError(.tooManyClips, "you have \(limits.clipJobsPerUser) clips being written already", retryAfter: 5)
             }
         }
         return try await clipper.trigger(pre: pre, post: post, label: label, actor: principal.username)
@@ -30,6 +30,6 @@ public struct ClipControl: Sendable {
         for (camera, role) in try await access.visibleCameras(principal) where role >= .operator {
             if manager.sink(of: camera.id, as: (any ClipTrigger).self) != nil { return camera.id }
         }
-        throw APIError(.conflict, code: "no_clipper", "no camera with a clipper sink that you may operate")
+        throw GatewayError(.noClipper, "no camera with a clipper sink that you may operate")
     }
 }

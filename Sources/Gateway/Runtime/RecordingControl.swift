@@ -8,7 +8,7 @@ public struct RecordingControl: Sendable {
     public func set(_ principal: Principal, cameraID: String, enabled: Bool?) async throws -> Bool {
         _ = try await access.authorize(principal, cameraID: cameraID, for: .operate)
         guard let recorder = manager.sink(of: cameraID, as: (any RecordingSwitch).self) else {
-            throw APIError(.conflict, code: "no_recorder", "camera '\(cameraID)' has no recorder sink")
+            throw GatewayError(.noRecorder, "camera '\(cameraID)' has no recorder sink")
         }
         let target: Bool
         if let enabled { target = enabled } else { target = !(await recorder.isRecording) }

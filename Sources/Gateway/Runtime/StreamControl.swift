@@ -19,7 +19,7 @@ public struct StreamControl: Sendable {
                                      details: JSONObject([("protocol", .string("websocket"))])))
             return "/ws/cameras/\(cameraID)?token=\(try await tokens.token(userID: principal.userID, cameraID: cameraID))"
         }
-        throw APIError(.conflict, code: "not_streamable", "camera '\(cameraID)' has no hls or websocket sink")
+        throw GatewayError(.notStreamable, "camera '\(cameraID)' has no hls or websocket sink")
     }
 
     /// A camera-scoped stream token for URLs (`/ws/cameras/{id}?token=`, MJPEG `<img src>`), for

@@ -88,10 +88,10 @@ actor ClipperState {
     func trigger(pre: Double, post: Double, label: String?, actor: String?) async throws -> VideoRecord {
         // Whoever asked (REST, Socket.IO, the event bus), the clip stays within an hour each way.
         guard (0...3600).contains(pre), (0...3600).contains(post) else {
-            throw APIError.badRequest("pre_seconds and post_seconds must be between 0 and 3600")
+            throw GatewayError.badRequest("pre_seconds and post_seconds must be between 0 and 3600")
         }
         guard let streams, let now = buffer.newest else {
-            throw APIError(.conflict, code: "no_video", "camera '\(store.cameraID)' has no video to clip yet")
+            throw GatewayError(.noVideo, "camera '\(store.cameraID)' has no video to clip yet")
         }
         let id = Identifier.make(prefix: "clip-")
         let path = store.directory + "/" + id + ".mp4"
