@@ -1,10 +1,12 @@
-"""Cameras at scale: CPU and RSS of the gateway with N cameras, each with an HLS and a clipper
-sink, against the seeds' way measured in the same run: per camera one `ffmpeg -c copy` process
-per job (HLS, and a rolling segment buffer for clips). Also one MJPEG camera transcoded at 720p
-against an ffmpeg process doing the same transcode.
+"""Cameras at scale: CPU and RSS of the gateway with N cameras, each with the sinks of `--sinks`
+(default hls + clipper), against the seeds' way measured in the same run: per camera one
+`ffmpeg -c copy` process per job (HLS; a rolling segment buffer for clips; 60 s recording
+segments; an fMP4 stream for WebSocket viewers). Also one MJPEG camera transcoded at 720p
+against an ffmpeg process doing the same transcode. `--before OTHER_BINARY` measures a second
+gateway build (an older commit) on the same cameras in the same run.
 
 Usage: python3 cameras_bench.py GATEWAY_BINARY MEDIA_1080P.mp4 [--counts 1,10,20] [--window 20]
-       [--kinds file,rtsp] [--mjpeg]
+       [--kinds file,rtsp] [--sinks hls,clipper | websocket,hls,recorder] [--before BINARY] [--mjpeg]
 CPU is user + system time over the window (from /proc), after a warm-up; RSS at the end.
 """
 import argparse
@@ -98,6 +100,8 @@ def gateway_run(binary, cameras, warmup, window):
     try:
         token = bench_gateway.login(base, "admin", PASSWORD)
         for camera in cameras:
+            if not any(sink["type"] == "hls" for sink in camera["sinks"]):
+                continue
             # The HLS sink muxes from its first request on (idle_timeout keeps it running).
             stream = json.loads(request(f"{base}/api/cameras/{camera['id']}/stream/start", {}, token))
             for _ in range(100):
@@ -143,7 +147,18 @@ def ffmpeg_run(jobs, warmup, window):
 
 HLS_JOB = ["-c", "copy", "-f", "hls", "-hls_segment_type", "fmp4", "-hls_time", "2", "-hls_list_size", "6",
            "-hls_flags", "delete_segments", "{out}/index.m3u8"]
+RECORD_JOB = ["-c", "copy", "-f", "segment", "-segment_time", "60", "-segment_format", "mp4", "-reset_timestamps", "1",
+              "{out}/rec%03d.mp4"]
+FRAGMENT_JOB = ["-c", "copy", "-f", "mp4", "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-y", "/dev/null"]
 CLIP_JOB = ["-c", "copy", "-f", "segment", "-segment_time", "2", "-segment_wrap", "15", "-reset_timestamps", "1", "{out}/buffer%03d.ts"]
+
+
+SINKS = {
+    "hls": ({"type": "hls", "idle_timeout": 3600}, HLS_JOB),
+    "clipper": ({"type": "clipper", "pre_seconds": 30, "post_seconds": 10}, CLIP_JOB),
+    "recorder": ({"type": "recorder", "segment_duration": 60}, RECORD_JOB),
+    "websocket": ({"type": "websocket"}, FRAGMENT_JOB),
+}
 
 
 def row(*cells):
@@ -158,11 +173,16 @@ def main():
     parser.add_argument("--kinds", default="file,rtsp")
     parser.add_argument("--warmup", type=float, default=8)
     parser.add_argument("--window", type=float, default=20)
+    parser.add_argument("--sinks", default="hls,clipper", help=f"of {', '.join(SINKS)}")
+    parser.add_argument("--before", help="another gateway binary (an older commit) measured on the same cameras")
     parser.add_argument("--mjpeg", action="store_true")
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
+    sinks = args.sinks.split(",")
+    if unknown := [name for name in sinks if name not in SINKS]:
+        sys.exit(f"unknown sinks: {unknown}")
 
-    print(f"\nCameras: 1080p25 H.264 4 Mbit/s, sinks hls + clipper (pre 30 s); CPU over {args.window:.0f} s after "
+    print(f"\nCameras: 1080p25 H.264 4 Mbit/s, sinks {' + '.join(sinks)}; CPU over {args.window:.0f} s after "
           f"{args.warmup:.0f} s warm-up (% of one core); RSS at the end.\n")
     row("cameras", "online", "gateway CPU", "gateway RSS", "ffmpeg processes", "ffmpeg CPU", "ffmpeg RSS", "CPU ratio")
     row("-" * 34, "-" * 9, "-" * 16, "-" * 16, "-" * 26, "-" * 16, "-" * 16, "-" * 10)
@@ -178,20 +198,24 @@ def main():
                 else:
                     source = {"type": "file", "path": os.path.abspath(args.media), "loop": True}
                     input_args = ["-re", "-stream_loop", "-1", "-i", os.path.abspath(args.media)]
-                cameras = [{"id": f"cam{i}", "source": source,
-                            "sinks": [{"type": "hls", "idle_timeout": 3600},
-                                      {"type": "clipper", "pre_seconds": 30, "post_seconds": 10}]} for i in range(count)]
+                cameras = [{"id": f"cam{i}", "source": source, "sinks": [SINKS[name][0] for name in sinks]} for i in range(count)]
+                if args.before:
+                    b_cpu, b_rss, b_online = gateway_run(args.before, cameras, args.warmup, args.window)
+                    b_pct = 100 * b_cpu / args.window
+                    label = f"{count} {kind} camera{'s' if count > 1 else ''}" if count else "without cameras"
+                    row(f"before: {label}", f"{b_online}/{count}", f"{b_pct:.1f}%" + (f" ({b_pct / count:.2f}/cam)" if count else ""),
+                        f"{b_rss / 1024:.0f} MiB", "-", "-", "-", "-")
                 cpu, rss, online = gateway_run(args.binary, cameras, args.warmup, args.window)
                 if count == 0:
                     pct = 100 * cpu / args.window
                     row("gateway without cameras", "-", f"{pct:.1f}%", f"{rss / 1024:.0f} MiB", "-", "-", "-", "-")
                     continue
-                jobs = [(input_args, job) for _ in range(count) for job in (HLS_JOB, CLIP_JOB)]
+                jobs = [(input_args, SINKS[name][1]) for _ in range(count) for name in sinks]
                 ffmpeg_cpu, ffmpeg_rss = ffmpeg_run(jobs, args.warmup, args.window)
                 g_pct, f_pct = 100 * cpu / args.window, 100 * ffmpeg_cpu / args.window
                 row(f"{count} {kind} camera{'s' if count > 1 else ''}", f"{online}/{count}",
                     f"{g_pct:.1f}% ({g_pct / count:.2f}/cam)", f"{rss / 1024:.0f} MiB ({rss / 1024 / count:.1f}/cam)",
-                    f"{len(jobs)} (hls + segment each)", f"{f_pct:.1f}% ({f_pct / count:.2f}/cam)",
+                    f"{len(jobs)} ({' + '.join(sinks)})", f"{f_pct:.1f}% ({f_pct / count:.2f}/cam)",
                     f"{ffmpeg_rss / 1024:.0f} MiB", f"{ffmpeg_cpu / cpu:.1f}x" if cpu > 0 else "-")
         finally:
             if server:

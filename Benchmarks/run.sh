@@ -6,6 +6,7 @@
 #   recording — clipper + recorder CPU and clipper memory against two ffmpeg segment processes
 #   cameras  — CPU and RSS for 1, 10 and 20 file and RTSP cameras (hls + clipper) against one
 #              ffmpeg -c copy process per camera per job; one MJPEG camera transcoded at 720p
+#              (CAMERA_COUNTS=0,5  CAMERA_SINKS=websocket,hls,recorder  CAMERA_BEFORE=path/to/older/gateway)
 # Usage: Benchmarks/run.sh [media|socketio|hls|recording|cameras|all] [seconds-of-media] [repetitions]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,7 +63,8 @@ if [ "$which" = "cameras" ] || [ "$which" = "all" ]; then
     mv "$cameras_media.tmp.mp4" "$cameras_media"
   fi
   echo "Cameras:"
-  python3 Benchmarks/cameras_bench.py .build/release/gateway "$cameras_media" --counts "${CAMERA_COUNTS:-0,1,10,20}" --mjpeg
+  python3 Benchmarks/cameras_bench.py .build/release/gateway "$cameras_media" --counts "${CAMERA_COUNTS:-0,1,10,20}" \
+    --sinks "${CAMERA_SINKS:-hls,clipper}" ${CAMERA_BEFORE:+--before "$CAMERA_BEFORE"} --mjpeg
 fi
 [ "$which" = "media" ] || [ "$which" = "all" ] || exit 0
 media="Benchmarks/.media/bench-1080p-${seconds}s.mp4"

@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,9 +1,10 @@
 import Foundation
-import Gateway
+import GatewayCore
 import Logging
 import Sinks
 import SourcesFile
 import Synchronization
+import JSON
 
 /// Latency from a frame entering the hub to the HLS segment (or LL-HLS part) that holds it
 /// being listed in the playlist, for every frame of `seconds` of real-time playback.

@@ -1,9 +1,10 @@
 import Foundation
-import Gateway
+import GatewayCore
 import Logging
 import Sinks
 import SourcesFile
 import StorageSQLite
+import JSON
 
 /// One camera played in real time into a hub with a clipper and a recorder: the process CPU
 /// over the run and the clipper's memory against pre_seconds × the camera's bitrate.

@@ -4,6 +4,8 @@ import SourcesUSB
 import Logging
 import ServiceLifecycle
 import StandardPlugins
+import GatewayCore
+import JSON
 
 @main
 struct GatewayCommand: AsyncParsableCommand {

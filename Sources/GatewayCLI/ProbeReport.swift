@@ -1,4 +1,5 @@
 import Gateway
+import GatewayCore
 #if canImport(Glibc)
 import Glibc
 #endif

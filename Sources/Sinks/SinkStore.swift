@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 import Logging
 
 /// What a sink that writes files needs, besides its options: its camera, its directory, the

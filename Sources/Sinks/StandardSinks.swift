@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 
 /// The sinks this build knows. A sink whose implementation has not landed yet is declared
 /// with its options, so plugins.json is validated in full today.

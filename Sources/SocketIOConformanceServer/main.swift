@@ -1,6 +1,7 @@
-import Gateway
+import SocketIO
 import Hummingbird
 import Logging
+import JSON
 
 // Serves exactly what the official test suites expect (socketio/engine.io-protocol and
 // socketio/socket.io-protocol, folder test-suite/): 127.0.0.1:3000, pingInterval 300 ms,
@@ -32,7 +33,7 @@ socketIO.namespace("/custom").onConnection { socket in
 }
 
 let router = Router()
-router.middlewares.add(GatewayCORSMiddleware(origins: ["*"]))
+router.middlewares.add(OriginListCORSMiddleware(origins: ["*"]))
 let methods: [HTTPRequest.Method] = [.get, .post, .put, .patch, .delete]
 echo.register(on: router, methods: methods) { _ in "127.0.0.1" }
 socketIO.engine.register(on: router, methods: methods) { _ in "127.0.0.1" }

@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 
 extension FileSource {
     public struct Configuration: Decodable, Sendable {

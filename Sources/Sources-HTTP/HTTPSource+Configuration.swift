@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 
 extension HTTPSource {
     public struct Configuration: Decodable, Sendable {

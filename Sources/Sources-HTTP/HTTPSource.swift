@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 
 /// Reads an HTTP camera stream in-process (`type: "http"`): multipart MJPEG (which the camera's
 /// supervisor transcodes to H.264 once), MPEG-TS and FLV (copied). Credentials and headers never

@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 
 extension RTSPSource {
     public struct Configuration: Decodable, Sendable {

@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 
 /// Reads an RTSP camera in-process through libavformat (`type: "rtsp"`): H.264, H.265 and AAC
 /// are copied, never re-encoded. Credentials (in the URL or as options) never reach a log or

@@ -1,5 +1,5 @@
 import Foundation
-import Gateway
+import GatewayCore
 #if canImport(CV4L2) && os(Linux)
 import CV4L2
 #endif

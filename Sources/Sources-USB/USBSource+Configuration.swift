@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 
 extension USBSource {
     public struct Configuration: Decodable, Sendable {

@@ -1,5 +1,5 @@
 import Foundation
-import Gateway
+import GatewayCore
 
 /// Reads a capture device in-process through libavdevice (`type: "usb"`): V4L2 on Linux,
 /// AVFoundation on macOS, or libavfilter's virtual `lavfi` input. MJPEG and raw video get the

@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 
 extension SQLiteStorage {
     public struct Configuration: Decodable, Sendable {

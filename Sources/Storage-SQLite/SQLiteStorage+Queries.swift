@@ -1,5 +1,6 @@
-import Gateway
+import GatewayCore
 import SQLiteNIO
+import JSON
 
 extension SQLiteStorage {
     // MARK: Users

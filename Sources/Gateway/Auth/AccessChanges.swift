@@ -1,4 +1,5 @@
 import Synchronization
+import GatewayCore
 
 /// Tells open streams that grants or cameras changed, so that their holders' access is checked
 /// again at once instead of at the next periodic check.

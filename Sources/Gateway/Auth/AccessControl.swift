@@ -1,3 +1,4 @@
+import GatewayCore
 /// A caller's standing on one camera, weakest first.
 public enum CameraRole: String, Sendable, Codable, Comparable, CaseIterable {
     case viewer, `operator`, owner, admin

@@ -1,3 +1,4 @@
+import GatewayCore
 /// What a request presents to say who it is — read in one place for every way in (REST, HLS,
 /// MJPEG, `/ws`, the Socket.IO handshake), so that each means the same everywhere:
 /// - `Authorization: Bearer <account token>` (or the `gateway_token` cookie, for pages);

@@ -1,3 +1,4 @@
+import GatewayCore
 /// Limits failed logins per username and per client address over a sliding window, so that
 /// guessing passwords is slow whichever of the two an attacker varies.
 public actor LoginThrottle {

@@ -1,5 +1,6 @@
 import HummingbirdBcrypt
 import NIOPosix
+import GatewayCore
 
 /// bcrypt, run on the thread pool: a hash takes tens of milliseconds by design and must not
 /// stall the event loops.

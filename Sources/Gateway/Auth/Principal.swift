@@ -1,3 +1,4 @@
+import GatewayCore
 /// Who is making a request, once their token checked out.
 public struct Principal: Sendable, Equatable {
     public let userID: String

@@ -1,3 +1,5 @@
+import GatewayCore
+import JSON
 /// Whether a user who is not an admin may give a camera this source and these sinks
 /// (plugins.json's `sources` section). Runs on the definition as written, before it is
 /// validated, so that a refused source is never opened, probed or checked on disk — and the

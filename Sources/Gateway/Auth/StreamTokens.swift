@@ -1,4 +1,5 @@
 import Synchronization
+import GatewayCore
 
 /// Camera-scoped stream tokens with a sliding expiry: a token lives `idle` seconds after it
 /// was issued or last used, so a player that keeps reloading its playlist keeps watching, and

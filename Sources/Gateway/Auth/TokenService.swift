@@ -1,5 +1,7 @@
 import Foundation
 import JWTKit
+import GatewayCore
+import JSON
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

@@ -1,4 +1,6 @@
 import Logging
+import GatewayCore
+import JSON
 
 /// Registration, login and token resolution: the only code that touches passwords.
 public struct UserService: Sendable {
@@ -131,15 +133,5 @@ public struct UserService: Sendable {
     static func randomPassword() -> String {
         var generator = SystemRandomNumberGenerator()
         return Base64URL.encode((0..<18).map { _ in UInt8.random(in: 0...255, using: &generator) })
-    }
-}
-
-/// Random identifiers for users, API cameras and videos.
-public enum Identifier {
-    public static func make(prefix: String = "") -> String {
-        var generator = SystemRandomNumberGenerator()
-        let hex = (0..<8).map { _ in String(UInt8.random(in: 0...255, using: &generator), radix: 16) }
-            .map { $0.count == 1 ? "0" + $0 : $0 }.joined()
-        return prefix + hex
     }
 }

@@ -1,4 +1,5 @@
 import Synchronization
+import GatewayCore
 
 /// Counts work in progress (recording playbacks) in all and per user, and refuses more than
 /// the limits allow: a held `Slot` is given back when the work ends.

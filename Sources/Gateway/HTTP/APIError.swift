@@ -1,5 +1,7 @@
 import Hummingbird
 import Foundation
+import GatewayCore
+import JSON
 
 /// The one error shape of the API: `{"error": {"status": 404, "code": "not_found", "message": "…"}}`.
 /// A `GatewayError` becomes one here, and only here (`init(_:)`); Hummingbird's own errors and a

@@ -1,4 +1,6 @@
 import Hummingbird
+import GatewayCore
+import JSON
 
 /// `/api/auth/register`, `/api/auth/login`, `/api/auth/self` (and seed 001's `/register`,
 /// `/login`, `/self`, which answer the same way).

@@ -1,4 +1,6 @@
 import Hummingbird
+import GatewayCore
+import JSON
 
 /// `/api/cameras` and `/api/cameras/{id}`: every handler goes through `CameraOperations`,
 /// which runs the access decision.

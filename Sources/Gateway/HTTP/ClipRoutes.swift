@@ -1,4 +1,6 @@
 import Hummingbird
+import GatewayCore
+import JSON
 
 /// Clip triggers: `POST /api/cameras/{id}/clips` and seed 004's `POST /api/store` (its camera,
 /// or the first clipper camera the caller may operate). Operators and up; 202 with the clip,

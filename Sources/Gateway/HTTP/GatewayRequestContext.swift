@@ -1,20 +1,22 @@
 import Hummingbird
+import HummingbirdAuth
 import HTTPTypes
 import NIOCore
+import GatewayCore
+import SocketIO
 
-/// Per-request state: who is calling (set by `AuthenticationMiddleware`) and from where.
-public struct GatewayRequestContext: RequestContext {
+/// Per-request state: who is calling (set by `CredentialAuthenticator`) and from where.
+public struct GatewayRequestContext: AuthRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: String
     /// The connection the request came on (for `RequestArrival`).
     public let channel: any Channel
-    var authentication: Authentication = .anonymous
-
-    enum Authentication: Sendable {
-        case anonymous
-        case authenticated(Principal)
-        case rejected(GatewayError)
-    }
+    /// The caller whose credentials checked out.
+    public var identity: Principal?
+    /// Why the credentials the request presented did not check out.
+    var authenticationFailure: GatewayError?
+    /// The account credentials the request presented (for `/metrics`' static scrape token).
+    var presented: Credentials = .none
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -22,49 +24,68 @@ public struct GatewayRequestContext: RequestContext {
         channel = source.channel
     }
 
-    /// The caller, or 401 (no token, or a token that did not check out).
+    /// The caller, or 401 (no credentials, or credentials that did not check out, with why).
     public func principal() throws -> Principal {
-        switch authentication {
-        case .authenticated(let principal): return principal
-        case .rejected(let error): throw error
-        case .anonymous: throw GatewayError.unauthenticated
-        }
+        if let identity { return identity }
+        throw authenticationFailure ?? GatewayError.unauthenticated
     }
 
-    public var optionalPrincipal: Principal? {
-        if case .authenticated(let principal) = authentication { return principal }
-        return nil
-    }
+    public var optionalPrincipal: Principal? { identity }
 }
 
-/// Resolves `Authorization: Bearer …` (or the `gateway_token` cookie) into a principal. A bad
-/// token does not fail the request here: routes that need a caller answer 401 with its reason.
-struct AuthenticationMiddleware: RouterMiddleware {
+/// HummingbirdAuth's authenticator, the one place a request's credentials are read and checked
+/// (`Credentials.read`, `CredentialCheck`):
+/// - on every request (`.account`): `Authorization: Bearer …` or the `gateway_token` cookie;
+/// - on a camera's media routes (`.cameraMedia`, after routing): `?token=`, a stream token for
+///   the camera the path names, which decides when present.
+/// Credentials that do not check out do not fail the request here: a route that needs a caller
+/// answers with their reason (`GatewayRequestContext.principal()`), one that does not goes on.
+struct CredentialAuthenticator: AuthenticatorMiddleware {
     typealias Context = GatewayRequestContext
-    let users: UserService
-    let streamTokens: StreamTokens
-    /// Origins (besides the gateway's own) whose pages may send cookie-authenticated changes.
-    let trustedOrigins: Set<String>
+    enum Scope: Sendable {
+        /// Origins (besides the gateway's own) whose pages may send cookie-authenticated changes.
+        case account(trustedOrigins: Set<String>)
+        /// The route parameter that names the camera.
+        case cameraMedia(parameter: String)
+    }
+
+    let check: CredentialCheck
+    let scope: Scope
+
+    func authenticate(request: Request, context: Context) async throws -> Principal? {
+        switch scope {
+        case .account(let trustedOrigins):
+            if request.headers[.authorization] == nil, request.cookies["gateway_token"] != nil, !Self.isSafe(request.method),
+               !Self.isSameOrigin(request, trusted: trustedOrigins) {
+                // A cookie rides along with requests other sites' pages make: changes need proof
+                // that the page is ours (the browser's Origin / Sec-Fetch-Site), or a bearer token.
+                throw GatewayError(.crossSiteRequest, "a cookie-authenticated change must come from the gateway's own pages")
+            }
+            let credentials = Self.accountCredentials(request)
+            return credentials == .none ? nil : try await check.principal(credentials)
+        case .cameraMedia(let parameter):
+            guard let token = request.uri.queryParameters.get("token") else { return nil }
+            return try await check.principal(.stream(String(token)), cameraID: context.parameters.get(parameter))
+        }
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        if request.headers[.authorization] == nil, request.cookies["gateway_token"] != nil, !Self.isSafe(request.method),
-           !Self.isSameOrigin(request, trusted: trustedOrigins) {
-            // A cookie rides along with requests other sites' pages make: changes need proof
-            // that the page is ours (the browser's Origin / Sec-Fetch-Site), or a bearer token.
-            context.authentication = .rejected(GatewayError(.crossSiteRequest,
-                                                        "a cookie-authenticated change must come from the gateway's own pages"))
-            return try await next(request, context)
-        }
-        let credentials = Self.credentials(in: request)
-        if credentials != .none {
-            do {
-                context.authentication = .authenticated(try await CredentialCheck(users: users, streamTokens: streamTokens).principal(credentials))
-            } catch let error as GatewayError {
-                context.authentication = .rejected(error)
+        if case .account = scope { context.presented = Self.accountCredentials(request) }
+        do {
+            if let principal = try await authenticate(request: request, context: context) {
+                context.identity = principal
+                context.authenticationFailure = nil
             }
+        } catch let error as GatewayError {
+            context.identity = nil
+            context.authenticationFailure = error
         }
         return try await next(request, context)
+    }
+
+    static func accountCredentials(_ request: Request) -> Credentials {
+        Credentials.read(authorization: request.headers[.authorization], cookie: request.cookies["gateway_token"]?.value)
     }
 
     static func isSafe(_ method: HTTPRequest.Method) -> Bool { [.get, .head, .options].contains(method) }
@@ -79,11 +100,6 @@ struct AuthenticationMiddleware: RouterMiddleware {
         }
         if let site = request.headers[.secFetchSite] { return site == "same-origin" || site == "none" }
         return true
-    }
-
-    /// An API request's account credentials (header or cookie; a URL token is for media routes).
-    static func credentials(in request: Request) -> Credentials {
-        Credentials.read(authorization: request.headers[.authorization], cookie: request.cookies["gateway_token"]?.value)
     }
 }
 

@@ -1,6 +1,7 @@
 import CompressNIO
 import Hummingbird
 import Metrics
+import GatewayCore
 
 /// `/hls/{camera}/index.m3u8` (media), `/hls/{camera}/master.m3u8` (multivariant) and their
 /// init segments, segments and parts; seed 001's `/streams/{camera}/…` serves the same. Every
@@ -15,15 +16,17 @@ struct HLSRoutes {
     let metrics: any MetricsFactory
 
     func register(on router: Router<GatewayRequestContext>) {
+        let media = router.group().add(middleware: CredentialAuthenticator(check: CredentialCheck(users: users, streamTokens: streamTokens),
+                                                                           scope: .cameraMedia(parameter: "camera")))
         for prefix in ["/hls", "/streams"] {
-            router.get("\(prefix)/:camera/:file") { request, context in try await serve(request, context: context, head: false) }
-            router.head("\(prefix)/:camera/:file") { request, context in try await serve(request, context: context, head: true) }
+            media.get("\(prefix)/:camera/:file") { request, context in try await serve(request, context: context, head: false) }
+            media.head("\(prefix)/:camera/:file") { request, context in try await serve(request, context: context, head: true) }
         }
     }
 
     /// The provider of `cameraID` after authorization, and the caller.
     func authorize(_ request: Request, context: GatewayRequestContext, cameraID: String) async throws -> (any HLSProvider, Principal) {
-        let principal = try await StreamPrincipal(users: users, streamTokens: streamTokens).principal(request, context: context, cameraID: cameraID)
+        let principal = try context.principal()
         _ = try await access.authorize(principal, cameraID: cameraID, for: .view)
         guard let provider = manager.sink(of: cameraID, as: (any HLSProvider).self) else {
             throw GatewayError.notFound("camera '\(cameraID)' has no HLS sink")

@@ -1,4 +1,6 @@
 import Hummingbird
+import GatewayCore
+import JSON
 
 /// `GET /api/health`: the gateway for anyone; the cameras the caller may see, when authenticated.
 struct HealthRoutes {

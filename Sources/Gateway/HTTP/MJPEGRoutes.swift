@@ -1,6 +1,7 @@
 import Hummingbird
 import NIOCore
 import ServiceLifecycle
+import GatewayCore
 
 /// `GET /api/cameras/{id}/mjpeg`: an MJPEG camera's own frames as `multipart/x-mixed-replace`
 /// (what `<img src>` plays), from the camera's `mjpeg` sink. Viewers need `view` access, by
@@ -14,9 +15,11 @@ struct MJPEGRoutes {
     let manager: CameraManager
 
     func register(on router: Router<GatewayRequestContext>) {
-        router.get("/api/cameras/:id/mjpeg") { request, context in
+        let media = router.group().add(middleware: CredentialAuthenticator(check: CredentialCheck(users: users, streamTokens: streamTokens),
+                                                                           scope: .cameraMedia(parameter: "id")))
+        media.get("/api/cameras/:id/mjpeg") { request, context in
             let cameraID = try context.parameters.require("id")
-            let principal = try await StreamPrincipal(users: users, streamTokens: streamTokens).principal(request, context: context, cameraID: cameraID)
+            let principal = try context.principal()
             _ = try await access.authorize(principal, cameraID: cameraID, for: .view)
             guard let provider = manager.sink(of: cameraID, as: (any MJPEGProvider).self) else {
                 throw GatewayError.notFound("camera '\(cameraID)' has no mjpeg sink")

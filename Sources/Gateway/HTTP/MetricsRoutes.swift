@@ -1,5 +1,6 @@
 import Hummingbird
 import Metrics
+import GatewayCore
 
 /// `GET /metrics` in Prometheus text format, for admins or the configured `server.metrics_token`.
 struct MetricsRoutes {
@@ -8,8 +9,7 @@ struct MetricsRoutes {
     func register(on router: Router<GatewayRequestContext>) {
         let metricsToken = runtime.config.server.metricsToken
         router.get("/metrics") { request, context -> Response in
-            let presented = AuthenticationMiddleware.credentials(in: request)
-            if metricsToken == nil || presented != .account(metricsToken ?? "") {
+            if metricsToken == nil || context.presented != .account(metricsToken ?? "") {
                 guard try context.principal().isAdmin else {
                     throw GatewayError(.forbidden, "metrics are for admins")
                 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import GatewayCore
 
 /// `GET /api/openapi.yaml`: the API description, `openapi.yaml` beside this file (a package
 /// resource). A test keeps it in step with the router.

@@ -1,4 +1,6 @@
 import Hummingbird
+import GatewayCore
+import JSON
 
 /// `GET /api/cameras/{id}/recordings?start=&end=` — the recorded spans of a camera — and
 /// `GET /api/cameras/{id}/recordings/play?start=&duration=` — one MP4 stitched across segments

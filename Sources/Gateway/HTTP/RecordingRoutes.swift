@@ -1,4 +1,6 @@
 import Hummingbird
+import GatewayCore
+import JSON
 
 /// `POST /api/cameras/{id}/recording` {enabled} and seed 001's `POST /recordStream` {cameraId} (a toggle).
 struct RecordingRoutes {

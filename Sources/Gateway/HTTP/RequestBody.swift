@@ -1,4 +1,6 @@
 import Hummingbird
+import GatewayCore
+import JSON
 
 /// JSON request bodies: size-limited, parsed strictly (a syntax error names line and column),
 /// decoded with the configuration decoder so every field problem is reported at once.

@@ -1,5 +1,6 @@
 import Hummingbird
 import Synchronization
+import GatewayCore
 
 /// The methods each path of the router answers, so that a known path asked with another
 /// method gets 405 and an `Allow` header (RFC 9110 §15.5.6) rather than 404.

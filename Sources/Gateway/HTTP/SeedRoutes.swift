@@ -1,4 +1,6 @@
 import Hummingbird
+import GatewayCore
+import JSON
 
 /// Seed 001's camera routes, answering in its shapes over the same operations.
 /// (`/login`, `/register`, `/self` are served by `AuthRoutes`.)

@@ -1,4 +1,6 @@
 import Hummingbird
+import GatewayCore
+import JSON
 
 /// `POST /api/cameras/{id}/stream/start|stop` and seed 001's `POST /startStream`, `/stopStream`.
 struct StreamRoutes {

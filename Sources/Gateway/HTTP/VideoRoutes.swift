@@ -1,4 +1,6 @@
 import Hummingbird
+import GatewayCore
+import JSON
 #if canImport(Glibc)
 import Glibc
 #endif

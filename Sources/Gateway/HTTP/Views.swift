@@ -1,3 +1,5 @@
+import GatewayCore
+import JSON
 /// How users, cameras and grants look in API responses. Keys are snake_case.
 enum Views {
     static func user(_ user: UserRecord) -> JSONValue {

@@ -1,5 +1,5 @@
 import DequeModule
-import Gateway
+import GatewayCore
 
 /// The clipper's memory: the camera's packets of the last `keepSeconds` (plus the GOP that
 /// started before them), whole GOPs only, capped at `maxBytes` by dropping the oldest GOP.

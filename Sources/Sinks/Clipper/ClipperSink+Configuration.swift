@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 
 /// Options of the ring-buffer clipper (`type: "clipper"`); the sink arrives with the recorder issue.
 public struct ClipperSinkConfiguration: Decodable, Sendable {

@@ -1,5 +1,5 @@
 import Foundation
-import Gateway
+import GatewayCore
 import Logging
 
 /// The ring-buffer clipper (`type: "clipper"`): keeps the last `pre_seconds` of the camera in

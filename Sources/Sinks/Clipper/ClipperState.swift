@@ -1,7 +1,8 @@
 #if canImport(Glibc)
 import Glibc
+import JSON
 #endif
-import Gateway
+import GatewayCore
 import Logging
 
 /// The clipper's buffer and the clips being written, behind one actor.

@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 
 /// Options of the HLS sink (`type: "hls"`); the sink arrives with the HLS issue.
 public struct HLSSinkConfiguration: Decodable, Sendable {

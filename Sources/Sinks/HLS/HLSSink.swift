@@ -1,6 +1,7 @@
-import Gateway
+import GatewayCore
 import Logging
 import Metrics
+import JSON
 
 /// The HLS sink (`type: "hls"`): on demand — it starts with the first request and stops after
 /// `idle_timeout` without one — the camera's fMP4 parts (cut once per camera) become segments

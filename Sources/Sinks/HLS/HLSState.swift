@@ -1,5 +1,6 @@
-import Gateway
+import GatewayCore
 import Metrics
+import JSON
 
 /// One camera's HLS window and bytes, shared by the muxer and the requests.
 actor HLSState {

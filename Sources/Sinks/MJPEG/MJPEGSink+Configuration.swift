@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 
 extension MJPEGSink {
     public struct Configuration: Decodable, Sendable {

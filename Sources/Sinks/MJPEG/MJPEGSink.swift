@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 
 /// The `mjpeg` sink: an MJPEG camera's own JPEG frames, passed through untouched to any number
 /// of `multipart/x-mixed-replace` viewers (`GET /api/cameras/{id}/mjpeg`) — no decode, no

@@ -1,6 +1,6 @@
-import Gateway
+import GatewayCore
 
-/// Options of the continuous recorder (`type: "recorder"`); the sink arrives with the recorder issue.
+/// Options of the continuous recorder (`type: "recorder"`).
 public struct RecorderSinkConfiguration: Decodable, Sendable {
     /// Record from start. Default true.
     public var enabled = true

@@ -1,6 +1,7 @@
 import Foundation
-import Gateway
+import GatewayCore
 import Logging
+import JSON
 #if canImport(Glibc)
 import Glibc
 #endif

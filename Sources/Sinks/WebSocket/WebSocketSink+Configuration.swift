@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 
 /// Options of the WebSocket chunk sink (`type: "websocket"`).
 public struct WebSocketSinkConfiguration: Decodable, Sendable {

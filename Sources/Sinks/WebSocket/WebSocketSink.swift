@@ -1,4 +1,4 @@
-import Gateway
+import GatewayCore
 
 /// The WebSocket chunk sink (`type: "websocket"`): hands the camera's fMP4 (cut once, by the
 /// camera's `CameraFragmenter`) to every viewer (Socket.IO `watch`, `/ws/cameras/{id}`), each

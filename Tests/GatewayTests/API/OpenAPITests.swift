@@ -1,5 +1,8 @@
 import Foundation
 import Gateway
+import GatewayCore
+import JSON
+import SocketIO
 import Testing
 
 /// openapi.yaml documents exactly the routes the router serves.

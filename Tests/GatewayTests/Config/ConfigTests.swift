@@ -1,4 +1,7 @@
 import Gateway
+import GatewayCore
+import JSON
+import SocketIO
 import SourcesFile
 import StandardPlugins
 import Testing

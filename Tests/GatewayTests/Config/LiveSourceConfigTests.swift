@@ -1,4 +1,7 @@
 import Gateway
+import GatewayCore
+import JSON
+import SocketIO
 import SourcesHTTP
 import SourcesRTSP
 import SourcesUSB

@@ -1,5 +1,8 @@
 import Foundation
 import Gateway
+import GatewayCore
+import JSON
+import SocketIO
 import Logging
 import Sinks
 import Testing

@@ -1,4 +1,7 @@
 import Gateway
+import GatewayCore
+import JSON
+import SocketIO
 import Testing
 
 @Suite struct StreamHubTests {
@@ -67,7 +70,7 @@ import Testing
         for index in 0..<100 {
             hub.publish(videoPacket(index, gop: 20, streams: streams))
             // Give the fast reader time to drain its small queue; the slow one never reads.
-            try await eventually(timeout: .seconds(5)) { fast.statistics.queued == 0 }
+            #expect(try await eventually(timeout: .seconds(5)) { fast.statistics.queued == 0 })
         }
         #expect(slow.statistics.dropped == 100)
         for index in 100..<105 { hub.publish(videoPacket(index, gop: 20, streams: streams)) }

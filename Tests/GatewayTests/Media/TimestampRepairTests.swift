@@ -1,4 +1,7 @@
 import Gateway
+import GatewayCore
+import JSON
+import SocketIO
 import Testing
 
 /// The timestamp rules between a camera and its sinks, without I/O: times in a 1/90000 time base,

@@ -1,5 +1,8 @@
 import Foundation
 @testable import Gateway
+@testable import GatewayCore
+@testable import JSON
+@testable import SocketIO
 import Testing
 
 /// A camera is input from outside too (a user may point one at a server they run): timestamps,

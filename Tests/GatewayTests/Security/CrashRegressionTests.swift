@@ -1,5 +1,8 @@
 import Foundation
 @testable import Gateway
+@testable import GatewayCore
+@testable import JSON
+@testable import SocketIO
 import Hummingbird
 import Testing
 

@@ -1,4 +1,7 @@
 @testable import Gateway
+@testable import GatewayCore
+@testable import JSON
+@testable import SocketIO
 import Testing
 
 /// Where a camera a user creates may connect: the address ranges and the URL parts the

@@ -1,5 +1,8 @@
 import Foundation
 @testable import Gateway
+@testable import GatewayCore
+@testable import JSON
+@testable import SocketIO
 import Testing
 
 /// Ids and names must not let one user inherit or probe another's things.

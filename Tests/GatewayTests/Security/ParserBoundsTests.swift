@@ -1,4 +1,7 @@
 @testable import Gateway
+@testable import GatewayCore
+@testable import JSON
+@testable import SocketIO
 #if canImport(Glibc)
 import Glibc
 #endif

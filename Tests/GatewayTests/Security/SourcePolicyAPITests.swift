@@ -1,5 +1,8 @@
 import Foundation
 @testable import Gateway
+@testable import GatewayCore
+@testable import JSON
+@testable import SocketIO
 import Testing
 
 /// The exploits of issue 11 as an ordinary user tries them, and what admins may still do.

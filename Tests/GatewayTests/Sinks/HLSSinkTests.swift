@@ -1,5 +1,8 @@
 import Foundation
 import Gateway
+import GatewayCore
+import JSON
+import SocketIO
 import Logging
 import Sinks
 import Testing
@@ -9,9 +12,9 @@ import Testing
     @Test func aRestartedSourceBecomesAnEXTXDiscontinuityInTheSinksPlaylist() async throws {
         let (streams, packets) = try readAllPackets(try TestMedia.clip())
         let hub = StreamHub(cameraID: "restart")
-        let configuration = try ConfigDecoder.decode(HLSSinkConfiguration.self, from: .object(JSONObject([
+        let configuration = try #require(ConfigDecoder.decode(HLSSinkConfiguration.self, from: .object(JSONObject([
             ("segment_duration", .double(1)), ("part_duration", .int(0)), ("idle_timeout", .int(30)),
-        ]))).value.map { $0 }!
+        ]))).value)
         let sink = try HLSSink(configuration: configuration, context: testContext("restart"), hub: hub)
         let running = Task { try await sink.run() }
         let fragmenting = Task { await hub.fragmenter.run(logger: Logger(label: "test")) }

@@ -1,4 +1,7 @@
 import Gateway
+import GatewayCore
+import JSON
+import SocketIO
 import Testing
 
 /// The Engine.IO session state machine, driven with plain values: no sockets, no clock.

@@ -1,4 +1,7 @@
 import Gateway
+import GatewayCore
+import JSON
+import SocketIO
 import Testing
 
 /// What every storage backend must do. A backend's test suite calls each case with a fresh,

@@ -1,0 +1,198 @@
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import GatewayCore
+import SocketIO
+
+/// Everything plugins.json describes, built and ready to run: backends, users, cameras and
+/// the HTTP API. `start` prepares (storage migrated, users and config cameras in place);
+/// the services run when the application runs.
+public final class GatewayRuntime: Sendable {
+    public static let version = "0.2.0"
+
+    public let config: GatewayConfig
+    public let events: EventBus
+    public let storage: any StorageBackend
+    public let users: UserService
+    public let access: AccessControl
+    public let cameraManager: CameraManager
+    public let cameras: CameraOperations
+    public let socketIO: SocketIOServer
+    public let streamTokens: StreamTokens
+    public let metricsRegistry: PrometheusCollectorRegistry
+    public let metricsFactory: any MetricsFactory
+    public let startedAt: Double
+    public let egressProxy: EgressProxy
+    /// Recording playbacks running now (stitched ranges, Socket.IO `playVideo`), bounded.
+    public let playbackSlots: WorkSlots
+    let logger: Logger
+
+    private init(config: GatewayConfig, events: EventBus, storage: any StorageBackend, users: UserService, cameraManager: CameraManager,
+                 egressProxy: EgressProxy, metricsRegistry: PrometheusCollectorRegistry, metricsFactory: any MetricsFactory, logger: Logger) {
+        self.config = config
+        self.egressProxy = egressProxy
+        self.events = events
+        self.storage = storage
+        self.users = users
+        self.access = AccessControl(storage: storage)
+        self.cameraManager = cameraManager
+        self.cameras = CameraOperations(storage: storage, access: access, manager: cameraManager, events: events,
+                                       sources: SourcePolicy(config: config.sources), limits: config.limits)
+        playbackSlots = WorkSlots(total: config.limits.playbacks, perUser: config.limits.playbacksPerUser)
+        self.metricsRegistry = metricsRegistry
+        self.metricsFactory = metricsFactory
+        self.logger = logger
+        startedAt = MonotonicTime.seconds()
+        streamTokens = StreamTokens(tokens: users.tokens, idle: Double(config.auth.streamTokenTTLSeconds))
+        socketIO = SocketIOServer(path: "/socket.io/", configuration: .init(pingInterval: 25, pingTimeout: 20, maxPayload: 1_000_000),
+                                  connectTimeout: 45, logger: logger)
+        GatewaySocketIO(users: users, cameras: cameras, manager: cameraManager, events: events,
+                        streams: StreamControl(access: access, manager: cameraManager, tokens: streamTokens, events: events),
+                        clips: ClipControl(access: access, manager: cameraManager, limits: config.limits),
+                        recording: RecordingControl(access: access, manager: cameraManager), playbacks: playbackSlots).install(on: socketIO)
+    }
+
+    /// Builds the plugins, migrates storage, creates plugins.json's users (announcing generated
+    /// passwords through `announce`), upserts its cameras and starts every stored camera.
+    public static func start(config: GatewayConfig, registry: PluginRegistry, logger: Logger,
+                             supervisorPolicy: CameraSupervisor.Policy = .init(),
+                             announce: @escaping @Sendable (String) -> Void = Console.write) async throws -> GatewayRuntime {
+        let metricsRegistry = PrometheusCollectorRegistry()
+        let metricsFactory = PrometheusMetricsFactory(registry: metricsRegistry)
+        let dataDirectory = FileIO.absolute(config.server.dataDirectory)
+        try FileIO.makeDirectory(dataDirectory)
+        // Temporary files of a previous run (stitched playback) are not kept.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dataDirectory + "/tmp")) ?? [] {
+            FileIO.remove(dataDirectory + "/tmp/" + name)
+        }
+        let events = EventBus(logger: logger, metrics: metricsFactory)
+        let storageBox = StorageBox()
+        let context: @Sendable (String, String?) -> PluginContext = { id, type in
+            var logger = logger
+            logger[metadataKey: "component"] = "\(id)"
+            if let type { logger[metadataKey: "type"] = "\(type)" }
+            return PluginContext(id: id, logger: logger, dataDirectory: dataDirectory, events: events, metrics: metricsFactory,
+                                 storage: storageBox.storage)
+        }
+
+        let eventSpecs = config.events.isEmpty
+            ? [PluginSpec(kind: .events, type: LogEventBackend.type, configuration: LogEventBackend.Configuration(), path: "events")]
+            : config.events.map(\.spec)
+        for spec in eventSpecs {
+            guard let backend = try registry.build(spec, as: (any EventBackend).self, context: context("events", spec.type)) else {
+                throw ConfigErrors([ConfigProblem(path: spec.path + ".type", reason: "event backend '\(spec.type)' is not available in this build")])
+            }
+            events.attach(backend, name: spec.type)
+        }
+
+        let storageSpec = config.storage?.spec ?? PluginSpec(kind: .storage, type: "sqlite", configuration: nil, path: "storage")
+        guard let storage = try registry.buildStorage(storageSpec, context: context("storage", storageSpec.type)) else {
+            throw ConfigErrors([ConfigProblem(path: "storage.type", reason: "storage backend '\(storageSpec.type)' is not available in this build")])
+        }
+        try await storage.migrate()
+        storageBox.storage = storage
+
+        let tokens = try await TokenService.make(config: config.auth, dataDirectory: dataDirectory)
+        let users = try await UserService(storage: storage, hasher: PasswordHasher(cost: UInt8(config.auth.bcryptCost)), tokens: tokens,
+                                          throttle: LoginThrottle(policy: .init(registrationsPerHour: config.auth.registrationsPerHour)), events: events, allowRegistration: config.auth.allowRegistration,
+                                          logger: logger)
+        try await users.bootstrap(config.users, announce: announce)
+
+        var proxyLogger = logger
+        proxyLogger[metadataKey: "component"] = "egress-proxy"
+        let egressProxy = try EgressProxy(policy: config.sources.destinations, logger: proxyLogger)
+        let manager = CameraManager(registry: registry, events: events, logger: logger, metrics: metricsFactory, policy: supervisorPolicy,
+                                    baseDirectory: config.baseDirectory, sourcePolicy: config.sources,
+                                    sourceEgress: SourceEgress(policy: config.sources.destinations, proxyURL: egressProxy.proxyURL),
+                                    pluginContext: context)
+        let now = WallClock.now()
+        for (camera, definition) in zip(config.cameras, config.cameraDefinitions) {
+            let existing = try await storage.camera(id: camera.id)
+            try await storage.upsertCamera(CameraRecord(config: camera, definition: definition, createdAt: existing?.createdAt ?? now, updatedAt: now))
+        }
+        for record in try await storage.cameras() {
+            do {
+                try manager.start(record)
+            } catch {
+                logger.error("stored camera cannot start", metadata: ["camera": "\(record.id)", "error": "\(error)"])
+            }
+        }
+        return GatewayRuntime(config: config, events: events, storage: storage, users: users, cameraManager: manager,
+                              egressProxy: egressProxy, metricsRegistry: metricsRegistry, metricsFactory: metricsFactory, logger: logger)
+    }
+
+    /// The services that make the gateway run, besides the HTTP server.
+    /// ServiceLifecycle shuts services down in reverse order: cameras first (their sinks finish
+    /// clips and segments, emitting events), storage last.
+    public var services: [any Service] { [StorageCloser(storage: storage), events, egressProxy, socketIO, cameraManager] }
+
+    /// Every route of the API, each file in HTTP/ registering its resource.
+    public func makeRouter() -> Router<GatewayRequestContext> {
+        let router = Router(context: GatewayRequestContext.self)
+        let routes = RouteTable()
+        router.middlewares.add(ConnectionCloseMiddleware())
+        router.middlewares.add(OriginListCORSMiddleware(origins: config.server.corsOrigins))
+        router.middlewares.add(APIErrorMiddleware(routes: routes))
+        router.middlewares.add(CredentialAuthenticator(check: CredentialCheck(users: users, streamTokens: streamTokens),
+                                                       scope: .account(trustedOrigins: Set(config.server.corsOrigins.filter { $0 != "*" }))))
+        HealthRoutes(runtime: self).register(on: router)
+        MetricsRoutes(runtime: self).register(on: router)
+        AuthRoutes(users: users).register(on: router)
+        CameraRoutes(cameras: cameras, manager: cameraManager).register(on: router)
+        ShareRoutes(cameras: cameras).register(on: router)
+        StreamRoutes(streams: streams).register(on: router)
+        VideoRoutes(storage: storage, access: access, events: events).register(on: router)
+        ClipRoutes(clips: ClipControl(access: access, manager: cameraManager, limits: config.limits)).register(on: router)
+        RecordingRoutes(recording: RecordingControl(access: access, manager: cameraManager)).register(on: router)
+        RecordingPlaybackRoutes(storage: storage, access: access, dataDirectory: FileIO.absolute(config.server.dataDirectory),
+                                slots: playbackSlots).register(on: router)
+        HLSRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager, metrics: metricsFactory).register(on: router)
+        MJPEGRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager).register(on: router)
+        SeedRoutes(cameras: cameras, manager: cameraManager).register(on: router)
+        OpenAPIRoute().register(on: router)
+        socketIO.engine.register(on: router, remoteAddress: { $0.remoteAddress }, arrival: { await RequestArrival.headTime(on: $0.channel) })
+        liveWebSocket.register(on: router)
+        routes.record(router)
+        return router
+    }
+
+    /// The HTTP application with every service attached; run it (or `runService()` it).
+    /// `additionalServices` run too, and stop first (the plugins.json reloader).
+    public func makeApplication(additionalServices: [any Service] = [],
+                                onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(
+            router: makeRouter(),
+            server: .engineIO([socketIO.engine]) { request in await self.liveWebSocket.session(for: request) },
+            configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "camera-gateway"),
+            services: services + additionalServices,
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+    }
+
+    public var uptime: Double { MonotonicTime.seconds() - startedAt }
+
+    public var streams: StreamControl {
+        StreamControl(access: access, manager: cameraManager, tokens: streamTokens, events: events)
+    }
+
+    var liveWebSocket: LiveWebSocketEndpoint {
+        LiveWebSocketEndpoint(users: users, streamTokens: streamTokens, live: LiveViewing(cameras: cameras, manager: cameraManager, events: events), events: events)
+    }
+}
+
+/// The storage backend, once built, for the plugin contexts made before it.
+private final class StorageBox: @unchecked Sendable {
+    var storage: (any StorageBackend)?
+}
+
+/// Closes storage when the gateway shuts down.
+struct StorageCloser: Service {
+    let storage: any StorageBackend
+    func run() async throws {
+        try? await gracefulShutdown()
+        await storage.close()
+    }
+}
