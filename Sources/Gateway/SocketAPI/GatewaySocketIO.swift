@@ -116,8 +116,8 @@ struct SeedEvents {
         socket.on("startStream") { arguments, ack in
             await answer(ack) {
                 let id = try argument(CameraReference.self, arguments).cameraId
-                let url = try await streams.start(principal, cameraID: id)
-                return .object(JSONObject([("success", .bool(true)), ("streamUrl", .string(url))]))
+                let started = try await streams.start(principal, cameraID: id)
+                return .object(JSONObject([("success", .bool(true)), ("streamUrl", .string(MediaURL.of(started)))]))
             }
         }
         socket.on("stopStream") { arguments, ack in

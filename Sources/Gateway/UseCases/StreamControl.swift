@@ -1,25 +1,35 @@
 import GatewayCore
 import JSON
+/// A started stream: how a player gets it, and the camera-scoped token it presents in the URL.
+/// The front end turns it into a URL (`MediaURL`); use cases know no routes.
+public struct StartedStream: Sendable {
+    public enum Delivery: Sendable { case hls, websocket }
+    public let cameraID: String
+    public let delivery: Delivery
+    public let token: String
+}
+
 /// `stream/start` and `stream/stop` for every front end (REST, seed 001's routes, Socket.IO):
-/// operators and up; the HLS muxer starts on demand and the caller gets a URL a player can
-/// open without headers (a camera-scoped stream token in the query).
+/// operators and up; the HLS muxer starts on demand and the caller gets what a player can open
+/// without headers (a camera-scoped stream token for the URL's query).
 public struct StreamControl: Sendable {
     let access: AccessControl
     let manager: CameraManager
     let tokens: StreamTokens
     let events: EventBus
 
-    public func start(_ principal: Principal, cameraID: String) async throws -> String {
+    public func start(_ principal: Principal, cameraID: String) async throws -> StartedStream {
         _ = try await access.authorize(principal, cameraID: cameraID, for: .operate)
         if let hls = manager.sink(of: cameraID, as: (any HLSProvider).self) {
             await hls.resume(player: principal.username)
             let token = try await tokens.token(userID: principal.userID, cameraID: cameraID)
-            return "/hls/\(cameraID)/index.m3u8?token=\(token)"
+            return StartedStream(cameraID: cameraID, delivery: .hls, token: token)
         }
         if manager.sink(of: cameraID, as: (any LiveFragmentProvider).self) != nil {
             events.emit(GatewayEvent(name: "stream.started", actor: principal.username, camera: cameraID,
                                      details: JSONObject([("protocol", .string("websocket"))])))
-            return "/ws/cameras/\(cameraID)?token=\(try await tokens.token(userID: principal.userID, cameraID: cameraID))"
+            let token = try await tokens.token(userID: principal.userID, cameraID: cameraID)
+            return StartedStream(cameraID: cameraID, delivery: .websocket, token: token)
         }
         throw GatewayError(.notStreamable, "camera '\(cameraID)' has no hls or websocket sink")
     }
