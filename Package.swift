@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
@@ -84,6 +86,11 @@ let package = Package(
             "GatewayCore",
             .product(name: "SQLiteNIO", package: "sqlite-nio"),
         ], path: "Sources/Storage-SQLite"),
+        .target(name: "StoragePostgres", dependencies: [
+            "GatewayCore", "JSON",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ], path: "Sources/Storage-Postgres"),
         .target(name: "SourcesFile", dependencies: ["GatewayCore", "CFFmpeg"], path: "Sources/Sources-File"),
         .systemLibrary(name: "CV4L2", path: "Sources/CV4L2"),
         .target(name: "SourcesUSB", dependencies: ["GatewayCore", "CV4L2"], path: "Sources/Sources-USB"),
@@ -91,7 +98,7 @@ let package = Package(
         .target(name: "SourcesHTTP", dependencies: ["GatewayCore"], path: "Sources/Sources-HTTP"),
         .target(name: "Sinks", dependencies: ["GatewayCore", .product(name: "DequeModule", package: "swift-collections")]),
         .target(name: "StandardPlugins", dependencies: [
-            "GatewayCore", "SourcesFile", "SourcesUSB", "SourcesRTSP", "SourcesHTTP", "Sinks", "StorageSQLite",
+            "GatewayCore", "SourcesFile", "SourcesUSB", "SourcesRTSP", "SourcesHTTP", "Sinks", "StorageSQLite", "StoragePostgres",
         ]),
         .executableTarget(name: "GatewayCLI", dependencies: [
             "Gateway", "StandardPlugins", "SourcesUSB",
@@ -100,7 +107,7 @@ let package = Package(
         .executableTarget(name: "SocketIOConformanceServer", dependencies: ["SocketIO", "JSON", .product(name: "Hummingbird", package: "hummingbird")]),
         .executableTarget(name: "GatewayBench", dependencies: ["GatewayCore", "SourcesFile", "Sinks", "StorageSQLite"], path: "Benchmarks/GatewayBench"),
         .testTarget(name: "GatewayTests", dependencies: [
-            "Gateway", "GatewayCore", "JSON", "SocketIO", "SourcesFile", "Sinks", "StandardPlugins", "StorageSQLite",
+            "Gateway", "GatewayCore", "JSON", "SocketIO", "SourcesFile", "Sinks", "StandardPlugins", "StorageSQLite", "StoragePostgres",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

@@ -6,7 +6,9 @@ packages=(ffmpeg pkg-config libavformat-dev libavcodec-dev libavdevice-dev libav
   linux-libc-dev
   # GStreamer's RTSP server, the test peer for the rtsp source (run with /usr/bin/python3)
   gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  # storage servers the tests start on loopback (scripts/test-servers.sh)
+  postgresql-15 redis-server)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

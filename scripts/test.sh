@@ -8,6 +8,12 @@ for tool in ffmpeg ffprobe pkg-config; do
   command -v "$tool" >/dev/null || { echo "test.sh: $tool is missing after install" >&2; exit 1; }
 done
 ./scripts/python-env.sh
+# PostgreSQL, Redis and a MongoDB wire-protocol server on loopback, stopped on exit; their
+# addresses reach the tests through GATEWAY_TEST_* variables.
+./scripts/test-servers.sh start
+trap './scripts/test-servers.sh stop' EXIT
+# shellcheck source=/dev/null
+source .test-servers/env
 # The CLI tests run the gateway binary as a user would, so build it with the tests.
 swift build --build-tests
 swift test --skip-build --disable-xctest
@@ -15,3 +21,7 @@ swift test --skip-build --disable-xctest
 # socketio-conformance-server, and the gateway binary with real clients (python-socketio,
 # websocket-client, ffprobe). The conftest.py files start and stop the servers.
 .venv/bin/python -m pytest -q Tests/conformance Tests/integration
+# The tests that exercise the API again on PostgreSQL (a database per gateway).
+GATEWAY_TEST_STORAGE=postgres .venv/bin/python -m pytest -q Tests/integration/test_socketio_gateway.py \
+  Tests/integration/test_revocation.py Tests/integration/test_clips.py Tests/integration/test_recording_acl.py \
+  Tests/integration/test_bounded_work.py Tests/integration/test_openapi_fuzz.py

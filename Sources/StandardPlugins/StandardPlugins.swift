@@ -4,6 +4,7 @@ import SourcesFile
 import SourcesHTTP
 import SourcesRTSP
 import SourcesUSB
+import StoragePostgres
 import StorageSQLite
 
 /// The plugins a `gateway` binary has. Adding one is one line here; the core never imports
@@ -18,6 +19,7 @@ public enum StandardPlugins {
         StandardSinks.register(into: &registry)
         registry.register(events: LogEventBackend.self)
         registry.register(storage: SQLiteStorage.self)
+        registry.register(storage: PostgresStorage.self)
         return registry
     }
 }

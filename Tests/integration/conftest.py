@@ -53,8 +53,39 @@ def make_clip(directory):
     return clip
 
 
+def new_postgres_database():
+    """The URL of a new, empty database on the test PostgreSQL server (scripts/test-servers.sh)."""
+    base = os.environ.get("GATEWAY_TEST_POSTGRES_URL")
+    if not base:
+        pytest.fail("GATEWAY_TEST_POSTGRES_URL is not set: run `scripts/test-servers.sh start && source .test-servers/env`"
+                    " (make test does)", pytrace=False)
+    name = "it_" + os.urandom(8).hex()
+    subprocess.run(["psql", base, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", f"CREATE DATABASE {name}"], check=True,
+                   stdout=subprocess.DEVNULL)
+    return base.replace("/postgres?", f"/{name}?")
+
+
+_storage_by_directory = {}
+
+
+def storage_for_tests(directory):
+    """The storage of every gateway these tests start: SQLite (the default), or the backend named
+    by GATEWAY_TEST_STORAGE (`postgres`), with a database per gateway directory (a gateway
+    restarted on the same directory finds its data again, as with SQLite)."""
+    kind = os.environ.get("GATEWAY_TEST_STORAGE", "sqlite")
+    if kind == "sqlite":
+        return None
+    if kind != "postgres":
+        pytest.fail(f"GATEWAY_TEST_STORAGE={kind} is not a storage backend", pytrace=False)
+    if directory not in _storage_by_directory:
+        _storage_by_directory[directory] = {"type": "postgres", "url": new_postgres_database()}
+    return _storage_by_directory[directory]
+
+
 def launch(directory, config):
     """Starts `gateway serve` on `config`; returns (process, base URL, log file)."""
+    if "storage" not in config and (storage := storage_for_tests(os.path.realpath(directory))):
+        config = {**config, "storage": storage}
     with open(os.path.join(directory, "plugins.json"), "w") as handle:
         json.dump(config, handle)
     log = open(os.path.join(directory, "gateway.log"), "w+")

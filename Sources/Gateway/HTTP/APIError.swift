@@ -46,6 +46,7 @@ struct APIError: Error, HTTPResponseError, Sendable {
         case .websocketRequired: .upgradeRequired
         case .rateLimited, .tooManyClips, .tooManyPlaybacks: .tooManyRequests
         case .streamUnavailable: .serviceUnavailable
+        case .storageUnavailable: .serviceUnavailable
         case .missingResource, .internal: .internalServerError
         }
     }
@@ -92,6 +93,10 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as DecodingError {
             throw APIError(GatewayError.badRequest("invalid request body: \(error)"))
         } catch {
+            if let known = GatewayError.from(error) {
+                context.logger.warning("request failed", metadata: ["error": "\(error)"])
+                throw APIError(known)
+            }
             context.logger.error("request failed", metadata: ["error": "\(error)"])
             throw APIError(.internalServerError, code: "internal", "internal error")
         }

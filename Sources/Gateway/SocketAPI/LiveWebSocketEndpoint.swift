@@ -39,7 +39,7 @@ struct LiveWebSocketEndpoint {
             (principal, cameraID, provider) = try await authorize(path: uri.path, query: EngineIOServer.query(of: uri),
                                                                   authorization: request.headerFields[.authorization])
         } catch {
-            let refusal = error as? GatewayError ?? .internal
+            let refusal = GatewayError.from(error) ?? .internal
             return { _, outbound in
                 try await outbound.close(Self.closeCode(of: refusal), reason: refusal.message)
             }

@@ -44,6 +44,7 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
         case tooManyPlaybacks = "too_many_playbacks"
         // The gateway.
         case missingResource = "missing_resource"
+        case storageUnavailable = "storage_unavailable"
         case `internal`
     }
 
@@ -80,6 +81,18 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
     public static let `internal` = GatewayError(.internal, "internal error")
     public static func notFound(_ message: String = "not found") -> GatewayError { GatewayError(.notFound, message) }
     public static func badRequest(_ message: String) -> GatewayError { GatewayError(.badRequest, message) }
+
+    /// What `error` means to a user, when it is one the gateway knows: its own, or the storage
+    /// being away (a database down or too slow: try again shortly). Anything else is nil — an
+    /// internal error whose details stay in the log.
+    public static func from(_ error: any Error) -> GatewayError? {
+        switch error {
+        case let error as GatewayError: error
+        case let error as StorageError where error.code == .unavailable:
+            GatewayError(.storageUnavailable, "the storage is unavailable; try again shortly", retryAfter: 2)
+        default: nil
+        }
+    }
 
     /// A camera definition's problems: malformed, or (every problem unusable) not usable here.
     public static func invalidCamera(_ errors: ConfigErrors) -> GatewayError {

@@ -131,4 +131,82 @@ struct StorageConformance {
         #expect(try await storage.video(id: "c0") == nil)
         await storage.close()
     }
+
+    /// Writers at once: distinct rows all land; a contested unique key is won once, the rest
+    /// are conflicts; concurrent upserts of one camera leave one camera.
+    func concurrentWriters() async throws {
+        let storage = try await make()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<20 { group.addTask { try await storage.insertUser(user("writer\(index)")) } }
+            try await group.waitForAll()
+        }
+        #expect(try await storage.users().count == 20)
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<10 {
+                group.addTask {
+                    do {
+                        try await storage.insertUser(UserRecord(id: "contested-\(index)", username: "contested", passwordHash: "x", role: .user, createdAt: 0))
+                        return true
+                    } catch let error as StorageError {
+                        #expect(error.code == .conflict)
+                        return false
+                    } catch {
+                        Issue.record("unexpected \(error)")
+                        return false
+                    }
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 1)
+        try await storage.upsertCamera(camera("g", owner: "writer0"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<10 {
+                group.addTask {
+                    var record = camera("shared", owner: "writer0")
+                    record.name = "name \(index)"
+                    try await storage.upsertCamera(record)
+                }
+                group.addTask {
+                    try await storage.putGrant(GrantRecord(cameraID: "g", username: "writer\(index)", role: .viewer, expiresAt: nil,
+                                                           grantedBy: "writer0", createdAt: Double(index)))
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await storage.grants(cameraID: "g").count == 10)
+        #expect(try await storage.cameras().filter { $0.id == "shared" }.count == 1)
+        #expect(try await storage.camera(id: "shared")?.name.hasPrefix("name ") == true)
+        await storage.close()
+    }
+
+    /// Text is kept byte for byte (any script, emoji, quotes, a megabyte), and lists sort by
+    /// bytes whatever the backend's locale.
+    func unicodeAndLargeValues() async throws {
+        let storage = try await make()
+        let names = ["Zoë", "abc", "zed", "Ábc", "東京", "🎥cam", "o'brien\"; DROP TABLE users; --"]
+        for name in names { try await storage.insertUser(user(name)) }
+        #expect(try await storage.users().map(\.username) == names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+        #expect(try await storage.user(named: "東京")?.username == "東京")
+        #expect(try await storage.user(named: "zoë") == nil)
+        var big = camera("big-📷", owner: "Zoë")
+        big.name = "Entrée — 入口 🎥 'quoted' \"double\" \\ back"
+        big.source = .object(JSONObject([("type", .string("rtsp")), ("url", .string("rtsp://h/s")),
+                                         ("note", .string(String(repeating: "é", count: 512 * 1024))), ("ключ", .int(Int(Int32.max) * 4))]))
+        try await storage.upsertCamera(big)
+        #expect(try await storage.camera(id: "big-📷") == big)
+        let video = VideoRecord(id: "v-ü", cameraID: "big-📷", kind: .upload, status: .ready, path: "/data/vidéo 1.mp4", start: nil, end: nil,
+                                size: 1 << 40, label: "🎬", createdBy: "Zoë", createdAt: 1_700_000_000.125,
+                                details: JSONObject([("nested", .object(JSONObject([("ä", .array([.null, .bool(true), .double(0.5)]))])))]))
+        try await storage.insertVideo(video)
+        #expect(try await storage.video(id: "v-ü") == video)
+        // Not found is nil or false, never an error.
+        #expect(try await storage.user(id: "missing") == nil)
+        #expect(try await storage.camera(id: "missing") == nil)
+        #expect(try await storage.grant(cameraID: "big-📷", username: "abc") == nil)
+        #expect(try await storage.video(id: "missing") == nil)
+        #expect(try await storage.grants(cameraID: "missing").isEmpty)
+        #expect(try await storage.videos(VideoQuery(cameraIDs: ["missing"])).total == 0)
+        await storage.close()
+    }
 }
