@@ -84,7 +84,10 @@ start_mongodb() {
   local port
   port=$(free_port)
   mkdir -p "$root/mongodb"
-  nohup .venv/bin/nx-27017 --host 127.0.0.1 -p "$port" --data-dir "$root/mongodb" >"$root/mongodb/server.log" 2>&1 &
+  # Its own PID and log files: nx-27017 refuses to start while the default /tmp/nx_27017.pid names
+  # a live process (another checkout's tests).
+  nohup .venv/bin/nx-27017 --host 127.0.0.1 -p "$port" --data-dir "$root/mongodb" --pid-file "$root/mongodb/nx.pid" \
+    --log-file "$root/mongodb/nx.log" >"$root/mongodb/server.log" 2>&1 &
   echo $! > "$root/mongodb.pid"
   wait_port "MongoDB (nx-27017)" "$port" 30 || { cat "$root/mongodb/server.log" >&2; return 1; }
   echo "export GATEWAY_TEST_MONGODB_URI=mongodb://127.0.0.1:$port" >> "$root/env"
