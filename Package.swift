@@ -91,6 +91,11 @@ let package = Package(
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], path: "Sources/Storage-Postgres"),
+        .systemLibrary(name: "CMongoC", path: "Sources/CMongoC", pkgConfig: "libmongoc-1.0", providers: [.apt(["libmongoc-dev"])]),
+        .target(name: "StorageMongoDB", dependencies: [
+            "GatewayCore", "JSON", "CMongoC",
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ], path: "Sources/Storage-MongoDB"),
         .target(name: "SourcesFile", dependencies: ["GatewayCore", "CFFmpeg"], path: "Sources/Sources-File"),
         .systemLibrary(name: "CV4L2", path: "Sources/CV4L2"),
         .target(name: "SourcesUSB", dependencies: ["GatewayCore", "CV4L2"], path: "Sources/Sources-USB"),
@@ -98,7 +103,7 @@ let package = Package(
         .target(name: "SourcesHTTP", dependencies: ["GatewayCore"], path: "Sources/Sources-HTTP"),
         .target(name: "Sinks", dependencies: ["GatewayCore", .product(name: "DequeModule", package: "swift-collections")]),
         .target(name: "StandardPlugins", dependencies: [
-            "GatewayCore", "SourcesFile", "SourcesUSB", "SourcesRTSP", "SourcesHTTP", "Sinks", "StorageSQLite", "StoragePostgres",
+            "GatewayCore", "SourcesFile", "SourcesUSB", "SourcesRTSP", "SourcesHTTP", "Sinks", "StorageSQLite", "StoragePostgres", "StorageMongoDB",
         ]),
         .executableTarget(name: "GatewayCLI", dependencies: [
             "Gateway", "StandardPlugins", "SourcesUSB",
@@ -107,7 +112,7 @@ let package = Package(
         .executableTarget(name: "SocketIOConformanceServer", dependencies: ["SocketIO", "JSON", .product(name: "Hummingbird", package: "hummingbird")]),
         .executableTarget(name: "GatewayBench", dependencies: ["GatewayCore", "SourcesFile", "Sinks", "StorageSQLite"], path: "Benchmarks/GatewayBench"),
         .testTarget(name: "GatewayTests", dependencies: [
-            "Gateway", "GatewayCore", "JSON", "SocketIO", "SourcesFile", "Sinks", "StandardPlugins", "StorageSQLite", "StoragePostgres",
+            "Gateway", "GatewayCore", "JSON", "SocketIO", "SourcesFile", "Sinks", "StandardPlugins", "StorageSQLite", "StoragePostgres", "StorageMongoDB",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

@@ -8,7 +8,9 @@ packages=(ffmpeg pkg-config libavformat-dev libavcodec-dev libavdevice-dev libav
   gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   # storage servers the tests start on loopback (scripts/test-servers.sh)
-  postgresql-15 redis-server)
+  postgresql-15 redis-server
+  # C client libraries of the storage backends
+  libmongoc-dev libhiredis-dev)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -13,7 +13,7 @@ struct GatewayCommand: AsyncParsableCommand {
         commandName: "gateway",
         abstract: "Camera Gateway: cameras in, browsers, HLS players, recordings and clips out.",
         version: GatewayRuntime.version,
-        subcommands: [Serve.self, CheckConfig.self, Probe.self, Devices.self],
+        subcommands: [Serve.self, CheckConfig.self, StorageCommand.self, Probe.self, Devices.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -41,6 +41,10 @@ struct Serve: AsyncParsableCommand {
         } catch let errors as ConfigErrors {
             printError("\(config): \(errors)")
             throw ExitCode(2)
+        } catch let error as StorageError {
+            // One line that names the backend and its address (never a password), no trace.
+            printError("\(config): cannot open the storage: \(error)")
+            throw ExitCode(1)
         }
         let host = gatewayConfig.server.host
         let announcer = logger
@@ -132,7 +136,7 @@ struct Devices: ParsableCommand {
     }
 }
 
-func printError(_ text: String) {
+func printError(_ text: String, terminator: String = "\n") {
     var standardError = StandardErrorStream()
-    print(text, to: &standardError)
+    print(text, terminator: terminator, to: &standardError)
 }

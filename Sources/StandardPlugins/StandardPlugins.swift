@@ -4,6 +4,7 @@ import SourcesFile
 import SourcesHTTP
 import SourcesRTSP
 import SourcesUSB
+import StorageMongoDB
 import StoragePostgres
 import StorageSQLite
 
@@ -20,6 +21,7 @@ public enum StandardPlugins {
         registry.register(events: LogEventBackend.self)
         registry.register(storage: SQLiteStorage.self)
         registry.register(storage: PostgresStorage.self)
+        registry.register(storage: MongoStorage.self)
         return registry
     }
 }

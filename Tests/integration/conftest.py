@@ -70,15 +70,22 @@ _storage_by_directory = {}
 
 def storage_for_tests(directory):
     """The storage of every gateway these tests start: SQLite (the default), or the backend named
-    by GATEWAY_TEST_STORAGE (`postgres`), with a database per gateway directory (a gateway
+    by GATEWAY_TEST_STORAGE (`postgres`, `mongodb`), with a database per gateway directory (a gateway
     restarted on the same directory finds its data again, as with SQLite)."""
     kind = os.environ.get("GATEWAY_TEST_STORAGE", "sqlite")
     if kind == "sqlite":
         return None
-    if kind != "postgres":
-        pytest.fail(f"GATEWAY_TEST_STORAGE={kind} is not a storage backend", pytrace=False)
     if directory not in _storage_by_directory:
-        _storage_by_directory[directory] = {"type": "postgres", "url": new_postgres_database()}
+        if kind == "postgres":
+            _storage_by_directory[directory] = {"type": "postgres", "url": new_postgres_database()}
+        elif kind == "mongodb":
+            uri = os.environ.get("GATEWAY_TEST_MONGODB_URI")
+            if not uri:
+                pytest.fail("GATEWAY_TEST_MONGODB_URI is not set: run `scripts/test-servers.sh start && source .test-servers/env`",
+                            pytrace=False)
+            _storage_by_directory[directory] = {"type": "mongodb", "uri": uri, "database": "it_" + os.urandom(8).hex()}
+        else:
+            pytest.fail(f"GATEWAY_TEST_STORAGE={kind} is not a storage backend", pytrace=False)
     return _storage_by_directory[directory]
 
 
@@ -141,3 +148,17 @@ def gateway():
             process.kill()
             pytest.fail(f"the gateway did not stop within 30 s of SIGTERM:\n{tail}", pytrace=False)
     print(f"gateway stopped {time.time() - started:.1f} s after SIGTERM")
+
+
+SERVERS = os.path.join(ROOT, "scripts", "test-servers.sh")
+
+
+@pytest.fixture
+def own_postgres():
+    directory = tempfile.mkdtemp(prefix="gateway-pg-")
+    started = subprocess.run([SERVERS, "postgres", directory], capture_output=True, text=True)
+    if started.returncode != 0:
+        pytest.fail(f"PostgreSQL did not start:\n{started.stderr}", pytrace=False)
+    url = re.search(r"GATEWAY_TEST_POSTGRES_URL=(\S+)", started.stdout).group(1)
+    yield directory, url
+    subprocess.run([SERVERS, "postgres-down", directory], capture_output=True)

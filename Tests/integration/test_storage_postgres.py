@@ -11,20 +11,7 @@ import time
 import pytest
 import requests
 
-from conftest import ROOT, bearer, launch, login, password, USERS
-
-SERVERS = os.path.join(ROOT, "scripts", "test-servers.sh")
-
-
-@pytest.fixture
-def own_postgres():
-    directory = tempfile.mkdtemp(prefix="gateway-pg-")
-    started = subprocess.run([SERVERS, "postgres", directory], capture_output=True, text=True)
-    if started.returncode != 0:
-        pytest.fail(f"PostgreSQL did not start:\n{started.stderr}", pytrace=False)
-    url = re.search(r"GATEWAY_TEST_POSTGRES_URL=(\S+)", started.stdout).group(1)
-    yield directory, url
-    subprocess.run([SERVERS, "postgres-down", directory], capture_output=True)
+from conftest import SERVERS, bearer, launch, login, password, USERS
 
 
 def test_requests_fail_fast_while_postgres_is_down_and_work_again_when_it_is_back(own_postgres):

@@ -88,11 +88,8 @@ public final class GatewayRuntime: Sendable {
             events.attach(backend, name: spec.type)
         }
 
-        let storageSpec = config.storage?.spec ?? PluginSpec(kind: .storage, type: "sqlite", configuration: nil, path: "storage")
-        guard let storage = try registry.buildStorage(storageSpec, context: context("storage", storageSpec.type)) else {
-            throw ConfigErrors([ConfigProblem(path: "storage.type", reason: "storage backend '\(storageSpec.type)' is not available in this build")])
-        }
-        try await storage.migrate()
+        let storageSpec = config.storage?.spec ?? StorageOpening.defaultSpec
+        let storage = try await StorageOpening.open(storageSpec, registry: registry, context: context("storage", storageSpec.type))
         storageBox.storage = storage
 
         let tokens = try await TokenService.make(config: config.auth, dataDirectory: dataDirectory)

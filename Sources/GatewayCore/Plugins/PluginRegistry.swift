@@ -71,13 +71,17 @@ public struct PluginSpec: Sendable {
     public let path: String
     /// For a source: the options every source has (on demand, transcode).
     public let sourceOptions: SourceOptions
+    /// For a storage backend: the options every backend has (`wait_for_seconds`).
+    public let storageOptions: StorageOptions
 
-    public init(kind: PluginRegistry.Kind, type: String, configuration: (any Sendable)?, path: String, sourceOptions: SourceOptions = SourceOptions()) {
+    public init(kind: PluginRegistry.Kind, type: String, configuration: (any Sendable)?, path: String, sourceOptions: SourceOptions = SourceOptions(),
+                storageOptions: StorageOptions = StorageOptions()) {
         self.kind = kind
         self.type = type
         self.configuration = configuration
         self.path = path
         self.sourceOptions = sourceOptions
+        self.storageOptions = storageOptions
     }
 
     static func decode(_ kind: PluginRegistry.Kind, from decoder: any Decoder) throws -> PluginSpec {
@@ -98,7 +102,9 @@ public struct PluginSpec: Sendable {
             return PluginSpec(kind: kind, type: type, configuration: nil, path: path)
         }
         let sourceOptions = kind == .source ? try SourceOptions(from: decoder) : SourceOptions()
-        return PluginSpec(kind: kind, type: type, configuration: try entry.decode(decoder), path: path, sourceOptions: sourceOptions)
+        let storageOptions = kind == .storage ? try StorageOptions(from: decoder) : StorageOptions()
+        return PluginSpec(kind: kind, type: type, configuration: try entry.decode(decoder), path: path, sourceOptions: sourceOptions,
+                          storageOptions: storageOptions)
     }
 }
 

@@ -16,12 +16,6 @@ func sqliteStorage(at path: String = TestMedia.temporaryPath("storage.sqlite")) 
 @Suite struct SQLiteStorageTests {
     let conformance = StorageConformance { try await sqliteStorage() }
 
-    @Test func conformanceUsers() async throws { try await conformance.users() }
-    @Test func conformanceCameras() async throws { try await conformance.cameras() }
-    @Test func conformanceGrants() async throws { try await conformance.grants() }
-    @Test func conformanceVideos() async throws { try await conformance.videos() }
-    @Test func conformanceConcurrentWriters() async throws { try await conformance.concurrentWriters() }
-    @Test func conformanceUnicodeAndLargeValues() async throws { try await conformance.unicodeAndLargeValues() }
 
     @Test func migrationsAreVersionedAndApplyOnce() async throws {
         let path = TestMedia.temporaryPath("migrate.sqlite")

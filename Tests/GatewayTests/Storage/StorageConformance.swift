@@ -4,6 +4,37 @@ import JSON
 import SocketIO
 import Testing
 
+/// Every conformance case on every backend: SQLite (a new file), PostgreSQL (a new database on
+/// the test server) and MongoDB (a new database on the test server).
+@Suite struct StorageConformanceTests {
+    enum Backend: String, CaseIterable, Sendable {
+        case sqlite, postgres, mongodb
+
+        func make() async throws -> any StorageBackend {
+            switch self {
+            case .sqlite: try await sqliteStorage()
+            case .postgres: try await TestPostgres.storage(try TestPostgres.newDatabase())
+            case .mongodb: try await TestMongo.storage()
+            }
+        }
+    }
+
+    enum Case: String, CaseIterable, Sendable { case users, cameras, grants, videos, concurrentWriters, unicodeAndLargeValues }
+
+    @Test(arguments: Backend.allCases, Case.allCases)
+    func conformance(_ backend: Backend, _ check: Case) async throws {
+        let conformance = StorageConformance { try await backend.make() }
+        switch check {
+        case .users: try await conformance.users()
+        case .cameras: try await conformance.cameras()
+        case .grants: try await conformance.grants()
+        case .videos: try await conformance.videos()
+        case .concurrentWriters: try await conformance.concurrentWriters()
+        case .unicodeAndLargeValues: try await conformance.unicodeAndLargeValues()
+        }
+    }
+}
+
 /// What every storage backend must do. A backend's test suite calls each case with a fresh,
 /// migrated, empty backend (SQLite today; Postgres and MongoDB run the same cases).
 struct StorageConformance {
