@@ -96,6 +96,12 @@ let package = Package(
             "GatewayCore", "JSON", "CMongoC",
             .product(name: "NIOPosix", package: "swift-nio"),
         ], path: "Sources/Storage-MongoDB"),
+        .systemLibrary(name: "CHiredis", path: "Sources/CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(name: "CacheRedis", dependencies: [
+            "GatewayCore", "JSON", "CHiredis",
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ], path: "Sources/Cache-Redis"),
         .target(name: "SourcesFile", dependencies: ["GatewayCore", "CFFmpeg"], path: "Sources/Sources-File"),
         .systemLibrary(name: "CV4L2", path: "Sources/CV4L2"),
         .target(name: "SourcesUSB", dependencies: ["GatewayCore", "CV4L2"], path: "Sources/Sources-USB"),
@@ -103,7 +109,7 @@ let package = Package(
         .target(name: "SourcesHTTP", dependencies: ["GatewayCore"], path: "Sources/Sources-HTTP"),
         .target(name: "Sinks", dependencies: ["GatewayCore", .product(name: "DequeModule", package: "swift-collections")]),
         .target(name: "StandardPlugins", dependencies: [
-            "GatewayCore", "SourcesFile", "SourcesUSB", "SourcesRTSP", "SourcesHTTP", "Sinks", "StorageSQLite", "StoragePostgres", "StorageMongoDB",
+            "GatewayCore", "SourcesFile", "SourcesUSB", "SourcesRTSP", "SourcesHTTP", "Sinks", "StorageSQLite", "StoragePostgres", "StorageMongoDB", "CacheRedis",
         ]),
         .executableTarget(name: "GatewayCLI", dependencies: [
             "Gateway", "StandardPlugins", "SourcesUSB",
@@ -112,7 +118,7 @@ let package = Package(
         .executableTarget(name: "SocketIOConformanceServer", dependencies: ["SocketIO", "JSON", .product(name: "Hummingbird", package: "hummingbird")]),
         .executableTarget(name: "GatewayBench", dependencies: ["GatewayCore", "SourcesFile", "Sinks", "StorageSQLite"], path: "Benchmarks/GatewayBench"),
         .testTarget(name: "GatewayTests", dependencies: [
-            "Gateway", "GatewayCore", "JSON", "SocketIO", "SourcesFile", "Sinks", "StandardPlugins", "StorageSQLite", "StoragePostgres", "StorageMongoDB",
+            "Gateway", "GatewayCore", "JSON", "SocketIO", "SourcesFile", "Sinks", "StandardPlugins", "StorageSQLite", "StoragePostgres", "StorageMongoDB", "CacheRedis",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

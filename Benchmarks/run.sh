@@ -4,10 +4,11 @@
 #   socketio — Socket.IO event rate against python-socketio's server; fan-out to 100 and 1,000 viewers
 #   hls      — hub-to-playlist latency with and without LL-HLS; requests/s against nginx (wrk)
 #   recording — clipper + recorder CPU and clipper memory against two ffmpeg segment processes
+#   storage  — API and authorized HLS requests/s on SQLite, PostgreSQL and MongoDB, with and without Redis
 #   cameras  — CPU and RSS for 1, 10 and 20 file and RTSP cameras (hls + clipper) against one
 #              ffmpeg -c copy process per camera per job; one MJPEG camera transcoded at 720p
 #              (CAMERA_COUNTS=0,5  CAMERA_SINKS=websocket,hls,recorder  CAMERA_BEFORE=path/to/older/gateway)
-# Usage: Benchmarks/run.sh [media|socketio|hls|recording|cameras|all] [seconds-of-media] [repetitions]
+# Usage: Benchmarks/run.sh [media|socketio|hls|recording|storage|cameras|all] [seconds-of-media] [repetitions]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-all}"
@@ -65,6 +66,22 @@ if [ "$which" = "cameras" ] || [ "$which" = "all" ]; then
   echo "Cameras:"
   python3 Benchmarks/cameras_bench.py .build/release/gateway "$cameras_media" --counts "${CAMERA_COUNTS:-0,1,10,20}" \
     --sinks "${CAMERA_SINKS:-hls,clipper}" ${CAMERA_BEFORE:+--before "$CAMERA_BEFORE"} --mjpeg
+fi
+if [ "$which" = "storage" ] || [ "$which" = "all" ]; then
+  ./scripts/install-deps.sh
+  ./scripts/python-env.sh
+  command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+  swift build -c release --product gateway >&2
+  storage_media="Benchmarks/.media/fanout-320x240.mp4"
+  [ -s "$storage_media" ] || { mkdir -p "$(dirname "$storage_media")"; ffmpeg -hide_banner -loglevel error -y -f lavfi \
+    -i "testsrc2=size=320x240:rate=25" -t 30 -c:v libx264 -preset ultrafast -g 25 -keyint_min 25 -sc_threshold 0 -b:v 300k \
+    -pix_fmt yuv420p "$storage_media"; }
+  ./scripts/test-servers.sh start >&2
+  trap './scripts/test-servers.sh stop' EXIT
+  # shellcheck source=/dev/null
+  source .test-servers/env
+  echo "Storage:"
+  python3 Benchmarks/storage_bench.py .build/release/gateway "$storage_media"
 fi
 [ "$which" = "media" ] || [ "$which" = "all" ] || exit 0
 media="Benchmarks/.media/bench-1080p-${seconds}s.mp4"

@@ -21,9 +21,12 @@ swift test --skip-build --disable-xctest
 # socketio-conformance-server, and the gateway binary with real clients (python-socketio,
 # websocket-client, ffprobe). The conftest.py files start and stop the servers.
 .venv/bin/python -m pytest -q Tests/conformance Tests/integration
-# The tests that exercise the API again on PostgreSQL and on MongoDB (a database per gateway).
+# The tests that exercise the API again on PostgreSQL (with the Redis cache in front) and on
+# MongoDB, a database per gateway.
 for storage in postgres mongodb; do
-  GATEWAY_TEST_STORAGE=$storage .venv/bin/python -m pytest -q Tests/integration/test_socketio_gateway.py \
+  cache=""
+  [ "$storage" = postgres ] && cache=redis
+  GATEWAY_TEST_STORAGE=$storage GATEWAY_TEST_CACHE=$cache .venv/bin/python -m pytest -q Tests/integration/test_socketio_gateway.py \
     Tests/integration/test_revocation.py Tests/integration/test_clips.py Tests/integration/test_recording_acl.py \
     Tests/integration/test_bounded_work.py Tests/integration/test_openapi_fuzz.py
 done

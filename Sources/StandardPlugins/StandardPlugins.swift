@@ -4,6 +4,7 @@ import SourcesFile
 import SourcesHTTP
 import SourcesRTSP
 import SourcesUSB
+import CacheRedis
 import StorageMongoDB
 import StoragePostgres
 import StorageSQLite
@@ -22,6 +23,7 @@ public enum StandardPlugins {
         registry.register(storage: SQLiteStorage.self)
         registry.register(storage: PostgresStorage.self)
         registry.register(storage: MongoStorage.self)
+        registry.register(cache: RedisCache.self)
         return registry
     }
 }

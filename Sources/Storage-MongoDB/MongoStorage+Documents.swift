@@ -31,7 +31,7 @@ extension MongoStorage {
     static func user(_ document: JSONObject) -> UserRecord {
         UserRecord(id: document["_id"]?.stringValue ?? "", username: document["username"]?.stringValue ?? "",
                    passwordHash: document["password"]?.stringValue ?? "", role: UserRole(rawValue: document["role"]?.stringValue ?? "") ?? .user,
-                   createdAt: document["createdAt"]?.number ?? 0)
+                   createdAt: document["createdAt"]?.doubleValue ?? 0)
     }
 
     // MARK: Cameras
@@ -48,7 +48,7 @@ extension MongoStorage {
                      source: document["source"] ?? .object(JSONObject()), sinks: document["sinks"] ?? .array([]),
                      origin: CameraOrigin(rawValue: document["origin"]?.stringValue ?? "") ?? .api,
                      sourceTrust: SourceTrust(rawValue: document["sourceTrust"]?.stringValue ?? "") ?? .restricted,
-                     createdAt: document["createdAt"]?.number ?? 0, updatedAt: document["updatedAt"]?.number ?? 0)
+                     createdAt: document["createdAt"]?.doubleValue ?? 0, updatedAt: document["updatedAt"]?.doubleValue ?? 0)
     }
 
     // MARK: Grants
@@ -61,8 +61,8 @@ extension MongoStorage {
 
     static func grant(_ document: JSONObject) -> GrantRecord {
         GrantRecord(cameraID: document["cameraId"]?.stringValue ?? "", username: document["username"]?.stringValue ?? "",
-                    role: GrantRole(rawValue: document["role"]?.stringValue ?? "") ?? .viewer, expiresAt: document["expiresAt"]?.number,
-                    grantedBy: document["grantedBy"]?.stringValue ?? "", createdAt: document["createdAt"]?.number ?? 0)
+                    role: GrantRole(rawValue: document["role"]?.stringValue ?? "") ?? .viewer, expiresAt: document["expiresAt"]?.doubleValue,
+                    grantedBy: document["grantedBy"]?.stringValue ?? "", createdAt: document["createdAt"]?.doubleValue ?? 0)
     }
 
     // MARK: Videos
@@ -81,8 +81,8 @@ extension MongoStorage {
         return VideoRecord(id: document["_id"]?.stringValue ?? "", cameraID: document["cameraId"]?.stringValue,
                            kind: VideoKind(rawValue: document["kind"]?.stringValue ?? "") ?? .clip,
                            status: VideoStatus(rawValue: document["status"]?.stringValue ?? "") ?? .pending,
-                           path: document["path"]?.stringValue ?? "", start: document["start"]?.number, end: document["end"]?.number,
-                           size: Int(document["size"]?.number ?? 0), label: document["label"]?.stringValue,
-                           createdBy: document["createdBy"]?.stringValue, createdAt: document["createdAt"]?.number ?? 0, details: details)
+                           path: document["path"]?.stringValue ?? "", start: document["start"]?.doubleValue, end: document["end"]?.doubleValue,
+                           size: Int(document["size"]?.doubleValue ?? 0), label: document["label"]?.stringValue,
+                           createdBy: document["createdBy"]?.stringValue, createdAt: document["createdAt"]?.doubleValue ?? 0, details: details)
     }
 }

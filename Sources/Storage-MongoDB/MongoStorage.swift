@@ -73,7 +73,7 @@ public final class MongoStorage: StorageAdapter, @unchecked Sendable {
             throw StorageError(.corrupt, component: "storage.mongodb", "\(what): the reply is not a document")
         }
         if case .array(let errors)? = object["writeErrors"], case .object(let first)? = errors.first {
-            if first["code"]?.number == 11000 { throw StorageError(.conflict, component: "storage.mongodb", "already exists") }
+            if first["code"]?.doubleValue == 11000 { throw StorageError(.conflict, component: "storage.mongodb", "already exists") }
             throw StorageError(.unavailable, component: "storage.mongodb", "\(what): \(first["errmsg"]?.stringValue ?? "write error")")
         }
         return object
@@ -141,14 +141,5 @@ enum MongoLibrary {
 }
 
 extension JSONValue {
-    /// Any number as a Double (nx-27017 and relaxed JSON give whole numbers as integers).
-    var number: Double? {
-        switch self {
-        case .int(let value): Double(value)
-        case .double(let value): value
-        default: nil
-        }
-    }
-
     var stringValue: String? { if case .string(let text) = self { text } else { nil } }
 }

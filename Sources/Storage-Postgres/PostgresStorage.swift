@@ -159,6 +159,8 @@ public final class PostgresStorage: StorageAdapter, Sendable {
         switch state {
         case "23505": return StorageError(.conflict, component: "storage.postgres", "already exists")
         case "23503": return StorageError(.missingReference, component: "storage.postgres", "refers to something that does not exist")
+        // Class 22, data exceptions: the value, not the database, is the problem.
+        case _ where state.hasPrefix("22"): return StorageError(.invalidValue, component: "storage.postgres", message)
         default: return StorageError(.unavailable, component: "storage.postgres", "\(address): \(message) (\(state))")
         }
     }

@@ -86,6 +86,11 @@ public actor SQLiteStorage: StorageAdapter {
     /// Runs one statement, mapping SQLite's constraint errors to `StorageError`.
     @discardableResult
     func run(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
+        // SQLite would store a NUL character but give the text back cut at it: refuse it, as
+        // PostgreSQL does (JSON columns are not affected: the writer escapes it).
+        for case .text(let text) in binds where text.utf8.contains(0) {
+            throw StorageError(.invalidValue, component: "storage.sqlite", "text cannot contain a NUL character")
+        }
         let connection = try await open()
         do {
             return try await connection.query(sql, binds)

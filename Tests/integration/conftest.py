@@ -93,6 +93,11 @@ def launch(directory, config):
     """Starts `gateway serve` on `config`; returns (process, base URL, log file)."""
     if "storage" not in config and (storage := storage_for_tests(os.path.realpath(directory))):
         config = {**config, "storage": storage}
+    if "cache" not in config and os.environ.get("GATEWAY_TEST_CACHE") == "redis":
+        url = os.environ.get("GATEWAY_TEST_REDIS_URL")
+        if not url:
+            pytest.fail("GATEWAY_TEST_REDIS_URL is not set: run `scripts/test-servers.sh start && source .test-servers/env`", pytrace=False)
+        config = {**config, "cache": {"type": "redis", "url": url}}
     with open(os.path.join(directory, "plugins.json"), "w") as handle:
         json.dump(config, handle)
     log = open(os.path.join(directory, "gateway.log"), "w+")

@@ -62,4 +62,4 @@ def test_requests_fail_fast_while_postgres_is_down_and_work_again_when_it_is_bac
         text = log.read()
         log.close()
     assert secret not in text, "the database password appeared in the gateway's log"
-    assert re.search(r"warning .*did not answer within 2\.0 s.*request failed", text), "no warning for the requests that failed"
+    assert re.search(r"warning .*did not answer within 2\.0 s.*storage unavailable", text), "no warning for the requests that failed"

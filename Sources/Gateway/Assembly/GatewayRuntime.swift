@@ -89,7 +89,13 @@ public final class GatewayRuntime: Sendable {
         }
 
         let storageSpec = config.storage?.spec ?? StorageOpening.defaultSpec
-        let storage = try await StorageOpening.open(storageSpec, registry: registry, context: context("storage", storageSpec.type))
+        var storage = try await StorageOpening.open(storageSpec, registry: registry, context: context("storage", storageSpec.type))
+        if let cacheSpec = config.cache?.spec {
+            guard let cache = try registry.build(cacheSpec, as: (any StorageCache).self, context: context("cache", cacheSpec.type)) else {
+                throw ConfigErrors([ConfigProblem(path: "cache.type", reason: "cache '\(cacheSpec.type)' is not available in this build")])
+            }
+            storage = CachedStorage(storage: storage, cache: cache, localTTL: cache.localTTL, metrics: metricsFactory)
+        }
         storageBox.storage = storage
 
         let tokens = try await TokenService.make(config: config.auth, dataDirectory: dataDirectory)

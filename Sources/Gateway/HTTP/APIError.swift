@@ -94,7 +94,8 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw APIError(GatewayError.badRequest("invalid request body: \(error)"))
         } catch {
             if let known = GatewayError.from(error) {
-                context.logger.warning("request failed", metadata: ["error": "\(error)"])
+                // The storage being away is the operator's to know; a value it refused is the caller's.
+                if known.code == .storageUnavailable { context.logger.warning("storage unavailable", metadata: ["error": "\(error)"]) }
                 throw APIError(known)
             }
             context.logger.error("request failed", metadata: ["error": "\(error)"])

@@ -5,6 +5,8 @@ public struct GatewayConfig: Decodable, Sendable {
     public var auth = AuthConfig()
     public var users: [UserConfig] = []
     public var storage: PluginField<StoragePluginKind>?
+    /// A cache in front of the storage's hot reads (`redis`); none by default.
+    public var cache: PluginField<CachePluginKind>?
     public var sources = SourcePolicyConfig()
     public var limits = LimitsConfig()
     public var events: [PluginField<EventsPluginKind>] = []
@@ -16,7 +18,7 @@ public struct GatewayConfig: Decodable, Sendable {
     /// The whole file as written (after `${VAR}` expansion), to tell which sections a reload changed.
     public var document: JSONValue = .null
 
-    enum CodingKeys: String, CodingKey { case server, auth, users, storage, sources, limits, events, cameras }
+    enum CodingKeys: String, CodingKey { case server, auth, users, storage, cache, sources, limits, events, cameras }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -24,6 +26,7 @@ public struct GatewayConfig: Decodable, Sendable {
         auth = try container.decodeIfPresent(AuthConfig.self, forKey: .auth) ?? AuthConfig()
         users = try container.decodeIfPresent([UserConfig].self, forKey: .users) ?? []
         storage = try container.decodeIfPresent(PluginField<StoragePluginKind>.self, forKey: .storage)
+        cache = try container.decodeIfPresent(PluginField<CachePluginKind>.self, forKey: .cache)
         sources = try container.decodeIfPresent(SourcePolicyConfig.self, forKey: .sources) ?? sources
         limits = try container.decodeIfPresent(LimitsConfig.self, forKey: .limits) ?? limits
         events = try container.decodeIfPresent([PluginField<EventsPluginKind>].self, forKey: .events) ?? []

@@ -90,6 +90,10 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
         case let error as GatewayError: error
         case let error as StorageError where error.code == .unavailable:
             GatewayError(.storageUnavailable, "the storage is unavailable; try again shortly", retryAfter: 2)
+        case let error as StorageError where error.code == .invalidValue:
+            // Well-formed (any string is valid JSON) but not storable here: unusable, 422.
+            GatewayError(.invalidRequest, "a value cannot be stored: \(error.message)",
+                         details: [ConfigProblem(path: "", reason: error.message, isUnusable: true)])
         default: nil
         }
     }

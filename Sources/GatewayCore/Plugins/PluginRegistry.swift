@@ -3,7 +3,7 @@ import JSON
 /// Swift has no self-registration: the executable registers the standard set explicitly.
 public struct PluginRegistry: Sendable {
     public enum Kind: String, Sendable, CaseIterable {
-        case source, sink, storage, events = "event"
+        case source, sink, storage, cache, events = "event"
     }
 
     /// How to decode one plugin's options and build it.
@@ -33,6 +33,10 @@ public struct PluginRegistry: Sendable {
 
     public mutating func register<S: StorageAdapter>(storage: S.Type) {
         add(.storage, S.type, S.Configuration.self) { configuration, context, _ in try S(configuration: configuration, context: context) }
+    }
+
+    public mutating func register<C: CacheAdapter>(cache: C.Type) {
+        add(.cache, C.type, C.Configuration.self) { configuration, context, _ in try C(configuration: configuration, context: context) }
     }
 
     private mutating func add<C: Decodable & Sendable, P: Sendable>(
@@ -113,6 +117,7 @@ public protocol PluginKindMarker { static var kind: PluginRegistry.Kind { get } 
 public enum SourcePluginKind: PluginKindMarker { public static var kind: PluginRegistry.Kind { .source } }
 public enum SinkPluginKind: PluginKindMarker { public static var kind: PluginRegistry.Kind { .sink } }
 public enum StoragePluginKind: PluginKindMarker { public static var kind: PluginRegistry.Kind { .storage } }
+public enum CachePluginKind: PluginKindMarker { public static var kind: PluginRegistry.Kind { .cache } }
 public enum EventsPluginKind: PluginKindMarker { public static var kind: PluginRegistry.Kind { .events } }
 
 /// A plugin field of a given kind, as it appears in configuration structs.

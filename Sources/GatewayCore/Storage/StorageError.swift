@@ -5,6 +5,8 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
         case conflict
         /// A referenced row does not exist (a grant for an unknown camera or user).
         case missingReference
+        /// A value the backend cannot store (PostgreSQL: a NUL character in text).
+        case invalidValue
         case unavailable
         case corrupt
     }

@@ -1,6 +1,9 @@
 /// Every metric the gateway exports, named once.
 public enum MetricName {
     public static let hubPackets = "gateway_camera_packets_total"
+    public static let cacheHits = "gateway_cache_hits_total"
+    public static let cacheMisses = "gateway_cache_misses_total"
+    public static let cacheErrors = "gateway_cache_errors_total"
     public static let hubBytes = "gateway_camera_bytes_total"
     public static let hubKeyframes = "gateway_camera_keyframes_total"
     public static let readerDroppedPackets = "gateway_reader_dropped_packets_total"

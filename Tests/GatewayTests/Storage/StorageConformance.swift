@@ -231,6 +231,16 @@ struct StorageConformance {
                                 details: JSONObject([("nested", .object(JSONObject([("ä", .array([.null, .bool(true), .double(0.5)]))])))]))
         try await storage.insertVideo(video)
         #expect(try await storage.video(id: "v-ü") == video)
+        // A NUL character is stored exactly, or refused as an invalid value (PostgreSQL's text
+        // cannot hold one) — never a failure that looks like the storage being away.
+        var odd = camera("nul", owner: "Zoë")
+        odd.name = "before\u{0}after"
+        do {
+            try await storage.upsertCamera(odd)
+            #expect(try await storage.camera(id: "nul") == odd)
+        } catch let error as StorageError {
+            #expect(error.code == .invalidValue, "\(error)")
+        }
         // Not found is nil or false, never an error.
         #expect(try await storage.user(id: "missing") == nil)
         #expect(try await storage.camera(id: "missing") == nil)
