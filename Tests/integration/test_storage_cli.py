@@ -144,7 +144,7 @@ def test_check_config_validates_backend_options_and_the_compose_configuration():
     assert result.returncode == 2 and "storage.uri" in result.stderr and "storage.database" in result.stderr, result.stderr
 
     compose = yaml.safe_load(open(os.path.join(ROOT, "deploy", "docker-compose.yml")))
-    assert {"gateway", "postgres", "redis"} <= set(compose["services"])
+    assert {"gateway", "postgres", "redis", "mongodb", "mosquitto"} <= set(compose["services"])
     assert "./plugins.json:/srv/gateway/plugins.json:ro" in compose["services"]["gateway"]["volumes"]
     checked = gateway("check-config", os.path.join(ROOT, "deploy", "plugins.json"),
                       env={"GATEWAY_JWT_SECRET": "compose-secret-0123456789abcdef0123456789", "POSTGRES_PASSWORD": "pw"})
