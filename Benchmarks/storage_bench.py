@@ -3,8 +3,8 @@ Redis cache, measured in one run with wrk against the release gateway.
 
 - API: `GET /api/cameras/{id}` as a user the camera is shared with (token check, camera lookup,
   grant lookup, the answer) — login excluded.
-- HLS: `GET /hls/{id}/init.mp4` with the same user's bearer token: the authorization every
-  segment request pays (token, user, camera, grant), then bytes from memory.
+- HLS: `GET /hls/{id}/seg-….m4s` (the newest segment) with the same user's bearer token: the
+  authorization every segment request pays (token, user, camera, grant), then bytes from memory.
 
 Usage: python3 storage_bench.py GATEWAY_BINARY MEDIA.mp4 [--seconds 8] [--connections 16]
 Needs scripts/test-servers.sh's servers (GATEWAY_TEST_* in the environment)."""
@@ -68,16 +68,23 @@ def measure(binary, media, storage, cache, seconds, connections):
         owner = bench_gateway.login(base, "owner", PASSWORD)
         request(base, "/api/cameras/cam/shares", owner, {"username": "viewer", "role": "viewer"})
         viewer = bench_gateway.login(base, "viewer", PASSWORD)
-        request(base, "/api/cameras/cam/stream/start", owner, {})
+        started = request(base, "/api/cameras/cam/stream/start", owner, {})
+        api = wrk(f"{base}/api/cameras/cam", viewer, seconds, connections)
+        # The newest segment, taken just before: it stays in the window (6 × 2 s) for the run.
+        segment = None
         for _ in range(100):
             try:
-                urllib.request.urlopen(urllib.request.Request(base + "/hls/cam/init.mp4", headers={"Authorization": f"Bearer {viewer}"}),
-                                       timeout=10).read()
-                break
+                playlist = urllib.request.urlopen(base + started["streamUrl"], timeout=10).read().decode()
+                names = [line.split("?")[0] for line in playlist.splitlines() if line.startswith("seg-")]
+                if names:
+                    segment = names[-1]
+                    break
             except Exception:
-                time.sleep(0.2)
-        api = wrk(f"{base}/api/cameras/cam", viewer, seconds, connections)
-        hls = wrk(f"{base}/hls/cam/init.mp4", viewer, seconds, connections)
+                pass
+            time.sleep(0.2)
+        if not segment:
+            sys.exit("the HLS sink produced no segment")
+        hls = wrk(f"{base}/hls/cam/{segment}", viewer, seconds, connections)
         return api, hls
     finally:
         process.terminate()
@@ -97,7 +104,7 @@ def main():
     cache = {"type": "redis", "url": os.environ["GATEWAY_TEST_REDIS_URL"]}
     print(f"\nStorage: requests/s with wrk ({args.connections} connections, {args.seconds} s each) as a viewer of a shared camera;"
           " non-2xx answers in brackets.\n")
-    print(f"| {'backend':<10} | {'cache':<6} | {'GET /api/cameras/{id}':>22} | {'GET /hls/{id}/init.mp4':>23} |")
+    print(f"| {'backend':<10} | {'cache':<6} | {'GET /api/cameras/{id}':>22} | {'GET /hls/{id}/segment':>23} |")
     print(f"| {'-' * 10} | {'-' * 6} | {'-' * 22} | {'-' * 23} |")
     for name, storage in storages():
         for with_cache in (False, True):
