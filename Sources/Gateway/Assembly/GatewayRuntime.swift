@@ -38,6 +38,13 @@ public final class GatewayRuntime: Sendable {
         self.storage = storage
         self.users = users
         self.access = AccessControl(storage: storage)
+        if let cached = storage as? CachedStorage {
+            // A grant revoked or a camera changed through another gateway process ends this
+            // process's open streams as soon as its invalidation arrives, not at the next re-check.
+            cached.observeInvalidations { [access] keys in
+                if CachedStorage.touchesAccess(keys) { access.changes.notify() }
+            }
+        }
         self.cameraManager = cameraManager
         self.cameras = CameraOperations(storage: storage, access: access, manager: cameraManager, events: events,
                                        sources: SourcePolicy(config: config.sources), limits: config.limits)

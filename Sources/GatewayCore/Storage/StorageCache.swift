@@ -33,6 +33,7 @@ public final class CachedStorage: StorageBackend {
     public let storage: any StorageBackend
     public let cache: any StorageCache
     private let local: LocalCache
+    private let observers = Observers()
     private let hits: Counter
     private let misses: Counter
 
@@ -42,9 +43,22 @@ public final class CachedStorage: StorageBackend {
         local = LocalCache(ttl: localTTL)
         hits = Counter(label: MetricName.cacheHits, factory: metrics)
         misses = Counter(label: MetricName.cacheMisses, factory: metrics)
-        cache.subscribe { [local] keys in
+        cache.subscribe { [local, observers] keys in
             if let keys { local.remove(keys) } else { local.removeAll() }
+            for observer in observers.list.withLock({ $0 }) { observer(keys) }
         }
+    }
+
+    /// Calls `observer` with the keys another process invalidated (nil: the channel was lost, and
+    /// anything may have changed): the server re-checks its open streams' access on it.
+    public func observeInvalidations(_ observer: @escaping @Sendable ([String]?) -> Void) {
+        observers.list.withLock { $0.append(observer) }
+    }
+
+    /// Whether invalidated `keys` touch access: cameras or grants.
+    public static func touchesAccess(_ keys: [String]?) -> Bool {
+        guard let keys else { return true }
+        return keys.contains { $0.hasPrefix("gw1:camera:") || $0.hasPrefix("gw1:grant:") || $0.hasPrefix("gw1:user:") }
     }
 
     public func migrate() async throws { try await storage.migrate() }
@@ -157,6 +171,10 @@ public final class CachedStorage: StorageBackend {
         if useLocal { local.set(key, text) }
         return value
     }
+}
+
+final class Observers: Sendable {
+    let list = Mutex<[@Sendable ([String]?) -> Void]>([])
 }
 
 /// The in-process level: bounded, short-lived, dropped whole when invalidations may be missed.
