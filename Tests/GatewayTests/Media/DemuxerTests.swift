@@ -81,7 +81,9 @@ import Testing
             #expect(error.code == .timeout)
         }
         let elapsed = ContinuousClock.now - started
-        #expect(elapsed >= .milliseconds(450) && elapsed < .seconds(3))
+        // At least the timeout; the upper bound only tells a timeout from a hang (the whole suite
+        // runs in parallel on 2 cores, so it is generous).
+        #expect(elapsed >= .milliseconds(450) && elapsed < .seconds(10))
     }
 }
 
