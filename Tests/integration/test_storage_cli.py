@@ -142,6 +142,13 @@ def test_check_config_validates_backend_options_and_the_compose_configuration():
     _, path = write_config(directory, {"type": "mongodb", "uri": "http://x", "database": "a.b"})
     result = gateway("check-config", path)
     assert result.returncode == 2 and "storage.uri" in result.stderr and "storage.database" in result.stderr, result.stderr
+    config, path = write_config(directory, {"type": "sqlite"})
+    config["cache"] = {"type": "redis", "url": "rediss://tls.example", "ttl_seconds": 0, "local_ttl_seconds": 999}
+    json.dump(config, open(path, "w"))
+    result = gateway("check-config", path)
+    assert result.returncode == 2, result.stderr
+    for where in ["cache.url", "cache.ttl_seconds", "cache.local_ttl_seconds"]:
+        assert where in result.stderr, (where, result.stderr)
 
     compose = yaml.safe_load(open(os.path.join(ROOT, "deploy", "docker-compose.yml")))
     assert {"gateway", "postgres", "redis", "mongodb", "mosquitto"} <= set(compose["services"])
