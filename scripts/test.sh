@@ -10,8 +10,9 @@ done
 ./scripts/python-env.sh
 # PostgreSQL, Redis and a MongoDB wire-protocol server on loopback, stopped on exit; their
 # addresses reach the tests through GATEWAY_TEST_* variables.
-./scripts/test-servers.sh start
+# The trap first: a server that fails to start must not leave the ones before it running.
 trap './scripts/test-servers.sh stop' EXIT
+./scripts/test-servers.sh start
 # shellcheck source=/dev/null
 source .test-servers/env
 # The CLI tests run the gateway binary as a user would, so build it with the tests.
