@@ -76,8 +76,8 @@ if [ "$which" = "storage" ] || [ "$which" = "all" ]; then
   [ -s "$storage_media" ] || { mkdir -p "$(dirname "$storage_media")"; ffmpeg -hide_banner -loglevel error -y -f lavfi \
     -i "testsrc2=size=320x240:rate=25" -t 30 -c:v libx264 -preset ultrafast -g 25 -keyint_min 25 -sc_threshold 0 -b:v 300k \
     -pix_fmt yuv420p "$storage_media"; }
-  ./scripts/test-servers.sh start >&2
   trap './scripts/test-servers.sh stop' EXIT
+  ./scripts/test-servers.sh start >&2
   # shellcheck source=/dev/null
   source .test-servers/env
   echo "Storage:"
