@@ -71,7 +71,8 @@ import Testing
         for index in 1...10 {
             let started = ContinuousClock.now
             bus.emit(GatewayEvent(name: "e\(index)"))
-            #expect(ContinuousClock.now - started < .milliseconds(50), "emitting never waits for a backend")
+            // The stuck backend never returns: any bound well under forever tells waiting from not.
+            #expect(ContinuousClock.now - started < .seconds(1), "emitting never waits for a backend")
             // The healthy backend keeps up, whatever the stuck one does.
             #expect(try await eventually { healthy.received.withLock { $0.count } == index + 1 })
         }

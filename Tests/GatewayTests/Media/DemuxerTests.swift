@@ -65,7 +65,7 @@ import Testing
         let result = await task.result
         #expect(throws: MediaError.self) { try result.get() }
         if case .failure(let error as MediaError) = result { #expect(error.code == .cancelled) }
-        #expect(ContinuousClock.now - started < .seconds(3))
+        #expect(ContinuousClock.now - started < .seconds(10))  // a hang guard: the stuck server never answers
     }
 
     @Test func aSilentInputTimesOut() async throws {

@@ -126,13 +126,14 @@ import Testing
         let asked = ContinuousClock.now
         var hold: DemandHold? = demand.hold()
         let wokeAt = await woke.value
-        #expect(wokeAt >= asked && asked.duration(to: wokeAt) < .milliseconds(500))
+        // A wake, not a speed: the bound only tells it from never (the suites run in parallel on 2 cores).
+        #expect(wokeAt >= asked && asked.duration(to: wokeAt) < .seconds(10))
         _ = hold
         hold = nil  // freed: released
         let released = ContinuousClock.now
         try await demand.waitForIdle(timeout: .milliseconds(300), poll: .milliseconds(20))
         let idleAfter = released.duration(to: .now)
-        #expect(idleAfter >= .milliseconds(280) && idleAfter < .seconds(2), "\(idleAfter)")
+        #expect(idleAfter >= .milliseconds(280) && idleAfter < .seconds(10), "\(idleAfter)")
     }
 }
 
