@@ -94,8 +94,11 @@ enum StorageCLI {
     /// backend that cannot be opened, with one line that names it.
     static func open(_ file: String, logger: Logger) async throws -> any StorageBackend {
         let registry = StandardPlugins.registry
-        guard case .success(let config) = ConfigLoader(registry: registry).load(file: file) else {
-            if case .failure(let errors) = ConfigLoader(registry: registry).load(file: file) { printError("\(file): \(errors)") }
+        let config: GatewayConfig
+        switch ConfigLoader(registry: registry).load(file: file) {
+        case .success(let loaded): config = loaded
+        case .failure(let errors):
+            printError("\(file): \(errors)")
             throw ExitCode(2)
         }
         let spec = config.storage?.spec ?? StorageOpening.defaultSpec

@@ -30,6 +30,15 @@ public enum JSONValue: Sendable, Equatable {
     /// Whether the object has `key` with a value other than null (null means "the default").
     package func given(_ key: String) -> Bool { self[key].map { $0 != .null } ?? false }
 
+    /// Any number as a Double (the writer puts whole doubles as integers).
+    package var doubleValue: Double? {
+        switch self {
+        case .int(let value): Double(value)
+        case .double(let value): value
+        default: nil
+        }
+    }
+
     /// The value as an integer, when it is a whole number that fits.
     package var integer: Int? {
         switch self {

@@ -82,7 +82,7 @@ extension MongoStorage {
                            kind: VideoKind(rawValue: document["kind"]?.stringValue ?? "") ?? .clip,
                            status: VideoStatus(rawValue: document["status"]?.stringValue ?? "") ?? .pending,
                            path: document["path"]?.stringValue ?? "", start: document["start"]?.doubleValue, end: document["end"]?.doubleValue,
-                           size: Int(document["size"]?.doubleValue ?? 0), label: document["label"]?.stringValue,
+                           size: document["size"]?.integer ?? 0, label: document["label"]?.stringValue,
                            createdBy: document["createdBy"]?.stringValue, createdAt: document["createdAt"]?.doubleValue ?? 0, details: details)
     }
 }

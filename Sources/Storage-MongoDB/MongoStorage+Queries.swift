@@ -115,7 +115,7 @@ extension MongoStorage {
         ])))
         var total = 0
         if case .object(let cursor)? = counted["cursor"], case .array(let batch)? = cursor["firstBatch"], case .object(let group)? = batch.first {
-            total = Int(group["n"]?.doubleValue ?? 0)
+            total = group["n"]?.integer ?? 0
         }
         return (page, total)
     }
@@ -138,7 +138,7 @@ extension MongoStorage {
             ("update", .string(collection)),
             ("updates", .array([.object(JSONObject([("q", .object(filter)), ("u", change), ("upsert", .bool(upsert)), ("multi", .bool(false))]))])),
         ])))
-        return Int(reply["n"]?.doubleValue ?? 0)
+        return reply["n"]?.integer ?? 0
     }
 
     /// Deletes the first match, or all; the number deleted.
@@ -147,7 +147,7 @@ extension MongoStorage {
             ("delete", .string(collection)),
             ("deletes", .array([.object(JSONObject([("q", .object(filter)), ("limit", .int(all ? 0 : 1))]))])),
         ])))
-        return Int(reply["n"]?.doubleValue ?? 0)
+        return reply["n"]?.integer ?? 0
     }
 
     static func limit(_ count: Int) -> JSONObject { JSONObject([("limit", .int(count))]) }

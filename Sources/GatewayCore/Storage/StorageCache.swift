@@ -277,14 +277,3 @@ extension GrantRecord: CacheCodable {
                            grantedBy: grantedBy, createdAt: object["createdAt"]?.doubleValue ?? 0)
     }
 }
-
-extension JSONValue {
-    /// A number as a Double (whole numbers are written as integers).
-    package var doubleValue: Double? {
-        switch self {
-        case .int(let value): Double(value)
-        case .double(let value): value
-        default: nil
-        }
-    }
-}
