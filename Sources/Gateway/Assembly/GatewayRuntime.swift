@@ -88,11 +88,21 @@ public final class GatewayRuntime: Sendable {
         let eventSpecs = config.events.isEmpty
             ? [PluginSpec(kind: .events, type: LogEventBackend.type, configuration: LogEventBackend.Configuration(), path: "events")]
             : config.events.map(\.spec)
+        var backendNames: [String: Int] = [:]
         for spec in eventSpecs {
             guard let backend = try registry.build(spec, as: (any EventBackend).self, context: context("events", spec.type)) else {
                 throw ConfigErrors([ConfigProblem(path: spec.path + ".type", reason: "event backend '\(spec.type)' is not available in this build")])
             }
-            events.attach(backend, name: spec.type)
+            // The second backend of a type is `type-2`, and so on: the name of its spool directory and metrics.
+            backendNames[spec.type, default: 0] += 1
+            let name = backendNames[spec.type] == 1 ? spec.type : "\(spec.type)-\(backendNames[spec.type]!)"
+            if let remote = backend as? any RemoteEventBackend {
+                let spool = try EventSpool(directory: dataDirectory + "/spool/" + name, backend: name, maxEvents: spec.eventOptions.spoolMaxEvents,
+                                           maxBytes: spec.eventOptions.spoolMaxBytes, metrics: metricsFactory)
+                events.attach(remote, name: name, spool: spool)
+            } else {
+                events.attach(backend, name: name)
+            }
         }
 
         let storageSpec = config.storage?.spec ?? StorageOpening.defaultSpec

@@ -3,9 +3,11 @@ import Metrics
 import ServiceLifecycle
 import Synchronization
 
-/// Carries events to every event backend. Emitting never blocks: each backend has its own
+/// Carries events to every event backend. Emitting never blocks: each local backend has its own
 /// bounded queue, so a slow or failing backend delays nobody; when a queue is full the oldest
-/// event is dropped and counted (`gateway_events_dropped_total{backend}`).
+/// event is dropped and counted (`gateway_events_dropped_total{backend}`). A remote backend
+/// (`RemoteEventBackend`) has a durable spool instead (`EventSpool`), delivered in order with
+/// retries, and kept across restarts.
 public final class EventBus: Service, Sendable {
     private struct Queue: Sendable {
         let name: String
@@ -15,26 +17,47 @@ public final class EventBus: Service, Sendable {
         let dropped: Counter
     }
 
+    private struct Spooled: Sendable {
+        let name: String
+        let backend: any RemoteEventBackend
+        let spool: EventSpool
+        let delivered: Counter
+    }
+
     private let queues = Mutex<[Queue]>([])
+    private let spooled = Mutex<[Spooled]>([])
     private let listeners = Mutex<[@Sendable (GatewayEvent) -> Void]>([])
     private let logger: Logger
     private let capacity: Int
     private let metrics: any MetricsFactory
     private let drainTimeout: Duration
+    private let retry: Backoff
 
     public init(logger: Logger, capacity: Int = 10_000, metrics: any MetricsFactory = MetricsSystem.factory,
-                drainTimeout: Duration = .seconds(5)) {
+                drainTimeout: Duration = .seconds(5), retry: Backoff = Backoff(initial: .milliseconds(250), maximum: .seconds(5))) {
         self.logger = logger
         self.drainTimeout = drainTimeout
         self.capacity = capacity
         self.metrics = metrics
+        self.retry = retry
     }
 
-    /// Adds a backend; call before `run()`.
+    /// Adds a local backend; call before `run()`.
     public func attach(_ backend: any EventBackend, name: String) {
         let (stream, continuation) = AsyncStream.makeStream(of: GatewayEvent.self, bufferingPolicy: .bufferingNewest(capacity))
         let dropped = Counter(label: MetricName.eventsDropped, dimensions: [("backend", name)], factory: metrics)
         queues.withLock { $0.append(Queue(name: name, backend: backend, stream: stream, continuation: continuation, dropped: dropped)) }
+    }
+
+    /// Adds a remote backend with its spool; call before `run()`.
+    public func attach(_ backend: any RemoteEventBackend, name: String, spool: EventSpool) {
+        let delivered = Counter(label: MetricName.eventsDelivered, dimensions: [("backend", name)], factory: metrics)
+        spooled.withLock { $0.append(Spooled(name: name, backend: backend, spool: spool, delivered: delivered)) }
+    }
+
+    /// Every backend attached, local and remote (the analytics API looks for one it can query).
+    public var backends: [any EventBackend] {
+        queues.withLock { $0.map(\.backend) } + spooled.withLock { $0.map { $0.backend as any EventBackend } }
     }
 
     /// Synchronous in-process observers (clip triggers, tests); called on the emitting thread.
@@ -45,33 +68,53 @@ public final class EventBus: Service, Sendable {
         for queue in queues.withLock({ $0 }) {
             if case .dropped = queue.continuation.yield(event) { queue.dropped.increment() }
         }
+        for remote in spooled.withLock({ $0 }) { remote.spool.append(event) }
     }
 
     /// Delivers until the gateway shuts down; then delivers what is still queued, giving a
-    /// stuck backend at most `drainTimeout`, and ends.
+    /// stuck backend at most `drainTimeout`, and ends. What a remote backend did not take stays
+    /// in its spool on disk for the next start.
     public func run() async throws {
         let queues = queues.withLock { $0 }
+        let remotes = spooled.withLock { $0 }
         let drainTimeout = drainTimeout
-        guard !queues.isEmpty else {
+        guard !queues.isEmpty || !remotes.isEmpty else {
             try? await gracefulShutdown()
             return
         }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await withDiscardingTaskGroup { consumers in
-                    for queue in queues {
-                        consumers.addTask { await self.deliver(queue) }
+        await withTaskGroup(of: Void.self) { connections in
+            for remote in remotes {
+                connections.addTask {
+                    do {
+                        try await remote.backend.run()
+                    } catch {
+                        self.logger.error("event backend stopped", metadata: ["backend": "\(remote.name)", "error": "\(error)"])
                     }
                 }
             }
-            group.addTask {
-                try? await gracefulShutdown()
-                for queue in queues { queue.continuation.finish() }
-                try? await Task.sleep(for: drainTimeout)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    await withDiscardingTaskGroup { consumers in
+                        for queue in queues {
+                            consumers.addTask { await self.deliver(queue) }
+                        }
+                        for remote in remotes {
+                            consumers.addTask { await self.deliver(remote) }
+                        }
+                    }
+                }
+                group.addTask {
+                    try? await gracefulShutdown()
+                    for queue in queues { queue.continuation.finish() }
+                    for remote in remotes { remote.spool.drain() }
+                    try? await Task.sleep(for: drainTimeout)
+                }
+                // Either everything was delivered, or the drain took too long, or we were cancelled.
+                _ = await group.next()
+                group.cancelAll()
             }
-            // Either everything was delivered, or the drain took too long, or we were cancelled.
-            _ = await group.next()
-            group.cancelAll()
+            for remote in remotes { await remote.spool.close() }
+            connections.cancelAll()
         }
     }
 
@@ -83,6 +126,41 @@ public final class EventBus: Service, Sendable {
                 logger.warning("event backend failed", metadata: [
                     "backend": "\(queue.name)", "event": "\(event.name)", "error": "\(error)",
                 ])
+            }
+        }
+    }
+
+    private func deliver(_ remote: Spooled) async {
+        var backoff = retry
+        var random = SystemRandomNumberGenerator()
+        var failing = false
+        let limit = max(1, remote.backend.batchLimit)
+        while !Task.isCancelled {
+            var batch = await remote.spool.next(limit: limit)
+            guard !batch.isEmpty else { return }
+            if batch.count < limit && remote.backend.batchLinger > .zero {
+                try? await Task.sleep(for: remote.backend.batchLinger)
+                batch = await remote.spool.next(limit: limit)
+                guard !batch.isEmpty else { return }
+            }
+            do {
+                try await remote.backend.deliver(batch.map(\.event))
+                remote.spool.acknowledge(through: batch[batch.count - 1].sequence)
+                remote.delivered.increment(by: batch.count)
+                backoff.reset()
+                if failing {
+                    failing = false
+                    logger.notice("event backend delivers again", metadata: ["backend": "\(remote.name)", "spooled": "\(remote.spool.count)"])
+                }
+            } catch {
+                if Task.isCancelled { return }
+                if !failing {
+                    failing = true
+                    logger.warning("event backend cannot take events; they wait in its spool", metadata: [
+                        "backend": "\(remote.name)", "error": "\(error)", "spool": "\(remote.spool.directory)",
+                    ])
+                }
+                try? await Task.sleep(for: backoff.nextDelay(using: &random))
             }
         }
     }

@@ -5,6 +5,11 @@ import JSON
 
 /// Something that happened in the gateway, for the event backends (log, MQTT, analytics).
 public struct GatewayEvent: Sendable, Equatable {
+    /// The version of the payload schema (`json`); see docs/events.md.
+    public static let schemaVersion = 1
+    /// Unique per event, the same in every backend: consumers drop duplicates by it (remote
+    /// backends deliver at least once).
+    public let id: String
     /// Dotted name: `user.login`, `camera.created`, `camera.state_changed`, …
     public let name: String
     /// Unix time in seconds.
@@ -14,7 +19,9 @@ public struct GatewayEvent: Sendable, Equatable {
     public let camera: String?
     public let details: JSONObject
 
-    public init(name: String, actor: String? = nil, camera: String? = nil, details: JSONObject = JSONObject(), time: Double = WallClock.now()) {
+    public init(name: String, actor: String? = nil, camera: String? = nil, details: JSONObject = JSONObject(), time: Double = WallClock.now(),
+                id: String = GatewayEvent.newID()) {
+        self.id = id
         self.name = name
         self.actor = actor
         self.camera = camera
@@ -22,14 +29,33 @@ public struct GatewayEvent: Sendable, Equatable {
         self.time = time
     }
 
-    /// `{"time": "2026-…Z", "event": …, "actor": …, "camera": …, "details": {…}}`
+    /// The part of `name` before the first dot (`user`), and the rest (`login`).
+    public var category: Substring { name.prefix { $0 != "." } }
+    public var action: Substring { name.firstIndex(of: ".").map { name[name.index(after: $0)...] } ?? "" }
+
+    /// A random UUID (version 4), lowercase.
+    public static func newID() -> String {
+        var random = SystemRandomNumberGenerator()
+        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
+        bytes[6] = bytes[6] & 0x0F | 0x40
+        bytes[8] = bytes[8] & 0x3F | 0x80
+        let hex = bytes.map { String($0, radix: 16).leftPadded(to: 2) }
+        return [hex[0..<4], hex[4..<6], hex[6..<8], hex[8..<10], hex[10..<16]].map { $0.joined() }.joined(separator: "-")
+    }
+
+    /// `{"v": 1, "id": …, "time": "2026-…Z", "event": …, "actor": …, "camera": …, "details": {…}}`
     public var json: JSONValue {
-        var object = JSONObject([("time", .string(WallClock.iso8601(time))), ("event", .string(name))])
+        var object = JSONObject([("v", .int(Self.schemaVersion)), ("id", .string(id)), ("time", .string(WallClock.iso8601(time))),
+                                 ("event", .string(name))])
         if let actor { object["actor"] = .string(actor) }
         if let camera { object["camera"] = .string(camera) }
         object["details"] = .object(details)
         return .object(object)
     }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }
 
 public enum WallClock {
@@ -50,10 +76,7 @@ public enum WallClock {
         var parts = tm()
         gmtime_r(&seconds, &parts)
         let millis = Int(((time - time.rounded(.down)) * 1000).rounded(.down))
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
+        func pad(_ value: Int32, _ width: Int) -> String { String(value).leftPadded(to: width) }
         return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
             + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(millis), 3))Z"
     }

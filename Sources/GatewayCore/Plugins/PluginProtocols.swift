@@ -61,6 +61,24 @@ public protocol EventBackend: Sendable {
     func publish(_ event: GatewayEvent) async throws
 }
 
+/// A backend that delivers events to another server (MQTT, PostgreSQL). The bus keeps its
+/// events in a durable spool under `data_dir/spool/` and hands them over in order, in batches:
+/// a batch leaves the spool once `deliver` returns, and is retried with backoff while it throws.
+/// Delivery is therefore at least once, in order; `GatewayEvent.id` tells duplicates apart.
+public protocol RemoteEventBackend: EventBackend {
+    /// Most events per `deliver` call.
+    var batchLimit: Int { get }
+    /// How long to gather events for a batch smaller than `batchLimit` (0: deliver at once).
+    var batchLinger: Duration { get }
+    func deliver(_ events: [GatewayEvent]) async throws
+    /// Holds the connection while the gateway runs; returns when cancelled, after saying goodbye.
+    func run() async throws
+}
+
+extension RemoteEventBackend {
+    public func publish(_ event: GatewayEvent) async throws { try await deliver([event]) }
+}
+
 /// An event backend: `log`, `mqtt`, `postgres`.
 public protocol EventBackendAdapter: Plugin, EventBackend {
     init(configuration: Configuration, context: PluginContext) throws

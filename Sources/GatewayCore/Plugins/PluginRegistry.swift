@@ -77,15 +77,18 @@ public struct PluginSpec: Sendable {
     public let sourceOptions: SourceOptions
     /// For a storage backend: the options every backend has (`wait_for_seconds`).
     public let storageOptions: StorageOptions
+    /// For an event backend: the options every backend has (the spool's bounds).
+    public let eventOptions: EventOptions
 
     public init(kind: PluginRegistry.Kind, type: String, configuration: (any Sendable)?, path: String, sourceOptions: SourceOptions = SourceOptions(),
-                storageOptions: StorageOptions = StorageOptions()) {
+                storageOptions: StorageOptions = StorageOptions(), eventOptions: EventOptions = EventOptions()) {
         self.kind = kind
         self.type = type
         self.configuration = configuration
         self.path = path
         self.sourceOptions = sourceOptions
         self.storageOptions = storageOptions
+        self.eventOptions = eventOptions
     }
 
     static func decode(_ kind: PluginRegistry.Kind, from decoder: any Decoder) throws -> PluginSpec {
@@ -107,8 +110,9 @@ public struct PluginSpec: Sendable {
         }
         let sourceOptions = kind == .source ? try SourceOptions(from: decoder) : SourceOptions()
         let storageOptions = kind == .storage ? try StorageOptions(from: decoder) : StorageOptions()
+        let eventOptions = kind == .events ? try EventOptions(from: decoder) : EventOptions()
         return PluginSpec(kind: kind, type: type, configuration: try entry.decode(decoder), path: path, sourceOptions: sourceOptions,
-                          storageOptions: storageOptions)
+                          storageOptions: storageOptions, eventOptions: eventOptions)
     }
 }
 

@@ -15,6 +15,9 @@ public enum MetricName {
     public static let cameraFragmenters = "gateway_camera_fragmenters"
     public static let cameraReaders = "gateway_camera_readers"
     public static let eventsDropped = "gateway_events_dropped_total"
+    /// Events waiting in a remote backend's spool, and events a remote backend took.
+    public static let eventsSpooled = "gateway_events_spooled"
+    public static let eventsDelivered = "gateway_events_delivered_total"
     public static let viewerDroppedFragments = "gateway_viewer_dropped_fragments_total"
     public static let viewers = "gateway_camera_viewers"
     public static let hlsRequests = "gateway_hls_requests_total"
