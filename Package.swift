@@ -102,6 +102,8 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Metrics", package: "swift-metrics"),
         ], path: "Sources/Cache-Redis"),
+        .systemLibrary(name: "CMosquitto", path: "Sources/CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        .target(name: "EventsMQTT", dependencies: ["GatewayCore", "JSON", "CMosquitto"], path: "Sources/Events-MQTT"),
         .target(name: "SourcesFile", dependencies: ["GatewayCore", "CFFmpeg"], path: "Sources/Sources-File"),
         .systemLibrary(name: "CV4L2", path: "Sources/CV4L2"),
         .target(name: "SourcesUSB", dependencies: ["GatewayCore", "CV4L2"], path: "Sources/Sources-USB"),
@@ -109,7 +111,7 @@ let package = Package(
         .target(name: "SourcesHTTP", dependencies: ["GatewayCore"], path: "Sources/Sources-HTTP"),
         .target(name: "Sinks", dependencies: ["GatewayCore", .product(name: "DequeModule", package: "swift-collections")]),
         .target(name: "StandardPlugins", dependencies: [
-            "GatewayCore", "SourcesFile", "SourcesUSB", "SourcesRTSP", "SourcesHTTP", "Sinks", "StorageSQLite", "StoragePostgres", "StorageMongoDB", "CacheRedis",
+            "GatewayCore", "SourcesFile", "SourcesUSB", "SourcesRTSP", "SourcesHTTP", "Sinks", "StorageSQLite", "StoragePostgres", "StorageMongoDB", "CacheRedis", "EventsMQTT",
         ]),
         .executableTarget(name: "GatewayCLI", dependencies: [
             "Gateway", "StandardPlugins", "SourcesUSB",
@@ -118,7 +120,7 @@ let package = Package(
         .executableTarget(name: "SocketIOConformanceServer", dependencies: ["SocketIO", "JSON", .product(name: "Hummingbird", package: "hummingbird")]),
         .executableTarget(name: "GatewayBench", dependencies: ["GatewayCore", "SourcesFile", "Sinks", "StorageSQLite"], path: "Benchmarks/GatewayBench"),
         .testTarget(name: "GatewayTests", dependencies: [
-            "Gateway", "GatewayCore", "JSON", "SocketIO", "SourcesFile", "Sinks", "StandardPlugins", "StorageSQLite", "StoragePostgres", "StorageMongoDB", "CacheRedis",
+            "Gateway", "GatewayCore", "JSON", "SocketIO", "SourcesFile", "Sinks", "StandardPlugins", "StorageSQLite", "StoragePostgres", "StorageMongoDB", "CacheRedis", "EventsMQTT",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

@@ -9,8 +9,12 @@ packages=(ffmpeg pkg-config libavformat-dev libavcodec-dev libavdevice-dev libav
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   # storage servers the tests start on loopback (scripts/test-servers.sh)
   postgresql-15 redis-server
+  # the MQTT broker and its clients (mosquitto_sub) for the MQTT event backend's tests
+  mosquitto mosquitto-clients
   # C client libraries of the storage backends
-  libmongoc-dev libhiredis-dev)
+  libmongoc-dev libhiredis-dev
+  # C client library of the MQTT event backend
+  libmosquitto-dev)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -3,9 +3,10 @@
 # directory under .test-servers/, and writes their addresses to .test-servers/env:
 #   PostgreSQL 15 (initdb + pg_ctl into a /tmp directory; as root through `runuser -u postgres`,
 #   which initdb needs),
-#   Redis (redis-server), and a MongoDB wire-protocol server (nx-27017 from PyPI, in .venv).
+#   Redis (redis-server), a MongoDB wire-protocol server (nx-27017 from PyPI, in .venv), and
+#   Mosquitto (Debian's broker, with its own config and persistence file).
 # Usage: scripts/test-servers.sh start | stop (and postgres DIR, postgres-down DIR, postgres-up DIR
-# for a test's own instance). `start` fails loudly when a server does not come up; `stop` ends
+# and mosquitto DIR, mosquitto-down DIR, mosquitto-up DIR for a test's own instance). `start` fails loudly when a server does not come up; `stop` ends
 # each server by the PID it recorded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,7 @@ stop() {
     postgres_down "$(cat "$root/postgres.dir")" 2>/dev/null || true
     rm -rf "$(cat "$root/postgres.dir")"
   fi
+  mosquitto_down "$root/mosquitto" 2>/dev/null || true
   for pidfile in "$root"/*.pid; do
     [ -f "$pidfile" ] || continue
     pid=$(cat "$pidfile")
@@ -93,6 +95,45 @@ start_mongodb() {
   echo "export GATEWAY_TEST_MONGODB_URI=mongodb://127.0.0.1:$port" >> "$root/env"
 }
 
+start_mosquitto() {  # DIR: a broker of its own there (config, persistence, log); prints its env line
+  local dir="$1" port
+  port=$(free_port)
+  mkdir -p "$dir"
+  [ "$(id -u)" -ne 0 ] || chown -R "$(id -un)" "$dir"
+  cat > "$dir/mosquitto.conf" <<CONF
+listener $port 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $dir/
+autosave_interval 1
+log_dest file $dir/mosquitto.log
+log_type error
+log_type warning
+log_type notice
+pid_file $dir/mosquitto.pid
+user $(id -un)
+CONF
+  echo "$port" > "$dir/port"
+  mosquitto_up "$dir"
+  echo "export GATEWAY_TEST_MQTT_URL=mqtt://127.0.0.1:$port"
+}
+
+mosquitto_up() {  # DIR: starts the broker configured there, on its port
+  local dir="$1"
+  mosquitto -c "$dir/mosquitto.conf" -d 2>>"$dir/mosquitto.log"
+  wait_port Mosquitto "$(cat "$dir/port")" 20 >&2 || { cat "$dir/mosquitto.log" >&2; return 1; }
+}
+
+mosquitto_down() {  # DIR
+  [ -s "$1/mosquitto.pid" ] || return 0
+  local pid
+  pid=$(cat "$1/mosquitto.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$1/mosquitto.pid"
+}
+
 case "${1:-}" in
   start)
     stop
@@ -105,6 +146,7 @@ case "${1:-}" in
     start_postgres "$(cat "$root/postgres.dir")" >> "$root/env"
     start_redis
     start_mongodb
+    start_mosquitto "$root/mosquitto" >> "$root/env"
     echo "test servers: $(grep -o 'GATEWAY_TEST_[A-Z_]*=[a-z]*://[^ ]*' "$root/env" | sed -E 's#://[^@/]*@#://…@#' | tr '\n' ' ')"
     ;;
   stop) stop ;;
@@ -113,5 +155,9 @@ case "${1:-}" in
   postgres) start_postgres "$2" ;;
   postgres-down) postgres_down "$2" ;;
   postgres-up) postgres_up "$2" ;;
-  *) echo "usage: $0 start | stop | postgres DIR | postgres-down DIR | postgres-up DIR" >&2; exit 2 ;;
+  # Likewise a Mosquitto broker of a test's own: mosquitto DIR prints its URL line.
+  mosquitto) start_mosquitto "$2" ;;
+  mosquitto-down) mosquitto_down "$2" ;;
+  mosquitto-up) mosquitto_up "$2" ;;
+  *) echo "usage: $0 start | stop | postgres DIR | postgres-down DIR | postgres-up DIR | mosquitto DIR | mosquitto-down DIR | mosquitto-up DIR" >&2; exit 2 ;;
 esac

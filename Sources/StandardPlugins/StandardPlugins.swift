@@ -5,6 +5,7 @@ import SourcesHTTP
 import SourcesRTSP
 import SourcesUSB
 import CacheRedis
+import EventsMQTT
 import StorageMongoDB
 import StoragePostgres
 import StorageSQLite
@@ -20,6 +21,7 @@ public enum StandardPlugins {
         registry.register(source: USBSource.self)
         StandardSinks.register(into: &registry)
         registry.register(events: LogEventBackend.self)
+        registry.register(events: MQTTEventBackend.self)
         registry.register(storage: SQLiteStorage.self)
         registry.register(storage: PostgresStorage.self)
         registry.register(storage: MongoStorage.self)

@@ -26,6 +26,9 @@ public final class GatewayRuntime: Sendable {
     public let metricsFactory: any MetricsFactory
     public let startedAt: Double
     public let egressProxy: EgressProxy
+    /// The use cases every front end shares.
+    var clipControl: ClipControl { ClipControl(access: access, manager: cameraManager, limits: config.limits) }
+    var recordingControl: RecordingControl { RecordingControl(access: access, manager: cameraManager) }
     /// Recording playbacks running now (stitched ranges, Socket.IO `playVideo`), bounded.
     public let playbackSlots: WorkSlots
     let logger: Logger
@@ -58,8 +61,7 @@ public final class GatewayRuntime: Sendable {
                                   connectTimeout: 45, logger: logger)
         GatewaySocketIO(users: users, cameras: cameras, manager: cameraManager, events: events,
                         streams: StreamControl(access: access, manager: cameraManager, tokens: streamTokens, events: events),
-                        clips: ClipControl(access: access, manager: cameraManager, limits: config.limits),
-                        recording: RecordingControl(access: access, manager: cameraManager), playbacks: playbackSlots).install(on: socketIO)
+                        clips: clipControl, recording: recordingControl, playbacks: playbackSlots).install(on: socketIO)
     }
 
     /// Builds the plugins, migrates storage, creates plugins.json's users (announcing generated
@@ -77,12 +79,13 @@ public final class GatewayRuntime: Sendable {
         }
         let events = EventBus(logger: logger, metrics: metricsFactory)
         let storageBox = StorageBox()
+        let commands = GatewayCommandsBox()
         let context: @Sendable (String, String?) -> PluginContext = { id, type in
             var logger = logger
             logger[metadataKey: "component"] = "\(id)"
             if let type { logger[metadataKey: "type"] = "\(type)" }
             return PluginContext(id: id, logger: logger, dataDirectory: dataDirectory, events: events, metrics: metricsFactory,
-                                 storage: storageBox.storage)
+                                 storage: storageBox.storage, commands: commands)
         }
 
         let eventSpecs = config.events.isEmpty
@@ -140,8 +143,10 @@ public final class GatewayRuntime: Sendable {
                 logger.error("stored camera cannot start", metadata: ["camera": "\(record.id)", "error": "\(error)"])
             }
         }
-        return GatewayRuntime(config: config, events: events, storage: storage, users: users, cameraManager: manager,
-                              egressProxy: egressProxy, metricsRegistry: metricsRegistry, metricsFactory: metricsFactory, logger: logger)
+        let runtime = GatewayRuntime(config: config, events: events, storage: storage, users: users, cameraManager: manager,
+                                     egressProxy: egressProxy, metricsRegistry: metricsRegistry, metricsFactory: metricsFactory, logger: logger)
+        commands.commands = ServiceCommands(users: users, clips: runtime.clipControl, recording: runtime.recordingControl)
+        return runtime
     }
 
     /// The services that make the gateway run, besides the HTTP server.
@@ -165,8 +170,8 @@ public final class GatewayRuntime: Sendable {
         ShareRoutes(cameras: cameras).register(on: router)
         StreamRoutes(streams: streams).register(on: router)
         VideoRoutes(storage: storage, access: access, events: events).register(on: router)
-        ClipRoutes(clips: ClipControl(access: access, manager: cameraManager, limits: config.limits)).register(on: router)
-        RecordingRoutes(recording: RecordingControl(access: access, manager: cameraManager)).register(on: router)
+        ClipRoutes(clips: clipControl).register(on: router)
+        RecordingRoutes(recording: recordingControl).register(on: router)
         RecordingPlaybackRoutes(storage: storage, access: access, dataDirectory: FileIO.absolute(config.server.dataDirectory),
                                 slots: playbackSlots).register(on: router)
         HLSRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager, metrics: metricsFactory).register(on: router)

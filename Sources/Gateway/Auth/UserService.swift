@@ -67,6 +67,14 @@ public struct UserService: Sendable {
         return Session(user: user, token: try await tokens.issue(for: user))
     }
 
+    /// The principal of a configured service user (MQTT commands); 403 when there is no such user.
+    public func principal(named username: String) async throws -> Principal {
+        guard let user = try await storage.user(named: username) else {
+            throw GatewayError(.forbidden, "the service user '\(username)' does not exist")
+        }
+        return Principal(userID: user.id, username: user.username, role: user.role)
+    }
+
     /// The principal a bearer token names; 401 for anything wrong with it.
     public func principal(forToken token: String) async throws -> Principal {
         let verified: VerifiedToken

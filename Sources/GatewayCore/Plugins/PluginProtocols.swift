@@ -1,5 +1,6 @@
 import Logging
 import Metrics
+import Synchronization
 
 /// What every plugin is given when it is built: who it is, where it may write, where events go.
 public struct PluginContext: Sendable {
@@ -16,9 +17,12 @@ public struct PluginContext: Sendable {
     /// For a source a user (not an admin) chose: where it may connect, enforced at each connect.
     /// Nil for sources chosen by an admin or plugins.json.
     public var egress: SourceEgress?
+    /// What event backends may ask of the gateway (set once the server is assembled).
+    public let commands: GatewayCommandsBox
 
     public init(id: String, logger: Logger, dataDirectory: String, events: EventBus, metrics: any MetricsFactory = MetricsSystem.factory,
-                storage: (any StorageBackend)? = nil) {
+                storage: (any StorageBackend)? = nil, commands: GatewayCommandsBox = GatewayCommandsBox()) {
+        self.commands = commands
         self.id = id
         self.logger = logger
         self.dataDirectory = dataDirectory
@@ -123,4 +127,24 @@ public protocol StorageBackend: Sendable {
 /// A storage backend: `sqlite`, `postgres`, `mongodb`.
 public protocol StorageAdapter: Plugin, StorageBackend {
     init(configuration: Configuration, context: PluginContext) throws
+}
+
+/// What a remote event backend may ask of the gateway on behalf of a configured service user
+/// (MQTT commands). The access decision is the one every other front end gets.
+public protocol GatewayCommands: Sendable {
+    /// Triggers a clip on the camera as `username` (operator or better); returns the clip's id.
+    func triggerClip(cameraID: String, as username: String, pre: Double?, post: Double?, label: String?) async throws -> String
+    /// Switches recording (nil toggles) as `username`; returns whether it records now.
+    func setRecording(cameraID: String, enabled: Bool?, as username: String) async throws -> Bool
+}
+
+/// Where plugins find the gateway's commands once the server is assembled (the event backends
+/// are built before it).
+public final class GatewayCommandsBox: Sendable {
+    private let value = Mutex<(any GatewayCommands)?>(nil)
+    public init() {}
+    public var commands: (any GatewayCommands)? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
 }

@@ -123,3 +123,30 @@ func standardRegistry() -> PluginRegistry { StandardPlugins.registry }
         #expect(found.first { $0.path == "cameras[0].source.path" }?.reason.contains("is a directory") == true)
     }
 }
+
+@Suite struct EventBackendConfigTests {
+    func problems(_ text: String) -> [String] {
+        switch ConfigLoader(registry: standardRegistry(), environment: ["MQTT_SECRET": "s3cret"]).load(text: text, baseDirectory: TestMedia.directory) {
+        case .success: return []
+        case .failure(let errors): return errors.problems.map { "\($0.path): \($0.reason)" }
+        }
+    }
+
+    @Test func mqttOptionsAreCheckedAllAtOnceWithTheirPaths() {
+        let found = problems(#"""
+        {"events": [{"type": "mqtt", "url": "http://broker", "qos": 3, "topic_prefix": "a/+/b", "keepalive_seconds": 1,
+                     "tls": {"cert_file": "/nonexistent.pem"}, "spool_max_events": 0, "colour": "blue"}]}
+        """#)
+        for expected in ["events[0].url: must be an mqtt://", "events[0].qos: must be between 0 and 2", "events[0].topic_prefix: must be topic levels",
+                         "events[0].keepalive_seconds: must be between 5 and 3600", "events[0].tls.key_file: cert_file and key_file go together",
+                         "events[0].tls.cert_file: cannot read /nonexistent.pem", "events[0].spool_max_events: must be between 1",
+                         "events[0].colour: unknown"] {
+            #expect(found.contains { $0.hasPrefix(expected) }, "\(expected) in \(found)")
+        }
+    }
+
+    @Test func aValidMQTTSectionLoadsWithItsCredentialsFromTheEnvironment() throws {
+        #expect(problems(#"{"events": [{"type": "mqtt", "url": "mqtts://gateway:${MQTT_SECRET}@broker.example:8883", "service_user": "automation"}]}"#) == [])
+        #expect(problems(#"{"events": [{"type": "log"}, {"type": "mqtt", "url": "mqtt://127.0.0.1", "topic_prefix": "site-1/gateway", "qos": 0}]}"#) == [])
+    }
+}

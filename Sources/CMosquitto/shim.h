@@ -1,0 +1,4 @@
+#ifndef GATEWAY_CMOSQUITTO_SHIM_H
+#define GATEWAY_CMOSQUITTO_SHIM_H
+#include <mosquitto.h>
+#endif
