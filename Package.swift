@@ -104,6 +104,10 @@ let package = Package(
         ], path: "Sources/Cache-Redis"),
         .systemLibrary(name: "CMosquitto", path: "Sources/CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
         .target(name: "EventsMQTT", dependencies: ["GatewayCore", "JSON", "CMosquitto"], path: "Sources/Events-MQTT"),
+        .target(name: "EventsPostgres", dependencies: [
+            "GatewayCore", "JSON", "StoragePostgres",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ], path: "Sources/Events-Postgres"),
         .target(name: "SourcesFile", dependencies: ["GatewayCore", "CFFmpeg"], path: "Sources/Sources-File"),
         .systemLibrary(name: "CV4L2", path: "Sources/CV4L2"),
         .target(name: "SourcesUSB", dependencies: ["GatewayCore", "CV4L2"], path: "Sources/Sources-USB"),
@@ -111,7 +115,7 @@ let package = Package(
         .target(name: "SourcesHTTP", dependencies: ["GatewayCore"], path: "Sources/Sources-HTTP"),
         .target(name: "Sinks", dependencies: ["GatewayCore", .product(name: "DequeModule", package: "swift-collections")]),
         .target(name: "StandardPlugins", dependencies: [
-            "GatewayCore", "SourcesFile", "SourcesUSB", "SourcesRTSP", "SourcesHTTP", "Sinks", "StorageSQLite", "StoragePostgres", "StorageMongoDB", "CacheRedis", "EventsMQTT",
+            "GatewayCore", "SourcesFile", "SourcesUSB", "SourcesRTSP", "SourcesHTTP", "Sinks", "StorageSQLite", "StoragePostgres", "StorageMongoDB", "CacheRedis", "EventsMQTT", "EventsPostgres",
         ]),
         .executableTarget(name: "GatewayCLI", dependencies: [
             "Gateway", "StandardPlugins", "SourcesUSB",
@@ -120,7 +124,7 @@ let package = Package(
         .executableTarget(name: "SocketIOConformanceServer", dependencies: ["SocketIO", "JSON", .product(name: "Hummingbird", package: "hummingbird")]),
         .executableTarget(name: "GatewayBench", dependencies: ["GatewayCore", "SourcesFile", "Sinks", "StorageSQLite"], path: "Benchmarks/GatewayBench"),
         .testTarget(name: "GatewayTests", dependencies: [
-            "Gateway", "GatewayCore", "JSON", "SocketIO", "SourcesFile", "Sinks", "StandardPlugins", "StorageSQLite", "StoragePostgres", "StorageMongoDB", "CacheRedis", "EventsMQTT",
+            "Gateway", "GatewayCore", "JSON", "SocketIO", "SourcesFile", "Sinks", "StandardPlugins", "StorageSQLite", "StoragePostgres", "StorageMongoDB", "CacheRedis", "EventsMQTT", "EventsPostgres",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

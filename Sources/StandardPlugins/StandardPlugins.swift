@@ -6,6 +6,7 @@ import SourcesRTSP
 import SourcesUSB
 import CacheRedis
 import EventsMQTT
+import EventsPostgres
 import StorageMongoDB
 import StoragePostgres
 import StorageSQLite
@@ -22,6 +23,7 @@ public enum StandardPlugins {
         StandardSinks.register(into: &registry)
         registry.register(events: LogEventBackend.self)
         registry.register(events: MQTTEventBackend.self)
+        registry.register(events: PostgresEventBackend.self)
         registry.register(storage: SQLiteStorage.self)
         registry.register(storage: PostgresStorage.self)
         registry.register(storage: MongoStorage.self)

@@ -171,6 +171,7 @@ public final class GatewayRuntime: Sendable {
         StreamRoutes(streams: streams).register(on: router)
         VideoRoutes(storage: storage, access: access, events: events).register(on: router)
         ClipRoutes(clips: clipControl).register(on: router)
+        AnalyticsRoutes(events: events, access: access).register(on: router)
         RecordingRoutes(recording: recordingControl).register(on: router)
         RecordingPlaybackRoutes(storage: storage, access: access, dataDirectory: FileIO.absolute(config.server.dataDirectory),
                                 slots: playbackSlots).register(on: router)

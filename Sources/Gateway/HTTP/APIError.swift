@@ -40,7 +40,7 @@ struct APIError: Error, HTTPResponseError, Sendable {
         case .forbidden, .crossSiteRequest, .registrationClosed, .sourceNotAllowed, .limitReached: .forbidden
         case .notFound: .notFound
         case .userExists, .cameraExists, .managedByConfig, .owner, .notStreamable, .notMJPEG, .notAFile, .noClipper, .noRecorder,
-             .noVideo: .conflict
+             .noVideo, .analyticsUnavailable: .conflict
         case .bodyTooLarge: .contentTooLarge
         case .outOfRange, .passwordTooLong, .unknownOwner, .expired, .unplayable: .unprocessableContent
         case .websocketRequired: .upgradeRequired

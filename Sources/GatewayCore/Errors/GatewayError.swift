@@ -45,6 +45,8 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
         // The gateway.
         case missingResource = "missing_resource"
         case storageUnavailable = "storage_unavailable"
+        /// Analytics asked of a gateway without an event backend that answers them.
+        case analyticsUnavailable = "analytics_unavailable"
         case `internal`
     }
 
