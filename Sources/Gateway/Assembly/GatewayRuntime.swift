@@ -29,6 +29,8 @@ public final class GatewayRuntime: Sendable {
     /// The use cases every front end shares.
     var clipControl: ClipControl { ClipControl(access: access, manager: cameraManager, limits: config.limits) }
     var recordingControl: RecordingControl { RecordingControl(access: access, manager: cameraManager) }
+    /// HLS players and video downloads, as viewing sessions.
+    let requestSessions: RequestSessions
     /// Recording playbacks running now (stitched ranges, Socket.IO `playVideo`), bounded.
     public let playbackSlots: WorkSlots
     let logger: Logger
@@ -51,6 +53,7 @@ public final class GatewayRuntime: Sendable {
         self.cameraManager = cameraManager
         self.cameras = CameraOperations(storage: storage, access: access, manager: cameraManager, events: events,
                                        sources: SourcePolicy(config: config.sources), limits: config.limits)
+        requestSessions = RequestSessions(events: events)
         playbackSlots = WorkSlots(total: config.limits.playbacks, perUser: config.limits.playbacksPerUser)
         self.metricsRegistry = metricsRegistry
         self.metricsFactory = metricsFactory
@@ -152,7 +155,8 @@ public final class GatewayRuntime: Sendable {
     /// The services that make the gateway run, besides the HTTP server.
     /// ServiceLifecycle shuts services down in reverse order: cameras first (their sinks finish
     /// clips and segments, emitting events), storage last.
-    public var services: [any Service] { [StorageCloser(storage: storage), events, egressProxy, socketIO, cameraManager] }
+    /// After `events`: at shutdown the open sessions end (emitting) before the events drain.
+    public var services: [any Service] { [StorageCloser(storage: storage), events, requestSessions, egressProxy, socketIO, cameraManager] }
 
     /// Every route of the API, each file in HTTP/ registering its resource.
     public func makeRouter() -> Router<GatewayRequestContext> {
@@ -169,13 +173,14 @@ public final class GatewayRuntime: Sendable {
         CameraRoutes(cameras: cameras, manager: cameraManager).register(on: router)
         ShareRoutes(cameras: cameras).register(on: router)
         StreamRoutes(streams: streams).register(on: router)
-        VideoRoutes(storage: storage, access: access, events: events).register(on: router)
+        VideoRoutes(storage: storage, access: access, events: events, sessions: requestSessions).register(on: router)
         ClipRoutes(clips: clipControl).register(on: router)
         AnalyticsRoutes(events: events, access: access).register(on: router)
         RecordingRoutes(recording: recordingControl).register(on: router)
         RecordingPlaybackRoutes(storage: storage, access: access, dataDirectory: FileIO.absolute(config.server.dataDirectory),
                                 slots: playbackSlots).register(on: router)
-        HLSRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager, metrics: metricsFactory).register(on: router)
+        HLSRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager, metrics: metricsFactory,
+                  sessions: requestSessions).register(on: router)
         MJPEGRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager).register(on: router)
         SeedRoutes(cameras: cameras, manager: cameraManager).register(on: router)
         OpenAPIRoute().register(on: router)

@@ -2,6 +2,7 @@ import CompressNIO
 import Hummingbird
 import Metrics
 import GatewayCore
+import JSON
 
 /// `/hls/{camera}/index.m3u8` (media), `/hls/{camera}/master.m3u8` (multivariant) and their
 /// init segments, segments and parts; seed 001's `/streams/{camera}/…` serves the same. Every
@@ -14,6 +15,8 @@ struct HLSRoutes {
     let access: AccessControl
     let manager: CameraManager
     let metrics: any MetricsFactory
+    /// HLS players, as viewing sessions (`viewer.joined` / `viewer.left` with `via: hls`).
+    let sessions: RequestSessions
 
     func register(on router: Router<GatewayRequestContext>) {
         let media = router.group().add(middleware: CredentialAuthenticator(check: CredentialCheck(users: users, streamTokens: streamTokens),
@@ -81,6 +84,8 @@ struct HLSRoutes {
         }
         let bytes = response.headers[.contentLength].flatMap(Int.init) ?? 0
         Counter(label: MetricName.hlsBytes, dimensions: dimensions, factory: metrics).increment(by: bytes)
+        sessions.record(.live, user: principal.username, subject: "camera:" + cameraID, camera: cameraID,
+                        details: JSONObject([("via", .string("hls"))]), bytes: head ? 0 : bytes)
         // HEAD: the headers of the GET, Content-Length included, and no body.
         if head { response.body = ResponseBody(contentLength: bytes) { writer in try await writer.finish(nil) } }
         return response

@@ -13,6 +13,8 @@ struct VideoRoutes {
     let storage: any StorageBackend
     let access: AccessControl
     let events: EventBus
+    /// Downloads and ranged plays of a video, as viewing sessions.
+    let sessions: RequestSessions
 
     func register(on router: Router<GatewayRequestContext>) {
         router.get("/api/videos") { request, context in try await list(request, principal: try context.principal()) }
@@ -99,6 +101,9 @@ struct VideoRoutes {
         if range != nil { headers[.contentRange] = "bytes \(served.lowerBound)-\(served.upperBound - 1)/\(size)" }
         let status: HTTPResponse.Status = range != nil ? .partialContent : .ok
         if head || served.isEmpty { return Response(status: status, headers: headers, body: .init()) }
+        let principal = try context.principal()
+        sessions.record(.playback, user: principal.username, subject: "video:" + video.id, camera: video.cameraID,
+                        details: JSONObject([("video", .string(video.id)), ("via", .string("http"))]), bytes: served.count)
         let body = try await Hummingbird.FileIO().loadFile(path: video.path, range: served.lowerBound...(served.upperBound - 1), context: context)
         return Response(status: status, headers: headers, body: body)
     }

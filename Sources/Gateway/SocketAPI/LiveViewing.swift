@@ -63,7 +63,8 @@ struct LiveViewing {
 
     private func forward(_ reader: HubReader<FragmentEvent>, to socket: SocketIOSocket, cameraID: String, principal: Principal,
                          limits: ViewerLimits, stop: StopSignal) async {
-        events.emit(GatewayEvent(name: "viewer.joined", actor: principal.username, camera: cameraID, details: JSONObject([("via", .string("socket.io"))])))
+        let session = ViewingSession(events: events, kind: .live, actor: principal.username, camera: cameraID,
+                                     details: JSONObject([("via", .string("socket.io"))]))
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await event in reader {
@@ -73,6 +74,7 @@ struct LiveViewing {
                             ("cameraId", .string(cameraID)), ("codecs", .string(segment.codecs)), ("mimeType", .string(segment.mimeType)),
                             ("data", .binary(segment.bytes)),
                         ])])
+                        session.add(bytes: segment.bytes.count)
                     case .fragment(let fragment):
                         guard await socket.connection.waitForRoom(maxBuffered: limits.maximumBuffered, timeout: limits.stallLimit) else {
                             socket.connection.close()
@@ -84,6 +86,7 @@ struct LiveViewing {
                             ("publishedAt", .json(.double(fragment.publishedAt))),
                             ("data", .binary(fragment.bytes)),
                         ])])
+                        session.add(bytes: fragment.bytes.count)
                     case .skipped(let count):
                         socket.emit("video:skipped", [.object([("cameraId", .string(cameraID)), ("fragments", .json(.int(count)))])])
                     }
@@ -101,6 +104,6 @@ struct LiveViewing {
             group.cancelAll()
         }
         reader.close()
-        events.emit(GatewayEvent(name: "viewer.left", actor: principal.username, camera: cameraID, details: JSONObject([("via", .string("socket.io"))])))
+        session.end()
     }
 }

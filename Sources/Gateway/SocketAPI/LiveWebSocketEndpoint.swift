@@ -47,7 +47,9 @@ struct LiveWebSocketEndpoint {
         return { inbound, outbound in
             let reader = provider.subscribe(viewer: "ws:\(principal.username)")
             defer { reader.close() }
-            events.emit(GatewayEvent(name: "viewer.joined", actor: principal.username, camera: cameraID, details: JSONObject([("via", .string("websocket"))])))
+            let session = ViewingSession(events: events, kind: .live, actor: principal.username, camera: cameraID,
+                                         details: JSONObject([("via", .string("websocket"))]))
+            defer { session.end() }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { for try await _ in inbound {} }
                 group.addTask {
@@ -62,8 +64,10 @@ struct LiveWebSocketEndpoint {
                                 ("type", .string("init")), ("codecs", .string(segment.codecs)), ("mimeType", .string(segment.mimeType)),
                             ])))))
                             try await outbound.write(.binary(ByteBuffer(bytes: segment.bytes)))
+                            session.add(bytes: segment.bytes.count)
                         case .fragment(let fragment):
                             try await outbound.write(.binary(ByteBuffer(bytes: fragment.bytes)))
+                            session.add(bytes: fragment.bytes.count)
                         case .skipped:
                             break
                         }
@@ -72,7 +76,6 @@ struct LiveWebSocketEndpoint {
                 _ = try await group.next()
                 group.cancelAll()
             }
-            events.emit(GatewayEvent(name: "viewer.left", actor: principal.username, camera: cameraID, details: JSONObject([("via", .string("websocket"))])))
         }
     }
 

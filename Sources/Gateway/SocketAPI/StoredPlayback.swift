@@ -84,7 +84,9 @@ struct StoredPlayback {
     }
 
     private func play(_ demuxer: Demuxer, videoID: String, cameraID: String?, to socket: SocketIOSocket, principal: Principal, stop: StopSignal) async {
-        events.emit(GatewayEvent(name: "video.played", actor: principal.username, camera: cameraID, details: JSONObject([("video", .string(videoID))])))
+        let session = ViewingSession(events: events, kind: .playback, actor: principal.username, camera: cameraID,
+                                     details: JSONObject([("video", .string(videoID)), ("via", .string("socket.io"))]))
+        defer { session.end() }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 var sent = 0
@@ -109,6 +111,7 @@ struct StoredPlayback {
                             ("start", .json(.double(fragment.startTime))), ("duration", .json(.double(fragment.duration))),
                             ("data", .binary(fragment.bytes)),
                         ])])
+                        session.add(bytes: fragment.bytes.count)
                         sent += 1
                         return true
                     }
