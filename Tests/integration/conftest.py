@@ -158,12 +158,36 @@ def gateway():
 SERVERS = os.path.join(ROOT, "scripts", "test-servers.sh")
 
 
+class OwnServer:
+    """A server of one test's own (scripts/test-servers.sh KIND DIR), which it may stop (`down`)
+    and start again on the same port (`up`)."""
+
+    def __init__(self, kind, variable):
+        self.kind = kind
+        self.directory = tempfile.mkdtemp(prefix=f"gateway-{kind}-")
+        started = subprocess.run([SERVERS, kind, self.directory], capture_output=True, text=True)
+        if started.returncode != 0:
+            pytest.fail(f"{kind} did not start:\n{started.stderr}", pytrace=False)
+        self.url = re.search(rf"{variable}=(\S+)", started.stdout).group(1)
+
+    def down(self):
+        subprocess.run([SERVERS, f"{self.kind}-down", self.directory], check=True, capture_output=True)
+
+    def up(self):
+        result = subprocess.run([SERVERS, f"{self.kind}-up", self.directory], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+
+
 @pytest.fixture
 def own_postgres():
-    directory = tempfile.mkdtemp(prefix="gateway-pg-")
-    started = subprocess.run([SERVERS, "postgres", directory], capture_output=True, text=True)
-    if started.returncode != 0:
-        pytest.fail(f"PostgreSQL did not start:\n{started.stderr}", pytrace=False)
-    url = re.search(r"GATEWAY_TEST_POSTGRES_URL=(\S+)", started.stdout).group(1)
-    yield directory, url
-    subprocess.run([SERVERS, "postgres-down", directory], capture_output=True)
+    server = OwnServer("postgres", "GATEWAY_TEST_POSTGRES_URL")
+    yield server.directory, server.url
+    subprocess.run([SERVERS, "postgres-down", server.directory], capture_output=True)
+
+
+@pytest.fixture
+def own_broker():
+    """A Mosquitto broker of the test's own."""
+    server = OwnServer("mosquitto", "GATEWAY_TEST_MQTT_URL")
+    yield server
+    subprocess.run([SERVERS, "mosquitto-down", server.directory], capture_output=True)

@@ -4,9 +4,6 @@ in, and nothing lost while the broker is away (the broker stopped, the gateway r
 import json
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 import threading
 import time
 from urllib.parse import urlparse
@@ -16,9 +13,7 @@ import pytest
 import requests
 import websocket
 
-from conftest import BINARY, ROOT, launch, login, make_clip, password
-
-SERVERS = os.path.join(ROOT, "scripts", "test-servers.sh")
+from conftest import launch, login, make_clip, password
 
 
 def shared_broker():
@@ -113,30 +108,6 @@ def stop(process, log):
 def register(base, username):
     response = requests.post(f"{base}/api/auth/register", json={"username": username, "password": password(username)}, timeout=10)
     assert response.status_code == 201, response.text
-
-
-@pytest.fixture
-def own_broker():
-    """A Mosquitto broker of this test's own, which it may stop and start again."""
-    directory = tempfile.mkdtemp(prefix="gateway-mqtt-")
-    started = subprocess.run([SERVERS, "mosquitto", directory], capture_output=True, text=True)
-    if started.returncode != 0:
-        pytest.fail(f"Mosquitto did not start:\n{started.stderr}", pytrace=False)
-    url = re.search(r"GATEWAY_TEST_MQTT_URL=(\S+)", started.stdout).group(1)
-
-    class Broker:
-        def down(self):
-            subprocess.run([SERVERS, "mosquitto-down", directory], check=True)
-
-        def up(self):
-            result = subprocess.run([SERVERS, "mosquitto-up", directory], capture_output=True, text=True)
-            assert result.returncode == 0, result.stderr
-
-    broker = Broker()
-    broker.url = url
-    yield broker
-    subprocess.run([SERVERS, "mosquitto-down", directory], capture_output=True)
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_a_scripted_session_arrives_with_its_topics_and_payloads(tmp_path):
