@@ -122,7 +122,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "SocketIOConformanceServer", dependencies: ["SocketIO", "JSON", .product(name: "Hummingbird", package: "hummingbird")]),
-        .executableTarget(name: "GatewayBench", dependencies: ["GatewayCore", "SourcesFile", "Sinks", "StorageSQLite"], path: "Benchmarks/GatewayBench"),
+        .executableTarget(name: "GatewayBench", dependencies: ["GatewayCore", "JSON", "SourcesFile", "Sinks", "StorageSQLite", "EventsMQTT", "EventsPostgres"],
+                          path: "Benchmarks/GatewayBench"),
         .testTarget(name: "GatewayTests", dependencies: [
             "Gateway", "GatewayCore", "JSON", "SocketIO", "SourcesFile", "Sinks", "StandardPlugins", "StorageSQLite", "StoragePostgres", "StorageMongoDB", "CacheRedis", "EventsMQTT", "EventsPostgres",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

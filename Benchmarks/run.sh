@@ -5,10 +5,12 @@
 #   hls      — hub-to-playlist latency with and without LL-HLS; requests/s against nginx (wrk)
 #   recording — clipper + recorder CPU and clipper memory against two ffmpeg segment processes
 #   storage  — API and authorized HLS requests/s on SQLite, PostgreSQL and MongoDB, with and without Redis
+#   events   — events/s and CPU per event through the spool to MQTT and PostgreSQL, against
+#              mosquitto_pub -q 1 and psql with one INSERT per event (EVENTS_COUNT=20000)
 #   cameras  — CPU and RSS for 1, 10 and 20 file and RTSP cameras (hls + clipper) against one
 #              ffmpeg -c copy process per camera per job; one MJPEG camera transcoded at 720p
 #              (CAMERA_COUNTS=0,5  CAMERA_SINKS=websocket,hls,recorder  CAMERA_BEFORE=path/to/older/gateway)
-# Usage: Benchmarks/run.sh [media|socketio|hls|recording|storage|cameras|all] [seconds-of-media] [repetitions]
+# Usage: Benchmarks/run.sh [media|socketio|hls|recording|storage|events|cameras|all] [seconds-of-media] [repetitions]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-all}"
@@ -82,6 +84,17 @@ if [ "$which" = "storage" ] || [ "$which" = "all" ]; then
   source .test-servers/env
   echo "Storage:"
   python3 Benchmarks/storage_bench.py .build/release/gateway "$storage_media"
+fi
+if [ "$which" = "events" ] || [ "$which" = "all" ]; then
+  ./scripts/install-deps.sh
+  ./scripts/python-env.sh
+  swift build -c release --product GatewayBench >&2
+  trap './scripts/test-servers.sh stop' EXIT
+  ./scripts/test-servers.sh start >&2
+  # shellcheck source=/dev/null
+  source .test-servers/env
+  echo "Events:"
+  ./Benchmarks/events_bench.sh "${EVENTS_COUNT:-20000}"
 fi
 [ "$which" = "media" ] || [ "$which" = "all" ] || exit 0
 media="Benchmarks/.media/bench-1080p-${seconds}s.mp4"

@@ -1,4 +1,5 @@
 import GatewayCore
+import JSON
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,6 +24,17 @@ struct GatewayBench {
                 print("hls_\(name)_p50_ms \(format(percentile(0.5) * 1000))")
                 print("hls_\(name)_p99_ms \(format(percentile(0.99) * 1000))")
             }
+            return
+        }
+        if arguments[1] == "events", arguments.count >= 5 {
+            // gateway-bench events mqtt|postgres URL COUNT
+            for (name, value) in try await EventsLoad.measure(backend: arguments[2], url: arguments[3], count: Int(arguments[4]) ?? 10_000) {
+                print("\(name) \(value)")
+            }
+            return
+        }
+        if arguments[1] == "events-payload" {
+            print(JSONWriter.string(EventsLoad.event(1).json))
             return
         }
         if arguments[1] == "recording-load", arguments.count >= 4 {

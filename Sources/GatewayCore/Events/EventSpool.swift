@@ -162,6 +162,9 @@ public final class EventSpool: Sendable {
         scheduleFlush()
     }
 
+    /// Whether `drain()` was called (the gateway is stopping).
+    public var isDraining: Bool { state.withLock { $0.draining } }
+
     /// From now on `next` returns an empty batch instead of waiting once the spool is empty.
     public func drain() {
         state.withLock { $0.draining = true }

@@ -36,11 +36,17 @@ public struct GatewayEvent: Sendable, Equatable {
     /// A random UUID (version 4), lowercase.
     public static func newID() -> String {
         var random = SystemRandomNumberGenerator()
-        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
-        bytes[6] = bytes[6] & 0x0F | 0x40
-        bytes[8] = bytes[8] & 0x3F | 0x80
-        let hex = bytes.map { String($0, radix: 16).leftPadded(to: 2) }
-        return [hex[0..<4], hex[4..<6], hex[6..<8], hex[8..<10], hex[10..<16]].map { $0.joined() }.joined(separator: "-")
+        let high = random.next() & ~0xF000 | 0x4000, low = random.next() & ~(0xC000 << 48) | (0x8000 << 48)
+        let digits = Array("0123456789abcdef".utf8)
+        var text = [UInt8]()
+        text.reserveCapacity(36)
+        for (word, dashes) in [(high, [8, 13]), (low, [18, 23])] {
+            for nibble in 0..<16 {
+                if dashes.contains(text.count) { text.append(UInt8(ascii: "-")) }
+                text.append(digits[Int((word >> UInt64(60 - nibble * 4)) & 0xF)])
+            }
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// `{"v": 1, "id": …, "time": "2026-…Z", "event": …, "actor": …, "camera": …, "details": {…}}`

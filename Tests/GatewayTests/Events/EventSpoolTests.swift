@@ -140,6 +140,11 @@ import Testing
         let one = GatewayEvent(name: "user.login"), two = GatewayEvent(name: "user.login")
         #expect(one.id != two.id)
         #expect(one.id.count == 36 && one.id.split(separator: "-").map(\.count) == [8, 4, 4, 4, 12])
+        // Version 4, RFC 4122 variant, lowercase hex.
+        let characters = Array(one.id)
+        #expect(characters[14] == "4" && "89ab".contains(characters[19]), "\(one.id)")
+        #expect(one.id.allSatisfy { "0123456789abcdef-".contains($0) })
+        #expect(Set((0..<1000).map { _ in GatewayEvent.newID() }).count == 1000)
         #expect(one.json["v"] == .int(1) && one.json["id"] == .string(one.id))
         #expect(one.category == "user" && one.action == "login")
         #expect(GatewayEvent(name: "camera.state_changed").action == "state_changed")
