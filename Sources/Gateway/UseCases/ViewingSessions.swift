@@ -49,6 +49,7 @@ final class ViewingSession: Sendable {
         details["duration_seconds"] = .double((max(0, time - startedAt) * 1000).rounded() / 1000)
         details["bytes"] = .int(bytes)
         details["started"] = .string(WallClock.iso8601(startedAt))
+        details["ended"] = .string(WallClock.iso8601(time))
         events.emit(GatewayEvent(name: kind.ended, actor: actor, camera: camera, details: details, time: time))
     }
 }
