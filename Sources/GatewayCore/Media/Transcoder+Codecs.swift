@@ -46,6 +46,16 @@ final class VideoDecoder {
             try body(frame)
         }
     }
+
+    /// Flushes the decoder: the frames it still holds go to `body`.
+    func drain(_ body: (UnsafeMutablePointer<AVFrame>) throws -> Void) throws {
+        guard let context, let frame else { return }
+        avcodec_send_packet(context, nil)
+        while avcodec_receive_frame(context, frame) >= 0 {
+            defer { av_frame_unref(frame) }
+            try body(frame)
+        }
+    }
 }
 
 extension MediaPacket {
