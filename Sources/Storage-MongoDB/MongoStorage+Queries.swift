@@ -103,21 +103,30 @@ extension MongoStorage {
             filter["cameraId"] = .object(JSONObject([("$in", .array(cameraIDs.map { .string($0) }))]))
         }
         if let kind = query.kind { filter["kind"] = .string(kind.rawValue) }
+        if let createdBy = query.createdBy { filter["createdBy"] = .string(createdBy) }
         var options = Self.sort([("createdAt", -1), ("_id", 1)])
         options["skip"] = .int(query.offset)
         options["limit"] = .int(query.limit)
         let page = try await find("videos", filter, options: options).map(Self.video)
-        let counted = try await command("count videos", .object(JSONObject([
+        return (page, try await sum("count videos", filter, of: .int(1)))
+    }
+
+    public func storedBytes(createdBy: String, kind: VideoKind) async throws -> Int {
+        try await sum("stored bytes", JSONObject([("createdBy", .string(createdBy)), ("kind", .string(kind.rawValue))]), of: .string("$size"))
+    }
+
+    /// `$sum` of `value` over the videos `filter` matches (1 counts them).
+    private func sum(_ what: String, _ filter: JSONObject, of value: JSONValue) async throws -> Int {
+        let answer = try await command(what, .object(JSONObject([
             ("aggregate", .string("videos")),
             ("pipeline", .array([.object(JSONObject([("$match", .object(filter))])),
-                                 .object(JSONObject([("$group", .object(JSONObject([("_id", .null), ("n", .object(JSONObject([("$sum", .int(1))])))])))]))])),
+                                 .object(JSONObject([("$group", .object(JSONObject([("_id", .null), ("n", .object(JSONObject([("$sum", value)])))])))]))])),
             ("cursor", .object(JSONObject())),
         ])))
-        var total = 0
-        if case .object(let cursor)? = counted["cursor"], case .array(let batch)? = cursor["firstBatch"], case .object(let group)? = batch.first {
-            total = group["n"]?.integer ?? 0
+        if case .object(let cursor)? = answer["cursor"], case .array(let batch)? = cursor["firstBatch"], case .object(let group)? = batch.first {
+            return group["n"]?.integer ?? 0
         }
-        return (page, total)
+        return 0
     }
 
     public func deleteVideo(id: String) async throws -> Bool {

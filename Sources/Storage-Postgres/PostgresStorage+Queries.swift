@@ -139,14 +139,17 @@ extension PostgresStorage {
         if query.cameraIDs?.isEmpty == true { return ([], 0) }
         let cameraIDs = query.cameraIDs
         let kind = query.kind?.rawValue
+        let createdBy = query.createdBy
         // NULL parameters switch a condition off, so the statements' text stays the same.
         let count: PostgresQuery = """
             SELECT COUNT(*) FROM videos
             WHERE (\(cameraIDs)::text[] IS NULL OR camera_id = ANY(\(cameraIDs)::text[])) AND (\(kind)::text IS NULL OR kind = \(kind)::text)
+            AND (\(createdBy)::text IS NULL OR created_by = \(createdBy)::text)
             """
         let page: PostgresQuery = """
             SELECT \(unescaped: Self.videoColumns) FROM videos
             WHERE (\(cameraIDs)::text[] IS NULL OR camera_id = ANY(\(cameraIDs)::text[])) AND (\(kind)::text IS NULL OR kind = \(kind)::text)
+            AND (\(createdBy)::text IS NULL OR created_by = \(createdBy)::text)
             ORDER BY created_at DESC, id COLLATE "C" LIMIT \(query.limit) OFFSET \(query.offset)
             """
         let total = try await rows("count videos", count) { try $0.decode(Int.self) }.first ?? 0
@@ -155,6 +158,12 @@ extension PostgresStorage {
 
     public func deleteVideo(id: String) async throws -> Bool {
         try await affected("delete video", "DELETE FROM videos WHERE id = \(id) RETURNING id")
+    }
+
+    public func storedBytes(createdBy: String, kind: VideoKind) async throws -> Int {
+        try await rows("stored bytes", "SELECT COALESCE(SUM(size), 0)::int8 FROM videos WHERE created_by = \(createdBy) AND kind = \(kind.rawValue)") {
+            try $0.decode(Int.self)
+        }.first ?? 0
     }
 
     static let videoColumns = "id, camera_id, kind, status, path, start_time, end_time, size, label, created_by, created_at, details"

@@ -131,6 +131,10 @@ extension SQLiteStorage {
             conditions.append("kind = ?")
             binds.append(.text(kind.rawValue))
         }
+        if let createdBy = query.createdBy {
+            conditions.append("created_by = ?")
+            binds.append(.text(createdBy))
+        }
         let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let total = try await run("SELECT COUNT(*) AS count FROM videos \(filter)", binds).first?.column("count")?.integer ?? 0
         let rows = try await run("SELECT * FROM videos \(filter) ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
@@ -141,6 +145,11 @@ extension SQLiteStorage {
     public func deleteVideo(id: String) async throws -> Bool {
         try await run("DELETE FROM videos WHERE id = ?", [.text(id)])
         return try await changes() > 0
+    }
+
+    public func storedBytes(createdBy: String, kind: VideoKind) async throws -> Int {
+        let rows = try await run("SELECT COALESCE(SUM(size), 0) AS bytes FROM videos WHERE created_by = ? AND kind = ?", [.text(createdBy), .text(kind.rawValue)])
+        return Int(rows.first?.column("bytes")?.integer ?? 0)
     }
 
     static func binds(_ video: VideoRecord) -> [SQLiteData] {

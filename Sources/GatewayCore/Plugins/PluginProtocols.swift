@@ -122,6 +122,8 @@ public protocol StorageBackend: Sendable {
     /// The page of `query`, newest first, and the total count matching it.
     func videos(_ query: VideoQuery) async throws -> (videos: [VideoRecord], total: Int)
     func deleteVideo(id: String) async throws -> Bool
+    /// The bytes of every video of `kind` that `createdBy` made (the upload quota).
+    func storedBytes(createdBy: String, kind: VideoKind) async throws -> Int
 }
 
 /// A storage backend: `sqlite`, `postgres`, `mongodb`.

@@ -134,6 +134,7 @@ public final class CachedStorage: StorageBackend {
     public func video(id: String) async throws -> VideoRecord? { try await storage.video(id: id) }
     public func videos(_ query: VideoQuery) async throws -> (videos: [VideoRecord], total: Int) { try await storage.videos(query) }
     public func deleteVideo(id: String) async throws -> Bool { try await storage.deleteVideo(id: id) }
+    public func storedBytes(createdBy: String, kind: VideoKind) async throws -> Int { try await storage.storedBytes(createdBy: createdBy, kind: kind) }
 
     // MARK: Levels
 

@@ -97,7 +97,8 @@ public struct GrantRecord: Sendable, Equatable {
 }
 
 public enum VideoKind: String, Sendable, Codable, ConfigEnum { case clip, recording, upload }
-public enum VideoStatus: String, Sendable, Codable, ConfigEnum { case pending, recording, ready, failed }
+/// `processing`: an upload being packaged (progress in `details.progress`).
+public enum VideoStatus: String, Sendable, Codable, ConfigEnum { case pending, recording, processing, ready, failed }
 
 /// A clip, a recording segment or an upload: a file with metadata.
 public struct VideoRecord: Sendable, Equatable {
@@ -142,12 +143,15 @@ public struct VideoRecord: Sendable, Equatable {
 public struct VideoQuery: Sendable, Equatable {
     public var cameraIDs: [String]?
     public var kind: VideoKind?
+    /// Only the videos this user made (uploaded, triggered).
+    public var createdBy: String?
     public var offset: Int
     public var limit: Int
 
-    public init(cameraIDs: [String]? = nil, kind: VideoKind? = nil, offset: Int = 0, limit: Int = 50) {
+    public init(cameraIDs: [String]? = nil, kind: VideoKind? = nil, createdBy: String? = nil, offset: Int = 0, limit: Int = 50) {
         self.cameraIDs = cameraIDs
         self.kind = kind
+        self.createdBy = createdBy
         self.offset = offset
         self.limit = limit
     }

@@ -39,6 +39,7 @@ final class CountingStorage: StorageBackend {
     func updateVideo(_ video: VideoRecord) async throws { try await inner.updateVideo(video) }
     func video(id: String) async throws -> VideoRecord? { try await inner.video(id: id) }
     func videos(_ query: VideoQuery) async throws -> (videos: [VideoRecord], total: Int) { try await inner.videos(query) }
+    func storedBytes(createdBy: String, kind: VideoKind) async throws -> Int { try await inner.storedBytes(createdBy: createdBy, kind: kind) }
     func deleteVideo(id: String) async throws -> Bool { try await inner.deleteVideo(id: id) }
 }
 

@@ -150,6 +150,19 @@ struct StorageConformance {
         #expect(try await storage.videos(VideoQuery()).total == 7)
         #expect(try await storage.videos(VideoQuery(cameraIDs: [])).total == 0)
         #expect(try await storage.videos(VideoQuery(kind: .recording)).videos.map(\.id) == ["r0"])
+        // One user's uploads, and what they weigh.
+        var other = video("u1", camera: nil, kind: .upload, at: 210)
+        other.createdBy = "victor"
+        other.size = 4321
+        other.status = .processing
+        try await storage.insertVideo(other)
+        #expect(try await storage.videos(VideoQuery(kind: .upload, createdBy: "olivia")).videos.map(\.id) == ["u0"])
+        #expect(try await storage.videos(VideoQuery(createdBy: "victor")).videos.map(\.id) == ["u1"])
+        #expect(try await storage.video(id: "u1")?.status == .processing)
+        #expect(try await storage.storedBytes(createdBy: "olivia", kind: .upload) == 1000)
+        #expect(try await storage.storedBytes(createdBy: "olivia", kind: .clip) == 5000)
+        #expect(try await storage.storedBytes(createdBy: "nobody", kind: .upload) == 0)
+        #expect(try await storage.deleteVideo(id: "u1"))
 
         var updated = clips[0]
         updated.status = .failed
