@@ -82,6 +82,13 @@ public struct JSONObject: Sendable, Equatable {
         }
     }
 
+    /// This object with `other`'s entries set over it (in `other`'s order for new keys).
+    public func merging(_ other: JSONObject) -> JSONObject {
+        var merged = self
+        for (key, value) in other.entries { merged[key] = value }
+        return merged
+    }
+
     /// Adds `key` unless present; false when it was (a duplicate key).
     mutating func insertNew(_ key: String, _ value: JSONValue) -> Bool {
         guard index[key] == nil else { return false }

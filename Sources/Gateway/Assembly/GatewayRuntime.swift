@@ -31,6 +31,8 @@ public final class GatewayRuntime: Sendable {
     var recordingControl: RecordingControl { RecordingControl(access: access, manager: cameraManager) }
     /// HLS players and video downloads, as viewing sessions.
     let requestSessions: RequestSessions
+    /// Video uploads and their processing.
+    public let uploads: Uploads
     /// Recording playbacks running now (stitched ranges, Socket.IO `playVideo`), bounded.
     public let playbackSlots: WorkSlots
     let logger: Logger
@@ -54,6 +56,10 @@ public final class GatewayRuntime: Sendable {
         self.cameras = CameraOperations(storage: storage, access: access, manager: cameraManager, events: events,
                                        sources: SourcePolicy(config: config.sources), limits: config.limits)
         requestSessions = RequestSessions(events: events)
+        var uploadLogger = logger
+        uploadLogger[metadataKey: "component"] = "uploads"
+        uploads = Uploads(storage: storage, events: events, access: access, configuration: config.uploads,
+                          dataDirectory: FileIO.absolute(config.server.dataDirectory), logger: uploadLogger)
         playbackSlots = WorkSlots(total: config.limits.playbacks, perUser: config.limits.playbacksPerUser)
         self.metricsRegistry = metricsRegistry
         self.metricsFactory = metricsFactory
@@ -156,7 +162,7 @@ public final class GatewayRuntime: Sendable {
     /// ServiceLifecycle shuts services down in reverse order: cameras first (their sinks finish
     /// clips and segments, emitting events), storage last.
     /// After `events`: at shutdown the open sessions end (emitting) before the events drain.
-    public var services: [any Service] { [StorageCloser(storage: storage), events, requestSessions, egressProxy, socketIO, cameraManager] }
+    public var services: [any Service] { [StorageCloser(storage: storage), events, requestSessions, uploads, egressProxy, socketIO, cameraManager] }
 
     /// Every route of the API, each file in HTTP/ registering its resource.
     public func makeRouter() -> Router<GatewayRequestContext> {
@@ -173,7 +179,8 @@ public final class GatewayRuntime: Sendable {
         CameraRoutes(cameras: cameras, manager: cameraManager).register(on: router)
         ShareRoutes(cameras: cameras).register(on: router)
         StreamRoutes(streams: streams).register(on: router)
-        VideoRoutes(storage: storage, access: access, events: events, sessions: requestSessions).register(on: router)
+        UploadRoutes(uploads: uploads, access: access, storage: storage, users: users, streamTokens: streamTokens).register(on: router)
+        VideoRoutes(storage: storage, access: access, events: events, sessions: requestSessions, uploads: uploads).register(on: router)
         ClipRoutes(clips: clipControl).register(on: router)
         AnalyticsRoutes(events: events, access: access).register(on: router)
         RecordingRoutes(recording: recordingControl).register(on: router)

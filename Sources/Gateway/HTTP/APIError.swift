@@ -40,8 +40,9 @@ struct APIError: Error, HTTPResponseError, Sendable {
         case .forbidden, .crossSiteRequest, .registrationClosed, .sourceNotAllowed, .limitReached: .forbidden
         case .notFound: .notFound
         case .userExists, .cameraExists, .managedByConfig, .owner, .notStreamable, .notMJPEG, .notAFile, .noClipper, .noRecorder,
-             .noVideo, .analyticsUnavailable: .conflict
-        case .bodyTooLarge: .contentTooLarge
+             .noVideo, .analyticsUnavailable, .conflict: .conflict
+        case .bodyTooLarge, .quotaExceeded: .contentTooLarge
+        case .unsupportedMedia: .unsupportedMediaType
         case .outOfRange, .passwordTooLong, .unknownOwner, .expired, .unplayable: .unprocessableContent
         case .websocketRequired: .upgradeRequired
         case .rateLimited, .tooManyClips, .tooManyPlaybacks: .tooManyRequests

@@ -45,8 +45,9 @@ struct CredentialAuthenticator: AuthenticatorMiddleware {
     enum Scope: Sendable {
         /// Origins (besides the gateway's own) whose pages may send cookie-authenticated changes.
         case account(trustedOrigins: Set<String>)
-        /// The route parameter that names the camera.
-        case cameraMedia(parameter: String)
+        /// The route parameter that names the camera (or, with a prefix, another subject of
+        /// stream tokens: `video:` and an upload's id).
+        case cameraMedia(parameter: String, prefix: String = "")
     }
 
     let check: CredentialCheck
@@ -63,9 +64,9 @@ struct CredentialAuthenticator: AuthenticatorMiddleware {
             }
             let credentials = Self.accountCredentials(request)
             return credentials == .none ? nil : try await check.principal(credentials)
-        case .cameraMedia(let parameter):
+        case .cameraMedia(let parameter, let prefix):
             guard let token = request.uri.queryParameters.get("token") else { return nil }
-            return try await check.principal(.stream(String(token)), cameraID: context.parameters.get(parameter))
+            return try await check.principal(.stream(String(token)), cameraID: context.parameters.get(parameter).map { prefix + $0 })
         }
     }
 

@@ -15,6 +15,8 @@ struct VideoRoutes {
     let events: EventBus
     /// Downloads and ranged plays of a video, as viewing sessions.
     let sessions: RequestSessions
+    /// Where uploads keep their files (nil in tests without uploads).
+    var uploads: Uploads?
 
     func register(on router: Router<GatewayRequestContext>) {
         router.get("/api/videos") { request, context in try await list(request, principal: try context.principal()) }
@@ -29,6 +31,11 @@ struct VideoRoutes {
             let video = try await authorized(try context.parameters.require("id"), principal: principal, for: .manage)
             _ = try await storage.deleteVideo(id: video.id)
             FileIO.remove(video.path)
+            if video.kind == .upload, let uploads {
+                // The MP4, the HLS and the thumbnail; and the received file if it still waits.
+                FileIO.removeTree(uploads.videoDirectory(video.id))
+                FileIO.remove(uploads.sourcePath(video.id))
+            }
             events.emit(GatewayEvent(name: "video.deleted", actor: principal.username, camera: video.cameraID,
                                      details: JSONObject([("video", .string(video.id)), ("kind", .string(video.kind.rawValue))])))
             return Response(status: .noContent)
@@ -42,15 +49,8 @@ struct VideoRoutes {
 
     func list(_ request: Request, principal: Principal) async throws -> Response {
         let query = request.uri.queryParameters
-        func number(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
-            guard let text = query.get(name) else { return value }
-            guard let number = Int(text), range.contains(number) else {
-                throw GatewayError.badRequest("\(name) must be a number in \(range.lowerBound)...\(range.upperBound)")
-            }
-            return number
-        }
-        let page = try number("page", default: 1, range: 1...1_000_000)
-        let limit = try number("limit", default: 20, range: 1...100)
+        let page = try Self.number(query.get("page"), name: "page", default: 1, range: 1...1_000_000)
+        let limit = try Self.number(query.get("limit"), name: "limit", default: 20, range: 1...100)
         var kind: VideoKind?
         if let text = query.get("kind") {
             guard let parsed = VideoKind(rawValue: text) else {
@@ -66,7 +66,21 @@ struct VideoRoutes {
             cameraIDs = try await access.visibleCameras(principal).map(\.0.id)
         }
         let (videos, total) = try await storage.videos(VideoQuery(cameraIDs: cameraIDs, kind: kind, offset: (page - 1) * limit, limit: limit))
-        return Response.json(.object(JSONObject([
+        return Self.page(videos, page: page, limit: limit, total: total)
+    }
+
+    /// A query parameter that is a whole number within `range` (400 otherwise).
+    static func number(_ text: String?, name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw GatewayError.badRequest("\(name) must be a number in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return number
+    }
+
+    /// Seed 003's page: `{data, meta: {page, limit, total, totalPages}}`.
+    static func page(_ videos: [VideoRecord], page: Int, limit: Int, total: Int) -> Response {
+        Response.json(.object(JSONObject([
             ("data", .array(videos.map(Views.video))),
             ("meta", .object(JSONObject([("page", .int(page)), ("limit", .int(limit)), ("total", .int(total)),
                                           ("totalPages", .int((total + limit - 1) / limit))]))),
@@ -75,6 +89,9 @@ struct VideoRoutes {
 
     func stream(_ request: Request, context: GatewayRequestContext, head: Bool) async throws -> Response {
         let video = try await authorized(try context.parameters.require("id"), principal: try context.principal(), for: .view)
+        if video.kind == .upload, video.status != .ready {
+            throw GatewayError(.noVideo, "video '\(video.id)' is \(video.status.rawValue)", retryAfter: video.status == .processing ? 5 : nil)
+        }
         var info = stat()
         guard stat(video.path, &info) == 0 else { throw GatewayError.notFound("the file of video '\(video.id)' is missing") }
         let size = Int(info.st_size)

@@ -47,8 +47,21 @@ enum Views {
             ("duration", video.duration.map { .double(($0 * 1000).rounded() / 1000) } ?? .null), ("size", .int(video.size)),
             ("label", video.label.map { .string($0) } ?? .null), ("created_by", video.createdBy.map { .string($0) } ?? .null),
             ("created_at", .string(WallClock.iso8601(video.createdAt))), ("details", .object(video.details)),
-            ("stream_url", .string("/api/videos/\(video.id)/stream")),
-        ]))
+        ]).merging(urls(video)))
+    }
+
+    /// Where a video plays: clips and recordings at once; uploads once they are ready (with their
+    /// HLS and thumbnail), and their progress until then.
+    static func urls(_ video: VideoRecord) -> JSONObject {
+        guard video.kind == .upload else { return JSONObject([("stream_url", .string("/api/videos/\(video.id)/stream"))]) }
+        var object = JSONObject([("progress", .int(video.status == .ready ? 100 : video.details["progress"]?.integer ?? 0))])
+        if video.status == .ready {
+            object["stream_url"] = .string("/api/videos/\(video.id)/stream")
+            object["hls_url"] = .string("/api/videos/\(video.id)/hls/index.m3u8")
+            object["thumbnail_url"] = .string("/api/videos/\(video.id)/thumbnail.jpg")
+        }
+        if video.status == .failed, let error = video.details["error"] { object["error"] = error }
+        return object
     }
 
     static func grant(_ grant: GrantRecord) -> JSONValue {

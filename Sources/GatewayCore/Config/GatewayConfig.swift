@@ -9,6 +9,7 @@ public struct GatewayConfig: Decodable, Sendable {
     public var cache: PluginField<CachePluginKind>?
     public var sources = SourcePolicyConfig()
     public var limits = LimitsConfig()
+    public var uploads = UploadsConfig()
     public var events: [PluginField<EventsPluginKind>] = []
     public var cameras: [CameraConfig] = []
     /// `cameras` as written (after `${VAR}` expansion), to store and re-validate.
@@ -18,7 +19,7 @@ public struct GatewayConfig: Decodable, Sendable {
     /// The whole file as written (after `${VAR}` expansion), to tell which sections a reload changed.
     public var document: JSONValue = .null
 
-    enum CodingKeys: String, CodingKey { case server, auth, users, storage, cache, sources, limits, events, cameras }
+    enum CodingKeys: String, CodingKey { case server, auth, users, storage, cache, sources, limits, uploads, events, cameras }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -29,6 +30,7 @@ public struct GatewayConfig: Decodable, Sendable {
         cache = try container.decodeIfPresent(PluginField<CachePluginKind>.self, forKey: .cache)
         sources = try container.decodeIfPresent(SourcePolicyConfig.self, forKey: .sources) ?? sources
         limits = try container.decodeIfPresent(LimitsConfig.self, forKey: .limits) ?? limits
+        uploads = try container.decodeIfPresent(UploadsConfig.self, forKey: .uploads) ?? uploads
         events = try container.decodeIfPresent([PluginField<EventsPluginKind>].self, forKey: .events) ?? []
         cameras = try container.decodeIfPresent([CameraConfig].self, forKey: .cameras) ?? []
         cameraDefinitions = try container.decodeIfPresent([JSONValue].self, forKey: .cameras) ?? []

@@ -42,6 +42,12 @@ public struct GatewayError: Error, Sendable, CustomStringConvertible {
         case unplayable
         case tooManyClips = "too_many_clips"
         case tooManyPlaybacks = "too_many_playbacks"
+        /// An upload beyond the size limit or the user's quota (413).
+        case quotaExceeded = "quota_exceeded"
+        /// A request that clashes with the resource's state (a resumable upload's offset, a second writer).
+        case conflict
+        /// An upload that is not a video the gateway can read (415).
+        case unsupportedMedia = "unsupported_media"
         // The gateway.
         case missingResource = "missing_resource"
         case storageUnavailable = "storage_unavailable"

@@ -20,6 +20,11 @@ public struct MediaError: Error, CustomStringConvertible, Sendable {
         self.ffmpegError = ffmpegError
     }
 
+    /// The message with FFmpeg's reason, without the component: what a user may read.
+    public var reason: String {
+        ffmpegError.map { "\(message) (\(FFmpeg.errorString($0)))" } ?? message
+    }
+
     public var description: String {
         var text = "\(component): \(message)"
         if let ffmpegError { text += " (\(FFmpeg.errorString(ffmpegError)))" }

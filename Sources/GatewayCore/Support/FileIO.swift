@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -83,6 +84,9 @@ extension FileIO {
     }
 
     public static func remove(_ path: String) { unlink(path) }
+
+    /// Removes a directory and everything in it (nothing when it is missing).
+    public static func removeTree(_ path: String) { try? FileManager.default.removeItem(atPath: path) }
 
     /// The size of the file at `path` in bytes, or nil when it cannot be read.
     public static func size(_ path: String) -> Int? {
