@@ -102,20 +102,33 @@ public final class TranscodingOutput: SourceOutput, @unchecked Sendable {
         }
     }
 
+    /// The end of the input (a file, not a camera): the frames the decoder and the encoder still
+    /// hold (a lookahead outside `zerolatency`) go out.
+    public func finish() throws {
+        guard !passthrough, let decoder = session.decoder else { return }
+        try decoder.drain { frame in try encodeFrame(frame) }
+        guard let encoder = session.encoder else { return }
+        try encoder.encode(nil) { encoded in try downstream.publish(encoded) }
+    }
+
     private func transcode(_ packet: MediaPacket) throws {
         guard let decoder = session.decoder, let source = session.source else { return }
         try decoder.decode(packet) { frame in
             if session.encoder == nil { try openEncoder(for: frame, source: source) }
-            guard let encoder = session.encoder, let scaler = session.scaler else { return }
-            if frame.pointee.best_effort_timestamp != FFmpeg.noTimestamp { frame.pointee.pts = frame.pointee.best_effort_timestamp }
-            let converted = try scaler.convert(frame, component: component)
-            try encoder.encode(converted) { encoded in
-                if !session.begun {
-                    session.begun = true
-                    try downstream.begin(StreamSet(streams: [encoder.stream] + (session.audio.map { [$0] } ?? [])))
-                }
-                try downstream.publish(encoded)
+            try encodeFrame(frame)
+        }
+    }
+
+    private func encodeFrame(_ frame: UnsafeMutablePointer<AVFrame>) throws {
+        guard let encoder = session.encoder, let scaler = session.scaler else { return }
+        if frame.pointee.best_effort_timestamp != FFmpeg.noTimestamp { frame.pointee.pts = frame.pointee.best_effort_timestamp }
+        let converted = try scaler.convert(frame, component: component)
+        try encoder.encode(converted) { encoded in
+            if !session.begun {
+                session.begun = true
+                try downstream.begin(StreamSet(streams: [encoder.stream] + (session.audio.map { [$0] } ?? [])))
             }
+            try downstream.publish(encoded)
         }
     }
 

@@ -89,9 +89,14 @@ public enum VODPackager {
                 progress(min(0.99, max(0, lastReport)))
             }
         }
+        try (output as? TranscodingOutput)?.finish()
         try sink.finish()
         guard sink.segments > 0, let outputVideo = sink.streams?.video else {
             throw MediaError(.unsupported, component: "upload", "no video could be read from the file")
+        }
+        // A file cut short (an interrupted copy) still opens, but its index promises more.
+        if duration > 1, sink.duration < duration * 0.9 - 0.5 {
+            throw MediaError(.read, component: "upload", String(format: "the file ends after %.1f s of its %.1f s: it was cut short", sink.duration, duration))
         }
         guard let keyframe = thumbnailPacket ?? lastKeyframe else {
             throw MediaError(.unsupported, component: "upload", "the video has no keyframe")
