@@ -114,6 +114,7 @@ struct UploadRoutes {
             throw error
         }
         let title = fields["title"].flatMap { $0.isEmpty ? nil : $0 }
+        if let title, title.count > 200 { throw GatewayError.badRequest("title is at most 200 characters") }
         let cameraID = fields["cameraId"].flatMap { $0.isEmpty ? nil : $0 }
         let video = try await uploads.accept(file: temporary, owner: principal, cameraID: cameraID, title: title, originalName: filename)
         return Response.json(Views.video(video), status: .accepted)
@@ -176,7 +177,8 @@ struct UploadRoutes {
     func patch(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let principal = try context.principal()
         let id = try context.parameters.require("upload")
-        guard request.headers[.contentType]?.lowercased().hasPrefix("application/offset+octet-stream") == true else {
+        let type = request.headers[.contentType]?.lowercased() ?? ""
+        guard type.hasPrefix("application/offset+octet-stream") || type.hasPrefix("application/octet-stream") else {
             throw GatewayError(.unsupportedMedia, "a PATCH carries Content-Type: application/offset+octet-stream")
         }
         guard busy.claim(id) else { throw GatewayError(.conflict, "this upload is being written by another request") }
@@ -218,11 +220,11 @@ struct UploadRoutes {
         for pair in header.split(separator: ",") {
             let parts = pair.trimmingCharacters(in: .whitespaces).split(separator: " ", maxSplits: 1)
             guard let key = parts.first.map(String.init), !key.isEmpty else { continue }
+            // Values are base64 (padding optional here); one that is not, or not UTF-8, is left out.
             if parts.count == 2 {
-                guard let data = Data(base64Encoded: String(parts[1])), let text = String(data: data, encoding: .utf8) else {
-                    throw GatewayError.badRequest("Upload-Metadata values are base64")
-                }
-                values[key] = text
+                var encoded = String(parts[1])
+                encoded += String(repeating: "=", count: (4 - encoded.utf8.count % 4) % 4)
+                if let data = Data(base64Encoded: encoded), let text = String(data: data, encoding: .utf8) { values[key] = text }
             }
         }
         return values

@@ -63,7 +63,7 @@ public final class Uploads: Service, Sendable {
         do {
             if let cameraID { _ = try await access.authorize(owner, cameraID: cameraID, for: .operate) }
             let size = FileIO.size(path) ?? 0
-            guard size > 0 else { throw GatewayError.badRequest("the uploaded file is empty") }
+            guard size > 0 else { throw GatewayError(.unsupportedMedia, "the uploaded file is empty") }
             try await checkQuota(owner, adding: size)
             let probe = try await BlockingThread.run(name: "upload-probe", onCancel: {}) { VODPackager.probe(path) }
             let found: VODPackager.Probe

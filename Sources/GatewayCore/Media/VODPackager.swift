@@ -45,6 +45,10 @@ public enum VODPackager {
             guard let video = demuxer.streams.video else {
                 return .failure(MediaError(.unsupported, component: "upload", "the file has no video stream"))
             }
+            // libavformat reads a picture (png_pipe, jpeg_pipe, image2) as a video of one frame.
+            if demuxer.formatName.hasSuffix("_pipe") || demuxer.formatName == "image2" {
+                return .failure(MediaError(.unsupported, component: "upload", "a still image is not a video"))
+            }
             return .success(Probe(format: demuxer.formatName, duration: demuxer.duration, videoCodec: video.codecName,
                                   audioCodec: demuxer.streams.audio?.codecName, width: video.parameters.width, height: video.parameters.height))
         } catch let error as MediaError {
