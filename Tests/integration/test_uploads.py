@@ -362,3 +362,24 @@ def test_who_may_see_an_upload_on_every_route_and_the_pages_of_my_videos(uploadi
     assert past["data"] == [] and past["meta"]["total"] == 1 and past["meta"]["totalPages"] == 1
     for query in ("limit=101", "limit=0", "page=0", "page=x"):
         assert requests.get(f"{base}/api/videos/my?{query}", headers=bearer(olivia), timeout=10).status_code == 400, query
+
+
+def test_gateway_import_runs_the_same_pipeline_with_a_progress_bar(uploading, media):
+    from conftest import BINARY
+    start, stop, directory = uploading
+    start()
+    stop()  # made the config, the users and the storage
+    result = subprocess.run([BINARY, "import", media["avi"], media["text"], "--owner", "olivia", "--config", "plugins.json"],
+                            cwd=directory, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr  # one of the two is not a video
+    assert "%" in result.stdout and "[####" in result.stdout
+    assert "old.avi → upl-" in result.stdout and "ready: 4.0 s, h264 (transcoded)" in result.stdout, result.stdout
+    assert "notes.mp4: not imported: the file is not a video" in result.stdout
+    unknown = subprocess.run([BINARY, "import", media["avi"], "--owner", "nobody", "--config", "plugins.json"], cwd=directory,
+                             capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 1 and "no user 'nobody'" in unknown.stderr
+    base = start()
+    page = requests.get(f"{base}/api/videos/my", headers=bearer(login(base, "olivia")), timeout=10).json()
+    assert page["meta"]["total"] == 1 and page["data"][0]["status"] == "ready" and page["data"][0]["label"] == "old.avi"
+    assert os.path.exists(media["avi"]), "the original stays"
+    assert leftovers(directory) == []
