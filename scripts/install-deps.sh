@@ -14,7 +14,9 @@ packages=(ffmpeg pkg-config libavformat-dev libavcodec-dev libavdevice-dev libav
   # C client libraries of the storage backends
   libmongoc-dev libhiredis-dev
   # C client library of the MQTT event backend
-  libmosquitto-dev)
+  libmosquitto-dev
+  # a real browser for the tests of what browsers play (Selenium drives it)
+  chromium chromium-driver)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -383,3 +383,46 @@ def test_gateway_import_runs_the_same_pipeline_with_a_progress_bar(uploading, me
     assert page["meta"]["total"] == 1 and page["data"][0]["status"] == "ready" and page["data"][0]["label"] == "old.avi"
     assert os.path.exists(media["avi"]), "the original stays"
     assert leftovers(directory) == []
+
+
+def test_an_uploads_hls_plays_in_headless_chromium(uploading, media):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    start, _, _ = uploading
+    base = start()
+    olivia = login(base, "olivia")
+    video = wait_done(base, olivia, upload(base, olivia, media["mp4"]).json()["id"])
+    assert video["status"] == "ready", video
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required", "--mute-audio"):
+        options.add_argument(argument)
+    try:
+        driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    except Exception as error:  # a browser that cannot start is a failure, never a skip
+        pytest.fail(f"headless Chromium did not start: {error}", pytrace=False)
+    try:
+        # The gateway's origin with the login cookie: the <video> element loads the playlist with
+        # it, and the segments with the stream tokens the playlist carries.
+        driver.get(base + "/api/health")
+        driver.add_cookie({"name": "gateway_token", "value": olivia, "path": "/"})
+        driver.execute_script("""
+            const video = document.createElement('video');
+            video.id = 'player'; video.muted = true; video.src = arguments[0];
+            document.body.appendChild(video); video.play();
+        """, base + video["hls_url"])
+        deadline = time.time() + 30
+        state = {}
+        while time.time() < deadline:
+            state = driver.execute_script("""
+                const v = document.getElementById('player');
+                return {time: v.currentTime, width: v.videoWidth, height: v.videoHeight, error: v.error && v.error.message,
+                        duration: v.duration};""")
+            if state["error"] or state["time"] > 3:
+                break
+            time.sleep(0.25)
+        assert not state["error"] and state["time"] > 3, state
+        assert (state["width"], state["height"]) == (1280, 720) and abs(state["duration"] - 6) < 0.5, state
+    finally:
+        driver.quit()
