@@ -7,10 +7,13 @@
 #   storage  — API and authorized HLS requests/s on SQLite, PostgreSQL and MongoDB, with and without Redis
 #   events   — events/s and CPU per event through the spool to MQTT and PostgreSQL, against
 #              mosquitto_pub -q 1 and psql with one INSERT per event (EVENTS_COUNT=20000)
+#   uploads  — upload MB/s, CPU and peak RSS while a 1 GB file streams in, against dd to the same
+#              disk; processing seconds per minute of video (copy, transcode) against ffmpeg
+#              (UPLOAD_SIZE_MB=1024)
 #   cameras  — CPU and RSS for 1, 10 and 20 file and RTSP cameras (hls + clipper) against one
 #              ffmpeg -c copy process per camera per job; one MJPEG camera transcoded at 720p
 #              (CAMERA_COUNTS=0,5  CAMERA_SINKS=websocket,hls,recorder  CAMERA_BEFORE=path/to/older/gateway)
-# Usage: Benchmarks/run.sh [media|socketio|hls|recording|storage|events|cameras|all] [seconds-of-media] [repetitions]
+# Usage: Benchmarks/run.sh [media|socketio|hls|recording|storage|events|uploads|cameras|all] [seconds-of-media] [repetitions]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-all}"
@@ -95,6 +98,12 @@ if [ "$which" = "events" ] || [ "$which" = "all" ]; then
   source .test-servers/env
   echo "Events:"
   ./Benchmarks/events_bench.sh "${EVENTS_COUNT:-20000}"
+fi
+if [ "$which" = "uploads" ] || [ "$which" = "all" ]; then
+  ./scripts/install-deps.sh
+  swift build -c release --product gateway >&2
+  echo "Uploads:"
+  python3 Benchmarks/uploads_bench.py .build/release/gateway --size-mb "${UPLOAD_SIZE_MB:-1024}"
 fi
 [ "$which" = "media" ] || [ "$which" = "all" ] || exit 0
 media="Benchmarks/.media/bench-1080p-${seconds}s.mp4"
