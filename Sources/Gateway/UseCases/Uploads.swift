@@ -100,16 +100,24 @@ public final class Uploads: Service, Sendable {
 
     /// Workers take queued uploads until shutdown; first the ones a previous run left `processing`.
     public func run() async throws {
-        try await resumeInterrupted()
+        do {
+            try await resumeInterrupted()
+        } catch {
+            logger.error("interrupted uploads could not be looked up; they are resumed at the next start", metadata: ["error": "\(error)"])
+        }
+        let workers = configuration.workers
         await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { workers in
-                for _ in 0..<self.configuration.workers {
-                    workers.addTask {
-                        for await id in self.queue {
-                            if Task.isCancelled { return }
-                            await self.process(id)
-                        }
+            // One reader of the queue (an AsyncStream has one), at most `workers` uploads at once.
+            await withTaskGroup(of: Void.self) { group in
+                var running = 0
+                for await id in self.queue {
+                    if running >= workers {
+                        await group.next()
+                        running -= 1
                     }
+                    if Task.isCancelled { return }
+                    group.addTask { await self.process(id) }
+                    running += 1
                 }
             }
         }
@@ -145,6 +153,7 @@ public final class Uploads: Service, Sendable {
         let source = sourcePath(id)
         let directory = videoDirectory(id)
         defer { FileIO.remove(source) }
+        logger.info("processing an upload", metadata: ["video": "\(id)"])
         let progress = ProgressBox()
         let interruption = Interruption()
         let logger = logger
