@@ -51,7 +51,12 @@ def test_the_api_and_its_document_agree(fuzzed_gateway, user):
          "--workers", "1", "--exclude-path", "/socket.io/", "--exclude-path", "/api/cameras/{id}/mjpeg", "--no-color"],
         capture_output=True, text=True, timeout=600)
     summary = result.stdout[-6000:]
-    assert result.returncode == 0, f"schemathesis found failures:\n{summary}\n{result.stderr[-2000:]}"
+    # The whole report beside the gateway's log: a long reproduction can push the failure itself
+    # out of the summary's tail.
+    report = os.path.join(os.path.dirname(log_path), f"schemathesis-{user}.log")
+    with open(report, "w") as handle:
+        handle.write(result.stdout)
+    assert result.returncode == 0, f"schemathesis found failures (whole report: {report}):\n{summary}\n{result.stderr[-2000:]}"
     assert " passed" in summary and "generated" in summary
     with open(log_path) as handle:
         assert "request failed" not in handle.read(), "an unexpected error became a 500"

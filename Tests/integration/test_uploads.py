@@ -432,3 +432,27 @@ def test_an_uploads_hls_plays_in_headless_chromium(uploading, media):
         assert (state["width"], state["height"]) == (1280, 720) and abs(state["duration"] - 6) < 0.5, state
     finally:
         driver.quit()
+
+
+def test_unfinished_resumable_uploads_count_against_the_quota_and_are_few(uploading, media):
+    start, _, _ = uploading
+    base = start(quota_bytes=3_000_000)
+    olivia = login(base, "olivia")
+
+    def create(length):
+        return requests.post(f"{base}/api/videos/uploads", headers={**bearer(olivia), "Tus-Resumable": "1.0.0",
+                             "Upload-Length": str(length)}, timeout=10)
+
+    big = create(2_000_000)
+    assert big.status_code == 201, big.text
+    over = create(1_500_000)  # 2 MB reserved + 1.5 MB > 3 MB, though nothing is stored yet
+    assert over.status_code == 413 and "quota" in over.json()["error"]["message"], over.text
+    for _ in range(3):
+        assert create(100).status_code == 201
+    many = create(100)
+    assert many.status_code == 429 and "unfinished uploads" in many.json()["error"]["message"], many.text
+    # Giving one up frees its place and its share of the quota; others' uploads are theirs.
+    assert requests.delete(base + big.headers["Location"], headers=bearer(login(base, "victor")), timeout=10).status_code == 404
+    assert requests.delete(base + big.headers["Location"], headers=bearer(olivia), timeout=10).status_code == 204
+    assert requests.head(base + big.headers["Location"], headers=bearer(olivia), timeout=10).status_code == 404
+    assert create(1_500_000).status_code == 201

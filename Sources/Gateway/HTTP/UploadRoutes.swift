@@ -26,6 +26,7 @@ struct UploadRoutes {
     /// Multipart overhead allowed beyond `max_bytes` before the body is refused unread.
     static let envelopeBytes = 1 << 20
     static let fieldBytes = 4096
+    static let fields: Set<String> = ["video", "title", "cameraId"]
 
     func register(on router: Router<GatewayRequestContext>) {
         router.post("/api/videos/upload") { request, context in try await multipart(request, context: context) }
@@ -82,6 +83,9 @@ struct UploadRoutes {
                 for event in try reader.feed(chunk.readableBytesView) {
                     switch event {
                     case .begin(let part):
+                        guard Self.fields.contains(part.name) else {
+                            throw GatewayError.badRequest("unknown form field; the fields are \(Self.fields.sorted().joined(separator: ", "))")
+                        }
                         current = part
                         value = []
                         if part.name == "video" {
@@ -114,7 +118,9 @@ struct UploadRoutes {
             throw error
         }
         let title = fields["title"].flatMap { $0.isEmpty ? nil : $0 }
-        if let title, title.count > 200 { throw GatewayError.badRequest("title is at most 200 characters") }
+        if let title, title.count > 200 || title.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            throw GatewayError.badRequest("title is at most 200 characters, without control characters")
+        }
         let cameraID = fields["cameraId"].flatMap { $0.isEmpty ? nil : $0 }
         let video = try await uploads.accept(file: temporary, owner: principal, cameraID: cameraID, title: title, originalName: filename)
         return Response.json(Views.video(video), status: .accepted)
@@ -155,13 +161,23 @@ struct UploadRoutes {
     }
 
     func create(_ request: Request, principal: Principal) async throws -> Response {
-        removeExpired()
+        let pending = removeExpired().filter { $0.owner == principal.username }
         guard let text = request.headers[.uploadLength], let length = Int(text), length > 0 else {
             throw GatewayError.badRequest("Upload-Length must give the file's size in bytes")
         }
-        guard length <= uploads.configuration.maxBytes else { throw Self.tooLarge(uploads.configuration.maxBytes) }
-        try await uploads.checkQuota(principal, adding: length)
+        // The request's own shape first (400), then what the gateway allows (413, 429).
         let metadata = try Self.metadata(request.headers[.uploadMetadata])
+        guard length <= uploads.configuration.maxBytes else { throw Self.tooLarge(uploads.configuration.maxBytes) }
+        // Unfinished uploads hold disk too: they count against the quota, and there are at most a few.
+        guard pending.count < Self.pendingPerUser || principal.isAdmin else {
+            throw GatewayError(.rateLimited, "at most \(Self.pendingPerUser) unfinished uploads at once; finish or delete one", retryAfter: 60)
+        }
+        var needed = length
+        for state in pending {
+            let (sum, overflow) = needed.addingReportingOverflow(state.length)
+            needed = overflow ? Int.max : sum
+        }
+        try await uploads.checkQuota(principal, adding: needed)
         if let camera = metadata["cameraId"] { _ = try await access.authorize(principal, cameraID: camera, for: .operate) }
         let id = Identifier.make(prefix: "res-")
         let state = Resumable(owner: principal.username, length: length, title: metadata["title"], cameraID: metadata["cameraId"],
@@ -240,9 +256,12 @@ struct UploadRoutes {
     }
 
     /// Removes resumable uploads older than `resumable_hours`.
-    func removeExpired() {
+    /// Removes resumable uploads older than `resumable_hours`; returns the ones still open.
+    @discardableResult
+    func removeExpired() -> [Resumable] {
         let directory = uploads.incomingDirectory + "/tmp"
         let oldest = WallClock.now() - uploads.configuration.resumableHours * 3600
+        var open: [Resumable] = []
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasSuffix(".json") {
             let path = directory + "/" + name
             guard let bytes = try? FileIO.read(path), let state = try? JSONDecoder().decode(Resumable.self, from: Data(bytes)),
@@ -251,8 +270,13 @@ struct UploadRoutes {
                 FileIO.remove(String(path.dropLast(5)) + ".part")
                 continue
             }
+            open.append(state)
         }
+        return open
     }
+
+    /// Unfinished resumable uploads one user may have at once.
+    static let pendingPerUser = 4
 
     // MARK: reading
 

@@ -118,7 +118,11 @@ public struct CameraOperations: Sendable {
 
     public func share(_ principal: Principal, id: String, username: String, role: GrantRole, expiresAt: Double?) async throws -> GrantRecord {
         let (record, _) = try await access.authorize(principal, cameraID: id, for: .manage)
-        guard let user = try await storage.user(named: username) else { throw GatewayError.notFound("user '\(username)' not found") }
+        // The camera exists (or the line above said 404): an unknown user is a problem of the body, not of the path.
+        guard let user = try await storage.user(named: username) else {
+            throw GatewayError(.invalidRequest, "user '\(username)' not found",
+                               details: [ConfigProblem(path: "username", reason: "no such user", isUnusable: true)])
+        }
         guard user.username != record.owner else { throw GatewayError(.owner, "'\(username)' owns this camera") }
         if let expiresAt, !WallClock.representable.contains(expiresAt) { throw GatewayError.badRequest("expires_at must be a time between 1970 and 9999") }
         if let expiresAt, expiresAt <= WallClock.now() {
