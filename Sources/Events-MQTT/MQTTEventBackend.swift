@@ -24,6 +24,9 @@ public final class MQTTEventBackend: RemoteEventBackend, EventBackendAdapter {
     private let qos: Int32
     /// The state payload last published per camera, published again on every new connection.
     private let states = Mutex<[String: [UInt8]]>([:])
+    /// Cameras deleted (and not created again): the supervisor's last "stopped" comes after
+    /// `camera.deleted`, and must not bring a cleared retained state back.
+    private let deleted = Mutex<Set<String>>([])
     private let connection = Mutex<MQTTConnection?>(nil)
 
     public var batchLimit: Int { 100 }
@@ -66,7 +69,12 @@ public final class MQTTEventBackend: RemoteEventBackend, EventBackendAdapter {
         var newStates: [(String, [UInt8]?)] = []
         for event in batch {
             sent.append(try client.publish(topic: eventTopic(event), payload: Array(JSONWriter.string(event.json).utf8), qos: qos, retain: false))
-            guard configuration.retainState, let camera = event.camera, let state = Self.retainedState(after: event) else { continue }
+            guard configuration.retainState, let camera = event.camera else { continue }
+            if event.name == "camera.created" { _ = deleted.withLock { $0.remove(camera) } }
+            if event.name == "camera.deleted" { _ = deleted.withLock { $0.insert(camera) } }
+            guard let state = Self.retainedState(after: event), event.name == "camera.deleted" || !deleted.withLock({ $0.contains(camera) }) else {
+                continue
+            }
             // A deleted camera's retained state is cleared (an empty retained message).
             let payload = state ?? []
             sent.append(try client.publish(topic: stateTopic(camera), payload: payload, qos: qos, retain: true))

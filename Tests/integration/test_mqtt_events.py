@@ -201,6 +201,9 @@ def test_retained_availability_and_camera_states_reach_a_late_subscriber(tmp_pat
         watcher.wait_for(lambda: any(p.startswith(b"{") for _, p, _ in watcher.messages), what="temporary's state")
         assert requests.delete(f"{base}/api/cameras/temporary", headers=admin, timeout=10).status_code == 204
         watcher.wait_for(lambda: watcher.messages[-1][1] == b"", what="the cleared state")
+        # The supervisor's last "stopped" comes after the deletion: it must not bring the state back.
+        time.sleep(1.5)
+        assert watcher.messages[-1][1] == b"", watcher.messages
         watcher.close()
     finally:
         stop(process, log)
