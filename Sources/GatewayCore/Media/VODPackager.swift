@@ -45,8 +45,8 @@ public enum VODPackager {
             guard let video = demuxer.streams.video else {
                 return .failure(MediaError(.unsupported, component: "upload", "the file has no video stream"))
             }
-            // libavformat reads a picture (png_pipe, jpeg_pipe, image2) as a video of one frame.
-            if demuxer.formatName.hasSuffix("_pipe") || demuxer.formatName == "image2" {
+            // libavformat reads a picture (png_pipe, jpeg_pipe, image2, gif, apng) as a video.
+            if demuxer.formatName.hasSuffix("_pipe") || ["image2", "gif", "apng"].contains(demuxer.formatName) {
                 return .failure(MediaError(.unsupported, component: "upload", "a still image is not a video"))
             }
             return .success(Probe(format: demuxer.formatName, duration: demuxer.duration, videoCodec: video.codecName,
