@@ -22,6 +22,8 @@ struct MultipartReader {
 
     static let maximumHeaderBytes = 8 * 1024
     static let maximumParts = 32
+    /// Transport padding allowed after a delimiter.
+    static let maximumPadding = 1024
 
     private enum State { case preamble, afterDelimiter, headers, body, done }
 
@@ -76,6 +78,8 @@ struct MultipartReader {
                 // Transport padding (spaces, tabs) may stand before the line's end.
                 var end = position
                 while end < buffer.count, buffer[end] == 0x20 || buffer[end] == 0x09 { end += 1 }
+                // Bounded, or a body of spaces would be held (and rescanned) without end.
+                guard end - position <= Self.maximumPadding else { throw Failure(description: "a malformed multipart delimiter") }
                 guard buffer.count - end >= 2 else { break parsing }
                 guard buffer[end] == 0x0D, buffer[end + 1] == 0x0A else { throw Failure(description: "a malformed multipart delimiter") }
                 position = end + 2

@@ -50,6 +50,9 @@ import Testing
         #expect(throws: MultipartReader.Failure.self) { _ = try reader.feed(long) }
         let many = Self.body((0..<40).map { ("f\($0)", nil, [0x31]) })
         #expect(throws: MultipartReader.Failure.self) { _ = try Self.read(many, chunk: 4096) }
+        var padded = MultipartReader(boundary: Self.boundary)
+        let spaces = Array("--\(Self.boundary)".utf8) + Array(repeating: 0x20, count: 64 * 1024)
+        #expect(throws: MultipartReader.Failure.self) { _ = try padded.feed(spaces) }
         var unnamed = MultipartReader(boundary: Self.boundary)
         #expect(throws: MultipartReader.Failure.self) {
             _ = try unnamed.feed(Array("--\(Self.boundary)\r\nContent-Type: text/plain\r\n\r\nx\r\n--\(Self.boundary)--\r\n".utf8))
