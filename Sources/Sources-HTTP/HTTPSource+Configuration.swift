@@ -27,6 +27,8 @@ extension HTTPSource {
             password = try container.decodeIfPresent(String.self, forKey: .password)
             if container.contains(.url), !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
                 try decoder.reportProblem(CodingKeys.url, "must start with http:// or https://")
+            } else if container.contains(.url), SourceURL(url) == nil {
+                try decoder.reportUnusable(CodingKeys.url, "is not a URL with a valid host (a name, an IPv4 address or an [IPv6] address) and port")
             }
             if format.isEmpty {
                 try decoder.reportProblem(CodingKeys.format, "must not be empty")

@@ -26,6 +26,8 @@ extension RTSPSource {
             // An absent url is reported as missing; an empty or foreign one here.
             if container.contains(.url), !(url.hasPrefix("rtsp://") || url.hasPrefix("rtsps://")) {
                 try decoder.reportProblem(CodingKeys.url, "must start with rtsp:// or rtsps://")
+            } else if container.contains(.url), SourceURL(url) == nil {
+                try decoder.reportUnusable(CodingKeys.url, "is not a URL with a valid host (a name, an IPv4 address or an [IPv6] address) and port")
             }
             try decoder.requireRange(timeout, 0.1...3600, CodingKeys.timeout)
         }

@@ -17,6 +17,8 @@ from conftest import launch, make_clip, password
 
 HERE = os.path.dirname(__file__)
 ST = os.path.join(os.path.dirname(os.path.abspath(os.sys.executable)), "st")
+# `st` with a guard around a schemathesis bug (see the file).
+RUN = [os.sys.executable, os.path.join(HERE, "schemathesis_run.py")]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,7 @@ def fuzzed_gateway():
 def test_the_api_and_its_document_agree(fuzzed_gateway, user):
     base, tokens, log_path = fuzzed_gateway
     result = subprocess.run(
-        [ST, "--config-file", os.path.join(HERE, "schemathesis.toml"), "run", f"{base}/api/openapi.yaml", "--url", base,
+        [*RUN, "--config-file", os.path.join(HERE, "schemathesis.toml"), "run", f"{base}/api/openapi.yaml", "--url", base,
          "-H", f"Authorization: Bearer {tokens[user]}", "--checks", "all", "--max-examples", "40", "--seed", "11",
          "--workers", "1", "--exclude-path", "/socket.io/", "--exclude-path", "/api/cameras/{id}/mjpeg", "--no-color"],
         capture_output=True, text=True, timeout=600)

@@ -107,7 +107,7 @@ public struct SourceURL: Sendable, Equatable {
             port = number
         }
         let host = String(hostAndPort[..<hostEnd])
-        guard !host.isEmpty, !host.contains(where: { $0.isWhitespace || $0 == "%" }) else { return nil }
+        guard Self.isValidHost(host), !authority[..<hostStart].contains(where: { $0.isWhitespace || $0 == "[" || $0 == "]" }) else { return nil }
         guard let defaultPort = Self.defaultPorts[scheme] else { return nil }
         self.scheme = scheme
         self.host = host.lowercased()
@@ -117,6 +117,18 @@ public struct SourceURL: Sendable, Equatable {
     }
 
     static let defaultPorts = ["rtsp": 554, "rtsps": 322, "http": 80, "https": 443]
+
+    /// A host name (letters, digits, `-`, `.`, `_`; RFC 3986's reg-name without the escapes and
+    /// sub-delimiters no camera uses), an IPv4 address, or an IPv6 address in brackets that parses.
+    static func isValidHost(_ host: String) -> Bool {
+        if host.hasPrefix("[") {
+            guard host.hasSuffix("]"), host.count > 2 else { return false }
+            let inner = String(host.dropFirst().dropLast())
+            return inner.contains(":") && IPAddress(inner) != nil
+        }
+        return !host.isEmpty && host.utf8.count <= 253
+            && host.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-._".unicodeScalars.contains($0)) }
+    }
 
     /// The URL with `host` replaced (by a checked address, so a second lookup cannot differ).
     public func replacingHost(with host: String) -> String {

@@ -66,7 +66,8 @@ import Testing
         let https = try #require(SourceURL("HTTPS://[2001:db8::1]/mjpeg"))
         #expect(https.host == "[2001:db8::1]" && https.port == 443)
         #expect(try #require(SourceURL("http://cam/x")).port == 80)
-        for bad in ["rtsp://", "rtsp://:554/x", "file:///etc/passwd", "http://cam:99999/x", "http://cam:-1/", "ftp://cam/x", "http://a b/x", "http://[::1/x"] {
+        for bad in ["rtsp://", "rtsp://:554/x", "file:///etc/passwd", "http://cam:99999/x", "http://cam:-1/", "ftp://cam/x", "http://a b/x", "http://[::1/x",
+                    "http://a]b/x", "http://a[b/", "http://[zz]/x", "http://[]/", "rtsp://us[er@cam/x", "http://cam%41/", "http://ca\u{00e9}m/"] {
             #expect(SourceURL(bad) == nil, "\(bad)")
         }
     }
