@@ -30,6 +30,7 @@ public struct FileSource: SourceAdapter {
         var pacer = configuration.pacing == .realtime ? Pacer(interruption: interruption) : nil
         var offsetMicroseconds: Int64 = 0
         var firstMicroseconds: Int64?
+        var reportedLateness = 0.0
         while true {
             var passEnd: Int64?
             while let packet = try demuxer.read() {
@@ -39,7 +40,10 @@ public struct FileSource: SourceAdapter {
                     if firstMicroseconds == nil { firstMicroseconds = start }
                     let end = packet.timeBase.rescale(dts + max(packet.duration, 0), to: .microseconds)
                     passEnd = max(passEnd ?? end, end)
-                    try pacer?.wait(untilMedia: Double(start) / 1e6)
+                    if let lateness = try pacer?.wait(untilMedia: Double(start) / 1e6), abs(lateness - reportedLateness) > 0.05 {
+                        output.lateness(seconds: lateness)
+                        reportedLateness = lateness
+                    }
                 }
                 try output.publish(shifted)
             }
@@ -51,29 +55,45 @@ public struct FileSource: SourceAdapter {
     }
 }
 
-/// Holds packets back until their time has come on the wall clock.
+/// Holds packets back until their time has come on the wall clock, in batches: it sleeps at
+/// least `quantum` at a time and then lets out every packet that is due, so a camera's thread
+/// (and the hub's readers behind it) wake about 10 times a second instead of once per packet.
+/// No packet leaves before its time.
 struct Pacer {
     let interruption: Interruption
+    let quantum: Double
     private var anchor: (wall: Double, media: Double)?
+    private var lastWake = 0.0
 
-    init(interruption: Interruption) { self.interruption = interruption }
+    init(interruption: Interruption, quantum: Double = 0.1) {
+        self.interruption = interruption
+        self.quantum = quantum
+    }
 
-    mutating func wait(untilMedia media: Double) throws {
+    /// Returns how late the packet leaves (seconds, 0 when on time or early by less than a
+    /// quantum's batching).
+    mutating func wait(untilMedia media: Double) throws -> Double {
         let now = MonotonicTime.seconds()
         guard let anchor else {
             self.anchor = (now, media)
-            return
+            lastWake = now
+            return 0
         }
-        var delay = anchor.wall + (media - anchor.media) - now
-        if delay < -1 {
+        let due = anchor.wall + (media - anchor.media)
+        if due - now < -1 {
             // Far behind (the process was stalled): start a new timeline instead of bursting.
             self.anchor = (now, media)
-            return
+            return now - due
         }
+        guard due > now else { return now - due }
+        let wakeAt = max(due, lastWake + quantum)
+        var delay = wakeAt - now
         while delay > 0 {
             if interruption.isCancelled { throw MediaError(.cancelled, component: "file", "cancelled") }
             usleep(useconds_t(min(delay, 0.05) * 1e6))
-            delay = anchor.wall + (media - anchor.media) - MonotonicTime.seconds()
+            lastWake = MonotonicTime.seconds()
+            delay = wakeAt - lastWake
         }
+        return 0
     }
 }

@@ -31,7 +31,9 @@ struct HealthRoutes {
                 ("height", streams?.video.map { .int($0.parameters.height) } ?? .null),
                 ("fps", .double((statistics.fps * 100).rounded() / 100)), ("bitrate", .int(statistics.bitrate)),
                 ("readers", .int(statistics.readers.count)), ("packets", .int(statistics.packets)),
-                ("dropped_packets", .int(statistics.readers.reduce(0) { $0 + $1.dropped })),
+                ("dropped_packets", .int((statistics.readers + statistics.fragmentSinks).reduce(0) { $0 + $1.dropped })),
+                ("lag_seconds", .double((statistics.lagSeconds * 1000).rounded() / 1000)),
+                ("max_lag_seconds", .double((statistics.maximumLagSeconds * 1000).rounded() / 1000)),
             ])))
         }
         var body = JSONObject([

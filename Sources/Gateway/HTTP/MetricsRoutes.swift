@@ -15,8 +15,11 @@ struct MetricsRoutes {
                 }
             }
             for pipeline in runtime.cameraManager.all {
-                Gauge(label: MetricName.cameraReaders, dimensions: [("camera", pipeline.id)], factory: runtime.metricsFactory)
-                    .record(pipeline.hub.statistics.readers.count)
+                let statistics = pipeline.hub.statistics
+                let dimensions = [("camera", pipeline.id)]
+                Gauge(label: MetricName.cameraReaders, dimensions: dimensions, factory: runtime.metricsFactory).record(statistics.readers.count)
+                Gauge(label: MetricName.cameraLag, dimensions: dimensions, factory: runtime.metricsFactory).record(statistics.lagSeconds)
+                Gauge(label: MetricName.cameraMaximumLag, dimensions: dimensions, factory: runtime.metricsFactory).record(statistics.maximumLagSeconds)
             }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"

@@ -188,6 +188,10 @@ private final class SessionOutput: SourceOutput, @unchecked Sendable {
     func lost(packets: Int) {
         lossCounter.increment(by: packets)
     }
+
+    func lateness(seconds: Double) {
+        next.lateness(seconds: seconds)
+    }
 }
 
 /// A camera's timestamp repair, shared by its successive sessions.

@@ -59,34 +59,41 @@ public final class CameraFragmenter: Sendable {
     public func run(logger: Logger) async {
         fragmentersGauge.record(1)
         defer { fragmentersGauge.record(0) }
-        await hub.withReader(name: "fragmenter", demands: false) { reader in
-            for await event in reader {
-                switch event {
-                case .streams(let streams):
-                    cutter.withLock { cutter in
-                        // The last part of the session that ended goes out before the new init segment.
-                        if let last = try? cutter.writer?.finish() { publish(last) }
-                        do {
-                            let created = try FragmentedMP4Writer(streams: streams, fragmentation: self.fragmentation, component: hub.cameraID)
-                            cutter.writer = created
-                            fragments.begin(MP4InitSegment(bytes: created.initSegment, streams: streams))
-                        } catch {
-                            cutter.writer = nil
-                            logger.error("camera cannot be remuxed to fMP4", metadata: ["error": "\(error)"])
-                        }
-                    }
-                case .packet(let packet):
-                    cutter.withLock { cutter in
-                        do {
-                            if let fragment = try cutter.writer?.append(packet) { publish(fragment) }
-                        } catch {
-                            logger.warning("fMP4 remux failed on a packet", metadata: ["error": "\(error)"])
-                        }
-                    }
-                case .skipped:
-                    break
+        // Woken per batch of packets (at most 20 times a second), not per packet: a batch costs
+        // one wake-up, and parts (LL-HLS, live viewers) are 0.2 s or longer anyway.
+        await hub.withReader(name: "fragmenter", demands: false, wakeInterval: Self.wakeInterval) { reader in
+            while let batch = await reader.nextBatch() {
+                cutter.withLock { cutter in
+                    for event in batch { handle(event, cutter: cutter, logger: logger) }
                 }
             }
+        }
+    }
+
+    /// How long packets gather before the fragmenter takes them.
+    static let wakeInterval = Duration.milliseconds(50)
+
+    private func handle(_ event: HubEvent, cutter: Cutter, logger: Logger) {
+        switch event {
+        case .streams(let streams):
+            // The last part of the session that ended goes out before the new init segment.
+            if let last = try? cutter.writer?.finish() { publish(last) }
+            do {
+                let created = try FragmentedMP4Writer(streams: streams, fragmentation: fragmentation, component: hub.cameraID)
+                cutter.writer = created
+                fragments.begin(MP4InitSegment(bytes: created.initSegment, streams: streams))
+            } catch {
+                cutter.writer = nil
+                logger.error("camera cannot be remuxed to fMP4", metadata: ["error": "\(error)"])
+            }
+        case .packet(let packet):
+            do {
+                if let fragment = try cutter.writer?.append(packet) { publish(fragment) }
+            } catch {
+                logger.warning("fMP4 remux failed on a packet", metadata: ["error": "\(error)"])
+            }
+        case .skipped:
+            break
         }
     }
 

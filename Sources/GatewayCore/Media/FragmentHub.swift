@@ -43,7 +43,12 @@ public final class FragmentHub: Sendable {
     private struct State {
         var initSegment: MP4InitSegment?
         var gop: [MP4Fragment] = []
-        var readers: [ObjectIdentifier: HubReader<FragmentEvent>] = [:]
+        var readers: [ObjectIdentifier: HubReader<FragmentEvent>] = [:] {
+            didSet { readerList = Array(readers.values) }
+        }
+        var readerList: [HubReader<FragmentEvent>] = []
+        /// The camera's own sinks (HLS, the recorder), as opposed to viewers.
+        var sinks: Set<ObjectIdentifier> = []
         var holds: [ObjectIdentifier: DemandHold] = [:]
     }
 
@@ -82,19 +87,23 @@ public final class FragmentHub: Sendable {
         let readers = state.withLock { state -> [HubReader<FragmentEvent>] in
             if fragment.isIndependent { state.gop = [] }
             if fragment.isIndependent || !state.gop.isEmpty { state.gop.append(fragment) }
-            return Array(state.readers.values)
+            return state.readerList
         }
-        for reader in readers { reader.offer(.fragment(fragment), isSyncPoint: fragment.isIndependent) }
+        let event = FragmentEvent.fragment(fragment)
+        let now = MonotonicTime.nanoseconds()
+        for reader in readers { reader.offer(event, isSyncPoint: fragment.isIndependent, now: now) }
     }
 
     /// A viewer: gets the init segment and the current GOP at once, then live fragments.
     /// `demands`: whether it keeps an on-demand camera connected (viewers do, the recorder
-    /// holds its own demand while it records).
-    public func subscribe(name: String, capacity: Int = 64, demands: Bool = true) -> HubReader<FragmentEvent> {
+    /// holds its own demand while it records). `sink`: a sink of the camera, not a viewer — its
+    /// lag and losses are the camera's (`StreamHub.statistics`); a slow viewer's are its own.
+    public func subscribe(name: String, capacity: Int = 64, demands: Bool = true, sink: Bool = false) -> HubReader<FragmentEvent> {
         let dropped = Counter(label: MetricName.viewerDroppedFragments, dimensions: [("camera", cameraID)], factory: metrics)
         let reader = HubReader<FragmentEvent>(name: name, capacity: capacity, droppedCounter: dropped) { [weak self] reader in
             let hold = self?.state.withLock { state in
                 state.readers.removeValue(forKey: ObjectIdentifier(reader))
+                state.sinks.remove(ObjectIdentifier(reader))
                 return state.holds.removeValue(forKey: ObjectIdentifier(reader))
             }
             hold??.release()
@@ -102,6 +111,7 @@ public final class FragmentHub: Sendable {
         let hold = demands ? demand?.hold() : nil
         state.withLock { state in
             state.readers[ObjectIdentifier(reader)] = reader
+            if sink { state.sinks.insert(ObjectIdentifier(reader)) }
             if let hold { state.holds[ObjectIdentifier(reader)] = hold }
             guard let initSegment = state.initSegment else { return }
             reader.enqueueControl(.initSegment(initSegment), requireKeyframe: state.gop.isEmpty)
@@ -111,6 +121,11 @@ public final class FragmentHub: Sendable {
     }
 
     public var viewerCount: Int { state.withLock { $0.readers.count } }
+
+    /// The statistics of the readers that are the camera's sinks.
+    public var sinkStatistics: [ReaderStatistics] {
+        state.withLock { state in state.sinks.compactMap { state.readers[$0] } }.map(\.statistics)
+    }
 }
 
 /// A sink that offers a camera as live fMP4 (the WebSocket sink); Socket.IO `watch` and

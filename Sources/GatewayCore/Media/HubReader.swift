@@ -29,56 +29,88 @@ public typealias PacketReader = HubReader<HubEvent>
 /// One consumer of a hub (a sink, a viewer) with its own bounded queue. A reader that falls
 /// `capacity` items behind loses its queue and resumes at the next sync point (keyframe); the
 /// camera and the other readers never wait for it.
+///
+/// Wake-ups are batched: a reader made with a `wakeInterval` is resumed at most once per
+/// interval (items that arrive sooner wait in its queue, and it takes them all at once with
+/// `nextBatch()`); an item that arrives after a quiet spell longer than the interval is handed
+/// over at once. `HubFlusher` delivers what is left waiting when the source goes quiet. Waking
+/// a task costs far more than queueing an item, and a camera sends 25 to 75 packets a second.
 public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
     public typealias Element = Event
 
     struct State {
-        var queue = Deque<Event>()
+        /// Each event with when it arrived (monotonic ns), for the age of the oldest.
+        var queue = Deque<(event: Event, arrival: Int64)>()
         var queuedPackets = 0
         var waiter: CheckedContinuation<Event?, Never>?
+        var lastWake: Int64 = 0
+        /// Known to the flusher.
+        var scheduled = false
         var needsKeyframe = false
         var pendingSkip = 0
         var delivered = 0
         var dropped = 0
         var closed = false
+
+        mutating func append(_ event: Event, at now: Int64) {
+            queue.append((event, now))
+            if event.isPayload { queuedPackets += 1 }
+        }
+
+        mutating func pop() -> Event? {
+            guard let event = queue.popFirst()?.event else { return nil }
+            if event.isPayload { queuedPackets -= 1 }
+            delivered += 1
+            return event
+        }
+
+        /// Resumes the waiter now: the interval since the last wake has passed, or `force`.
+        mutating func takeWaiter(now: Int64, interval: Int64, force: Bool) -> (CheckedContinuation<Event?, Never>, Event)? {
+            guard let waiter, !queue.isEmpty, force || interval == 0 || now - lastWake >= interval else { return nil }
+            self.waiter = nil
+            lastWake = now
+            return (waiter, pop()!)
+        }
     }
 
     public let name: String
     public let capacity: Int
+    /// Nanoseconds between wake-ups; 0: every item wakes the reader.
+    let wakeInterval: Int64
     private let state = Mutex(State())
     private let droppedCounter: Counter
     private let onClose: @Sendable (HubReader<Event>) -> Void
 
-    init(name: String, capacity: Int, droppedCounter: Counter, onClose: @escaping @Sendable (HubReader<Event>) -> Void) {
+    init(name: String, capacity: Int, wakeInterval: Duration = .zero, droppedCounter: Counter,
+         onClose: @escaping @Sendable (HubReader<Event>) -> Void) {
         self.name = name
         self.capacity = Swift.max(1, capacity)
+        let components = wakeInterval.components
+        self.wakeInterval = Swift.max(0, components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000)
         self.droppedCounter = droppedCounter
         self.onClose = onClose
     }
 
-    /// Events handed over while the hub holds its lock (subscription, new session): never dropped.
+    /// Events handed over while the hub holds its lock (subscription, new session): never
+    /// dropped, and handed over at once.
     func enqueueControl(_ event: Event, requireKeyframe: Bool) {
-        let waiter = state.withLock { state -> CheckedContinuation<Event?, Never>? in
-            guard !state.closed else { return nil }
-            if requireKeyframe { state.needsKeyframe = true }
-            if event.isPayload { state.queuedPackets += 1 }
-            if let waiter = state.waiter {
-                state.waiter = nil
-                state.delivered += 1
-                return waiter
-            }
-            state.queue.append(event)
-            return nil
-        }
-        waiter?.resume(returning: event)
-    }
-
-    /// A live payload item. `isSyncPoint` marks where a reader that skipped may resume.
-    func offer(_ item: Event, isSyncPoint: Bool) {
-        var dropped = 0
+        let now = MonotonicTime.nanoseconds()
         let delivery = state.withLock { state -> (CheckedContinuation<Event?, Never>, Event)? in
             guard !state.closed else { return nil }
-            var first: Event?
+            if requireKeyframe { state.needsKeyframe = true }
+            state.append(event, at: now)
+            return state.takeWaiter(now: now, interval: wakeInterval, force: true)
+        }
+        if let (waiter, event) = delivery { waiter.resume(returning: event) }
+    }
+
+    /// A live payload item. `isSyncPoint` marks where a reader that skipped may resume. `now`:
+    /// the monotonic time of its arrival (one clock read serves every reader).
+    func offer(_ item: Event, isSyncPoint: Bool, now: Int64 = MonotonicTime.nanoseconds()) {
+        var dropped = 0
+        var schedule = false
+        let delivery = state.withLock { state -> (CheckedContinuation<Event?, Never>, Event)? in
+            guard !state.closed else { return nil }
             if state.needsKeyframe {
                 guard isSyncPoint else {
                     state.pendingSkip += 1
@@ -87,22 +119,22 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
                     return nil
                 }
                 state.needsKeyframe = false
-                if state.pendingSkip > 0 { first = .skipped(count: state.pendingSkip) }
+                if state.pendingSkip > 0 { state.append(.skipped(count: state.pendingSkip), at: now) }
                 state.pendingSkip = 0
             } else if state.queuedPackets >= capacity {
                 // Overflow: drop the queued packets and skip notices (keep session changes), and
                 // wait for a keyframe. One notice then tells how much was lost since the last delivery.
                 var earlierSkips = 0
-                state.queue.removeAll { event in
-                    if let count = event.skippedCount { earlierSkips += count; return true }
-                    return event.isPayload
+                state.queue.removeAll { queued in
+                    if let count = queued.event.skippedCount { earlierSkips += count; return true }
+                    return queued.event.isPayload
                 }
                 let lost = state.queuedPackets
                 state.queuedPackets = 0
                 state.dropped += lost
                 dropped = lost
                 if isSyncPoint {
-                    first = .skipped(count: earlierSkips + lost)
+                    state.append(.skipped(count: earlierSkips + lost), at: now)
                 } else {
                     state.needsKeyframe = true
                     state.pendingSkip = earlierSkips + lost + 1
@@ -111,23 +143,37 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
                     return nil
                 }
             }
-            var events: [Event] = []
-            if let first { events.append(first) }
-            events.append(item)
-            if let waiter = state.waiter, state.queue.isEmpty {
-                state.waiter = nil
-                state.delivered += 1
-                let head = events.removeFirst()
-                for event in events { state.queue.append(event) }
-                state.queuedPackets += events.count { $0.isPayload }
-                return (waiter, head)
+            state.append(item, at: now)
+            if let delivery = state.takeWaiter(now: now, interval: wakeInterval, force: false) { return delivery }
+            if state.waiter != nil, !state.scheduled {
+                state.scheduled = true
+                schedule = true
             }
-            for event in events { state.queue.append(event) }
-            state.queuedPackets += 1
             return nil
         }
         if dropped > 0 { droppedCounter.increment(by: dropped) }
+        if let (waiter, event) = delivery {
+            waiter.resume(returning: event)
+        } else if schedule {
+            HubFlusher.shared.schedule(self)
+        }
+    }
+
+    /// The flusher's visit: hands over what waits once the interval has passed. True while the
+    /// reader still has something to hand over later.
+    func flushIfDue(now: Int64) -> Bool {
+        var keep = false
+        let delivery = state.withLock { state -> (CheckedContinuation<Event?, Never>, Event)? in
+            if let delivery = state.takeWaiter(now: now, interval: wakeInterval, force: false) {
+                state.scheduled = false
+                return delivery
+            }
+            keep = state.waiter != nil && !state.queue.isEmpty && !state.closed
+            state.scheduled = keep
+            return nil
+        }
         if let (waiter, event) = delivery { waiter.resume(returning: event) }
+        return keep
     }
 
     /// The next event, waiting for it; nil once the reader is closed or its task cancelled.
@@ -135,11 +181,7 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Event?, Never>) in
                 let ready: Event?? = state.withLock { state in
-                    if let event = state.queue.popFirst() {
-                        if event.isPayload { state.queuedPackets -= 1 }
-                        state.delivered += 1
-                        return .some(event)
-                    }
+                    if let event = state.pop() { return .some(event) }
                     if state.closed || Task.isCancelled { return .some(nil) }
                     state.waiter = continuation
                     return .none
@@ -148,6 +190,18 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
             }
         } onCancel: {
             wakeWaiter()
+        }
+    }
+
+    /// Every event that is waiting (at least one, waiting for it when none is); nil once the
+    /// reader is closed or its task cancelled. One wake-up, one lock, however many items.
+    public func nextBatch() async -> [Event]? {
+        guard let first = await next() else { return nil }
+        return state.withLock { state in
+            var batch = [first]
+            batch.reserveCapacity(state.queue.count + 1)
+            while let event = state.pop() { batch.append(event) }
+            return batch
         }
     }
 
@@ -162,7 +216,7 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
     /// Leaves the hub; a waiting `next()` returns nil.
     public func close() {
         let wasOpen = state.withLock { state -> Bool in
-            defer { state.closed = true; state.queue.removeAll() }
+            defer { state.closed = true; state.queue.removeAll(); state.queuedPackets = 0 }
             return !state.closed
         }
         guard wasOpen else { return }
@@ -171,7 +225,11 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
     }
 
     public var statistics: ReaderStatistics {
-        state.withLock { ReaderStatistics(name: name, queued: $0.queuedPackets, delivered: $0.delivered, dropped: $0.dropped) }
+        let now = MonotonicTime.nanoseconds()
+        return state.withLock {
+            ReaderStatistics(name: name, queued: $0.queuedPackets, delivered: $0.delivered, dropped: $0.dropped,
+                             lagSeconds: $0.queue.first.map { Double(now - $0.arrival) / 1e9 } ?? 0)
+        }
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
@@ -182,9 +240,14 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(reader: self) }
 }
 
+extension HubReader: DeferredWake {}
+
 public struct ReaderStatistics: Sendable, Codable {
     public let name: String
     public let queued: Int
     public let delivered: Int
     public let dropped: Int
+    /// How long the oldest item has been waiting for this reader (0 when none waits): a reader
+    /// that keeps up stays near its wake interval; one that grows is falling behind.
+    public let lagSeconds: Double
 }

@@ -12,10 +12,14 @@ public protocol SourceOutput: Sendable {
     func publish(_ packet: MediaPacket) throws
     /// The network lost `packets` packets of this session (RTP sequence gaps).
     func lost(packets: Int)
+    /// A paced source lets packets out `seconds` after their time (reported when it changes):
+    /// a source that cannot keep real time.
+    func lateness(seconds: Double)
 }
 
 extension SourceOutput {
     public func lost(packets: Int) {}
+    public func lateness(seconds: Double) {}
 }
 
 /// Per-camera fan-out: one demux feeds any number of readers. Keeps the current GOP so a new
@@ -38,7 +42,11 @@ public final class StreamHub: SourceOutput, Sendable {
         var generation = 0
         var gop = Deque<MediaPacket>()
         var gopBytes = 0
-        var readers: [ObjectIdentifier: PacketReader] = [:]
+        var readers: [ObjectIdentifier: PacketReader] = [:] {
+            didSet { readerList = Array(readers.values) }
+        }
+        /// `readers` as an array, made when it changes rather than per packet.
+        var readerList: [PacketReader] = []
         var holds: [ObjectIdentifier: DemandHold] = [:]
         var packets = 0
         var bytes = 0
@@ -49,6 +57,9 @@ public final class StreamHub: SourceOutput, Sendable {
         var windowFrames = 0
         var firstPacketAt: Int64?
         var lastPacketAt: Double?
+        /// How late the source lets packets out (paced sources), and the most it has been.
+        var sourceLateness = 0.0
+        var maximumLag = 0.0
 
         mutating func prune(before limit: Int64) {
             while let first = window.first, first.time < limit {
@@ -126,13 +137,21 @@ public final class StreamHub: SourceOutput, Sendable {
             state.windowBytes += packet.size
             state.windowFrames += packet.kind == .video ? 1 : 0
             state.prune(before: now - windowNanoseconds)
-            return (Array(state.readers.values), isSyncPoint)
+            return (state.readerList, isSyncPoint)
         }
         guard let delivery else { return }
         packetsCounter.increment()
         bytesCounter.increment(by: packet.size)
         if packet.isVideoKeyframe { keyframesCounter.increment() }
-        for reader in delivery.readers { reader.offer(.packet(packet), isSyncPoint: delivery.isSyncPoint) }
+        let event = HubEvent.packet(packet)
+        for reader in delivery.readers { reader.offer(event, isSyncPoint: delivery.isSyncPoint, now: now) }
+    }
+
+    public func lateness(seconds: Double) {
+        state.withLock { state in
+            state.sourceLateness = seconds
+            state.maximumLag = max(state.maximumLag, seconds)
+        }
     }
 
     /// The source disconnected on purpose (an idle on-demand camera): forget the cached GOP, so
@@ -148,10 +167,13 @@ public final class StreamHub: SourceOutput, Sendable {
     /// A new reader. It first receives the current streams and the cached GOP, so it can start
     /// decoding at once. Close it when done. A reader that `demands` keeps an on-demand source
     /// connected while it is open; a sink's standing reader does not (its viewers do).
-    public func subscribe(name: String, capacity: Int? = nil, demands: Bool = true) -> PacketReader {
+    /// `wakeInterval`: how long packets may gather before the reader is woken (it takes them in
+    /// one batch); zero wakes it for each.
+    public func subscribe(name: String, capacity: Int? = nil, demands: Bool = true, wakeInterval: Duration = .zero) -> PacketReader {
         let dropped = Counter(label: MetricName.readerDroppedPackets,
                               dimensions: [("camera", cameraID), ("reader", name)], factory: metricsFactory)
-        let reader = PacketReader(name: name, capacity: capacity ?? configuration.readerCapacity, droppedCounter: dropped) { [weak self] reader in
+        let reader = PacketReader(name: name, capacity: capacity ?? configuration.readerCapacity, wakeInterval: wakeInterval,
+                                  droppedCounter: dropped) { [weak self] reader in
             self?.remove(reader)
         }
         let hold = demands ? demand.hold() : nil
@@ -166,8 +188,9 @@ public final class StreamHub: SourceOutput, Sendable {
     }
 
     /// Runs `body` with a reader that is closed when it returns.
-    public func withReader<T>(name: String, capacity: Int? = nil, demands: Bool = true, _ body: (PacketReader) async throws -> T) async rethrows -> T {
-        let reader = subscribe(name: name, capacity: capacity, demands: demands)
+    public func withReader<T>(name: String, capacity: Int? = nil, demands: Bool = true, wakeInterval: Duration = .zero,
+                              _ body: (PacketReader) async throws -> T) async rethrows -> T {
+        let reader = subscribe(name: name, capacity: capacity, demands: demands, wakeInterval: wakeInterval)
         defer { reader.close() }
         return try await body(reader)
     }
@@ -202,7 +225,14 @@ public final class StreamHub: SourceOutput, Sendable {
         let now = MonotonicTime.nanoseconds()
         let (snapshot, readers) = state.withLock { state in
             state.prune(before: now - windowNanoseconds)
-            return (state, Array(state.readers.values))
+            return (state, state.readerList)
+        }
+        let readerStatistics = readers.map(\.statistics).sorted { $0.name < $1.name }
+        let sinkStatistics = fragmenterSlot.withLock { $0 }?.fragments.sinkStatistics ?? []
+        let lag = max(snapshot.sourceLateness, (readerStatistics + sinkStatistics).map(\.lagSeconds).max() ?? 0)
+        let maximumLag = state.withLock { state in
+            state.maximumLag = max(state.maximumLag, lag)
+            return state.maximumLag
         }
         // Over the window, or over the time since the first packet when that is shorter.
         let span = Double(min(windowNanoseconds, max(now - (snapshot.firstPacketAt ?? now), 100_000_000))) / 1e9
@@ -213,7 +243,7 @@ public final class StreamHub: SourceOutput, Sendable {
             fps: Double(snapshot.windowFrames) / span,
             gopPackets: snapshot.gop.count,
             lastPacketAt: snapshot.lastPacketAt,
-            readers: readers.map(\.statistics).sorted { $0.name < $1.name })
+            readers: readerStatistics, fragmentSinks: sinkStatistics, lagSeconds: lag, maximumLagSeconds: maximumLag)
     }
 }
 
@@ -229,4 +259,11 @@ public struct HubStatistics: Sendable {
     public let gopPackets: Int
     public let lastPacketAt: Double?
     public let readers: [ReaderStatistics]
+    /// The sinks that read the camera's fMP4 (HLS, the recorder), not its viewers.
+    public let fragmentSinks: [ReaderStatistics]
+    /// How far behind real time the camera's packets are now: the source's lateness (a paced
+    /// file) or the oldest packet a reader has not taken yet, whichever is more.
+    public let lagSeconds: Double
+    /// The most `lagSeconds` has been (as seen by the source and by each look at the statistics).
+    public let maximumLagSeconds: Double
 }

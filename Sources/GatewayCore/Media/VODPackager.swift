@@ -217,7 +217,7 @@ public enum Thumbnailer {
         let width = even(sourceWidth * scale), height = even(sourceHeight * scale)
         let scaler = FrameScaler(width: width, height: height, format: AV_PIX_FMT_YUVJ420P)
         let scaled = try scaler.convert(frame, component: "thumbnail")
-        guard let codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG), var context = avcodec_alloc_context3(codec) as UnsafeMutablePointer<AVCodecContext>? else {
+        guard let codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG), let context = avcodec_alloc_context3(codec) as UnsafeMutablePointer<AVCodecContext>? else {
             throw MediaError(.unsupported, component: "thumbnail", "no JPEG encoder in this FFmpeg build")
         }
         defer {
@@ -238,7 +238,7 @@ public enum Thumbnailer {
         result = avcodec_send_frame(context, scaled)
         guard result >= 0 else { throw MediaError(.unsupported, component: "thumbnail", "the JPEG encoder refused the frame", ffmpegError: result) }
         avcodec_send_frame(context, nil)
-        guard var packet = av_packet_alloc() as UnsafeMutablePointer<AVPacket>? else { throw MediaError(.unsupported, component: "thumbnail", "out of memory") }
+        guard let packet = av_packet_alloc() as UnsafeMutablePointer<AVPacket>? else { throw MediaError(.unsupported, component: "thumbnail", "out of memory") }
         defer {
             var owned: UnsafeMutablePointer<AVPacket>? = packet
             av_packet_free(&owned)

@@ -14,6 +14,8 @@ public enum MetricName {
     public static let cameraFragments = "gateway_camera_fragments_total"
     public static let cameraFragmenters = "gateway_camera_fragmenters"
     public static let cameraReaders = "gateway_camera_readers"
+    public static let cameraLag = "gateway_camera_lag_seconds"
+    public static let cameraMaximumLag = "gateway_camera_max_lag_seconds"
     public static let eventsDropped = "gateway_events_dropped_total"
     /// Events waiting in a remote backend's spool, and events a remote backend took.
     public static let eventsSpooled = "gateway_events_spooled"

@@ -10,6 +10,10 @@ struct ClipBuffer {
     private(set) var bytes = 0
     /// Media time (seconds) of the newest packet.
     private(set) var newest: Double?
+    /// Positions of the video keyframes in `packets`, counted from `removed` (packets dropped
+    /// from the front so far), so trimming never scans the buffer.
+    private var keyframes = Deque<Int>()
+    private var removed = 0
 
     init(keepSeconds: Double, maxBytes: Int) {
         self.keepSeconds = keepSeconds
@@ -18,6 +22,8 @@ struct ClipBuffer {
 
     mutating func reset() {
         packets.removeAll()
+        keyframes.removeAll()
+        removed = 0
         bytes = 0
         newest = nil
     }
@@ -25,6 +31,7 @@ struct ClipBuffer {
     mutating func append(_ packet: MediaPacket) {
         // The buffer starts on a keyframe.
         if packets.isEmpty, !packet.isVideoKeyframe { return }
+        if packet.isVideoKeyframe { keyframes.append(removed + packets.count) }
         packets.append(packet)
         bytes += packet.size
         if let time = packet.decodeSeconds { newest = max(newest ?? time, time) }
@@ -34,12 +41,13 @@ struct ClipBuffer {
     /// Drops whole GOPs from the front while the next GOP still starts early enough, or while over the cap.
     private mutating func trim() {
         guard let newest else { return }
-        while let secondKeyframe = packets.dropFirst().firstIndex(where: \.isVideoKeyframe) {
-            let start = packets[secondKeyframe].decodeSeconds ?? newest
+        while keyframes.count >= 2 {
+            let second = keyframes[keyframes.startIndex + 1] - removed
+            let start = packets[packets.startIndex + second].decodeSeconds ?? newest
             guard newest - start >= keepSeconds || bytes > maxBytes else { break }
-            for _ in packets.startIndex..<secondKeyframe {
-                bytes -= packets.removeFirst().size
-            }
+            for _ in 0..<second { bytes -= packets.removeFirst().size }
+            removed += second
+            keyframes.removeFirst()
         }
     }
 

@@ -68,14 +68,9 @@ public final class ClipperSink: SinkAdapter, ClipTrigger {
                     }
                 }
             }
-            await hub.withReader(name: "clipper", capacity: 4096) { reader in
-                for await event in reader {
-                    switch event {
-                    case .streams(let streams): await state.begin(streams)
-                    case .packet(let packet): await state.append(packet)
-                    case .skipped: await state.lost()
-                    }
-                }
+            // The clipper only keeps packets: it takes them in batches, a few times a second.
+            await hub.withReader(name: "clipper", capacity: 4096, wakeInterval: .milliseconds(200)) { reader in
+                while let batch = await reader.nextBatch() { await state.handle(batch) }
             }
             // Stopping (gateway shutdown, camera removed): clips in progress become READY with
             // what they have, instead of being left `recording` and deleted at the next start.

@@ -13,6 +13,8 @@ actor ClipperState {
         /// Media time (seconds, camera timeline) the clip ends at.
         let end: Double
         let triggerTime: Double
+        /// Packets of the current batch, written in one I/O job at its end.
+        var pending: [MediaPacket] = []
     }
 
     private let store: SinkStore
@@ -33,31 +35,54 @@ actor ClipperState {
 
     func begin(_ streams: StreamSet) async {
         // A new source session: clips in progress end here (their file cannot change codecs).
-        for job in jobs { await finish(job, note: "ended early by a source restart") }
-        jobs = []
         self.streams = streams
         buffer.reset()
+        await finishAll(note: "ended early by a source restart", log: false)
     }
 
     func lost() async {
         // The clipper fell behind the camera: what it wrote so far is kept.
-        for job in jobs { await finish(job, note: "ended early: packets were lost") }
-        jobs = []
         buffer.reset()
+        await finishAll(note: "ended early: packets were lost", log: false)
+    }
+
+    /// A batch from the camera's hub, in order.
+    func handle(_ batch: [HubEvent]) async {
+        for event in batch {
+            switch event {
+            case .streams(let streams): await begin(streams)
+            case .packet(let packet): await append(packet)
+            case .skipped: await lost()
+            }
+        }
+        for index in jobs.indices where !jobs[index].pending.isEmpty {
+            submitPending(jobs[index])
+            jobs[index].pending = []
+        }
+    }
+
+    private func submitPending(_ job: Job) {
+        guard !job.pending.isEmpty else { return }
+        let file = job.file, packets = job.pending
+        store.io.submit { file.append(packets) }
     }
 
     func append(_ packet: MediaPacket) async {
         buffer.append(packet)
-        var remaining: [Job] = []
-        for job in jobs {
-            if let time = packet.decodeSeconds, time >= job.end, packet.kind == .video {
-                await finish(job, note: nil)
-                continue
+        guard !jobs.isEmpty else { return }
+        // `jobs` changes before any suspension: a trigger that runs meanwhile adds to it safely.
+        var ended: [Job] = []
+        for index in jobs.indices {
+            if let time = packet.decodeSeconds, time >= jobs[index].end, packet.kind == .video {
+                ended.append(jobs[index])
+            } else {
+                jobs[index].pending.append(packet)
             }
-            store.io.submit { job.file.append([packet]) }
-            remaining.append(job)
         }
-        jobs = remaining
+        guard !ended.isEmpty else { return }
+        let ids = Set(ended.map(\.record.id))
+        jobs.removeAll { ids.contains($0.record.id) }
+        for job in ended { await finish(job, note: nil) }
     }
 
     /// Clips still being written (their post-roll has not arrived).
@@ -80,10 +105,11 @@ actor ClipperState {
     }
 
     /// The gateway is stopping: every clip in progress is finished with what it has.
-    func finishAll(note: String) async {
-        if !jobs.isEmpty { store.logger.info("finishing clips in progress", metadata: ["clips": "\(jobs.count)", "reason": "\(note)"]) }
-        for job in jobs { await finish(job, note: note) }
+    func finishAll(note: String, log: Bool = true) async {
+        let ending = jobs
         jobs = []
+        if log, !ending.isEmpty { store.logger.info("finishing clips in progress", metadata: ["clips": "\(ending.count)", "reason": "\(note)"]) }
+        for job in ending { await finish(job, note: note) }
     }
 
     func trigger(pre: Double, post: Double, label: String?, actor: String?) async throws -> VideoRecord {
@@ -117,6 +143,7 @@ actor ClipperState {
     }
 
     private func finish(_ job: Job, note: String?) async {
+        submitPending(job)
         do {
             let file = job.file, component = store.cameraID
             let (duration, size) = try await store.io.perform { try file.complete(component: component) }

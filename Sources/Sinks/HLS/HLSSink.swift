@@ -77,7 +77,7 @@ public final class HLSSink: SinkAdapter, HLSProvider {
     /// Hands the camera's fragments (cut once, by its `CameraFragmenter`) to the playlist
     /// while players play; the subscription holds an on-demand camera's demand.
     private func mux() async {
-        let reader = fragmenter.fragments.subscribe(name: "hls", capacity: 256)
+        let reader = fragmenter.fragments.subscribe(name: "hls", capacity: 256, sink: true)
         defer { reader.close() }
         for await event in reader {
             switch event {

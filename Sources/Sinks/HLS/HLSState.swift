@@ -30,6 +30,9 @@ actor HLSState {
     private var reportedPlayers = 0
     private var waiters: [(deadline: Double, check: @Sendable (isolated HLSState) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
     private let playersGauge: Gauge
+    /// The idle watcher's pause, cut short by a stop.
+    private var sweeper: Task<Void, Never>?
+    private var sweepAt = 0.0
 
     init(configuration: HLSSinkConfiguration, cameraID: String, events: EventBus, metrics: any MetricsFactory) {
         self.configuration = configuration
@@ -118,6 +121,7 @@ actor HLSState {
     func requestStop() {
         stopRequested = true
         stoppedByOperator = true
+        sweeper?.cancel()
         wake()
     }
 
@@ -128,7 +132,14 @@ actor HLSState {
             updatePlayers(now: now)
             wake()
             if stopRequested || now - lastRequest > configuration.idleTimeout { return }
-            try? await Task.sleep(for: .milliseconds(100))
+            // Requests' waits end when what they wait for arrives (`apply` wakes them); this
+            // sweep only ends the overdue ones, and notices idleness and players that left.
+            let sweep = waiters.isEmpty ? 1.0 : min(max(waiters.map(\.deadline).min()! - now, 0.02), 0.25)
+            let pause = Duration.milliseconds(Int64(min(sweep, max(lastRequest + configuration.idleTimeout - now, 0.02)) * 1000))
+            let sleeper = Task { _ = try? await Task.sleep(for: pause) }
+            sweeper = sleeper
+            sweepAt = now + pause.seconds
+            await withTaskCancellationHandler { await sleeper.value } onCancel: { sleeper.cancel() }
         }
     }
 
@@ -230,6 +241,8 @@ actor HLSState {
         if check(self) { return true }
         guard running else { return false }
         let deadline = MonotonicTime.seconds() + timeout
+        // A wait that ends before the next sweep gets an earlier one.
+        if deadline < sweepAt { sweeper?.cancel() }
         await withCheckedContinuation { continuation in
             waiters.append((deadline, check, continuation))
         }

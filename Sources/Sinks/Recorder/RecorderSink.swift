@@ -58,7 +58,7 @@ public final class RecorderSink: SinkAdapter, RecordingSwitch {
         defer { demandWhileRecording(false) }
         // The camera's fMP4 parts, cut once for every fMP4 sink; the recorder holds the camera's
         // demand itself, while it records.
-        let reader = hub.fragmenter.fragments.subscribe(name: "recorder", capacity: 1024, demands: false)
+        let reader = hub.fragmenter.fragments.subscribe(name: "recorder", capacity: 1024, demands: false, sink: true)
         for await event in reader {
             switch event {
             case .initSegment(let initSegment): await state.begin(initSegment)

@@ -15,7 +15,16 @@ actor RecorderState {
         /// Media time of the segment's first frame (the fragmenter's timeline, seconds): the
         /// file's fragments are moved back by it, so that each file starts at 0.
         let startMedia: Double
+        /// Parts not written yet: they go to the file about once a second, in one I/O job, so a
+        /// camera's recorder wakes its I/O thread once a second rather than per part.
+        var unwritten: [[UInt8]] = []
+        var unwrittenBytes = 0
+        var unwrittenSince = 0.0
     }
+
+    /// How much media the recorder gathers before it writes.
+    static let writeInterval = 1.0
+    static let writeBytes = 1 << 20
 
     private let store: SinkStore
     private let configuration: RecorderSinkConfiguration
@@ -91,9 +100,21 @@ actor RecorderState {
     private func appendToSegment(_ fragment: MP4Fragment) {
         guard var current = segment else { return }
         let bytes = FragmentTimeline.shifted(fragment.bytes, back: current.startMedia, timescales: timescales)
-        write(bytes, to: current)
+        if current.unwritten.isEmpty { current.unwrittenSince = fragment.startTime }
+        current.unwritten.append(bytes)
+        current.unwrittenBytes += bytes.count
         current.bytes += bytes.count
+        if fragment.startTime + fragment.duration - current.unwrittenSince >= Self.writeInterval || current.unwrittenBytes >= Self.writeBytes {
+            writeUnwritten(&current)
+        }
         segment = current
+    }
+
+    private func writeUnwritten(_ current: inout Segment) {
+        guard !current.unwritten.isEmpty else { return }
+        write(current.unwritten, to: current)
+        current.unwritten = []
+        current.unwrittenBytes = 0
     }
 
     /// Closes the segment with everything that has arrived: the part in progress is cut now.
@@ -103,10 +124,12 @@ actor RecorderState {
     }
 
     /// Queues a write; a failure stops recording (once the actor hears of it).
-    private func write(_ bytes: [UInt8], to segment: Segment) {
+    private func write(_ chunks: [[UInt8]], to segment: Segment) {
         let file = segment.file, id = segment.record.id
         store.io.submit { [self] in
-            if let error = file.append(bytes) { Task { await self.writeFailed(error, segment: id) } }
+            for bytes in chunks {
+                if let error = file.append(bytes) { Task { await self.writeFailed(error, segment: id) }; return }
+            }
         }
     }
 
@@ -134,6 +157,7 @@ actor RecorderState {
     func closeSegment(reason: String?) async {
         guard var current = segment else { return }
         segment = nil
+        writeUnwritten(&current)
         let file = current.file
         let closeError: (any Error)? = (try? await store.io.perform { file.close() }) ?? nil
         if let closeError {

@@ -123,6 +123,56 @@ import Testing
         waiting.cancel()
         #expect(await waiting.value == nil)
     }
+
+    /// A reader with a wake interval is woken once for a burst and takes it whole; what is left
+    /// waiting when the source goes quiet still arrives (the flusher), in order.
+    @Test func aBatchedReaderTakesABurstInOneWakeAndTheLastPacketsStillArrive() async throws {
+        let streams = try fixture()
+        let hub = StreamHub(cameraID: "batched")
+        hub.begin(streams)
+        let reader = hub.subscribe(name: "batched", wakeInterval: .milliseconds(100))
+        defer { reader.close() }
+        guard case .streams? = await reader.nextBatch()?.first else { Issue.record("first event is not the streams"); return }
+        // Nothing for longer than the interval: the first packet is handed over at once.
+        try await Task.sleep(for: .milliseconds(150))
+        let waiting = Task { await reader.nextBatch() }
+        try await Task.sleep(for: .milliseconds(20))
+        hub.publish(videoPacket(0, gop: 10, streams: streams))
+        let first = await waiting.value ?? []
+        #expect(first.count == 1)
+        // A burst right after: held back until the interval has passed (the flusher hands it
+        // over, as no later packet comes), then taken in one batch.
+        let started = ContinuousClock.now
+        let burst = Task { await reader.nextBatch() }
+        try await Task.sleep(for: .milliseconds(10))
+        for index in 1..<6 { hub.publish(videoPacket(index, gop: 10, streams: streams)) }
+        let batch = await burst.value ?? []
+        let waited = ContinuousClock.now - started
+        let indices = batch.compactMap { event -> Int? in if case .packet(let packet) = event { packetIndex(packet) } else { nil } }
+        #expect(indices == [1, 2, 3, 4, 5])
+        #expect(waited >= .milliseconds(60), "the burst was handed over before the interval passed (\(waited))")
+        #expect(waited < .seconds(5), "the flusher never handed the burst over")
+        #expect(hub.statistics.readers.first?.delivered == 7)
+    }
+
+    /// Packets a reader has not taken are its lag, in the hub's statistics; taking them ends it.
+    @Test func aReaderThatDoesNotTakeItsPacketsShowsAsLag() async throws {
+        let streams = try fixture()
+        let hub = StreamHub(cameraID: "lag")
+        hub.begin(streams)
+        let reader = hub.subscribe(name: "sleepy")
+        defer { reader.close() }
+        for index in 0..<5 { hub.publish(videoPacket(index, gop: 10, streams: streams)) }
+        try await Task.sleep(for: .milliseconds(300))
+        let behind = hub.statistics
+        #expect(behind.lagSeconds >= 0.3)
+        #expect(behind.maximumLagSeconds >= behind.lagSeconds)
+        _ = await reader.nextBatch()
+        #expect(hub.statistics.lagSeconds == 0)
+        #expect(hub.statistics.maximumLagSeconds >= 0.3)
+        hub.lateness(seconds: 1.5)
+        #expect(hub.statistics.lagSeconds == 1.5)
+    }
 }
 
 extension HubEvent: Equatable {
