@@ -10,8 +10,10 @@
 #   uploads  — upload MB/s, CPU and peak RSS while a 1 GB file streams in, against dd to the same
 #              disk; processing seconds per minute of video (copy, transcode) against ffmpeg
 #              (UPLOAD_SIZE_MB=1024)
-#   cameras  — CPU and RSS for 1, 10 and 20 file and RTSP cameras (hls + clipper) against one
-#              ffmpeg -c copy process per camera per job; one MJPEG camera transcoded at 720p
+#   cameras  — CPU, RSS and PSS for 1, 20 and 100 file and RTSP cameras (hls + recorder + clipper,
+#              1080p25 H.264 4 Mbit/s + AAC) against three ffmpeg -c copy processes per camera (the
+#              seeds' way), each camera's lag; ingest alone and each sink alone; a pure remux as the
+#              floor; one MJPEG camera transcoded at 720p
 #              (CAMERA_COUNTS=0,5  CAMERA_SINKS=websocket,hls,recorder  CAMERA_BEFORE=path/to/older/gateway)
 # Usage: Benchmarks/run.sh [media|socketio|hls|recording|storage|events|uploads|cameras|all] [seconds-of-media] [repetitions]
 set -euo pipefail
@@ -59,18 +61,18 @@ fi
 if [ "$which" = "cameras" ] || [ "$which" = "all" ]; then
   ./scripts/install-deps.sh
   swift build -c release --product gateway >&2
-  cameras_media="Benchmarks/.media/cameras-1080p-120s.mp4"
+  cameras_media="Benchmarks/.media/cameras-1080p-aac-120s.mp4"
   if [ ! -s "$cameras_media" ]; then
     mkdir -p "$(dirname "$cameras_media")"
-    echo "making 120 s of 1080p25 H.264 at 4 Mbit/s (once)…" >&2
-    ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1920x1080:rate=25" -t 120 -c:v libx264 -preset ultrafast \
-      -b:v 4M -minrate 4M -maxrate 4M -bufsize 4M -x264-params nal-hrd=cbr -g 50 -keyint_min 50 -sc_threshold 0 \
-      -pix_fmt yuv420p "$cameras_media.tmp.mp4"
+    echo "making 120 s of 1080p25 H.264 at 4 Mbit/s + AAC (once)…" >&2
+    ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1920x1080:rate=25" -f lavfi -i "sine=frequency=440:sample_rate=48000" \
+      -t 120 -c:v libx264 -preset ultrafast -b:v 4M -minrate 4M -maxrate 4M -bufsize 4M -x264-params nal-hrd=cbr -g 50 -keyint_min 50 \
+      -sc_threshold 0 -pix_fmt yuv420p -c:a aac -b:a 128k "$cameras_media.tmp.mp4"
     mv "$cameras_media.tmp.mp4" "$cameras_media"
   fi
   echo "Cameras:"
-  python3 Benchmarks/cameras_bench.py .build/release/gateway "$cameras_media" --counts "${CAMERA_COUNTS:-0,1,10,20}" \
-    --sinks "${CAMERA_SINKS:-hls,clipper}" ${CAMERA_BEFORE:+--before "$CAMERA_BEFORE"} --mjpeg
+  python3 Benchmarks/cameras_bench.py .build/release/gateway "$cameras_media" --counts "${CAMERA_COUNTS:-1,20,100}" \
+    --sinks "${CAMERA_SINKS:-hls,recorder,clipper}" ${CAMERA_BEFORE:+--before "$CAMERA_BEFORE"} --breakdown --reference --mjpeg
 fi
 if [ "$which" = "storage" ] || [ "$which" = "all" ]; then
   ./scripts/install-deps.sh

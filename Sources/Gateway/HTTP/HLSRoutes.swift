@@ -79,7 +79,7 @@ struct HLSRoutes {
             guard file.hasSuffix(".m4s") || file.hasSuffix(".mp4"), let resource = await provider.resource(named: file) else {
                 throw GatewayError.notFound("no \(file) in this stream")
             }
-            response = RangeResponse.make(resource.bytes, contentType: resource.contentType, request: request)
+            response = RangeResponse.make(resource.chunks, contentType: resource.contentType, request: request)
             response.headers[.cacheControl] = "private, max-age=3600, immutable"
         }
         let bytes = response.headers[.contentLength].flatMap(Int.init) ?? 0
@@ -111,20 +111,44 @@ struct HLSRoutes {
 /// Byte ranges (RFC 9110 §14): one range per request; anything unsatisfiable is a 416.
 enum RangeResponse {
     static func make(_ bytes: [UInt8], contentType: String, request: Request) -> Response {
+        make([ByteBuffer(bytes: bytes)], contentType: contentType, request: request)
+    }
+
+    /// A response made of `chunks` (a segment's parts), or the range asked for across them:
+    /// the buffers are written as they are, never joined or copied.
+    static func make(_ chunks: [ByteBuffer], contentType: String, request: Request) -> Response {
+        let size = chunks.reduce(0) { $0 + $1.readableBytes }
         var headers = HTTPFields()
         headers[.contentType] = contentType
         headers[.acceptRanges] = "bytes"
         guard let header = request.headers[.range] else {
-            headers[.contentLength] = String(bytes.count)
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+            headers[.contentLength] = String(size)
+            return Response(status: .ok, headers: headers, body: body(chunks, size: size))
         }
-        guard let range = parse(header, size: bytes.count) else {
-            headers[.contentRange] = "bytes */\(bytes.count)"
+        guard let range = parse(header, size: size) else {
+            headers[.contentRange] = "bytes */\(size)"
             return Response(status: .rangeNotSatisfiable, headers: headers)
         }
-        headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(bytes.count)"
+        headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(size)"
         headers[.contentLength] = String(range.count)
-        return Response(status: .partialContent, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes[range])))
+        var slices: [ByteBuffer] = []
+        var offset = 0
+        for chunk in chunks {
+            let chunkRange = offset..<(offset + chunk.readableBytes)
+            offset = chunkRange.upperBound
+            let overlap = chunkRange.clamped(to: range)
+            guard !overlap.isEmpty, let slice = chunk.getSlice(at: chunk.readerIndex + overlap.lowerBound - chunkRange.lowerBound, length: overlap.count) else { continue }
+            slices.append(slice)
+        }
+        return Response(status: .partialContent, headers: headers, body: body(slices, size: range.count))
+    }
+
+    private static func body(_ chunks: [ByteBuffer], size: Int) -> ResponseBody {
+        if chunks.count == 1 { return ResponseBody(byteBuffer: chunks[0]) }
+        return ResponseBody(contentLength: size) { writer in
+            for chunk in chunks { try await writer.write(chunk) }
+            try await writer.finish(nil)
+        }
     }
 
     /// `bytes=a-b`, `bytes=a-`, `bytes=-n` as a half-open range within `size`, or nil. Numbers

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// A sink that serves a camera as HLS (the `hls` sink). The HTTP routes find it among the
 /// camera's sinks; they authorize every request before calling it.
 public protocol HLSProvider: CameraSink {
@@ -18,14 +20,21 @@ public protocol HLSProvider: CameraSink {
     func resource(named name: String) async -> HLSResource?
 }
 
+/// An init segment, segment or part: the buffers it is made of (a segment is its parts),
+/// shared with the sink that holds them.
 public struct HLSResource: Sendable {
-    public let bytes: [UInt8]
+    public let chunks: [ByteBuffer]
     public let contentType: String
 
-    public init(bytes: [UInt8], contentType: String) {
-        self.bytes = bytes
+    public init(chunks: [ByteBuffer], contentType: String) {
+        self.chunks = chunks
         self.contentType = contentType
     }
+
+    public var count: Int { chunks.reduce(0) { $0 + $1.readableBytes } }
+
+    /// The bytes in one array (a copy: for tests and tools, not for serving).
+    public func joinedBytes() -> [UInt8] { chunks.flatMap { $0.readableBytesView } }
 }
 
 public enum HLSError: Error, Sendable {

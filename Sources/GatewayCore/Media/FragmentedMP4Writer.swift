@@ -140,7 +140,10 @@ public final class FragmentedMP4Writer {
         guard result >= 0 else { throw MediaError(.mux, component: component, "cannot write a fragment", ffmpegError: result) }
         avio_flush(io)
         let start = fragmentStart ?? end
-        let fragment = MP4Fragment(bytes: output.bytes, startTime: start, duration: max(0, end - start),
+        // An exact-size copy: handing over `output.bytes` itself would give every fragment the
+        // capacity of the largest one so far (a keyframe part), and the next one a new buffer.
+        let bytes = output.bytes.withUnsafeBufferPointer { [UInt8]($0) }
+        let fragment = MP4Fragment(bytes: bytes, startTime: start, duration: max(0, end - start),
                                    isIndependent: fragmentIndependent, sequence: nextSequence)
         nextSequence += 1
         output.bytes.removeAll(keepingCapacity: true)

@@ -65,7 +65,7 @@ import Testing
             let served = try #require(await hls.resource(named: String(uri)))
             // The viewer may not have taken the newest part yet.
             let same = try await eventually {
-                collected.withLock { events in events.contains { if case .fragment(let fragment) = $0 { fragment.bytes == served.bytes } else { false } } }
+                collected.withLock { events in events.contains { if case .fragment(let fragment) = $0 { fragment.bytes == served.joinedBytes() } else { false } } }
             }
             #expect(same, "\(uri) is not one of the viewer's fragments")
         }

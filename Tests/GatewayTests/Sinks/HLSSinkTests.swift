@@ -64,7 +64,7 @@ import Testing
         })
         let last = try #require(listed.last)
         let served = try #require(await sink.resource(named: last))
-        #expect(served.bytes == (try FileIO.read(directory + "/disk/" + last)))
+        #expect(served.joinedBytes() == (try FileIO.read(directory + "/disk/" + last)))
         await sink.stop()
         #expect(try await eventually { (try? FileManager.default.contentsOfDirectory(atPath: directory + "/disk"))?.isEmpty == true })
     }
