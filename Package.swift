@@ -44,8 +44,6 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "DequeModule", package: "swift-collections"),
-            // ByteBuffer only: media held once and handed to every response without copying.
-            .product(name: "NIOCore", package: "swift-nio"),
         ], path: "Sources/GatewayCore"),
         // Engine.IO v4 / Socket.IO v5 server on Hummingbird: only what the protocol needs.
         .target(name: "SocketIO", dependencies: [
@@ -115,8 +113,7 @@ let package = Package(
         .target(name: "SourcesUSB", dependencies: ["GatewayCore", "CV4L2"], path: "Sources/Sources-USB"),
         .target(name: "SourcesRTSP", dependencies: ["GatewayCore"], path: "Sources/Sources-RTSP"),
         .target(name: "SourcesHTTP", dependencies: ["GatewayCore"], path: "Sources/Sources-HTTP"),
-        .target(name: "Sinks", dependencies: ["GatewayCore", .product(name: "DequeModule", package: "swift-collections"),
-                                              .product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "Sinks", dependencies: ["GatewayCore", .product(name: "DequeModule", package: "swift-collections")]),
         .target(name: "StandardPlugins", dependencies: [
             "GatewayCore", "SourcesFile", "SourcesUSB", "SourcesRTSP", "SourcesHTTP", "Sinks", "StorageSQLite", "StoragePostgres", "StorageMongoDB", "CacheRedis", "EventsMQTT", "EventsPostgres",
         ]),

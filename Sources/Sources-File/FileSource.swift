@@ -31,6 +31,13 @@ public struct FileSource: SourceAdapter {
         var offsetMicroseconds: Int64 = 0
         var firstMicroseconds: Int64?
         var reportedLateness = 0.0
+        // Packets that are due leave together, before the pacer sleeps.
+        var batch: [MediaPacket] = []
+        func send() throws {
+            guard !batch.isEmpty else { return }
+            try output.publish(contentsOf: batch)
+            batch.removeAll(keepingCapacity: true)
+        }
         while true {
             var passEnd: Int64?
             while let packet = try demuxer.read() {
@@ -40,13 +47,23 @@ public struct FileSource: SourceAdapter {
                     if firstMicroseconds == nil { firstMicroseconds = start }
                     let end = packet.timeBase.rescale(dts + max(packet.duration, 0), to: .microseconds)
                     passEnd = max(passEnd ?? end, end)
-                    if let lateness = try pacer?.wait(untilMedia: Double(start) / 1e6), abs(lateness - reportedLateness) > 0.05 {
-                        output.lateness(seconds: lateness)
-                        reportedLateness = lateness
+                    if var current = pacer {
+                        let (wakeAt, lateness) = current.schedule(media: Double(start) / 1e6)
+                        if let wakeAt {
+                            try send()
+                            try current.sleep(until: wakeAt)
+                        }
+                        pacer = current
+                        if abs(lateness - reportedLateness) > 0.05 {
+                            output.lateness(seconds: lateness)
+                            reportedLateness = lateness
+                        }
                     }
                 }
-                try output.publish(shifted)
+                batch.append(shifted)
+                if pacer == nil { try send() }
             }
+            try send()
             guard configuration.loop, let passEnd, let firstMicroseconds else { return }
             if interruption.isCancelled { throw MediaError(.cancelled, component: demuxer.name, "cancelled") }
             offsetMicroseconds = passEnd - firstMicroseconds
@@ -56,44 +73,46 @@ public struct FileSource: SourceAdapter {
 }
 
 /// Holds packets back until their time has come on the wall clock, in batches: it sleeps at
-/// least `quantum` at a time and then lets out every packet that is due, so a camera's thread
-/// (and the hub's readers behind it) wake about 10 times a second instead of once per packet.
-/// No packet leaves before its time.
+/// least `quantum` at a time, and every packet due by then leaves together when it wakes, so a
+/// camera's thread (and the hub's readers behind it) wake 5 times a second instead of once per
+/// packet. No packet leaves before its time.
 struct Pacer {
     let interruption: Interruption
     let quantum: Double
     private var anchor: (wall: Double, media: Double)?
     private var lastWake = 0.0
 
-    init(interruption: Interruption, quantum: Double = 0.1) {
+    init(interruption: Interruption, quantum: Double = 0.2) {
         self.interruption = interruption
         self.quantum = quantum
     }
 
-    /// Returns how late the packet leaves (seconds, 0 when on time or early by less than a
-    /// quantum's batching).
-    mutating func wait(untilMedia media: Double) throws -> Double {
+    /// When to sleep until before the packet at `media` may leave (nil: it may leave now), and
+    /// how late it is (seconds; 0 when it is on time).
+    mutating func schedule(media: Double) -> (wakeAt: Double?, lateness: Double) {
         let now = MonotonicTime.seconds()
         guard let anchor else {
             self.anchor = (now, media)
             lastWake = now
-            return 0
+            return (nil, 0)
         }
         let due = anchor.wall + (media - anchor.media)
         if due - now < -1 {
             // Far behind (the process was stalled): start a new timeline instead of bursting.
             self.anchor = (now, media)
-            return now - due
+            return (nil, now - due)
         }
-        guard due > now else { return now - due }
-        let wakeAt = max(due, lastWake + quantum)
-        var delay = wakeAt - now
+        guard due > now else { return (nil, now - due) }
+        return (max(due, lastWake + quantum), 0)
+    }
+
+    mutating func sleep(until wakeAt: Double) throws {
+        var delay = wakeAt - MonotonicTime.seconds()
         while delay > 0 {
             if interruption.isCancelled { throw MediaError(.cancelled, component: "file", "cancelled") }
             usleep(useconds_t(min(delay, 0.05) * 1e6))
             lastWake = MonotonicTime.seconds()
             delay = wakeAt - lastWake
         }
-        return 0
     }
 }

@@ -111,13 +111,13 @@ struct HLSRoutes {
 /// Byte ranges (RFC 9110 §14): one range per request; anything unsatisfiable is a 416.
 enum RangeResponse {
     static func make(_ bytes: [UInt8], contentType: String, request: Request) -> Response {
-        make([ByteBuffer(bytes: bytes)], contentType: contentType, request: request)
+        make([bytes], contentType: contentType, request: request)
     }
 
-    /// A response made of `chunks` (a segment's parts), or the range asked for across them:
-    /// the buffers are written as they are, never joined or copied.
-    static func make(_ chunks: [ByteBuffer], contentType: String, request: Request) -> Response {
-        let size = chunks.reduce(0) { $0 + $1.readableBytes }
+    /// A response made of `chunks` (a segment's parts), or the range asked for across them,
+    /// written one chunk after the other, never joined.
+    static func make(_ chunks: [[UInt8]], contentType: String, request: Request) -> Response {
+        let size = chunks.reduce(0) { $0 + $1.count }
         var headers = HTTPFields()
         headers[.contentType] = contentType
         headers[.acceptRanges] = "bytes"
@@ -131,22 +131,21 @@ enum RangeResponse {
         }
         headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(size)"
         headers[.contentLength] = String(range.count)
-        var slices: [ByteBuffer] = []
+        var slices: [ArraySlice<UInt8>] = []
         var offset = 0
         for chunk in chunks {
-            let chunkRange = offset..<(offset + chunk.readableBytes)
+            let chunkRange = offset..<(offset + chunk.count)
             offset = chunkRange.upperBound
             let overlap = chunkRange.clamped(to: range)
-            guard !overlap.isEmpty, let slice = chunk.getSlice(at: chunk.readerIndex + overlap.lowerBound - chunkRange.lowerBound, length: overlap.count) else { continue }
-            slices.append(slice)
+            if !overlap.isEmpty { slices.append(chunk[(overlap.lowerBound - chunkRange.lowerBound)..<(overlap.upperBound - chunkRange.lowerBound)]) }
         }
         return Response(status: .partialContent, headers: headers, body: body(slices, size: range.count))
     }
 
-    private static func body(_ chunks: [ByteBuffer], size: Int) -> ResponseBody {
-        if chunks.count == 1 { return ResponseBody(byteBuffer: chunks[0]) }
+    private static func body<Chunk: Collection<UInt8> & Sendable>(_ chunks: [Chunk], size: Int) -> ResponseBody {
+        if chunks.count == 1 { return ResponseBody(byteBuffer: ByteBuffer(bytes: chunks[0])) }
         return ResponseBody(contentLength: size) { writer in
-            for chunk in chunks { try await writer.write(chunk) }
+            for chunk in chunks { try await writer.write(ByteBuffer(bytes: chunk)) }
             try await writer.finish(nil)
         }
     }

@@ -176,13 +176,21 @@ private final class SessionOutput: SourceOutput, @unchecked Sendable {
     }
 
     func publish(_ packet: MediaPacket) throws {
+        try next.publish(prepare(packet, now: MonotonicTime.nanoseconds()))
+    }
+
+    func publish(contentsOf packets: [MediaPacket]) throws {
+        let now = MonotonicTime.nanoseconds()
+        try next.publish(contentsOf: packets.map { prepare($0, now: now) })
+    }
+
+    private func prepare(_ packet: MediaPacket, now: Int64) -> MediaPacket {
         if !online.load(ordering: .relaxed), online.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
             onFirstPacket()
         }
-        let now = MonotonicTime.nanoseconds()
         let repaired = repair.state.withLock { $0.repair(packet, now: now) }
         for tap in taps { tap.tap(repaired) }
-        try next.publish(repaired)
+        return repaired
     }
 
     func lost(packets: Int) {

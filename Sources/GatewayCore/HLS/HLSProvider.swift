@@ -1,5 +1,3 @@
-import NIOCore
-
 /// A sink that serves a camera as HLS (the `hls` sink). The HTTP routes find it among the
 /// camera's sinks; they authorize every request before calling it.
 public protocol HLSProvider: CameraSink {
@@ -20,21 +18,21 @@ public protocol HLSProvider: CameraSink {
     func resource(named name: String) async -> HLSResource?
 }
 
-/// An init segment, segment or part: the buffers it is made of (a segment is its parts),
-/// shared with the sink that holds them.
+/// An init segment, segment or part: the arrays it is made of (a segment is its parts), shared
+/// with the sink that holds them.
 public struct HLSResource: Sendable {
-    public let chunks: [ByteBuffer]
+    public let chunks: [[UInt8]]
     public let contentType: String
 
-    public init(chunks: [ByteBuffer], contentType: String) {
+    public init(chunks: [[UInt8]], contentType: String) {
         self.chunks = chunks
         self.contentType = contentType
     }
 
-    public var count: Int { chunks.reduce(0) { $0 + $1.readableBytes } }
+    public var count: Int { chunks.reduce(0) { $0 + $1.count } }
 
     /// The bytes in one array (a copy: for tests and tools, not for serving).
-    public func joinedBytes() -> [UInt8] { chunks.flatMap { $0.readableBytesView } }
+    public func joinedBytes() -> [UInt8] { Array(chunks.joined()) }
 }
 
 public enum HLSError: Error, Sendable {

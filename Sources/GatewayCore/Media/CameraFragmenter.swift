@@ -59,7 +59,7 @@ public final class CameraFragmenter: Sendable {
     public func run(logger: Logger) async {
         fragmentersGauge.record(1)
         defer { fragmentersGauge.record(0) }
-        // Woken per batch of packets (at most 20 times a second), not per packet: a batch costs
+        // Woken per batch of packets (at most 10 times a second), not per packet: a batch costs
         // one wake-up, and parts (LL-HLS, live viewers) are 0.2 s or longer anyway.
         await hub.withReader(name: "fragmenter", demands: false, wakeInterval: Self.wakeInterval) { reader in
             while let batch = await reader.nextBatch() {
@@ -71,7 +71,7 @@ public final class CameraFragmenter: Sendable {
     }
 
     /// How long packets gather before the fragmenter takes them.
-    static let wakeInterval = Duration.milliseconds(50)
+    static let wakeInterval = Duration.milliseconds(100)
 
     private func handle(_ event: HubEvent, cutter: Cutter, logger: Logger) {
         switch event {

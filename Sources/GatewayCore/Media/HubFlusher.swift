@@ -48,6 +48,10 @@ final class HubFlusher: Sendable {
     }
 
     private func run() {
+        // It parks only after a second with nothing to do: with cameras running, readers are
+        // scheduled again within a tick or two, and waking a parked thread costs more than a tick.
+        let ticksBeforeParking = 40
+        var idleTicks = 0
         while true {
             usleep(tickMicroseconds)
             let readers = state.withLock { state -> [any DeferredWake] in
@@ -56,12 +60,16 @@ final class HubFlusher: Sendable {
             }
             let now = MonotonicTime.nanoseconds()
             let kept = readers.filter { $0.flushIfDue(now: now) }
-            let idle = state.withLock { state -> Bool in
+            idleTicks = readers.isEmpty ? idleTicks + 1 : 0
+            let park = state.withLock { state -> Bool in
                 state.readers += kept
-                if state.readers.isEmpty { state.sleeping = true }
+                if state.readers.isEmpty, idleTicks >= ticksBeforeParking { state.sleeping = true }
                 return state.sleeping
             }
-            if idle { wakeup.wait() }
+            if park {
+                idleTicks = 0
+                wakeup.wait()
+            }
         }
     }
 }

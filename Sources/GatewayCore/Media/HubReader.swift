@@ -64,6 +64,17 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
             return event
         }
 
+        /// The waiter and the head of the queue when the interval has passed; otherwise the
+        /// flusher is to look in later (`schedule`), when someone waits.
+        mutating func wakeOrSchedule(now: Int64, interval: Int64, schedule: inout Bool) -> (CheckedContinuation<Event?, Never>, Event)? {
+            if let delivery = takeWaiter(now: now, interval: interval, force: false) { return delivery }
+            if waiter != nil, !queue.isEmpty, !scheduled {
+                scheduled = true
+                schedule = true
+            }
+            return nil
+        }
+
         /// Resumes the waiter now: the interval since the last wake has passed, or `force`.
         mutating func takeWaiter(now: Int64, interval: Int64, force: Bool) -> (CheckedContinuation<Event?, Never>, Event)? {
             guard let waiter, !queue.isEmpty, force || interval == 0 || now - lastWake >= interval else { return nil }
@@ -106,7 +117,8 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
 
     /// A live payload item. `isSyncPoint` marks where a reader that skipped may resume. `now`:
     /// the monotonic time of its arrival (one clock read serves every reader).
-    func offer(_ item: Event, isSyncPoint: Bool, now: Int64 = MonotonicTime.nanoseconds()) {
+    /// `wake`: false when more items follow at once (a batch); `wake(now:)` comes after them.
+    func offer(_ item: Event, isSyncPoint: Bool, now: Int64 = MonotonicTime.nanoseconds(), wake: Bool = true) {
         var dropped = 0
         var schedule = false
         let delivery = state.withLock { state -> (CheckedContinuation<Event?, Never>, Event)? in
@@ -144,14 +156,21 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
                 }
             }
             state.append(item, at: now)
-            if let delivery = state.takeWaiter(now: now, interval: wakeInterval, force: false) { return delivery }
-            if state.waiter != nil, !state.scheduled {
-                state.scheduled = true
-                schedule = true
-            }
-            return nil
+            guard wake else { return nil }
+            return state.wakeOrSchedule(now: now, interval: wakeInterval, schedule: &schedule)
         }
         if dropped > 0 { droppedCounter.increment(by: dropped) }
+        deliver(delivery, schedule: schedule)
+    }
+
+    /// After a batch of `offer(wake: false)`: wakes the reader if its interval has passed.
+    func wake(now: Int64) {
+        var schedule = false
+        let delivery = state.withLock { state in state.wakeOrSchedule(now: now, interval: wakeInterval, schedule: &schedule) }
+        deliver(delivery, schedule: schedule)
+    }
+
+    private func deliver(_ delivery: (CheckedContinuation<Event?, Never>, Event)?, schedule: Bool) {
         if let (waiter, event) = delivery {
             waiter.resume(returning: event)
         } else if schedule {
@@ -159,12 +178,13 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
         }
     }
 
-    /// The flusher's visit: hands over what waits once the interval has passed. True while the
-    /// reader still has something to hand over later.
+    /// The flusher's visit: hands over what waits once one and a half intervals have passed
+    /// (in a steady stream the next item comes sooner and wakes the reader itself; the flusher
+    /// is for streams that went quiet). True while the reader still has something to hand over.
     func flushIfDue(now: Int64) -> Bool {
         var keep = false
         let delivery = state.withLock { state -> (CheckedContinuation<Event?, Never>, Event)? in
-            if let delivery = state.takeWaiter(now: now, interval: wakeInterval, force: false) {
+            if let delivery = state.takeWaiter(now: now, interval: wakeInterval + wakeInterval / 2, force: false) {
                 state.scheduled = false
                 return delivery
             }

@@ -15,11 +15,17 @@ public protocol SourceOutput: Sendable {
     /// A paced source lets packets out `seconds` after their time (reported when it changes):
     /// a source that cannot keep real time.
     func lateness(seconds: Double)
+    /// Packets that leave together (a paced source's batch): the hub's readers are woken once
+    /// for all of them, after the last.
+    func publish(contentsOf packets: [MediaPacket]) throws
 }
 
 extension SourceOutput {
     public func lost(packets: Int) {}
     public func lateness(seconds: Double) {}
+    public func publish(contentsOf packets: [MediaPacket]) throws {
+        for packet in packets { try publish(packet) }
+    }
 }
 
 /// Per-camera fan-out: one demux feeds any number of readers. Keeps the current GOP so a new
@@ -109,7 +115,18 @@ public final class StreamHub: SourceOutput, Sendable {
     }
 
     public func publish(_ packet: MediaPacket) {
+        publish(packet, now: MonotonicTime.nanoseconds(), wake: true)
+    }
+
+    public func publish(contentsOf packets: [MediaPacket]) {
+        guard !packets.isEmpty else { return }
         let now = MonotonicTime.nanoseconds()
+        for packet in packets { publish(packet, now: now, wake: false) }
+        for reader in state.withLock({ $0.readerList }) { reader.wake(now: now) }
+    }
+
+    /// `wake`: false inside a batch (the readers are woken after its last packet).
+    private func publish(_ packet: MediaPacket, now: Int64, wake: Bool) {
         let delivery = state.withLock { state -> (readers: [PacketReader], isSyncPoint: Bool)? in
             guard let streams = state.streams else { return nil }
             let hasVideo = streams.video != nil
@@ -144,7 +161,7 @@ public final class StreamHub: SourceOutput, Sendable {
         bytesCounter.increment(by: packet.size)
         if packet.isVideoKeyframe { keyframesCounter.increment() }
         let event = HubEvent.packet(packet)
-        for reader in delivery.readers { reader.offer(event, isSyncPoint: delivery.isSyncPoint, now: now) }
+        for reader in delivery.readers { reader.offer(event, isSyncPoint: delivery.isSyncPoint, now: now, wake: wake) }
     }
 
     public func lateness(seconds: Double) {

@@ -88,6 +88,11 @@ public final class TranscodingOutput: SourceOutput, @unchecked Sendable {
         }
     }
 
+    public func publish(contentsOf packets: [MediaPacket]) throws {
+        if passthrough { return try downstream.publish(contentsOf: packets) }
+        for packet in packets { try publish(packet) }
+    }
+
     public func publish(_ packet: MediaPacket) throws {
         if passthrough { return try downstream.publish(packet) }
         if packet.streamIndex == session.videoIndex {

@@ -1,7 +1,6 @@
 import GatewayCore
 import Metrics
 import JSON
-import NIOCore
 
 /// One camera's HLS window and bytes, shared by the muxer and the requests.
 actor HLSState {
@@ -10,12 +9,12 @@ actor HLSState {
     private let events: EventBus
     private var playlist: HLSPlaylist?
     /// Bytes by name (memory storage), or the names on disk (directory storage). A segment is
-    /// the buffers of its parts: parts and segments share their bytes, and requests are
-    /// answered with the same buffers (reference-counted, never copied).
-    private var store: [String: [ByteBuffer]] = [:]
+    /// the arrays of its parts: parts and segments share their bytes (each array exactly the
+    /// size of its part; a NIO ByteBuffer would round every part up to a power of two).
+    private var store: [String: [[UInt8]]] = [:]
     private var onDisk: Set<String> = []
     /// Parts of the segment in progress, to assemble it whatever the storage.
-    private var partBytes: [String: ByteBuffer] = [:]
+    private var partBytes: [String: [UInt8]] = [:]
     private let directory: String?
     private let io: IOQueue
     private var codecs = ""
@@ -53,13 +52,13 @@ actor HLSState {
     // With `storage: directory` the files are written, read and removed on `io`, off the
     // cooperative pool, in the order asked: a read queued after a write finds the file.
 
-    private func put(_ name: String, _ bytes: [ByteBuffer]) {
+    private func put(_ name: String, _ bytes: [[UInt8]]) {
         guard let directory else { store[name] = bytes; return }
         onDisk.insert(name)
         io.submit { [self] in
             do {
                 try FileIO.makeDirectory(directory)
-                try FileIO.write(bytes.flatMap { $0.readableBytesView }, to: directory + "/" + name)
+                try FileIO.write(bytes.count == 1 ? bytes[0] : Array(bytes.joined()), to: directory + "/" + name)
             } catch {
                 Task { await self.keepInMemory(name, bytes) }
             }
@@ -67,7 +66,7 @@ actor HLSState {
     }
 
     /// A segment that could not be written is served from memory rather than lost.
-    private func keepInMemory(_ name: String, _ bytes: [ByteBuffer]) {
+    private func keepInMemory(_ name: String, _ bytes: [[UInt8]]) {
         guard onDisk.remove(name) != nil else { return }  // dropped meanwhile
         store[name] = bytes
     }
@@ -79,10 +78,10 @@ actor HLSState {
 
     private func has(_ name: String) -> Bool { store[name] != nil || onDisk.contains(name) }
 
-    private func bytes(_ name: String) async -> [ByteBuffer]? {
+    private func bytes(_ name: String) async -> [[UInt8]]? {
         if let bytes = store[name] { return bytes }
         guard let directory, onDisk.contains(name) else { return nil }
-        return try? await io.perform { [ByteBuffer(bytes: try FileIO.read(directory + "/" + name))] }
+        return try? await io.perform { [try FileIO.read(directory + "/" + name)] }
     }
 
     private var allNames: [String] { Array(store.keys) + Array(onDisk) }
@@ -164,7 +163,7 @@ actor HLSState {
             playlist = HLSPlaylist(configuration: .init(segmentDuration: configuration.segmentDuration, partDuration: configuration.partDuration,
                                                          window: configuration.window), frameDuration: 1 / max(fps, 1))
         }
-        put(name, [ByteBuffer(bytes: initSegment)])
+        put(name, [initSegment])
         codecs = streams.codecs
         if let video = streams.video { resolution = (video.parameters.width, video.parameters.height) }
         apply(playlist!.begin(initName: name), fragment: nil)
@@ -180,13 +179,12 @@ actor HLSState {
         if let segment = change.completed {
             let bytes = segment.parts.compactMap { partBytes.removeValue(forKey: $0.name) }
             put(segment.name, bytes)
-            if segment.duration > 0 { peakBitrate = max(peakBitrate, Int(Double(bytes.reduce(0) { $0 + $1.readableBytes } * 8) / segment.duration)) }
+            if segment.duration > 0 { peakBitrate = max(peakBitrate, Int(Double(bytes.reduce(0) { $0 + $1.count } * 8) / segment.duration)) }
         }
         if let part = change.part, let fragment {
-            let buffer = ByteBuffer(bytes: fragment.bytes)
-            partBytes[part.name] = buffer
+            partBytes[part.name] = fragment.bytes
             // Parts are served only with LL-HLS.
-            if configuration.partDuration > 0 { put(part.name, [buffer]) }
+            if configuration.partDuration > 0 { put(part.name, [fragment.bytes]) }
         }
         for name in change.evicted { drop(name) }
         // Init segments stay while a listed segment or the current session uses them.
