@@ -51,6 +51,9 @@ public final class FragmentedMP4Writer {
     private var fragmentIndependent = false
     private var nextSequence = 1
     private var pendingSamples = 0
+    /// Our own moof + mdat writer, for the codecs it carries; otherwise libavformat's muxer
+    /// writes the fragments too.
+    private var boxes: FragmentBoxes?
 
     public init(streams: StreamSet, fragmentation: Fragmentation = .perKeyframe, component: String = "fmp4") throws {
         FFmpeg.initialize()
@@ -92,6 +95,7 @@ public final class FragmentedMP4Writer {
         initSegment = output.bytes
         output.bytes.removeAll(keepingCapacity: true)
         outputTimeBases = (0..<streams.streams.count).map { Rational(context.pointee.streams[$0]!.pointee.time_base) }
+        boxes = FragmentBoxes(streams: streams)
     }
 
     deinit { release() }
@@ -121,7 +125,13 @@ public final class FragmentedMP4Writer {
             fragmentIndependent = packet.isVideoKeyframe || !hasVideo
         }
 
-        try MP4Output.write(packet, timed: timed, to: context, timeBase: outputTimeBases[packet.streamIndex], component: component)
+        if boxes != nil {
+            let target = outputTimeBases[packet.streamIndex]
+            boxes!.append(packet, track: packet.streamIndex, dts: packet.timeBase.rescale(timed.dts, to: target),
+                          pts: packet.timeBase.rescale(timed.pts, to: target), duration: packet.timeBase.rescale(timed.duration, to: target))
+        } else {
+            try MP4Output.write(packet, timed: timed, to: context, timeBase: outputTimeBases[packet.streamIndex], component: component)
+        }
         pendingSamples += 1
         return closed
     }
@@ -136,13 +146,18 @@ public final class FragmentedMP4Writer {
     }
 
     private func flushFragment(endingAt end: Double) throws -> MP4Fragment {
-        let result = av_write_frame(context, nil)
-        guard result >= 0 else { throw MediaError(.mux, component: component, "cannot write a fragment", ffmpegError: result) }
-        avio_flush(io)
+        let bytes: [UInt8]
+        if boxes != nil {
+            bytes = boxes!.fragment(sequence: nextSequence)
+        } else {
+            let result = av_write_frame(context, nil)
+            guard result >= 0 else { throw MediaError(.mux, component: component, "cannot write a fragment", ffmpegError: result) }
+            avio_flush(io)
+            // An exact-size copy: handing over `output.bytes` itself would give every fragment the
+            // capacity of the largest one so far (a keyframe part), and the next one a new buffer.
+            bytes = output.bytes.withUnsafeBufferPointer { [UInt8]($0) }
+        }
         let start = fragmentStart ?? end
-        // An exact-size copy: handing over `output.bytes` itself would give every fragment the
-        // capacity of the largest one so far (a keyframe part), and the next one a new buffer.
-        let bytes = output.bytes.withUnsafeBufferPointer { [UInt8]($0) }
         let fragment = MP4Fragment(bytes: bytes, startTime: start, duration: max(0, end - start),
                                    isIndependent: fragmentIndependent, sequence: nextSequence)
         nextSequence += 1

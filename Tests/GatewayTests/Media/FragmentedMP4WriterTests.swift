@@ -68,6 +68,31 @@ import Testing
         #expect(packets.filter { $0.kind == .video }.count == 50)
     }
 
+    /// MPEG-TS (and RTSP) carry H.264 in Annex B with start codes: the fragments carry it with
+    /// NAL lengths, as MP4 wants, and decode to the same frames at the same times.
+    @Test func annexBVideoIsCarriedWithNALLengthsAndDecodes() throws {
+        let ts = try TestMedia.file("annexb-h264.ts", [
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2",
+            "-g", "25", "-keyint_min", "25", "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-f", "mpegts",
+        ])
+        let (output, fragments, source, streams) = try remux(ts, fragmentation: .parts(.milliseconds(200)))
+        #expect(fragments.filter(\.isIndependent).count == 2)
+        let (outStreams, outPackets) = try readAllPackets(output)
+        let sourceVideo = source.filter { $0.kind == .video }
+        let outVideo = outPackets.filter { $0.kind == .video }
+        #expect(outVideo.count == sourceVideo.count)
+        let origin = streams.video!.timeBase.seconds(sourceVideo[0].dts!)
+        let sourceTimes = sourceVideo.map { streams.video!.timeBase.seconds($0.pts!) - origin }
+        let outTimes = outVideo.map { outStreams.video!.timeBase.seconds($0.pts!) }
+        #expect(zip(sourceTimes, outTimes).allSatisfy { abs($0 - $1) < 0.001 })
+        #expect(outVideo.map(\.isKeyframe) == sourceVideo.map(\.isKeyframe))
+        // Every sample starts with a 4-byte NAL length, not a start code.
+        #expect(outVideo.allSatisfy { packet in packet.payload.withUnsafeBytes { !($0[0] == 0 && $0[1] == 0 && ($0[2] == 1 || $0[3] == 1)) } })
+        let decode = try runProgram(try TestMedia.ffmpegPath(), ["-v", "warning", "-i", output, "-f", "null", "-"])
+        #expect(decode.status == 0)
+        #expect(decode.error.isEmpty, "ffmpeg warned: \(decode.error)")
+    }
+
     @Test func aCodecMP4CannotCarryIsRefused() throws {
         let mjpeg = try TestMedia.file("mjpeg.avi", ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10", "-t", "1", "-c:v", "mjpeg"])
         let streams = try Demuxer(url: mjpeg).streams
