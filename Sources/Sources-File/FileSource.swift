@@ -110,7 +110,8 @@ struct Pacer {
         var delay = wakeAt - MonotonicTime.seconds()
         while delay > 0 {
             if interruption.isCancelled { throw MediaError(.cancelled, component: "file", "cancelled") }
-            usleep(useconds_t(min(delay, 0.05) * 1e6))
+            // One sleep per batch: cancellation is seen within a quantum.
+            usleep(useconds_t(min(delay, quantum + 0.05) * 1e6))
             lastWake = MonotonicTime.seconds()
             delay = wakeAt - lastWake
         }
