@@ -15,6 +15,7 @@ CPU is user + system time over the window (from /proc), after a warm-up; RSS and
 /api/health reached, with the packets its sinks dropped.
 """
 import argparse
+import concurrent.futures
 import json
 import os
 import re
@@ -97,7 +98,7 @@ gi.require_version("Gst", "1.0"); gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer
 Gst.init(None)
 server = GstRtspServer.RTSPServer(); server.set_address("127.0.0.1"); server.set_service("{self.port}")
-factory = GstRtspServer.RTSPMediaFactory(); factory.set_shared(True)
+factory = GstRtspServer.RTSPMediaFactory(); factory.set_shared(False)
 factory.set_launch("( filesrc location={media} ! qtdemux name=d d.video_0 ! queue ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 {audio} )")
 server.get_mount_points().add_factory("/cam", factory); server.attach(None)
 loop = GLib.MainLoop(); GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, loop.quit)
@@ -120,17 +121,19 @@ def gateway_run(binary, cameras, warmup, window):
     process, base, directory = bench_gateway.launch(binary, config, prefix="bench-cameras-")
     try:
         token = bench_gateway.login(base, "admin", PASSWORD)
-        for camera in cameras:
-            if not any(sink["type"] == "hls" for sink in camera["sinks"]):
-                continue
+
+        def start_hls(camera):
             # The HLS sink muxes from its first request on (idle_timeout keeps it running).
             stream = json.loads(request(f"{base}/api/cameras/{camera['id']}/stream/start", {}, token))
             for _ in range(100):
                 try:
                     request(base + stream["streamUrl"].replace("index.m3u8", "master.m3u8"))
-                    break
+                    return
                 except Exception:
                     time.sleep(0.2)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(start_hls, [c for c in cameras if any(sink["type"] == "hls" for sink in c["sinks"])]))
 
         def health():
             return json.loads(request(f"{base}/api/health", token=token))["cameras"]
@@ -215,6 +218,68 @@ def camera_configs(count, source, sinks):
     return [{"id": f"cam{i}", "source": source, "sinks": [SINKS[name][0] for name in sinks]} for i in range(count)]
 
 
+def scale_run(binary, media, total, recording, warmup, window):
+    """Many cameras in one gateway: CPU, RSS and PSS per camera, and whether each keeps real time
+    (its lag, read from /api/health every 5 s through the window, stays under a second and does
+    not grow; no packet dropped)."""
+    source = {"type": "file", "path": media, "loop": True}
+    cameras = [{"id": f"cam{i}", "source": source,
+                "sinks": [SINKS["hls"][0], SINKS["clipper"][0]] + ([SINKS["recorder"][0]] if i < recording else [])} for i in range(total)]
+    config = {"auth": {"jwt_secret": "benchmark-secret-0123456789abcdef0123456789", "bcrypt_cost": 4},
+              "users": [{"username": "admin", "password": PASSWORD, "role": "admin"}], "cameras": cameras}
+    print(f"\nScale: {total} file cameras (1080p25 4 Mbit/s + AAC) with hls + clipper, {recording} of them also recording; "
+          f"{warmup:.0f} s warm-up, {window:.0f} s window, each camera's lag read from /api/health every 5 s.\n")
+    process, base, directory = bench_gateway.launch(binary, config, prefix="bench-scale-")
+    try:
+        token = bench_gateway.login(base, "admin", PASSWORD)
+
+        def start_hls(camera):
+            stream = json.loads(request(f"{base}/api/cameras/{camera['id']}/stream/start", {}, token))
+            for _ in range(150):
+                try:
+                    request(base + stream["streamUrl"].replace("index.m3u8", "master.m3u8"))
+                    return
+                except Exception:
+                    time.sleep(0.2)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(start_hls, cameras))
+
+        def health():
+            return {c["id"]: c for c in json.loads(request(f"{base}/api/health", token=token))["cameras"]}
+
+        time.sleep(warmup)
+        before = health()
+        start, began = cpu_seconds(process.pid), time.time()
+        samples = []
+        while time.time() - began < window:
+            time.sleep(min(5, max(0, window - (time.time() - began))))
+            samples.append(health())
+        cpu = cpu_seconds(process.pid) - start
+        rss, pss = rss_kib(process.pid), pss_kib(process.pid)
+        after = samples[-1]
+        lags = {cid: [s[cid].get("lag_seconds", 0) for s in samples if cid in s] for cid in after}
+        worst = max(max(values) for values in lags.values())
+        late = sum(1 for values in lags.values() if max(values) >= 1)
+        half = len(samples) // 2
+        growing = sum(1 for values in lags.values() if half and min(values[half:]) > max(values[:half]) + 0.5)
+        dropped = sum(after[cid].get("dropped_packets", 0) - before.get(cid, {}).get("dropped_packets", 0) for cid in after)
+        online = sum(1 for c in after.values() if c["state"] == "online")
+        fps = sorted(c.get("fps", 0) for c in after.values())
+        header("cameras", "online", "max lag", "CPU/cam", "RSS/cam", "PSS/cam", "lag >= 1 s / growing", "dropped", "fps min")
+        row(f"{total} ({recording} recording)", f"{online}/{total}", f"{worst:.2f} s", f"{per_camera(cpu, window, total):.3f}%",
+            f"{rss / 1024 / total:.1f} MiB", f"{pss / 1024 / total:.1f} MiB", f"{late} / {growing}", str(dropped), f"{fps[0]:.1f}")
+        print(f"\nThe whole gateway: {100 * cpu / window:.0f}% of one core (the machine has {os.cpu_count()}), RSS {rss / 1024:.0f} MiB. "
+              f"Every camera keeps real time: {'yes' if online == total and late == 0 and growing == 0 and dropped == 0 else 'NO'}.")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def remux_reference(media):
     """A pure remux of the whole file (demux + fMP4 mux to /dev/null, not real time): CPU per second of media, in %."""
     duration = float(subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", media],
@@ -238,12 +303,14 @@ def main():
     parser.add_argument("--window", type=float, default=30)
     parser.add_argument("--sinks", default="hls,recorder,clipper", help=f"of {', '.join(SINKS)}")
     parser.add_argument("--breakdown", action="store_true", help="20 file cameras: no sink, then each sink alone")
+    parser.add_argument("--scale", help="TOTAL,RECORDING: TOTAL file cameras with hls + clipper, RECORDING of them also recording; "
+                                        "does every camera keep real time?")
     parser.add_argument("--reference", action="store_true", help="a pure remux of the file, as the floor")
     parser.add_argument("--before", help="another gateway binary (an older commit) measured on the same cameras")
     parser.add_argument("--mjpeg", action="store_true")
     args = parser.parse_args()
     media = os.path.abspath(args.media)
-    counts = [int(c) for c in args.counts.split(",")]
+    counts = [int(c) for c in args.counts.split(",") if c]
     sinks = args.sinks.split(",")
     if unknown := [name for name in sinks if name not in SINKS]:
         sys.exit(f"unknown sinks: {unknown}")
@@ -251,8 +318,9 @@ def main():
     reference = remux_reference(media) if args.reference else None
     print(f"\nCameras: 1080p25 H.264 4 Mbit/s{' + AAC' if has_audio(media) else ''}, sinks {' + '.join(sinks)}; CPU over "
           f"{args.window:.0f} s after {args.warmup:.0f} s warm-up (% of one core per camera); RSS and PSS per camera at the end.\n")
-    header("cameras", "online", "max lag", "gateway CPU/cam", "gateway PSS/cam", "ffmpeg CPU/cam", "ffmpeg PSS/cam", "CPU", "PSS")
-    for kind in args.kinds.split(","):
+    if counts:
+        header("cameras", "online", "max lag", "gateway CPU/cam", "gateway PSS/cam", "ffmpeg CPU/cam", "ffmpeg PSS/cam", "CPU", "PSS")
+    for kind in (args.kinds.split(",") if counts else []):
         server = RTSPServer(media) if kind == "rtsp" else None
         try:
             for count in counts:
@@ -286,6 +354,10 @@ def main():
     print("\nCPU and PSS columns: gateway / ffmpeg (lower is better for the gateway). RSS counts shared pages in each ffmpeg")
     print("process; PSS divides them among the processes that share them.")
 
+    if args.scale:
+        total, recording = (int(n) for n in args.scale.split(","))
+        scale_run(args.binary, media, total, recording, args.warmup * 2, args.window * 2)
+
     if args.breakdown:
         count = 20
         print(f"\nWhere the gateway's CPU goes: {count} file cameras, ingest alone and each sink alone (% of a core per camera).\n")
@@ -303,7 +375,7 @@ def main():
         print(f"\nA pure remux of the file (ffmpeg demux + fMP4 mux to /dev/null, as fast as it goes): {reference:.4f}% of a core per "
               f"second of media, the floor for one camera's ingest.")
     print("\nThe clipper keeps its pre-roll in memory (30 s x 4 Mbit/s, about 15 MiB per camera); ffmpeg's rolling buffer is on disk.")
-    print("RTSP: GStreamer's RTSP server sends the file to every client (one shared pipeline); its CPU is not counted on either side.")
+    print("RTSP: GStreamer's RTSP server replays the file to each client (no re-encoding); its CPU is not counted on either side.")
 
 
 def mjpeg_bench(args):

@@ -15,7 +15,10 @@
 #              seeds' way), each camera's lag; ingest alone and each sink alone; a pure remux as the
 #              floor; one MJPEG camera transcoded at 720p
 #              (CAMERA_COUNTS=0,5  CAMERA_SINKS=websocket,hls,recorder  CAMERA_BEFORE=path/to/older/gateway)
-# Usage: Benchmarks/run.sh [media|socketio|hls|recording|storage|events|uploads|cameras|all] [seconds-of-media] [repetitions]
+#   scale    — 250 file cameras with hls + clipper, 100 of them recording: does every camera keep
+#              real time (lag from /api/health, dropped packets), CPU, RSS and PSS per camera
+#              (SCALE_CAMERAS=250,100)
+# Usage: Benchmarks/run.sh [media|socketio|hls|recording|storage|events|uploads|cameras|scale|all] [seconds-of-media] [repetitions]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-all}"
@@ -73,6 +76,15 @@ if [ "$which" = "cameras" ] || [ "$which" = "all" ]; then
   echo "Cameras:"
   python3 Benchmarks/cameras_bench.py .build/release/gateway "$cameras_media" --counts "${CAMERA_COUNTS:-1,20,100}" \
     --sinks "${CAMERA_SINKS:-hls,recorder,clipper}" ${CAMERA_BEFORE:+--before "$CAMERA_BEFORE"} --breakdown --reference --mjpeg
+fi
+if [ "$which" = "scale" ] || [ "$which" = "all" ]; then
+  ./scripts/install-deps.sh
+  swift build -c release --product gateway >&2
+  cameras_media="Benchmarks/.media/cameras-1080p-aac-120s.mp4"
+  [ -s "$cameras_media" ] || { echo "run 'Benchmarks/run.sh cameras' once first: it makes $cameras_media" >&2; exit 1; }
+  ulimit -n 65536 2>/dev/null || true
+  echo "Scale:"
+  python3 Benchmarks/cameras_bench.py .build/release/gateway "$cameras_media" --counts "" --scale "${SCALE_CAMERAS:-250,100}"
 fi
 if [ "$which" = "storage" ] || [ "$which" = "all" ]; then
   ./scripts/install-deps.sh
