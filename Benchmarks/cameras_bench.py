@@ -114,6 +114,22 @@ print("ready", flush=True); loop.run()
         self.process.wait(timeout=10)
 
 
+def start_hls(base, token, cameras):
+    """Starts the HLS muxer of every camera that has an `hls` sink (it muxes from its first
+    request on; idle_timeout keeps it running), 16 at a time."""
+    def start(camera):
+        stream = json.loads(request(f"{base}/api/cameras/{camera['id']}/stream/start", {}, token))
+        for _ in range(150):
+            try:
+                request(base + stream["streamUrl"].replace("index.m3u8", "master.m3u8"))
+                return
+            except Exception:
+                time.sleep(0.2)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(start, [c for c in cameras if any(sink["type"] == "hls" for sink in c["sinks"])]))
+
+
 def gateway_run(binary, cameras, warmup, window):
     """(cpu seconds, rss KiB, pss KiB, cameras online, worst lag in the window, packets dropped in the window)."""
     config = {"auth": {"jwt_secret": "benchmark-secret-0123456789abcdef0123456789", "bcrypt_cost": 4},
@@ -121,19 +137,7 @@ def gateway_run(binary, cameras, warmup, window):
     process, base, directory = bench_gateway.launch(binary, config, prefix="bench-cameras-")
     try:
         token = bench_gateway.login(base, "admin", PASSWORD)
-
-        def start_hls(camera):
-            # The HLS sink muxes from its first request on (idle_timeout keeps it running).
-            stream = json.loads(request(f"{base}/api/cameras/{camera['id']}/stream/start", {}, token))
-            for _ in range(100):
-                try:
-                    request(base + stream["streamUrl"].replace("index.m3u8", "master.m3u8"))
-                    return
-                except Exception:
-                    time.sleep(0.2)
-
-        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
-            list(pool.map(start_hls, [c for c in cameras if any(sink["type"] == "hls" for sink in c["sinks"])]))
+        start_hls(base, token, cameras)
 
         def health():
             return json.loads(request(f"{base}/api/health", token=token))["cameras"]
@@ -232,18 +236,7 @@ def scale_run(binary, media, total, recording, warmup, window):
     process, base, directory = bench_gateway.launch(binary, config, prefix="bench-scale-")
     try:
         token = bench_gateway.login(base, "admin", PASSWORD)
-
-        def start_hls(camera):
-            stream = json.loads(request(f"{base}/api/cameras/{camera['id']}/stream/start", {}, token))
-            for _ in range(150):
-                try:
-                    request(base + stream["streamUrl"].replace("index.m3u8", "master.m3u8"))
-                    return
-                except Exception:
-                    time.sleep(0.2)
-
-        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
-            list(pool.map(start_hls, cameras))
+        start_hls(base, token, cameras)
 
         def health():
             return {c["id"]: c for c in json.loads(request(f"{base}/api/health", token=token))["cameras"]}
@@ -371,6 +364,8 @@ def main():
             base = value if base is None else base
             row(" + ".join(chosen) or "ingest only", f"{online}/{count}", f"{lag:.2f} s", f"{value:.3f}%", f"{pss / 1024 / count:.1f} MiB",
                 adds, "", "", "")
+    if args.mjpeg:
+        mjpeg_bench(args)
     if reference is not None:
         print(f"\nA pure remux of the file (ffmpeg demux + fMP4 mux to /dev/null, as fast as it goes): {reference:.4f}% of a core per "
               f"second of media, the floor for one camera's ingest.")
