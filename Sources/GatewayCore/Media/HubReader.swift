@@ -178,6 +178,13 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
         }
     }
 
+    /// Hands over what waits now, whatever the interval (someone needs the newest packets: a
+    /// clip triggered before the first batch arrived).
+    public func wakeNow() {
+        let delivery = state.withLock { $0.takeWaiter(now: MonotonicTime.nanoseconds(), interval: 0, force: true) }
+        if let (waiter, event) = delivery { waiter.resume(returning: event) }
+    }
+
     /// The flusher's visit: hands over what waits once one and a half intervals have passed
     /// (in a steady stream the next item comes sooner and wakes the reader itself; the flusher
     /// is for streams that went quiet). True while the reader still has something to hand over.

@@ -70,6 +70,7 @@ public final class ClipperSink: SinkAdapter, ClipTrigger {
             }
             // The clipper only keeps packets: it takes them in batches, a few times a second.
             await hub.withReader(name: "clipper", capacity: 4096, wakeInterval: .milliseconds(250)) { reader in
+                await state.setWakeReader { reader.wakeNow() }
                 while let batch = await reader.nextBatch() { await state.handle(batch) }
             }
             // Stopping (gateway shutdown, camera removed): clips in progress become READY with

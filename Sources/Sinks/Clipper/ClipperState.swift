@@ -33,6 +33,11 @@ actor ClipperState {
 
     var bufferedBytes: Int { buffer.bytes }
 
+    /// Hands the clipper's reader what waits at once (set by the run loop).
+    private var wakeReader: (@Sendable () -> Void)?
+
+    func setWakeReader(_ wake: @escaping @Sendable () -> Void) { wakeReader = wake }
+
     func begin(_ streams: StreamSet) async {
         // A new source session: clips in progress end here (their file cannot change codecs).
         self.streams = streams
@@ -116,6 +121,13 @@ actor ClipperState {
         // Whoever asked (REST, Socket.IO, the event bus), the clip stays within an hour each way.
         guard (0...3600).contains(pre), (0...3600).contains(post) else {
             throw GatewayError.badRequest("pre_seconds and post_seconds must be between 0 and 3600")
+        }
+        if buffer.newest == nil, let wakeReader {
+            // The clipper takes packets in batches: a trigger right after the camera came online
+            // may come before the first one. It asks for them and waits a little.
+            wakeReader()
+            let deadline = MonotonicTime.seconds() + 1.5
+            while buffer.newest == nil, MonotonicTime.seconds() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         }
         guard let streams, let now = buffer.newest else {
             throw GatewayError(.noVideo, "camera '\(store.cameraID)' has no video to clip yet")
