@@ -255,7 +255,7 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
         let now = MonotonicTime.nanoseconds()
         return state.withLock {
             ReaderStatistics(name: name, queued: $0.queuedPackets, delivered: $0.delivered, dropped: $0.dropped,
-                             lagSeconds: $0.queue.first.map { Double(now - $0.arrival) / 1e9 } ?? 0)
+                             lagSeconds: $0.queue.first.map { Double(now - $0.arrival) / 1e9 } ?? 0, waiting: $0.waiter != nil)
         }
     }
 
@@ -277,4 +277,6 @@ public struct ReaderStatistics: Sendable, Codable {
     /// How long the oldest item has been waiting for this reader (0 when none waits): a reader
     /// that keeps up stays near its wake interval; one that grows is falling behind.
     public let lagSeconds: Double
+    /// The reader is waiting for its next item.
+    public let waiting: Bool
 }

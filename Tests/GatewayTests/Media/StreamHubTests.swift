@@ -133,10 +133,15 @@ import Testing
         let reader = hub.subscribe(name: "batched", wakeInterval: .milliseconds(100))
         defer { reader.close() }
         guard case .streams? = await reader.nextBatch()?.first else { Issue.record("first event is not the streams"); return }
+        /// Until the reader waits for its next batch (a hang guard, not a timing).
+        func untilWaiting() async throws {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while hub.statistics.readers.first?.waiting != true, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
+        }
         // Nothing for longer than the interval: the first packet is handed over at once.
         try await Task.sleep(for: .milliseconds(150))
         let waiting = Task { await reader.nextBatch() }
-        try await Task.sleep(for: .milliseconds(20))
+        try await untilWaiting()
         hub.publish(videoPacket(0, gop: 10, streams: streams))
         let first = await waiting.value ?? []
         #expect(first.count == 1)
@@ -144,7 +149,7 @@ import Testing
         // over, as no later packet comes), then taken in one batch.
         let started = ContinuousClock.now
         let burst = Task { await reader.nextBatch() }
-        try await Task.sleep(for: .milliseconds(10))
+        try await untilWaiting()
         for index in 1..<6 { hub.publish(videoPacket(index, gop: 10, streams: streams)) }
         let batch = await burst.value ?? []
         let waited = ContinuousClock.now - started
