@@ -28,7 +28,7 @@ struct FragmentBoxes {
         var samples: [Sample] = []
     }
 
-    private(set) var tracks: [Track]
+    private var tracks: [Track]
 
     /// nil when a stream needs libavformat's muxer (other codecs).
     init?(streams: StreamSet) {
@@ -48,8 +48,6 @@ struct FragmentBoxes {
         }
         self.tracks = tracks
     }
-
-    var isEmpty: Bool { tracks.allSatisfy { $0.samples.isEmpty } }
 
     /// Adds a sample; timestamps already in the track's timescale.
     mutating func append(_ packet: MediaPacket, track index: Int, dts: Int64, pts: Int64, duration: Int64) {

@@ -51,6 +51,10 @@ public final class FragmentedMP4Writer {
     private var fragmentIndependent = false
     private var nextSequence = 1
     private var pendingSamples = 0
+    private var pendingBytes = 0
+    /// A fragment is cut before it passes this, keyframe or not: a camera that never sends a
+    /// keyframe must not grow one fragment without end (nor past the 32-bit sizes of its boxes).
+    public static let maximumFragmentBytes = 32 << 20
     /// Our own moof + mdat writer, for the codecs it carries; otherwise libavformat's muxer
     /// writes the fragments too.
     private var boxes: FragmentBoxes?
@@ -117,7 +121,8 @@ public final class FragmentedMP4Writer {
         let seconds = timed.seconds
 
         var closed: MP4Fragment?
-        if pendingSamples > 0, let start = fragmentStart, shouldCut(before: packet, at: seconds, fragmentStart: start) {
+        if pendingSamples > 0, let start = fragmentStart,
+           shouldCut(before: packet, at: seconds, fragmentStart: start) || pendingBytes + packet.size > Self.maximumFragmentBytes {
             closed = try flushFragment(endingAt: seconds)
         }
         if fragmentStart == nil {
@@ -133,6 +138,7 @@ public final class FragmentedMP4Writer {
             try MP4Output.write(packet, timed: timed, to: context, timeBase: outputTimeBases[packet.streamIndex], component: component)
         }
         pendingSamples += 1
+        pendingBytes += packet.size
         return closed
     }
 
@@ -164,6 +170,7 @@ public final class FragmentedMP4Writer {
         output.bytes.removeAll(keepingCapacity: true)
         fragmentStart = nil
         pendingSamples = 0
+        pendingBytes = 0
         return fragment
     }
 

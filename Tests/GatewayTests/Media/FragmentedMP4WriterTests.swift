@@ -93,6 +93,22 @@ import Testing
         #expect(decode.error.isEmpty, "ffmpeg warned: \(decode.error)")
     }
 
+    /// A camera that never sends another keyframe: fragments are still cut, none past the cap.
+    @Test func aStreamWithoutKeyframesIsCutAtTheFragmentCap() throws {
+        let streams = try Demuxer(url: try TestMedia.clip()).streams
+        let video = streams.video!
+        let writer = try FragmentedMP4Writer(streams: streams)
+        var fragments: [MP4Fragment] = []
+        for index in 0..<80 {
+            let packet = MediaPacket(streamIndex: video.index, kind: .video, pts: Int64(index) * 512, dts: Int64(index) * 512, duration: 512,
+                                     isKeyframe: index == 0, timeBase: video.timeBase, payload: PacketBuffer(bytes: [UInt8](repeating: 7, count: 1 << 20)))
+            if let fragment = try writer.append(packet) { fragments.append(fragment) }
+        }
+        #expect(fragments.count >= 2)
+        #expect(fragments.allSatisfy { $0.bytes.count <= FragmentedMP4Writer.maximumFragmentBytes + 4096 })
+        #expect(fragments.first?.isIndependent == true && fragments.dropFirst().allSatisfy { !$0.isIndependent })
+    }
+
     @Test func aCodecMP4CannotCarryIsRefused() throws {
         let mjpeg = try TestMedia.file("mjpeg.avi", ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10", "-t", "1", "-c:v", "mjpeg"])
         let streams = try Demuxer(url: mjpeg).streams
