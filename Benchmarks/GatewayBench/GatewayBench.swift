@@ -77,34 +77,55 @@ struct GatewayBench {
             print("fanout_\(readers)_ns_per_packet_reader \(format(perPacketPerReader))")
             print("fanout_\(readers)_cpu_ms \(format(cpu * 1000))")
             print("fanout_\(readers)_dropped \(dropped)")
+            // The same readers woken per batch (as the camera's fragmenter and clipper read).
+            let (batchedCPU, batchedDropped) = try await fanOut(streams: streams, packets: packets, readers: readers, batched: true)
+            print("fanout_batched_\(readers)_ns_per_packet_reader \(format(batchedCPU / Double(packets.count * readers) * 1e9))")
+            print("fanout_batched_\(readers)_dropped \(batchedDropped)")
         }
     }
 
     /// Publishes every packet to a hub with `readers` readers draining concurrently; returns the
     /// process CPU time for publishing and delivering everything, and packets dropped.
-    static func fanOut(streams: StreamSet, packets: [MediaPacket], readers count: Int) async throws -> (Double, Int) {
+    /// `batched`: readers woken per batch of packets (`wakeInterval`, `nextBatch()`), the hub
+    /// publishing a GOP-sized batch at a time.
+    static func fanOut(streams: StreamSet, packets: [MediaPacket], readers count: Int, batched: Bool = false) async throws -> (Double, Int) {
         let hub = StreamHub(cameraID: "bench")
         hub.begin(streams)
-        let readers = (0..<count).map { hub.subscribe(name: "r\($0)", capacity: 4096) }
+        let readers = (0..<count).map { hub.subscribe(name: "r\($0)", capacity: 4096, wakeInterval: batched ? .milliseconds(100) : .zero) }
         let start = cpuSeconds()
         let total = packets.count
         try await withThrowingTaskGroup(of: Void.self) { group in
             for reader in readers {
                 group.addTask {
                     var received = 0
-                    while received < total, let event = await reader.next() {
+                    func count(_ event: HubEvent) {
                         switch event {
                         case .packet: received += 1
                         case .skipped(let lost): received += lost
                         case .streams: break
                         }
                     }
+                    if batched {
+                        while received < total, let batch = await reader.nextBatch() { batch.forEach(count) }
+                    } else {
+                        while received < total, let event = await reader.next() { count(event) }
+                    }
                 }
             }
             // Publish in GOP-sized bursts, like a camera, letting the readers catch up.
-            for (index, packet) in packets.enumerated() {
-                hub.publish(packet)
-                if index % 64 == 63 { await Task.yield() }
+            if batched {
+                var start = 0
+                while start < packets.count {
+                    let end = min(packets.count, start + 64)
+                    hub.publish(contentsOf: Array(packets[start..<end]))
+                    start = end
+                    await Task.yield()
+                }
+            } else {
+                for (index, packet) in packets.enumerated() {
+                    hub.publish(packet)
+                    if index % 64 == 63 { await Task.yield() }
+                }
             }
             try await group.waitForAll()
         }

@@ -42,6 +42,22 @@ def login(base, user):
     return response.json()["token"]
 
 
+def chromium():
+    """Headless Chromium driven by Selenium, able to autoplay media; a browser that cannot start is
+    a failure, never a skip. The caller quits it."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required", "--mute-audio"):
+        options.add_argument(argument)
+    try:
+        return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    except Exception as error:
+        pytest.fail(f"headless Chromium did not start: {error}", pytrace=False)
+
+
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
 

@@ -132,16 +132,26 @@ def plays(url, seconds=4):
     assert result.returncode == 0 and problems == [], problems
 
 
-def websocket_frames(gateway, camera_id, tmp_path, chunks=3):
-    """The first `chunks` binary messages of /ws/cameras/ID (the init segment, then one GOP each), decoded."""
-    ws = websocket.create_connection(gateway.base.replace("http", "ws") + f"/ws/cameras/{camera_id}",
+def websocket_frames(gateway, camera_id, tmp_path, gops=2):
+    """The init segment and the first `gops` whole GOPs from /ws/cameras/ID (its parts, told apart
+    by the `keyframe` of the timing frames `?timing=1` adds), decoded."""
+    ws = websocket.create_connection(gateway.base.replace("http", "ws") + f"/ws/cameras/{camera_id}?timing=1",
                                      header=[f"Authorization: Bearer {gateway.token}"], timeout=20)
     meta = json.loads(ws.recv())
     assert meta["type"] == "init"
-    received = []
-    while len(received) < chunks:
+    received = [bytes(ws.recv_data()[1])]
+    keyframes, timing = 0, None
+    while True:
         opcode, data = ws.recv_data()
+        if opcode == websocket.ABNF.OPCODE_TEXT:
+            timing = json.loads(data)
+            continue
+        assert timing is not None and timing["type"] == "fragment"
+        keyframes += timing["keyframe"]
+        if keyframes > gops:
+            break
         received.append(bytes(data))
+        timing = None
     ws.close()
     path = tmp_path / f"{camera_id}.mp4"
     path.write_bytes(b"".join(received))

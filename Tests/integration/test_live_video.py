@@ -10,7 +10,7 @@ import pytest
 import socketio
 import websocket
 
-GOP_FRAMES = 25  # the fixture camera: 25 fps, a keyframe every 25 frames, one fragment per GOP
+GOP_FRAMES = 25  # the fixture camera: 25 fps, a keyframe every 25 frames; live fragments are parts of it (0.2 s)
 
 
 def count_frames(path):
@@ -22,12 +22,15 @@ def count_frames(path):
 
 
 class Watcher:
-    def __init__(self, gateway, user, fragments_wanted, transports=("websocket",)):
+    """Done after `fragments_wanted` fragments, or with `gops`, once it holds that many whole GOPs."""
+
+    def __init__(self, gateway, user, fragments_wanted, transports=("websocket",), gops=None):
         self.client = socketio.Client(reconnection=False)
         self.init = None
         self.fragments = []
         self.done = threading.Event()
         self.wanted = fragments_wanted
+        self.gops = gops
         self.client.on("video:init", self.on_init)
         self.client.on("video:fragment", self.on_fragment)
         self.client.connect(gateway.base, auth={"token": gateway.login(user)}, transports=list(transports), wait_timeout=10)
@@ -37,12 +40,20 @@ class Watcher:
 
     def on_fragment(self, data):
         self.fragments.append(data)
-        if len(self.fragments) >= self.wanted:
+        if self.gops is not None:
+            if sum(f["keyframe"] for f in self.fragments) > self.gops:
+                self.done.set()
+        elif len(self.fragments) >= self.wanted:
             self.done.set()
+
+    def whole_gops(self):
+        """The fragments of the first `gops` GOPs (the first fragment starts one)."""
+        starts = [index for index, f in enumerate(self.fragments) if f["keyframe"]]
+        return self.fragments[:starts[self.gops]]
 
 
 def test_watch_sends_the_init_segment_then_fragments_that_decode(gateway, tmp_path):
-    watcher = Watcher(gateway, "olivia", 3)
+    watcher = Watcher(gateway, "olivia", None, gops=3)
     ack = watcher.client.call("watch", {"cameraId": "lobby"}, timeout=10)
     assert ack == {"success": True, "cameraId": "lobby"}
     assert watcher.done.wait(20), f"only {len(watcher.fragments)} fragments"
@@ -53,9 +64,12 @@ def test_watch_sends_the_init_segment_then_fragments_that_decode(gateway, tmp_pa
     assert init["codecs"].startswith("avc1.")
     assert init["mimeType"] == f'video/mp4; codecs="{init["codecs"]}"'
     assert isinstance(init["data"], bytes) and init["data"][4:8] == b"ftyp"
-    first = watcher.fragments[:3]
+    first = watcher.whole_gops()
     assert first[0]["keyframe"] is True
-    assert [f["sequence"] for f in first] == list(range(first[0]["sequence"], first[0]["sequence"] + 3))
+    assert [f["sequence"] for f in first] == list(range(first[0]["sequence"], first[0]["sequence"] + len(first)))
+    # Parts of at most 0.2 s (the default), cut at frames, the first of each GOP flagged.
+    assert len(first) >= 15 and max(f["duration"] for f in first) <= 0.2 + 0.041, [f["duration"] for f in first]
+    assert all(f["receivedAt"] <= f["publishedAt"] for f in first)
     path = tmp_path / "watched.mp4"
     path.write_bytes(init["data"] + b"".join(f["data"] for f in first))
     assert count_frames(str(path)) == ("h264", 3 * GOP_FRAMES)
@@ -99,9 +113,10 @@ def test_plain_websocket_endpoint(gateway, tmp_path):
     meta = json.loads(ws.recv())
     assert meta["type"] == "init" and meta["codecs"].startswith("avc1.")
     chunks = []
-    while len(chunks) < 3:
+    # The init segment, then parts from a keyframe on; 2 s of them hold two whole GOPs' frames.
+    while len(chunks) < 1 + 2 * 5:
         opcode, data = ws.recv_data()
-        assert opcode == websocket.ABNF.OPCODE_BINARY
+        assert opcode == websocket.ABNF.OPCODE_BINARY  # no timing frames unless asked for
         chunks.append(bytes(data))
     ws.close()
     path = tmp_path / "plain.mp4"

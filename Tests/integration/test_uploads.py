@@ -14,7 +14,7 @@ import pytest
 import requests
 import socketio
 
-from conftest import bearer, launch, login, password
+from conftest import bearer, chromium, launch, login, password
 
 USERS = ("admin", "olivia", "victor", "oscar")
 
@@ -392,22 +392,12 @@ def test_gateway_import_runs_the_same_pipeline_with_a_progress_bar(uploading, me
 
 
 def test_an_uploads_hls_plays_in_headless_chromium(uploading, media):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     start, _, _ = uploading
     base = start()
     olivia = login(base, "olivia")
     video = wait_done(base, olivia, upload(base, olivia, media["mp4"]).json()["id"])
     assert video["status"] == "ready", video
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required", "--mute-audio"):
-        options.add_argument(argument)
-    try:
-        driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-    except Exception as error:  # a browser that cannot start is a failure, never a skip
-        pytest.fail(f"headless Chromium did not start: {error}", pytrace=False)
+    driver = chromium()
     try:
         # The gateway's origin with the login cookie: the <video> element loads the playlist with
         # it, and the segments with the stream tokens the playlist carries.

@@ -61,10 +61,13 @@ public struct AccessControl: Sendable {
     /// How often an open stream's access is checked again when nothing here changed (grants
     /// expire by the clock; another process may change storage).
     public var recheckInterval: Duration = .seconds(1)
+    /// Recent positive decisions, for media requests (see `authorizeMedia`).
+    public let recent: MediaAccessCache
 
     public init(storage: any StorageBackend, changes: AccessChanges = AccessChanges()) {
         self.storage = storage
         self.changes = changes
+        recent = MediaAccessCache(changes: changes)
     }
 
     /// Returns once `principal` may no longer do `action` on camera `cameraID`: the grant was
@@ -96,11 +99,27 @@ public struct AccessControl: Sendable {
 
     /// The camera and the caller's role on it, or 404 (absent or hidden) / 403 (not enough).
     public func authorize(_ principal: Principal, cameraID: String, for action: CameraAction) async throws -> (CameraRecord, CameraRole) {
+        let (camera, role, _) = try await decide(principal, cameraID: cameraID, for: action)
+        return (camera, role)
+    }
+
+    /// `authorize` for a media request (a playlist, a segment, a part: many per second per
+    /// player), answered from a decision made within the last second when nothing here changed
+    /// since (`MediaAccessCache`).
+    public func authorizeMedia(_ principal: Principal, cameraID: String, for action: CameraAction) async throws -> (CameraRecord, CameraRole) {
+        let decision = try await recent.decision(principal, cameraID: cameraID, action: action) {
+            let (camera, role, grant) = try await decide(principal, cameraID: cameraID, for: action)
+            return (MediaAccessCache.Decision(camera: camera, role: role), grant?.expiresAt)
+        }
+        return (decision.camera, decision.role)
+    }
+
+    private func decide(_ principal: Principal, cameraID: String, for action: CameraAction) async throws -> (CameraRecord, CameraRole, GrantRecord?) {
         guard let camera = try await storage.camera(id: cameraID) else { throw GatewayError.notFound("camera '\(cameraID)' not found") }
         let grant = principal.isAdmin || camera.owner == principal.username
             ? nil : try await storage.grant(cameraID: cameraID, username: principal.username)
         switch AccessDecision.decide(principal, on: camera, grant: grant, action: action, now: WallClock.now()) {
-        case .allowed(let role): return (camera, role)
+        case .allowed(let role): return (camera, role, grant)
         case .hidden: throw GatewayError.notFound("camera '\(cameraID)' not found")
         case .forbidden(let role):
             throw GatewayError(.forbidden, "your role on camera '\(cameraID)' is \(role.rawValue); this needs \(action.minimumRole.rawValue)")

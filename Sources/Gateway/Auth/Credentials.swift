@@ -34,10 +34,13 @@ public enum Credentials: Sendable, Equatable {
 public struct CredentialCheck: Sendable {
     let users: UserService
     let streamTokens: StreamTokens
+    /// Where recent stream-token principals are kept (media routes), or nil.
+    let recent: MediaAccessCache?
 
-    public init(users: UserService, streamTokens: StreamTokens) {
+    public init(users: UserService, streamTokens: StreamTokens, recent: MediaAccessCache? = nil) {
         self.users = users
         self.streamTokens = streamTokens
+        self.recent = recent
     }
 
     /// The principal, or 401. A stream token must be for `cameraID` (nil: no camera here, so a
@@ -49,15 +52,20 @@ public struct CredentialCheck: Sendable {
         case .account(let token): return try await users.principal(forToken: token)
         case .stream(let token):
             guard let cameraID else { throw GatewayError(.invalidToken, "a stream token is only for a camera's media") }
-            let scoped: (userID: String, cameraID: String)
-            do {
-                scoped = try await streamTokens.verify(token)
-            } catch {
-                throw GatewayError(.invalidToken, error.description)
-            }
-            guard scoped.cameraID == cameraID else { throw GatewayError(.invalidToken, "the stream token is for another camera") }
-            guard let user = try await users.storage.user(id: scoped.userID) else { throw GatewayError(.invalidToken, "unknown user") }
-            return Principal(userID: user.id, username: user.username, role: user.role)
+            guard let recent else { return try await streamPrincipal(token, cameraID: cameraID) }
+            return try await recent.principal(streamToken: token, subject: cameraID) { try await streamPrincipal(token, cameraID: cameraID) }
         }
+    }
+
+    private func streamPrincipal(_ token: String, cameraID: String) async throws -> Principal {
+        let scoped: (userID: String, cameraID: String)
+        do {
+            scoped = try await streamTokens.verify(token)
+        } catch {
+            throw GatewayError(.invalidToken, error.description)
+        }
+        guard scoped.cameraID == cameraID else { throw GatewayError(.invalidToken, "the stream token is for another camera") }
+        guard let user = try await users.storage.user(id: scoped.userID) else { throw GatewayError(.invalidToken, "unknown user") }
+        return Principal(userID: user.id, username: user.username, role: user.role)
     }
 }

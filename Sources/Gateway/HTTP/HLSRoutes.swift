@@ -19,7 +19,7 @@ struct HLSRoutes {
     let sessions: RequestSessions
 
     func register(on router: Router<GatewayRequestContext>) {
-        let media = router.group().add(middleware: CredentialAuthenticator(check: CredentialCheck(users: users, streamTokens: streamTokens),
+        let media = router.group().add(middleware: CredentialAuthenticator(check: CredentialCheck(users: users, streamTokens: streamTokens, recent: access.recent),
                                                                            scope: .cameraMedia(parameter: "camera")))
         for prefix in ["/hls", "/streams"] {
             media.get("\(prefix)/:camera/:file") { request, context in try await serve(request, context: context, head: false) }
@@ -30,7 +30,7 @@ struct HLSRoutes {
     /// The provider of `cameraID` after authorization, and the caller.
     func authorize(_ request: Request, context: GatewayRequestContext, cameraID: String) async throws -> (any HLSProvider, Principal) {
         let principal = try context.principal()
-        _ = try await access.authorize(principal, cameraID: cameraID, for: .view)
+        _ = try await access.authorizeMedia(principal, cameraID: cameraID, for: .view)
         guard let provider = manager.sink(of: cameraID, as: (any HLSProvider).self) else {
             throw GatewayError.notFound("camera '\(cameraID)' has no HLS sink")
         }

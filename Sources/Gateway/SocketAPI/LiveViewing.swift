@@ -80,12 +80,8 @@ struct LiveViewing {
                             socket.connection.close()
                             return
                         }
-                        socket.emit("video:fragment", [.object([
-                            ("cameraId", .string(cameraID)), ("sequence", .json(.int(fragment.sequence))),
-                            ("keyframe", .json(.bool(fragment.isIndependent))), ("duration", .json(.double(fragment.duration))),
-                            ("publishedAt", .json(.double(fragment.publishedAt))),
-                            ("data", .binary(fragment.bytes)),
-                        ])])
+                        socket.emit("video:fragment", [.object([("cameraId", .string(cameraID))] + fragment.timing.dropFirst().map { ($0.0, .json($0.1)) }
+                            + [("data", .binary(fragment.bytes))])])
                         session.add(bytes: fragment.bytes.count)
                     case .skipped(let count):
                         socket.emit("video:skipped", [.object([("cameraId", .string(cameraID)), ("fragments", .json(.int(count)))])])
@@ -105,5 +101,15 @@ struct LiveViewing {
         }
         reader.close()
         session.end()
+    }
+}
+
+extension MP4Fragment {
+    /// What a player is told about a fragment besides its bytes (`type` first, for the plain
+    /// WebSocket's text frame; Socket.IO's `video:fragment` carries the rest).
+    var timing: [(String, JSONValue)] {
+        [("type", .string("fragment")), ("sequence", .int(sequence)), ("keyframe", .bool(isIndependent)),
+         ("startTime", .double(startTime)), ("duration", .double(duration)),
+         ("receivedAt", .double(receivedAt)), ("publishedAt", .double(publishedAt))]
     }
 }

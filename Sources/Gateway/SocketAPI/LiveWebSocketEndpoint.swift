@@ -11,6 +11,11 @@ import SocketIO
 /// comes in the `Authorization` header, or a camera stream token (never an account token) in
 /// `?token=`. Frames: a text frame
 /// `{"type": "init", "codecs", "mimeType"}`, then the init segment and each fragment as binary.
+/// With `?timing=1`, each fragment is preceded by a text frame
+/// `{"type": "fragment", "sequence", "keyframe", "startTime", "duration", "receivedAt", "publishedAt"}`:
+/// its media time (seconds on the player's timeline) and the wall-clock times (Unix seconds) the
+/// gateway received its newest frame and handed it over — what a player needs for a latency
+/// readout (see docs/socketio.md).
 struct LiveWebSocketEndpoint {
     let users: UserService
     let streamTokens: StreamTokens
@@ -44,6 +49,7 @@ struct LiveWebSocketEndpoint {
                 try await outbound.close(Self.closeCode(of: refusal), reason: refusal.message)
             }
         }
+        let timing = EngineIOServer.query(of: uri)["timing"] == "1"
         return { inbound, outbound in
             let reader = provider.subscribe(viewer: "ws:\(principal.username)")
             defer { reader.close() }
@@ -66,6 +72,7 @@ struct LiveWebSocketEndpoint {
                             try await outbound.write(.binary(ByteBuffer(bytes: segment.bytes)))
                             session.add(bytes: segment.bytes.count)
                         case .fragment(let fragment):
+                            if timing { try await outbound.write(.text(JSONWriter.string(.object(JSONObject(fragment.timing))))) }
                             try await outbound.write(.binary(ByteBuffer(bytes: fragment.bytes)))
                             session.add(bytes: fragment.bytes.count)
                         case .skipped:

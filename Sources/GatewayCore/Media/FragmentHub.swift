@@ -83,14 +83,15 @@ public final class FragmentHub: Sendable {
 
     public func publish(_ fragment: MP4Fragment) {
         var fragment = fragment
+        let now = MonotonicTime.nanoseconds()
         fragment.publishedAt = WallClock.now()
+        fragment.receivedAt = fragment.arrival > 0 ? fragment.publishedAt - Double(max(0, now - fragment.arrival)) / 1e9 : fragment.publishedAt
         let readers = state.withLock { state -> [HubReader<FragmentEvent>] in
             if fragment.isIndependent { state.gop = [] }
             if fragment.isIndependent || !state.gop.isEmpty { state.gop.append(fragment) }
             return state.readerList
         }
         let event = FragmentEvent.fragment(fragment)
-        let now = MonotonicTime.nanoseconds()
         for reader in readers { reader.offer(event, isSyncPoint: fragment.isIndependent, now: now) }
     }
 

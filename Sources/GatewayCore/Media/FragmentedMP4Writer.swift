@@ -11,6 +11,12 @@ public struct MP4Fragment: Sendable {
     public let sequence: Int
     /// Wall-clock time (Unix seconds) the fragment was handed to viewers; 0 before that.
     public var publishedAt: Double = 0
+    /// When the hub received the fragment's newest packet (`MonotonicTime` nanoseconds; 0 when
+    /// unknown), and the same as wall-clock Unix seconds once published: `publishedAt −
+    /// receivedAt` is what cutting and handing over cost; `startTime + duration` is the media
+    /// time of about that moment, which lets a player tell how far behind the camera it plays.
+    public var arrival: Int64 = 0
+    public var receivedAt: Double = 0
 
     public init(bytes: [UInt8], startTime: Double, duration: Double, isIndependent: Bool, sequence: Int) {
         self.bytes = bytes
@@ -52,6 +58,7 @@ public final class FragmentedMP4Writer {
     private var nextSequence = 1
     private var pendingSamples = 0
     private var pendingBytes = 0
+    private var pendingArrival: Int64 = 0
     /// A fragment is cut before it passes this, keyframe or not: a camera that never sends a
     /// keyframe must not grow one fragment without end (nor past the 32-bit sizes of its boxes).
     public static let maximumFragmentBytes = 32 << 20
@@ -139,6 +146,7 @@ public final class FragmentedMP4Writer {
         }
         pendingSamples += 1
         pendingBytes += packet.size
+        pendingArrival = max(pendingArrival, packet.arrival)
         return closed
     }
 
@@ -164,8 +172,10 @@ public final class FragmentedMP4Writer {
             bytes = output.bytes.withUnsafeBufferPointer { [UInt8]($0) }
         }
         let start = fragmentStart ?? end
-        let fragment = MP4Fragment(bytes: bytes, startTime: start, duration: max(0, end - start),
+        var fragment = MP4Fragment(bytes: bytes, startTime: start, duration: max(0, end - start),
                                    isIndependent: fragmentIndependent, sequence: nextSequence)
+        fragment.arrival = pendingArrival
+        pendingArrival = 0
         nextSequence += 1
         output.bytes.removeAll(keepingCapacity: true)
         fragmentStart = nil

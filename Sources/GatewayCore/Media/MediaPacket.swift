@@ -41,6 +41,9 @@ public struct MediaPacket: Sendable {
     public var isKeyframe: Bool
     public var timeBase: Rational
     public let payload: PacketBuffer
+    /// When it reached the camera's hub (`MonotonicTime` nanoseconds); 0 before. Set once per
+    /// published batch, so latency can be measured from the gateway's receipt of a frame.
+    public var arrival: Int64 = 0
 
     public init(streamIndex: Int, kind: MediaKind, pts: Int64?, dts: Int64?, duration: Int64,
                 isKeyframe: Bool, timeBase: Rational, payload: PacketBuffer) {

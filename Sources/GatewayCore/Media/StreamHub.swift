@@ -127,6 +127,8 @@ public final class StreamHub: SourceOutput, Sendable {
 
     /// `wake`: false inside a batch (the readers are woken after its last packet).
     private func publish(_ packet: MediaPacket, now: Int64, wake: Bool) {
+        var packet = packet
+        packet.arrival = now
         let delivery = state.withLock { state -> (readers: [PacketReader], isSyncPoint: Bool)? in
             guard let streams = state.streams else { return nil }
             let hasVideo = streams.video != nil

@@ -13,7 +13,7 @@ public struct WebSocketSink: SinkAdapter, LiveFragmentProvider {
 
     public init(configuration: Configuration, context: PluginContext, hub: StreamHub) throws {
         self.configuration = configuration
-        fragmentRequest = hub.fragmenter.request(partDuration: nil)
+        fragmentRequest = hub.fragmenter.request(partDuration: configuration.partDuration > 0 ? configuration.partDuration : nil)
         fragments = hub.fragmenter.fragments
     }
 

@@ -22,7 +22,7 @@ import Testing
                                     events: EventBus(logger: logger), storage: storage)
         let hub = StreamHub(cameraID: "cam")
         #expect(hub.requestedFragmenter == nil, "no fMP4 sink, no fragmenter")
-        let websocket = try WebSocketSink(configuration: try sinkConfiguration(WebSocketSinkConfiguration.self, [("viewer_queue_fragments", .int(1000))]),
+        let websocket = try WebSocketSink(configuration: try sinkConfiguration(WebSocketSinkConfiguration.self, [("viewer_queue_fragments", .int(1000)), ("part_duration", .int(0))]),
                                       context: context, hub: hub)
         let hls = try HLSSink(configuration: try sinkConfiguration(HLSSinkConfiguration.self, [("segment_duration", .int(1)), ("part_duration", .double(0.5))]),
                               context: context, hub: hub)
@@ -30,7 +30,7 @@ import Testing
                                         context: context, hub: hub)
         let fragmenter = try #require(hub.requestedFragmenter)
         guard case .parts(let part) = fragmenter.fragmentation else { Issue.record("parts expected"); return }
-        #expect(part == .milliseconds(500), "the shortest part any consumer asked for")
+        #expect(part == .milliseconds(500), "the shortest part any consumer asked for (the websocket sink asked for whole GOPs)")
 
         let tasks = [Task { try await hls.run() }, Task { try await recorder.run() }, Task { try await websocket.run() },
                      Task { await fragmenter.run(logger: logger) }]

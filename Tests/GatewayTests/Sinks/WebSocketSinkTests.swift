@@ -48,4 +48,20 @@ import Testing
         #expect(websocket.viewerLimits.maximumBuffered == 65_536)
         #expect(websocket.viewerLimits.stallLimit == .seconds(3))
     }
+
+    @Test func partsAreTwoTenthsOfASecondUnlessAskedOtherwise() throws {
+        let hub = StreamHub(cameraID: "parts")
+        let defaults = try sink([], hub: hub)
+        guard case .parts(let length) = hub.fragmenter.fragmentation else { Issue.record("parts by default"); return }
+        #expect(length == .milliseconds(200))
+        _ = defaults
+        let gops = StreamHub(cameraID: "gops")
+        let whole = try sink([("part_duration", .int(0))], hub: gops)
+        guard case .perKeyframe = gops.fragmenter.fragmentation else { Issue.record("0: one fragment per GOP"); return }
+        _ = whole
+        for (value, unusable) in [(JSONValue.double(0.01), true), (.int(11), false), (.int(-1), false)] {
+            let problems = ConfigDecoder.decode(WebSocketSinkConfiguration.self, from: .object(JSONObject([("part_duration", value)]))).problems
+            #expect(problems.map(\.path) == ["part_duration"] && problems.allSatisfy { $0.isUnusable == unusable }, "\(value): \(problems)")
+        }
+    }
 }
