@@ -54,6 +54,7 @@ sleep 0.5
 rate() { wrk -t2 -c64 -d8s "$1" 2>/dev/null | awk '/Requests\/sec/ { printf "%.0f", $2 }'; }
 gateway_playlist=$(rate "$playlist")
 gateway_segment=$(rate "$base/hls/bench/$segment")
+floor=$(rate "$base/no-such-route")
 nginx_playlist=$(rate "http://127.0.0.1:18081/index.m3u8")
 nginx_segment=$(rate "http://127.0.0.1:18081/seg.m4s")
 size=$(stat -c %s "$work/seg.m4s")
@@ -67,5 +68,7 @@ row "LL-HLS: frame in hub → its part listed, p50 / p99" "$(value hls_ll_p50_ms
 row "HLS: frame in hub → its segment listed, p50 / p99" "$(value hls_plain_p50_ms) / $(value hls_plain_p99_ms) ms" "-" "-"
 row "playlist requests/s (wrk -c64, authorized)" "$gateway_playlist" "$nginx_playlist nginx (file)" "$(ratio "$gateway_playlist" "$nginx_playlist")"
 row "segment requests/s ($((size / 1024)) KiB, authorized)" "$gateway_segment" "$nginx_segment nginx (file)" "$(ratio "$gateway_segment" "$nginx_segment")"
+row "the server's floor: a 404 with no work, requests/s" "$floor" "$nginx_playlist nginx (playlist)" "$(ratio "$floor" "$nginx_playlist")"
 echo
-echo "Gateway requests carry a stream token: each one verifies the JWT, re-runs the access decision (SQLite) and serves from memory."
+echo "Gateway requests carry a stream token: the token and the access decision are checked on every request (a decision is reused"
+echo "for at most 1 s and dropped at once when access changes); playlists are rendered once per change; segments come from memory."

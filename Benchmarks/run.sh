@@ -50,6 +50,7 @@ if [ "$which" = "hls" ] || [ "$which" = "all" ]; then
   swift build -c release --product gateway >&2
   swift build -c release --product GatewayBench >&2
   hls_media="Benchmarks/.media/fanout-320x240.mp4"
+  mkdir -p "$(dirname "$hls_media")"
   [ -s "$hls_media" ] || ffmpeg -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=320x240:rate=25" -t 30 -c:v libx264 \
     -preset ultrafast -g 25 -keyint_min 25 -sc_threshold 0 -b:v 300k -pix_fmt yuv420p "$hls_media"
   echo "HLS:"

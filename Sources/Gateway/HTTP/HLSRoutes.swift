@@ -142,12 +142,13 @@ enum RangeResponse {
         return Response(status: .partialContent, headers: headers, body: body(slices, size: range.count))
     }
 
+    /// One buffer, written at once: a segment's parts are copied into it back to back (the one
+    /// copy NIO needs anyway), rather than written one by one.
     private static func body<Chunk: Collection<UInt8> & Sendable>(_ chunks: [Chunk], size: Int) -> ResponseBody {
         if chunks.count == 1 { return ResponseBody(byteBuffer: ByteBuffer(bytes: chunks[0])) }
-        return ResponseBody(contentLength: size) { writer in
-            for chunk in chunks { try await writer.write(ByteBuffer(bytes: chunk)) }
-            try await writer.finish(nil)
-        }
+        var buffer = ByteBufferAllocator().buffer(capacity: size)
+        for chunk in chunks { buffer.writeBytes(chunk) }
+        return ResponseBody(byteBuffer: buffer)
     }
 
     /// `bytes=a-b`, `bytes=a-`, `bytes=-n` as a half-open range within `size`, or nil. Numbers

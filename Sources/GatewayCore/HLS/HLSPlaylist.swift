@@ -187,7 +187,24 @@ public struct HLSPlaylist: Sendable {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// The playlist rendered once, to be served with any query (each player's stream token):
+    /// rendering costs far more than putting a query into it, and players reload it several
+    /// times a second. Keep it until the playlist changes.
+    public func rendered() -> RenderedPlaylist {
+        RenderedPlaylist(pieces: render(query: String(RenderedPlaylist.marker)).split(separator: RenderedPlaylist.marker,
+                                                                               omittingEmptySubsequences: false).map(String.init))
+    }
+
     static func format(_ seconds: Double) -> String { String(format: "%.3f", seconds) }
 
     static func dateTime(_ time: Double) -> String { WallClock.iso8601(time) }
+}
+
+/// A rendered playlist with a place for the query on every URI.
+public struct RenderedPlaylist: Sendable {
+    /// Never in a playlist otherwise (names are ours, `query` comes after them).
+    static let marker: Character = "\u{0}"
+    let pieces: [String]
+
+    public func with(query: String) -> String { pieces.joined(separator: query) }
 }

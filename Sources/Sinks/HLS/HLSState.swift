@@ -7,7 +7,11 @@ actor HLSState {
     private let configuration: HLSSinkConfiguration
     private let cameraID: String
     private let events: EventBus
-    private var playlist: HLSPlaylist?
+    private var playlist: HLSPlaylist? {
+        didSet { rendered = nil }
+    }
+    /// `playlist`, rendered at the first request after it changed.
+    private var rendered: RenderedPlaylist?
     /// Bytes by name (memory storage), or the names on disk (directory storage). A segment is
     /// the arrays of its parts: parts and segments share their bytes (each array exactly the
     /// size of its part; a NIO ByteBuffer would round every part up to a power of two).
@@ -209,7 +213,8 @@ actor HLSState {
             _ = await wait(timeout: Double(current.targetDuration) * 3) { $0.playlist?.has(sequence: target.sequence, part: target.part) ?? true }
         }
         guard let playlist else { throw HLSError.unavailable }
-        return playlist.render(query: query)
+        if rendered == nil { rendered = playlist.rendered() }
+        return rendered?.with(query: query) ?? playlist.render(query: query)
     }
 
     func multivariantPlaylist(query: String) async throws -> String {
