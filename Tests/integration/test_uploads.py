@@ -154,6 +154,13 @@ def test_an_mjpeg_avi_is_transcoded_and_plays_and_socketio_plays_the_upload(uplo
     assert abs(video["duration"] - 4) < 0.3
     streams = probe(base + video["stream_url"], "-headers", f"Authorization: Bearer {olivia}\r\n")["streams"]
     assert streams[0]["codec_name"] == "h264" and (streams[0]["width"], streams[0]["height"]) == (640, 480)
+    # Every one of the 40 frames decodes, from the MP4 and from the HLS.
+    counted = probe(base + video["stream_url"], "-headers", f"Authorization: Bearer {olivia}\r\n", "-count_frames",
+                    "-show_entries", "stream=nb_read_frames")["streams"][0]
+    assert int(counted["nb_read_frames"]) == 40, counted
+    decoded = subprocess.run(["ffmpeg", "-hide_banner", "-v", "error", "-headers", f"Authorization: Bearer {olivia}\r\n",
+                              "-i", base + video["hls_url"], "-f", "null", "-"], capture_output=True, text=True, timeout=60)
+    assert decoded.returncode == 0 and decoded.stderr == "", decoded.stderr
     # Socket.IO playVideo plays uploads too.
     client = socketio.Client(reconnection=False)
     chunks, ended = [], threading.Event()
@@ -189,6 +196,9 @@ def test_a_truncated_mp4_fails_with_a_reason(uploading, media):
     assert accepted.status_code == 202, accepted.text
     video = wait_done(base, olivia, accepted.json()["id"])
     assert video["status"] == "failed" and "cut short" in video["error"], video
+    failed = [e for e in map(json.loads, open(directory / "data" / "events.jsonl")) if e["event"] == "video.failed"]
+    assert [(e["details"]["video"], e["actor"]) for e in failed] == [(video["id"], "olivia")], failed
+    assert "cut short" in failed[0]["details"]["error"], failed
     assert requests.get(base + f"/api/videos/{video['id']}/stream", headers=bearer(olivia), timeout=10).status_code == 409
     assert leftovers(directory) == []
     assert not os.path.exists(directory / "data" / "videos" / video["id"])
@@ -324,7 +334,7 @@ def test_a_kill_during_processing_resumes_after_the_restart(uploading, media):
 
 
 def test_who_may_see_an_upload_on_every_route_and_the_pages_of_my_videos(uploading, media):
-    start, _, _ = uploading
+    start, _, directory = uploading
     base = start()
     olivia, victor, oscar, admin = (login(base, user) for user in ("olivia", "victor", "oscar", "admin"))
     mine = wait_done(base, olivia, upload(base, olivia, media["avi"]).json()["id"])
@@ -349,7 +359,31 @@ def test_who_may_see_an_upload_on_every_route_and_the_pages_of_my_videos(uploadi
         assert requests.get(base + route, timeout=10).status_code == 401, route
     for route in routes(attached):
         assert requests.get(base + route, headers=bearer(victor), timeout=10).status_code in (200, 206), route
+        assert requests.get(base + route, headers=bearer(admin), timeout=10).status_code in (200, 206), route
         assert requests.get(base + route, headers=bearer(oscar), timeout=10).status_code == 404, route
+        assert requests.get(base + route, timeout=10).status_code == 401, route
+    for video, allowed, refused in ((mine, olivia, victor), (attached, victor, oscar)):
+        assert requests.head(base + video["stream_url"], headers=bearer(allowed), timeout=10).status_code == 200
+        assert requests.head(base + video["stream_url"], headers=bearer(refused), timeout=10).status_code == 404
+        assert requests.head(base + video["stream_url"], timeout=10).status_code == 401
+    # The list of videos shows another user's upload only through a camera they may see.
+    listed = lambda token: {v["id"] for v in requests.get(f"{base}/api/videos?limit=100", headers=bearer(token), timeout=10).json()["data"]}
+    assert mine["id"] not in listed(victor) and attached["id"] in listed(victor)
+    assert not {mine["id"], attached["id"]} & listed(oscar) and {mine["id"], attached["id"]} <= listed(admin)
+    # Without credentials nothing about uploads answers; another user's resumable upload does not exist for them.
+    assert requests.get(f"{base}/api/videos/my", timeout=10).status_code == 401
+    assert requests.post(f"{base}/api/videos/upload", files={"video": ("a.mp4", b"x")}, timeout=10).status_code == 401
+    resumable = requests.post(f"{base}/api/videos/uploads", headers={**bearer(olivia), "Tus-Resumable": "1.0.0", "Upload-Length": "100"},
+                              timeout=10)
+    assert resumable.status_code == 201, resumable.text
+    for token in (victor, admin):
+        patched = requests.patch(base + resumable.headers["Location"], data=b"x" * 10, timeout=10, headers={
+            **bearer(token), "Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+        assert patched.status_code == 404, patched.text
+        assert requests.head(base + resumable.headers["Location"], headers={**bearer(token), "Tus-Resumable": "1.0.0"},
+                             timeout=10).status_code == 404
+    assert requests.head(base + resumable.headers["Location"], headers={**bearer(olivia), "Tus-Resumable": "1.0.0"},
+                         timeout=10).headers["Upload-Offset"] == "0"
     # A stream token from one video's playlist opens that video's segments only.
     playlist = requests.get(base + mine["hls_url"], headers=bearer(olivia), timeout=10).text
     token = playlist.split("?token=")[1].split('"')[0].split("\n")[0]
@@ -357,9 +391,13 @@ def test_who_may_see_an_upload_on_every_route_and_the_pages_of_my_videos(uploadi
     assert requests.get(f"{base}/api/videos/{attached['id']}/hls/segment-0.m4s?token={token}", timeout=10).status_code == 401
     assert requests.delete(f"{base}/api/videos/{attached['id']}", headers=bearer(victor), timeout=10).status_code in (403, 404)
     assert requests.delete(f"{base}/api/videos/{mine['id']}", headers=bearer(victor), timeout=10).status_code == 404
-    # Deleting removes the files.
+    # Deleting removes the files; an admin may delete anyone's upload.
     assert requests.delete(f"{base}/api/videos/{mine['id']}", headers=bearer(olivia), timeout=10).status_code == 204
     assert requests.get(base + mine["stream_url"], headers=bearer(olivia), timeout=10).status_code == 404
+    assert not os.path.exists(directory / "data" / "videos" / mine["id"])
+    extra = wait_done(base, olivia, upload(base, olivia, media["avi"], cameraId="front").json()["id"])
+    assert requests.delete(f"{base}/api/videos/{extra['id']}", headers=bearer(admin), timeout=10).status_code == 204
+    assert requests.get(f"{base}/api/videos/{extra['id']}", headers=bearer(olivia), timeout=10).status_code == 404
     # /api/videos/my: the caller's uploads only, seed 003's page shape and edges.
     page = requests.get(f"{base}/api/videos/my?page=1&limit=10", headers=bearer(olivia), timeout=10).json()
     assert [v["id"] for v in page["data"]] == [attached["id"]] and page["meta"] == {"page": 1, "limit": 10, "total": 1, "totalPages": 1}
@@ -446,3 +484,50 @@ def test_unfinished_resumable_uploads_count_against_the_quota_and_are_few(upload
     assert requests.delete(base + big.headers["Location"], headers=bearer(olivia), timeout=10).status_code == 204
     assert requests.head(base + big.headers["Location"], headers=bearer(olivia), timeout=10).status_code == 404
     assert create(1_500_000).status_code == 201
+
+
+def test_a_body_cut_by_a_crash_leaves_no_file_after_the_restart(uploading, media):
+    start, stop, directory = uploading
+    base = start()
+    olivia = login(base, "olivia")
+    url = urlparse(base)
+    boundary = "cut-by-a-crash"
+    head = (f"POST /api/videos/upload HTTP/1.1\r\nHost: {url.hostname}:{url.port}\r\nAuthorization: Bearer {olivia}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 50000000\r\n\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"video\"; filename=\"big.mp4\"\r\n"
+            "Content-Type: video/mp4\r\n\r\n").encode()
+    with socket.create_connection((url.hostname, url.port), timeout=10) as connection:
+        connection.sendall(head + open(media["long"], "rb").read()[:3_000_000])
+        deadline = time.time() + 10
+        while not [n for n in leftovers(directory) if n.startswith("in-")]:
+            assert time.time() < deadline, leftovers(directory)
+            time.sleep(0.1)
+        stop(kill=True)
+    assert [n for n in leftovers(directory) if n.startswith("in-")]
+    base = start()
+    deadline = time.time() + 10
+    while leftovers(directory):
+        assert time.time() < deadline, leftovers(directory)
+        time.sleep(0.1)
+    assert requests.get(f"{base}/api/videos/my", headers=bearer(login(base, "olivia")), timeout=10).json()["meta"]["total"] == 0
+
+
+def test_an_uploaded_playlist_cannot_make_the_server_read_its_files(uploading, media, tmp_path):
+    """An HLS playlist naming a file on the server (another user's recording, say) is not a video:
+    the probe opens the uploaded file alone, as a video container. Without that, libavformat's HLS
+    demuxer reads the named file (local files are allowed to a local playlist) and the upload
+    becomes READY with the other file's video."""
+    secret = ffmpeg(tmp_path / "secret.ts", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "4", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+    playlist = tmp_path / "playlist.mp4"
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:4.0,\n{secret}\n#EXT-X-ENDLIST\n")
+    concat = tmp_path / "list.mp4"
+    concat.write_text(f"ffconcat version 1.0\nfile {os.path.basename(secret)}\n")
+    start, _, directory = uploading
+    base = start()
+    olivia = login(base, "olivia")
+    for path in (playlist, concat):
+        refused = upload(base, olivia, str(path))
+        assert refused.status_code == 415, refused.text
+    assert requests.get(f"{base}/api/videos/my", headers=bearer(olivia), timeout=10).json()["meta"]["total"] == 0
+    assert leftovers(directory) == []

@@ -255,25 +255,9 @@ struct UploadRoutes {
         return Response(status: status, headers: headers)
     }
 
-    /// Removes resumable uploads older than `resumable_hours`.
     /// Removes resumable uploads older than `resumable_hours`; returns the ones still open.
     @discardableResult
-    func removeExpired() -> [Resumable] {
-        let directory = uploads.incomingDirectory + "/tmp"
-        let oldest = WallClock.now() - uploads.configuration.resumableHours * 3600
-        var open: [Resumable] = []
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasSuffix(".json") {
-            let path = directory + "/" + name
-            guard let bytes = try? FileIO.read(path), let state = try? JSONDecoder().decode(Resumable.self, from: Data(bytes)),
-                  state.createdAt >= oldest else {
-                FileIO.remove(path)
-                FileIO.remove(String(path.dropLast(5)) + ".part")
-                continue
-            }
-            open.append(state)
-        }
-        return open
-    }
+    func removeExpired() -> [Resumable] { uploads.removeExpiredResumables() }
 
     /// Unfinished resumable uploads one user may have at once.
     static let pendingPerUser = 4

@@ -99,7 +99,10 @@ public final class Uploads: Service, Sendable {
     }
 
     /// Workers take queued uploads until shutdown; first the ones a previous run left `processing`.
+    /// Files a previous run was receiving are removed at start, and expired resumable uploads
+    /// then and every hour.
     public func run() async throws {
+        removeAbandoned()
         do {
             try await resumeInterrupted()
         } catch {
@@ -107,20 +110,58 @@ public final class Uploads: Service, Sendable {
         }
         let workers = configuration.workers
         await cancelWhenGracefulShutdown {
-            // One reader of the queue (an AsyncStream has one), at most `workers` uploads at once.
-            await withTaskGroup(of: Void.self) { group in
-                var running = 0
-                for await id in self.queue {
-                    if running >= workers {
-                        await group.next()
-                        running -= 1
-                    }
-                    if Task.isCancelled { return }
-                    group.addTask { await self.process(id) }
-                    running += 1
+            await withTaskGroup(of: Void.self) { tasks in
+                tasks.addTask {
+                    while (try? await Task.sleep(for: .seconds(3600))) != nil { self.removeExpiredResumables() }
                 }
+                // One reader of the queue (an AsyncStream has one), at most `workers` uploads at once.
+                await withTaskGroup(of: Void.self) { group in
+                    var running = 0
+                    for await id in self.queue {
+                        if running >= workers {
+                            await group.next()
+                            running -= 1
+                        }
+                        if Task.isCancelled { return }
+                        group.addTask { await self.process(id) }
+                        running += 1
+                    }
+                }
+                tasks.cancelAll()
             }
         }
+    }
+
+    /// At start: bodies a previous run was receiving when it stopped (`tmp/in-*`: nobody can
+    /// finish them) and expired resumable uploads. Resumable ones still open stay.
+    func removeAbandoned() {
+        let directory = incomingDirectory + "/tmp"
+        var removed = 0
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix("in-") {
+            FileIO.remove(directory + "/" + name)
+            removed += 1
+        }
+        if removed > 0 { logger.notice("removed files of uploads a previous run was receiving", metadata: ["files": "\(removed)"]) }
+        removeExpiredResumables()
+    }
+
+    /// Removes resumable uploads older than `resumable_hours`; returns the ones still open.
+    @discardableResult
+    func removeExpiredResumables() -> [UploadRoutes.Resumable] {
+        let directory = incomingDirectory + "/tmp"
+        let oldest = WallClock.now() - configuration.resumableHours * 3600
+        var open: [UploadRoutes.Resumable] = []
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasSuffix(".json") {
+            let path = directory + "/" + name
+            guard let bytes = try? FileIO.read(path), let state = try? JSONDecoder().decode(UploadRoutes.Resumable.self, from: Data(bytes)),
+                  state.createdAt >= oldest else {
+                FileIO.remove(path)
+                FileIO.remove(String(path.dropLast(5)) + ".part")
+                continue
+            }
+            open.append(state)
+        }
+        return open
     }
 
     /// Uploads left `processing` (the gateway stopped or crashed while they were packaged): queued

@@ -38,15 +38,27 @@ public enum VODPackager {
     public static let thumbnailName = "thumbnail.jpg"
     public static let playlistName = "index.m3u8"
 
+    /// Video containers an upload may be: each reads the one file it is given and opens no other
+    /// (no playlists — HLS, DASH, concat, ffconcat — no image sequences, no `tee`), so a file a
+    /// user uploads cannot make the server read other files or URLs. Names as libavformat's
+    /// demuxers give them (`mov` is `mov,mp4,m4a,3gp,3g2,mj2`).
+    public static let uploadFormats = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,flv,mpegts,mpeg,mpegvideo,m4v,asf,ogg,"
+        + "h264,hevc,mjpeg,nut,mxf,dv,ivf,yuv4mpegpipe"
+
+    /// How an uploaded file is opened: the local file alone, as one of `uploadFormats`.
+    static func uploadOptions(timeout: Duration) -> Demuxer.Options {
+        .init(options: ["protocol_whitelist": "file", "format_whitelist": uploadFormats], timeout: timeout, displayName: "upload")
+    }
+
     /// Opens `path` with libavformat: nil with the reason when it cannot be read or has no video.
     public static func probe(_ path: String) -> Swift.Result<Probe, MediaError> {
         do {
-            let demuxer = try Demuxer(url: path, options: .init(timeout: .seconds(30), displayName: "upload"))
+            let demuxer = try Demuxer(url: path, options: uploadOptions(timeout: .seconds(30)))
             guard let video = demuxer.streams.video else {
                 return .failure(MediaError(.unsupported, component: "upload", "the file has no video stream"))
             }
-            // libavformat reads a picture (png_pipe, jpeg_pipe, image2, gif, apng) as a video.
-            if demuxer.formatName.hasSuffix("_pipe") || ["image2", "gif", "apng"].contains(demuxer.formatName) {
+            // A lone JPEG frame reads as MJPEG: a still image is not a video.
+            if demuxer.formatName == "mjpeg", let duration = demuxer.duration, duration < 0.1 {
                 return .failure(MediaError(.unsupported, component: "upload", "a still image is not a video"))
             }
             return .success(Probe(format: demuxer.formatName, duration: demuxer.duration, videoCodec: video.codecName,
@@ -60,7 +72,7 @@ public enum VODPackager {
 
     public static func package(input: String, directory: String, segmentSeconds: Double = 4, interruption: Interruption = Interruption(),
                                logger: Logger, progress: (Double) -> Void) throws -> Result {
-        let demuxer = try Demuxer(url: input, options: .init(timeout: .seconds(60), displayName: "upload"), interruption: interruption)
+        let demuxer = try Demuxer(url: input, options: uploadOptions(timeout: .seconds(60)), interruption: interruption)
         guard let video = demuxer.streams.video else { throw MediaError(.unsupported, component: "upload", "the file has no video stream") }
         try FileIO.makeDirectory(directory + "/hls")
         let duration = demuxer.duration ?? 0
