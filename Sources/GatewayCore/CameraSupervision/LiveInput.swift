@@ -22,16 +22,66 @@ public enum LiveInput {
             let timedByArrival = Self.formatsWithoutTimestamps.contains(demuxer.formatName)
             try output.begin(timedByArrival
                 ? StreamSet(streams: demuxer.streams.streams.map { $0.retimed(Self.arrivalTimeBase) }) : demuxer.streams)
-            while var packet = try demuxer.read() {
+            // Frames timed by their arrival are passed on as they arrive: a batch would give them
+            // all one arrival time (so are packets without timestamps, see `ReadBatching.add`).
+            var batch = ReadBatching(enabled: !timedByArrival)
+            while true {
+                let before = MonotonicTime.nanoseconds()
+                guard var packet = try demuxer.read() else { break }
                 if timedByArrival {
                     packet.pts = nil
                     packet.dts = nil
                     packet.duration = 0
                     packet.timeBase = Self.arrivalTimeBase
                 }
-                try output.publish(packet)
+                if let nap = try batch.add(packet, readSince: before, output: output) {
+                    guard !interruption.isCancelled else { break }
+                    usleep(nap)
+                }
             }
+            try batch.flush(output: output)
             throw MediaError(.read, component: demuxer.name, "the stream ended")
+        }
+    }
+
+    /// Live packets are read in batches rather than one by one: once the reader has caught up
+    /// with the camera (a read had to wait for data), it naps `nap`, so that the next reads find
+    /// a few tens of milliseconds of packets waiting in the socket (or the device's buffers) and
+    /// take them without blocking — one thread wake-up per batch instead of one per packet (an
+    /// RTSP camera at 4 Mbit/s sends about 400 RTP packets a second). What was read goes to the
+    /// hub as one batch when a read had to wait (what follows is news), or after `maximumHold`.
+    /// Latency: at most `nap` + `maximumHold`, small beside a 0.2 s part.
+    struct ReadBatching {
+        static let blockedRead: Int64 = 2_000_000
+        static let maximumHold: Int64 = 40_000_000
+        static let nap: UInt32 = 30_000
+        private var packets: [MediaPacket] = []
+        private var started: Int64 = 0
+        let enabled: Bool
+
+        init(enabled: Bool) { self.enabled = enabled }
+
+        /// Adds a packet whose read began at `before`; returns how long to nap (microseconds), if at all.
+        mutating func add(_ packet: MediaPacket, readSince before: Int64, output: any SourceOutput) throws -> UInt32? {
+            guard enabled, packet.dts != nil || packet.pts != nil else {
+                // A packet without a time is timed by when it is published: never held.
+                try flush(output: output)
+                try output.publish(packet)
+                return nil
+            }
+            let now = MonotonicTime.nanoseconds()
+            let waited = now - before > Self.blockedRead
+            if packets.isEmpty { started = now }
+            packets.append(packet)
+            guard waited || now - started >= Self.maximumHold || packets.count >= 512 else { return nil }
+            try flush(output: output)
+            return waited ? Self.nap : nil
+        }
+
+        mutating func flush(output: any SourceOutput) throws {
+            guard !packets.isEmpty else { return }
+            if packets.count == 1 { try output.publish(packets[0]) } else { try output.publish(contentsOf: packets) }
+            packets.removeAll(keepingCapacity: true)
         }
     }
 
