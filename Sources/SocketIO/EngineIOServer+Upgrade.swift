@@ -7,9 +7,11 @@ extension HTTPServerBuilder {
     /// HTTP/1 with WebSocket upgrades for the given Engine.IO servers (other upgrade requests
     /// fall through to the router, which answers them with the proper error). An upgrade is
     /// accepted on a connection's first request and on later ones (`LateWebSocketUpgrade`).
+    /// What `immediate` answers is answered on the event loop, before the router (`ImmediateResponses`).
     public static func engineIO(
         _ servers: [EngineIOServer],
-        otherWebSockets: @escaping @Sendable (HTTPRequest) async -> WebSocketSession? = { _ in nil }
+        otherWebSockets: @escaping @Sendable (HTTPRequest) async -> WebSocketSession? = { _ in nil },
+        immediate: (@Sendable (HTTPRequest) -> ImmediateResponse?)? = nil
     ) -> HTTPServerBuilder {
         let maxFrame = max(servers.map(\.configuration.maxPayload).max() ?? (1 << 20), 1 << 16)
         let sessions: @Sendable (HTTPRequest, any Channel) async -> WebSocketSession? = { request, channel in
@@ -20,7 +22,8 @@ extension HTTPServerBuilder {
             return await otherWebSockets(request)
         }
         let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
-            http1: .init(additionalChannelHandlers: [RequestArrival(), LateUpgradeMarker()]),
+            http1: .init(additionalChannelHandlers: [RequestArrival(), LateUpgradeMarker()]
+                + (immediate.map { [ImmediateResponses(answer: $0)] } ?? [])),
             ws: .init(maxFrameSize: maxFrame, autoPing: .disabled))
         return HTTPServerBuilder { responder in
             HTTP1WebSocketUpgradeChannel(

@@ -1,6 +1,7 @@
 """HLS and LL-HLS from the gateway, played by ffmpeg; playlists checked against RFC 8216's rules
 by a parser; every playlist and segment request authorized."""
 import re
+import socket
 import subprocess
 import time
 from urllib.parse import parse_qs, urlparse
@@ -129,6 +130,63 @@ def test_blocking_playlist_reload_waits_for_the_part(gateway):
     hinted = requests.get(f"{gateway.base}/hls/hlscam/part-{msn}-{part + 1}.m4s?" + urlparse(url).query, timeout=10)
     assert hinted.status_code == 200 and hinted.headers["Content-Type"] == "video/iso.segment"
     assert requests.get(f"{url}&_HLS_msn={msn + 10}").status_code == 400
+
+
+def read_responses(connection, count):
+    """`count` HTTP/1.1 responses read off one socket, in the order they came: (status, headers, body)."""
+    data, responses = b"", []
+    while len(responses) < count:
+        while b"\r\n\r\n" not in data:
+            chunk = connection.recv(65536)
+            assert chunk, f"the connection closed after {len(responses)} responses"
+            data += chunk
+        head, _, data = data.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        length = int(headers["content-length"])
+        while len(data) < length:
+            chunk = connection.recv(65536)
+            assert chunk, "the connection closed in a body"
+            data += chunk
+        responses.append((int(lines[0].split()[1]), headers, data[:length]))
+        data = data[length:]
+    return responses
+
+
+def immediate_count(gateway, camera):
+    metrics = requests.get(f"{gateway.base}/metrics", headers=auth(gateway.login("admin"))).text
+    found = re.search(rf'gateway_hls_immediate_requests_total\{{camera="{camera}"\}} (\d+)', metrics)
+    return int(found.group(1)) if found else 0
+
+
+def test_a_players_repeated_requests_are_answered_at_once_alike_and_in_order(gateway):
+    url = start(gateway, "hlsplain", "oscar")
+    query = urlparse(url).query
+    before = immediate_count(gateway, "hlsplain")
+    first, second = requests.get(url), requests.get(url)
+    assert first.status_code == second.status_code == 200
+    alike = ("Content-Type", "Cache-Control", "Vary", "Server")
+    assert [first.headers.get(h) for h in alike] == [second.headers.get(h) for h in alike] and "Date" in second.headers
+    segment = f"{gateway.base}/hls/hlsplain/{parse(second.text)['segments'][-1]['uri']}"
+    fetched = [requests.get(segment) for _ in range(3)]
+    assert all(r.status_code == 200 and r.content == fetched[0].content for r in fetched)
+    assert all(r.headers["Content-Length"] == str(len(fetched[0].content)) and "immutable" in r.headers["Cache-Control"] for r in fetched)
+    # A gzip-accepting player gets the same playlist compressed (requests decodes it).
+    zipped = requests.get(url, headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers.get("Content-Encoding") == "gzip" and zipped.text.startswith("#EXTM3U")
+    assert immediate_count(gateway, "hlsplain") - before >= 3, "no request of the same player was answered at once"
+    # Pipelined on one connection: a blocking reload, then a segment the player already had. The
+    # segment could be answered at once, but its response must come after the playlist's.
+    playlist = parse(requests.get(url).text)
+    msn = int(tag(playlist, "EXT-X-MEDIA-SEQUENCE")) + len(playlist["segments"])
+    target = urlparse(url)
+    with socket.create_connection((target.hostname, target.port), timeout=20) as connection:
+        connection.sendall((f"GET {target.path}?{query}&_HLS_msn={msn} HTTP/1.1\r\nHost: x\r\n\r\n"
+                            f"GET {urlparse(segment).path}?{query} HTTP/1.1\r\nHost: x\r\n\r\n").encode())
+        (status1, headers1, body1), (status2, headers2, body2) = read_responses(connection, 2)
+    assert (status1, headers1["content-type"]) == (200, "application/vnd.apple.mpegurl"), body1
+    assert body1.startswith(b"#EXTM3U") and any(s["uri"].startswith(f"seg-{msn}.") for s in parse(body1.decode())["segments"])
+    assert (status2, headers2["content-type"], body2) == (200, "video/iso.segment", fetched[0].content)
 
 
 def test_segments_have_types_ranges_head_and_cache_headers(gateway):

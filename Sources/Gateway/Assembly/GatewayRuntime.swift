@@ -31,6 +31,7 @@ public final class GatewayRuntime: Sendable {
     var recordingControl: RecordingControl { RecordingControl(access: access, manager: cameraManager) }
     /// HLS players and video downloads, as viewing sessions.
     let requestSessions: RequestSessions
+    let hlsCounters = HLSCounters()
     /// Video uploads and their processing.
     public let uploads: Uploads
     /// Recording playbacks running now (stitched ranges, Socket.IO `playVideo`), bounded.
@@ -186,8 +187,7 @@ public final class GatewayRuntime: Sendable {
         RecordingRoutes(recording: recordingControl).register(on: router)
         RecordingPlaybackRoutes(storage: storage, access: access, dataDirectory: FileIO.absolute(config.server.dataDirectory),
                                 slots: playbackSlots).register(on: router)
-        HLSRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager, metrics: metricsFactory,
-                  sessions: requestSessions).register(on: router)
+        hlsRoutes.register(on: router)
         MJPEGRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager).register(on: router)
         SeedRoutes(cameras: cameras, manager: cameraManager).register(on: router)
         OpenAPIRoute().register(on: router)
@@ -203,17 +203,25 @@ public final class GatewayRuntime: Sendable {
                                 onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
-            server: .engineIO([socketIO.engine]) { request in await self.liveWebSocket.session(for: request) },
-            configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: "camera-gateway"),
+            server: .engineIO([socketIO.engine], otherWebSockets: { request in await self.liveWebSocket.session(for: request) },
+                              immediate: { [hls = hlsRoutes] in hls.immediate($0) }),
+            configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: Self.serverName),
             services: services + additionalServices,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }
 
+    static let serverName = "camera-gateway"
+
     public var uptime: Double { MonotonicTime.seconds() - startedAt }
 
     public var streams: StreamControl {
         StreamControl(access: access, manager: cameraManager, tokens: streamTokens, events: events)
+    }
+
+    var hlsRoutes: HLSRoutes {
+        HLSRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager, metrics: metricsFactory, sessions: requestSessions,
+                  counters: hlsCounters)
     }
 
     var liveWebSocket: LiveWebSocketEndpoint {

@@ -45,11 +45,23 @@ public final class MediaAccessCache: Sendable {
         return principal
     }
 
+    /// The principal of a stream token for `subject` and its decision on camera `subject`,
+    /// both known recently — without verifying or deciding anything; nil when either is not.
+    func known(streamToken token: String, subject: String, action: CameraAction) -> (Principal, Decision)? {
+        guard let principal = lookup(principals, token + "\u{0}" + subject),
+              let decision = lookup(decisions, Self.decisionKey(principal, cameraID: subject, action: action)) else { return nil }
+        return (principal, decision)
+    }
+
+    private static func decisionKey(_ principal: Principal, cameraID: String, action: CameraAction) -> String {
+        principal.userID + "\u{0}" + principal.role.rawValue + "\u{0}" + cameraID + "\u{0}" + action.rawValue
+    }
+
     /// `principal`'s access decision on a camera, from `decide` unless made recently.
     /// `decide` returns the decision and when it stops holding by itself (a grant's expiry).
     func decision(_ principal: Principal, cameraID: String, action: CameraAction,
                   decide: () async throws -> (Decision, expiresAt: Double?)) async throws -> Decision {
-        let key = principal.userID + "\u{0}" + principal.role.rawValue + "\u{0}" + cameraID + "\u{0}" + action.rawValue
+        let key = Self.decisionKey(principal, cameraID: cameraID, action: action)
         if let known = lookup(decisions, key) { return known }
         let generation = changes.generation
         let (decision, expiresAt) = try await decide()

@@ -42,6 +42,16 @@ public final class StreamTokens: Sendable {
         return token
     }
 
+    /// The live token of this user for this camera, if there is one — without making one or
+    /// extending its life (`token` does both).
+    public func liveToken(userID: String, cameraID: String) -> String? {
+        let now = WallClock.now()
+        return entries.withLock { entries in
+            guard let entry = entries[Self.key(userID, cameraID)], now - entry.lastUsed < idle else { return nil }
+            return entry.token
+        }
+    }
+
     /// The user and camera of a live token; using it extends its life.
     public func verify(_ token: String) async throws(TokenRejection) -> (userID: String, cameraID: String) {
         let claims = try await tokens.verifyStreamToken(token)

@@ -3,6 +3,8 @@ import Hummingbird
 import Metrics
 import GatewayCore
 import JSON
+import SocketIO
+import Synchronization
 
 /// `/hls/{camera}/index.m3u8` (media), `/hls/{camera}/master.m3u8` (multivariant) and their
 /// init segments, segments and parts; seed 001's `/streams/{camera}/…` serves the same. Every
@@ -17,6 +19,8 @@ struct HLSRoutes {
     let metrics: any MetricsFactory
     /// HLS players, as viewing sessions (`viewer.joined` / `viewer.left` with `via: hls`).
     let sessions: RequestSessions
+    /// Per-camera counters, made once (not looked up by label on every request).
+    let counters: HLSCounters
 
     func register(on router: Router<GatewayRequestContext>) {
         let media = router.group().add(middleware: CredentialAuthenticator(check: CredentialCheck(users: users, streamTokens: streamTokens, recent: access.recent),
@@ -41,8 +45,6 @@ struct HLSRoutes {
         let cameraID = try context.parameters.require("camera")
         let file = try context.parameters.require("file")
         let (provider, principal) = try await authorize(request, context: context, cameraID: cameraID)
-        let dimensions = [("camera", cameraID)]
-        Counter(label: MetricName.hlsRequests, dimensions: dimensions, factory: metrics).increment()
         await provider.touch(player: principal.username)
         var response: Response
         if file == "index.m3u8" || file == "master.m3u8" {
@@ -64,31 +66,107 @@ struct HLSRoutes {
             } catch HLSError.badRequest(let message) {
                 throw GatewayError.badRequest(message)
             }
-            var body = ByteBuffer(string: text)
-            var headers = HTTPFields()
-            headers[.contentType] = "application/vnd.apple.mpegurl"
-            headers[.cacheControl] = "no-cache"
-            headers[.vary] = "Accept-Encoding"
-            if request.headers[.acceptEncoding]?.lowercased().contains("gzip") == true, let compressed = try? body.compress(with: .gzip()) {
-                body = compressed
-                headers[.contentEncoding] = "gzip"
-            }
-            headers[.contentLength] = String(body.readableBytes)
+            let (headers, body) = Self.playlist(text, acceptEncoding: request.headers[.acceptEncoding])
             response = Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
         } else {
             guard file.hasSuffix(".m4s") || file.hasSuffix(".mp4"), let resource = await provider.resource(named: file) else {
                 throw GatewayError.notFound("no \(file) in this stream")
             }
             response = RangeResponse.make(resource.chunks, contentType: resource.contentType, request: request)
-            response.headers[.cacheControl] = "private, max-age=3600, immutable"
+            response.headers[.cacheControl] = Self.segmentCaching
         }
         let bytes = response.headers[.contentLength].flatMap(Int.init) ?? 0
-        Counter(label: MetricName.hlsBytes, dimensions: dimensions, factory: metrics).increment(by: bytes)
-        sessions.record(.live, user: principal.username, subject: "camera:" + cameraID, camera: cameraID,
-                        details: JSONObject([("via", .string("hls"))]), bytes: head ? 0 : bytes)
+        served(cameraID: cameraID, player: principal.username, bytes: head ? 0 : bytes)
         // HEAD: the headers of the GET, Content-Length included, and no body.
         if head { response.body = ResponseBody(contentLength: bytes) { writer in try await writer.finish(nil) } }
         return response
+    }
+
+    static let segmentCaching = "private, max-age=3600, immutable"
+
+    /// A playlist's headers and body, gzipped when the client accepts it.
+    static func playlist(_ text: String, acceptEncoding: String?) -> (HTTPFields, ByteBuffer) {
+        var body = ByteBuffer(string: text)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/vnd.apple.mpegurl"
+        headers[.cacheControl] = "no-cache"
+        headers[.vary] = "Accept-Encoding"
+        if acceptEncoding?.lowercased().contains("gzip") == true, let compressed = try? body.compress(with: .gzip()) {
+            body = compressed
+            headers[.contentEncoding] = "gzip"
+        }
+        headers[.contentLength] = String(body.readableBytes)
+        return (headers, body)
+    }
+
+    /// Counts a request served to `player` (metrics, and the player's viewing session).
+    func served(cameraID: String, player: String, bytes: Int, immediately: Bool = false) {
+        let counters = counters.of(cameraID, factory: metrics)
+        counters.requests.increment()
+        counters.bytes.increment(by: bytes)
+        if immediately { counters.immediate.increment() }
+        sessions.record(.live, user: player, subject: "camera:" + cameraID, camera: cameraID,
+                        details: JSONObject([("via", .string("hls"))]), bytes: bytes)
+    }
+
+    /// The answer to a player's request when everything it needs was settled by a request of the
+    /// same player within the last second — its stream token's principal and access decision
+    /// (`MediaAccessCache`), the muxer's touch, the playlist rendered or the segment in memory —
+    /// made on the connection's event loop without a task (`ImmediateResponses`); nil otherwise,
+    /// and the request takes the router's path, which settles those things again. Only a stream
+    /// token in the query (what players use) and only GETs without a range or a blocking reload.
+    func immediate(_ head: HTTPRequest) -> ImmediateResponse? {
+        guard let target = head.path, let (cameraID, file, token) = Self.mediaTarget(target),
+              let (principal, _) = access.recent.known(streamToken: token, subject: cameraID, action: .view),
+              head.headerFields[.range] == nil,
+              let provider = manager.sink(of: cameraID, as: (any HLSProvider).self),
+              let answer = provider.immediate(player: principal.username, file: file) else { return nil }
+        var headers: HTTPFields
+        let body: ByteBuffer
+        switch answer {
+        case .playlist(let rendered):
+            if let state = manager.pipeline(id: cameraID)?.supervisor.currentStatus.state, state == .reconnecting || state == .offline { return nil }
+            guard let live = streamTokens.liveToken(userID: principal.userID, cameraID: cameraID) else { return nil }
+            (headers, body) = Self.playlist(rendered.with(query: "?token=" + live), acceptEncoding: head.headerFields[.acceptEncoding])
+        case .resource(let resource):
+            (headers, body) = RangeResponse.whole(resource.chunks, contentType: resource.contentType)
+            headers[.cacheControl] = Self.segmentCaching
+        }
+        served(cameraID: cameraID, player: principal.username, bytes: body.readableBytes, immediately: true)
+        headers[.date] = HTTPDate.current()
+        headers[.server] = GatewayRuntime.serverName
+        return ImmediateResponse(head: HTTPResponse(status: .ok, headerFields: headers), body: body)
+    }
+
+    /// `/hls|streams/{camera}/{file}?token=…` with nothing else in the query and nothing encoded:
+    /// the camera, the file (the media playlist, a segment, a part or an init segment) and the token.
+    /// One pass over the bytes (Foundation's `contains` on a `String` costs more than the rest of
+    /// an immediate answer).
+    static func mediaTarget(_ target: String) -> (camera: String, file: String, token: String)? {
+        let bytes = target.utf8
+        guard bytes.count <= 2048 else { return nil }
+        var slashes: [String.Index] = []
+        var question: String.Index?
+        var index = bytes.startIndex
+        while index != bytes.endIndex {
+            switch bytes[index] {
+            case UInt8(ascii: "%"), UInt8(ascii: "+"), UInt8(ascii: "&"): return nil
+            case UInt8(ascii: "/") where question == nil:
+                guard slashes.count < 3 else { return nil }
+                slashes.append(index)
+            case UInt8(ascii: "?") where question == nil: question = index
+            default: break
+            }
+            index = bytes.index(after: index)
+        }
+        guard let question, slashes.count == 3, slashes[0] == bytes.startIndex else { return nil }
+        let prefix = target[bytes.index(after: slashes[0])..<slashes[1]]
+        let camera = target[bytes.index(after: slashes[1])..<slashes[2]]
+        let file = target[bytes.index(after: slashes[2])..<question]
+        let query = target[bytes.index(after: question)...]
+        guard prefix == "hls" || prefix == "streams", !camera.isEmpty, query.hasPrefix("token="), query.utf8.count > 6,
+              file == "index.m3u8" || file.hasSuffix(".m4s") || file.hasSuffix(".mp4") else { return nil }
+        return (String(camera), String(file), String(query.dropFirst(6)))
     }
 
     /// `_HLS_msn` / `_HLS_part` of a blocking playlist reload.
@@ -117,14 +195,14 @@ enum RangeResponse {
     /// A response made of `chunks` (a segment's parts), or the range asked for across them,
     /// written one chunk after the other, never joined.
     static func make(_ chunks: [[UInt8]], contentType: String, request: Request) -> Response {
+        guard let header = request.headers[.range] else {
+            let (headers, buffer) = whole(chunks, contentType: contentType)
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: buffer))
+        }
         let size = chunks.reduce(0) { $0 + $1.count }
         var headers = HTTPFields()
         headers[.contentType] = contentType
         headers[.acceptRanges] = "bytes"
-        guard let header = request.headers[.range] else {
-            headers[.contentLength] = String(size)
-            return Response(status: .ok, headers: headers, body: body(chunks, size: size))
-        }
         guard let range = parse(header, size: size) else {
             headers[.contentRange] = "bytes */\(size)"
             return Response(status: .rangeNotSatisfiable, headers: headers)
@@ -139,16 +217,26 @@ enum RangeResponse {
             let overlap = chunkRange.clamped(to: range)
             if !overlap.isEmpty { slices.append(chunk[(overlap.lowerBound - chunkRange.lowerBound)..<(overlap.upperBound - chunkRange.lowerBound)]) }
         }
-        return Response(status: .partialContent, headers: headers, body: body(slices, size: range.count))
+        return Response(status: .partialContent, headers: headers, body: ResponseBody(byteBuffer: buffer(slices, size: range.count)))
+    }
+
+    /// The headers and body of all of `chunks` (a 200).
+    static func whole(_ chunks: [[UInt8]], contentType: String) -> (HTTPFields, ByteBuffer) {
+        let size = chunks.reduce(0) { $0 + $1.count }
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        headers[.acceptRanges] = "bytes"
+        headers[.contentLength] = String(size)
+        return (headers, buffer(chunks, size: size))
     }
 
     /// One buffer, written at once: a segment's parts are copied into it back to back (the one
     /// copy NIO needs anyway), rather than written one by one.
-    private static func body<Chunk: Collection<UInt8> & Sendable>(_ chunks: [Chunk], size: Int) -> ResponseBody {
-        if chunks.count == 1 { return ResponseBody(byteBuffer: ByteBuffer(bytes: chunks[0])) }
+    private static func buffer<Chunk: Collection<UInt8> & Sendable>(_ chunks: [Chunk], size: Int) -> ByteBuffer {
+        if chunks.count == 1 { return ByteBuffer(bytes: chunks[0]) }
         var buffer = ByteBufferAllocator().buffer(capacity: size)
         for chunk in chunks { buffer.writeBytes(chunk) }
-        return ResponseBody(byteBuffer: buffer)
+        return buffer
     }
 
     /// `bytes=a-b`, `bytes=a-`, `bytes=-n` as a half-open range within `size`, or nil. Numbers
@@ -182,5 +270,30 @@ enum RangeResponse {
             value = overflow1 || overflow2 ? Int.max : added
         }
         return value
+    }
+}
+
+/// The HLS counters of each camera, made at a camera's first request.
+final class HLSCounters: Sendable {
+    struct Set: Sendable {
+        let requests: Counter
+        let bytes: Counter
+        let immediate: Counter
+    }
+
+    private let made = Mutex<[String: Set]>([:])
+
+    func of(_ cameraID: String, factory: any MetricsFactory) -> Set {
+        if let known = made.withLock({ $0[cameraID] }) { return known }
+        let dimensions = [("camera", cameraID)]
+        let counters = Set(requests: Counter(label: MetricName.hlsRequests, dimensions: dimensions, factory: factory),
+                           bytes: Counter(label: MetricName.hlsBytes, dimensions: dimensions, factory: factory),
+                           immediate: Counter(label: MetricName.hlsImmediate, dimensions: dimensions, factory: factory))
+        return made.withLock { made in
+            if made.count >= 10_000 { made.removeAll() }
+            if let known = made[cameraID] { return known }
+            made[cameraID] = counters
+            return counters
+        }
     }
 }

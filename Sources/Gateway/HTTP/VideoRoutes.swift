@@ -1,3 +1,4 @@
+import Synchronization
 import Hummingbird
 import GatewayCore
 import JSON
@@ -128,6 +129,18 @@ struct VideoRoutes {
 
 /// IMF-fixdate (RFC 9110 §5.6.7): `Sun, 06 Nov 1994 08:49:37 GMT`.
 enum HTTPDate {
+    private static let last = Mutex<(second: Int, text: String)>((-1, ""))
+
+    /// Now, formatted once per second.
+    static func current() -> String {
+        let now = WallClock.now()
+        let second = Int(now)
+        if let text = last.withLock({ $0.second == second ? $0.text : nil }) { return text }
+        let text = format(now)
+        last.withLock { $0 = (second, text) }
+        return text
+    }
+
     static func format(_ time: Double) -> String {
         var seconds = time_t(time)
         var parts = tm()

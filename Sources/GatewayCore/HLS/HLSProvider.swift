@@ -16,6 +16,21 @@ public protocol HLSProvider: CameraSink {
     func multivariantPlaylist(query: String) async throws -> String
     /// An init segment, segment or part by name; waits briefly for a part that is about to exist.
     func resource(named name: String) async -> HLSResource?
+    /// What a request by `player` for `file` (a media playlist without blocking, a segment, a
+    /// part or an init segment) gets at once, without waiting — only when the answer and its
+    /// side effects are what the full path (`touch`, then `mediaPlaylist` or `resource`) gave
+    /// this player within the last second; otherwise nil, and the request takes the full path.
+    func immediate(player: String, file: String) -> HLSImmediate?
+}
+
+extension HLSProvider {
+    public func immediate(player: String, file: String) -> HLSImmediate? { nil }
+}
+
+/// An answer `HLSProvider.immediate` has at hand.
+public enum HLSImmediate: Sendable {
+    case playlist(RenderedPlaylist)
+    case resource(HLSResource)
 }
 
 /// An init segment, segment or part: the arrays it is made of (a segment is its parts), shared

@@ -24,5 +24,7 @@ public enum MetricName {
     public static let viewers = "gateway_camera_viewers"
     public static let hlsRequests = "gateway_hls_requests_total"
     public static let hlsBytes = "gateway_hls_bytes_total"
+    /// HLS requests answered on the event loop from what the player's last full request settled.
+    public static let hlsImmediate = "gateway_hls_immediate_requests_total"
     public static let hlsPlayers = "gateway_hls_players"
 }

@@ -55,6 +55,8 @@ public final class HLSSink: SinkAdapter, HLSProvider {
 
     public func resource(named name: String) async -> HLSResource? { await state.resource(named: name) }
 
+    public func immediate(player: String, file: String) -> HLSImmediate? { state.shared.immediate(player: player, file: file) }
+
     // MARK: Running
 
     public func run() async throws {

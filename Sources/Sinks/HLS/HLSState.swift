@@ -1,6 +1,7 @@
 import GatewayCore
 import Metrics
 import JSON
+import Synchronization
 
 /// One camera's HLS window and bytes, shared by the muxer and the requests.
 actor HLSState {
@@ -8,14 +9,11 @@ actor HLSState {
     private let cameraID: String
     private let events: EventBus
     private var playlist: HLSPlaylist? {
-        didSet { rendered = nil }
+        didSet { shared.contents.withLock { $0.rendered = nil } }
     }
-    /// `playlist`, rendered at the first request after it changed.
-    private var rendered: RenderedPlaylist?
-    /// Bytes by name (memory storage), or the names on disk (directory storage). A segment is
-    /// the arrays of its parts: parts and segments share their bytes (each array exactly the
-    /// size of its part; a NIO ByteBuffer would round every part up to a power of two).
-    private var store: [String: [[UInt8]]] = [:]
+    /// The bytes held in memory and the rendered playlist, readable without the actor.
+    nonisolated let shared = HLSShared()
+    /// The names on disk (directory storage).
     private var onDisk: Set<String> = []
     /// Parts of the segment in progress, to assemble it whatever the storage.
     private var partBytes: [String: [UInt8]] = [:]
@@ -57,7 +55,7 @@ actor HLSState {
     // cooperative pool, in the order asked: a read queued after a write finds the file.
 
     private func put(_ name: String, _ bytes: [[UInt8]]) {
-        guard let directory else { store[name] = bytes; return }
+        guard let directory else { shared.contents.withLock { $0.store[name] = bytes }; return }
         onDisk.insert(name)
         io.submit { [self] in
             do {
@@ -72,23 +70,23 @@ actor HLSState {
     /// A segment that could not be written is served from memory rather than lost.
     private func keepInMemory(_ name: String, _ bytes: [[UInt8]]) {
         guard onDisk.remove(name) != nil else { return }  // dropped meanwhile
-        store[name] = bytes
+        shared.contents.withLock { $0.store[name] = bytes }
     }
 
     private func drop(_ name: String) {
-        store[name] = nil
+        shared.contents.withLock { _ = $0.store.removeValue(forKey: name) }
         if let directory, onDisk.remove(name) != nil { io.submit { FileIO.remove(directory + "/" + name) } }
     }
 
-    private func has(_ name: String) -> Bool { store[name] != nil || onDisk.contains(name) }
+    private func has(_ name: String) -> Bool { shared.contents.withLock { $0.store[name] != nil } || onDisk.contains(name) }
 
     private func bytes(_ name: String) async -> [[UInt8]]? {
-        if let bytes = store[name] { return bytes }
+        if let bytes = shared.contents.withLock({ $0.store[name] }) { return bytes }
         guard let directory, onDisk.contains(name) else { return nil }
         return try? await io.perform { [try FileIO.read(directory + "/" + name)] }
     }
 
-    private var allNames: [String] { Array(store.keys) + Array(onDisk) }
+    private var allNames: [String] { shared.contents.withLock { Array($0.store.keys) } + Array(onDisk) }
 
     /// Returns true when the muxer should be started.
     /// A request by `player`; true when the muxer must start. After an operator's stop only
@@ -101,6 +99,7 @@ actor HLSState {
         if resuming { stoppedByOperator = false }
         guard !stoppedByOperator else { return false }
         stopRequested = false
+        shared.contents.withLock { $0.served[player] = MonotonicTime.nanoseconds() }
         defer { running = true }
         return !running
     }
@@ -127,6 +126,7 @@ actor HLSState {
     func requestStop() {
         stopRequested = true
         stoppedByOperator = true
+        shared.contents.withLock { $0.served = [:] }
         sweeper?.cancel()
         wake()
     }
@@ -154,6 +154,7 @@ actor HLSState {
         running = false
         muxing = false
         playlist = nil
+        shared.contents.withLock { $0.served = [:] }
         for name in allNames { drop(name) }
         partBytes = [:]
         peakBitrate = 0
@@ -213,8 +214,9 @@ actor HLSState {
             _ = await wait(timeout: Double(current.targetDuration) * 3) { $0.playlist?.has(sequence: target.sequence, part: target.part) ?? true }
         }
         guard let playlist else { throw HLSError.unavailable }
-        if rendered == nil { rendered = playlist.rendered() }
-        return rendered?.with(query: query) ?? playlist.render(query: query)
+        let rendered = shared.contents.withLock { $0.rendered } ?? playlist.rendered()
+        shared.contents.withLock { $0.rendered = rendered }
+        return rendered.with(query: query)
     }
 
     func multivariantPlaylist(query: String) async throws -> String {
@@ -236,7 +238,7 @@ actor HLSState {
             }
         }
         guard let bytes = await bytes(name) else { return nil }
-        return HLSResource(chunks: bytes, contentType: name.hasPrefix("init-") ? "video/mp4" : "video/iso.segment")
+        return HLSResource(chunks: bytes, contentType: HLSShared.contentType(of: name))
     }
 
     // MARK: Waiting
@@ -266,5 +268,36 @@ actor HLSState {
             }
         }
         waiters = remaining
+    }
+}
+
+/// What requests read without waiting for the actor (`HLSProvider.immediate`): the bytes held
+/// in memory, the media playlist as last rendered, and when the full path last let each player
+/// through (`touch`). Written by `HLSState` only.
+final class HLSShared: Sendable {
+    struct Contents {
+        /// Bytes by name (memory storage). A segment is the arrays of its parts: parts and
+        /// segments share their bytes (each array exactly the size of its part; a NIO
+        /// ByteBuffer would round every part up to a power of two).
+        var store: [String: [[UInt8]]] = [:]
+        /// The current playlist, rendered at the first request after it changed.
+        var rendered: RenderedPlaylist?
+        /// Player → when `touch` let them through (monotonic nanoseconds).
+        var served: [String: Int64] = [:]
+    }
+
+    /// How long a player's last full request stands for its next ones.
+    static let recent: Int64 = 1_000_000_000
+    let contents = Mutex(Contents())
+
+    static func contentType(of name: String) -> String { name.hasPrefix("init-") ? "video/mp4" : "video/iso.segment" }
+
+    func immediate(player: String, file: String) -> HLSImmediate? {
+        let now = MonotonicTime.nanoseconds()
+        return contents.withLock { contents -> HLSImmediate? in
+            guard let served = contents.served[player], now - served < Self.recent else { return nil }
+            if file == "index.m3u8" { return contents.rendered.map { .playlist($0) } }
+            return contents.store[file].map { .resource(HLSResource(chunks: $0, contentType: Self.contentType(of: file))) }
+        }
     }
 }

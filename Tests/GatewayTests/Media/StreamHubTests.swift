@@ -144,10 +144,12 @@ import Testing
         try await untilWaiting()
         hub.publish(videoPacket(0, gop: 10, streams: streams))
         let first = await waiting.value ?? []
+        // The interval runs from that hand-over, which was at or before this moment (measuring
+        // from later — after the next task is waiting — loses however long that took).
+        let started = ContinuousClock.now
         #expect(first.count == 1)
         // A burst right after: held back until the interval has passed (the flusher hands it
         // over, as no later packet comes), then taken in one batch.
-        let started = ContinuousClock.now
         let burst = Task { await reader.nextBatch() }
         try await untilWaiting()
         for index in 1..<6 { hub.publish(videoPacket(index, gop: 10, streams: streams)) }
