@@ -44,6 +44,8 @@ def media(tmp_path_factory):
                       "-q:v", "6", "-pix_fmt", "yuvj420p"),
         "long": ffmpeg(directory / "long.avi", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25", "-t", "40", "-c:v", "mjpeg",
                        "-q:v", "8", "-pix_fmt", "yuvj420p"),
+        "hi10": ffmpeg(directory / "hi10.mp4", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2", "-c:v", "libx264",
+                       "-preset", "ultrafast", "-pix_fmt", "yuv420p10le"),
         "faststart": ffmpeg(directory / "whole.mp4", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "6", "-c:v", "libx264",
                             "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", "-movflags", "+faststart"),
     }
@@ -171,6 +173,17 @@ def test_an_mjpeg_avi_is_transcoded_and_plays_and_socketio_plays_the_upload(uplo
     assert ack["success"] is True, ack
     assert ended.wait(20) and chunks
     client.disconnect()
+
+
+def test_h264_browsers_cannot_decode_is_transcoded_not_copied(uploading, media):
+    start, _, _ = uploading
+    base = start()
+    olivia = login(base, "olivia")
+    video = wait_done(base, olivia, upload(base, olivia, media["hi10"]).json()["id"])
+    assert video["status"] == "ready" and video["details"]["transcoded_from"] == "h264", video
+    stream = probe(base + video["stream_url"], "-headers", f"Authorization: Bearer {olivia}\r\n", "-show_entries",
+                   "stream=profile,pix_fmt")["streams"][0]
+    assert (stream["codec_name"], stream["pix_fmt"]) == ("h264", "yuv420p") and stream["profile"] != "High 10", stream
 
 
 def test_what_is_not_a_video_is_refused_and_nothing_is_left(uploading, media):

@@ -69,6 +69,12 @@ public final class CodecParameters: @unchecked Sendable {
     public var channels: Int { Int(pointer.pointee.ch_layout.nb_channels) }
     public var bitRate: Int { Int(pointer.pointee.bit_rate) }
     public var frameSize: Int { Int(pointer.pointee.frame_size) }
+    /// H.264 every browser decodes: 8-bit 4:2:0, Baseline to High (not High 10, 4:2:2 or 4:4:4).
+    public var isBrowserPlayableH264: Bool {
+        let format = AVPixelFormat(rawValue: pointer.pointee.format)
+        return pointer.pointee.codec_id == AV_CODEC_ID_H264 && (format == AV_PIX_FMT_YUV420P || format == AV_PIX_FMT_YUVJ420P)
+            && (pointer.pointee.profile < 0 || pointer.pointee.profile & 0xFF <= 100)  // the constraint flags (Constrained Baseline) masked
+    }
     /// Codecs that go into fMP4 and MSE without re-encoding.
     public var isCopyableToMP4: Bool {
         [AV_CODEC_ID_H264, AV_CODEC_ID_HEVC, AV_CODEC_ID_AAC, AV_CODEC_ID_AV1, AV_CODEC_ID_VP9, AV_CODEC_ID_OPUS, AV_CODEC_ID_MP3]

@@ -76,9 +76,9 @@ public enum VODPackager {
         guard let video = demuxer.streams.video else { throw MediaError(.unsupported, component: "upload", "the file has no video stream") }
         try FileIO.makeDirectory(directory + "/hls")
         let duration = demuxer.duration ?? 0
-        // Browsers play H.264 in MP4 everywhere; anything else gets one encode.
+        // Browsers play 8-bit 4:2:0 H.264 in MP4 everywhere; anything else gets one encode.
         var options = TranscodeOptions()
-        options.mode = video.codecName == "h264" ? .auto : .always
+        options.mode = video.parameters.isBrowserPlayableH264 ? .auto : .always
         options.tune = "none"
         options.preset = "veryfast"
         let sink = Sink(directory: directory, segmentSeconds: segmentSeconds)
@@ -120,7 +120,7 @@ public enum VODPackager {
         let thumbnail = try Thumbnailer.jpeg(keyframe, stream: video, maxWidth: 640)
         try FileIO.write(thumbnail.bytes, to: directory + "/" + thumbnailName)
         progress(1)
-        let transcoded = outputVideo.codecName != video.codecName || sink.streams?.audio?.codecName != demuxer.streams.audio?.codecName
+        let transcoded = output is TranscodingOutput
         return Result(duration: sink.duration, videoCodec: outputVideo.codecName, audioCodec: sink.streams?.audio?.codecName,
                       width: outputVideo.parameters.width, height: outputVideo.parameters.height,
                       transcodedFrom: transcoded ? ([video.codecName] + [demuxer.streams.audio?.codecName].compactMap { $0 }).joined(separator: "+") : nil,
