@@ -161,7 +161,12 @@ for readers in 1 100 1000; do
   row "hub fan-out to $readers reader(s)" "$cpu ms" "$(value "fanout_${readers}_ns_per_packet_reader") ns" \
       "$(value "fanout_${readers}_dropped")" "$baseline ms ffmpeg × $readers" "$(ratio "$cpu" "$baseline")"
 done
+for readers in 1 100 1000; do
+  row "hub fan-out to $readers reader(s), batched" "-" "$(value "fanout_batched_${readers}_ns_per_packet_reader") ns" \
+      "$(value "fanout_batched_${readers}_dropped")" "per-packet readers (above)" "-"
+done
 echo
 echo "ffmpeg's CPU includes its process start-up, which a per-viewer ffmpeg pays too."
 echo "Fan-out baseline: the seeds run one ffmpeg per viewer: the measured single ffmpeg remux × readers."
 echo "'dropped' counts packets a reader skipped while waiting for its first keyframe (audio before the first video frame)."
+echo "Batched: readers woken once per 100 ms batch (nextBatch), the hub publishing 64 packets at a time, as the fragmenter and clipper read."

@@ -78,7 +78,9 @@ struct GatewayBench {
             print("fanout_\(readers)_cpu_ms \(format(cpu * 1000))")
             print("fanout_\(readers)_dropped \(dropped)")
             // The same readers woken per batch (as the camera's fragmenter and clipper read).
+            progress("fan-out to \(readers) reader(s), per packet: done")
             let (batchedCPU, batchedDropped) = try await fanOut(streams: streams, packets: packets, readers: readers, batched: true)
+            progress("fan-out to \(readers) reader(s), batched: done")
             print("fanout_batched_\(readers)_ns_per_packet_reader \(format(batchedCPU / Double(packets.count * readers) * 1e9))")
             print("fanout_batched_\(readers)_dropped \(batchedDropped)")
         }
@@ -105,6 +107,8 @@ struct GatewayBench {
                         case .streams: break
                         }
                     }
+                    // Skipped packets count as received (one notice tells how many); the drain
+                    // below ends a reader that waits for a keyframe that never comes.
                     if batched {
                         while received < total, let batch = await reader.nextBatch() { batch.forEach(count) }
                     } else {
@@ -127,12 +131,26 @@ struct GatewayBench {
                     if index % 64 == 63 { await Task.yield() }
                 }
             }
+            // Everything is published: once the readers took what they hold, end them. A reader
+            // that overflowed near the end waits for a keyframe that never comes, so counting
+            // alone would not end it.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while readers.contains(where: { $0.statistics.queued > 0 }), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            readers.forEach { $0.close() }
             try await group.waitForAll()
         }
         let cpu = cpuSeconds() - start
         let dropped = readers.reduce(0) { $0 + $1.statistics.dropped }
         readers.forEach { $0.close() }
         return (cpu, dropped)
+    }
+
+    /// A line on standard error, so that a run that stops shows where.
+    static func progress(_ line: String) {
+        let text = line + "\n"
+        _ = text.withCString { write(2, $0, strlen($0)) }
     }
 
     static func readAll(_ file: String) throws -> (StreamSet, [MediaPacket]) {
