@@ -104,6 +104,8 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
 
     /// Events handed over while the hub holds its lock (subscription, new session): never
     /// dropped, and handed over at once.
+    @_specialize(exported: true, where Event == HubEvent)
+    @_specialize(exported: true, where Event == FragmentEvent)
     func enqueueControl(_ event: Event, requireKeyframe: Bool) {
         let now = MonotonicTime.nanoseconds()
         let delivery = state.withLock { state -> (CheckedContinuation<Event?, Never>, Event)? in
@@ -118,6 +120,8 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
     /// A live payload item. `isSyncPoint` marks where a reader that skipped may resume. `now`:
     /// the monotonic time of its arrival (one clock read serves every reader).
     /// `wake`: false when more items follow at once (a batch); `wake(now:)` comes after them.
+    @_specialize(exported: true, where Event == HubEvent)
+    @_specialize(exported: true, where Event == FragmentEvent)
     func offer(_ item: Event, isSyncPoint: Bool, now: Int64 = MonotonicTime.nanoseconds(), wake: Bool = true) {
         var dropped = 0
         var schedule = false
@@ -164,6 +168,8 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
     }
 
     /// After a batch of `offer(wake: false)`: wakes the reader if its interval has passed.
+    @_specialize(exported: true, where Event == HubEvent)
+    @_specialize(exported: true, where Event == FragmentEvent)
     func wake(now: Int64) {
         var schedule = false
         let delivery = state.withLock { state in state.wakeOrSchedule(now: now, interval: wakeInterval, schedule: &schedule) }
@@ -180,6 +186,8 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
 
     /// Hands over what waits now, whatever the interval (someone needs the newest packets: a
     /// clip triggered before the first batch arrived).
+    @_specialize(exported: true, where Event == HubEvent)
+    @_specialize(exported: true, where Event == FragmentEvent)
     public func wakeNow() {
         let delivery = state.withLock { $0.takeWaiter(now: MonotonicTime.nanoseconds(), interval: 0, force: true) }
         if let (waiter, event) = delivery { waiter.resume(returning: event) }
@@ -188,6 +196,8 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
     /// The flusher's visit: hands over what waits once one and a half intervals have passed
     /// (in a steady stream the next item comes sooner and wakes the reader itself; the flusher
     /// is for streams that went quiet). True while the reader still has something to hand over.
+    @_specialize(exported: true, where Event == HubEvent)
+    @_specialize(exported: true, where Event == FragmentEvent)
     func flushIfDue(now: Int64) -> Bool {
         var keep = false
         let delivery = state.withLock { state -> (CheckedContinuation<Event?, Never>, Event)? in
@@ -204,6 +214,8 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
     }
 
     /// The next event, waiting for it; nil once the reader is closed or its task cancelled.
+    @_specialize(exported: true, where Event == HubEvent)
+    @_specialize(exported: true, where Event == FragmentEvent)
     public func next() async -> Event? {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Event?, Never>) in
@@ -222,6 +234,8 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
 
     /// Every event that is waiting (at least one, waiting for it when none is); nil once the
     /// reader is closed or its task cancelled. One wake-up, one lock, however many items.
+    @_specialize(exported: true, where Event == HubEvent)
+    @_specialize(exported: true, where Event == FragmentEvent)
     public func nextBatch() async -> [Event]? {
         guard let first = await next() else { return nil }
         return state.withLock { state in
