@@ -32,7 +32,7 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CFFmpeg", path: "Sources/CFFmpeg",
-                       pkgConfig: "libavformat libavcodec libavutil libavdevice libswscale libswresample",
+                       pkgConfig: "libavformat libavcodec libavutil libswscale libswresample",
                        providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libavdevice-dev"])]),
         // Core: what adapters import. Plugin protocols and registry, media (demux, fMP4, hubs),
         // camera supervision, config, events and storage protocols, the domain error. No HTTP,

@@ -4,7 +4,8 @@
 #include <libavformat/avformat.h>
 #include <libavformat/avio.h>
 #include <libavcodec/avcodec.h>
-#include <libavdevice/avdevice.h>
+#include <libavdevice/version_major.h>
+#include <dlfcn.h>
 #include <libavutil/avutil.h>
 #include <libavutil/error.h>
 #include <libavutil/dict.h>
@@ -71,5 +72,26 @@ static inline void cffmpeg_install_log(cffmpeg_loss_handler loss, cffmpeg_redire
     cffmpeg_log_slot()->loss = loss;
     cffmpeg_log_slot()->redirect = redirect;
     av_log_set_callback(cffmpeg_log);
+}
+// libavdevice is not linked: it pulls in libavfilter and some 80 more libraries (speech
+// synthesis voices, SVG, Vulkan…) that made up a fifth of an idle gateway's memory, and only
+// capture devices (`type: "usb"`) need it. The first lookup of an input format libavformat does
+// not know loads it here and registers its devices. Returns 0, or -1 with dlerror()'s text in
+// `message` when the library is missing.
+static inline int cffmpeg_load_devices(char *message, size_t size) {
+#if defined(__APPLE__)
+    const char *name = "libavdevice." AV_STRINGIFY(LIBAVDEVICE_VERSION_MAJOR) ".dylib";
+#else
+    const char *name = "libavdevice.so." AV_STRINGIFY(LIBAVDEVICE_VERSION_MAJOR);
+#endif
+    void *library = dlopen(name, RTLD_NOW | RTLD_GLOBAL);
+    void (*register_all)(void) = library ? (void (*)(void))dlsym(library, "avdevice_register_all") : NULL;
+    if (!register_all) {
+        const char *reason = dlerror();
+        snprintf(message, size, "%s: %s", name, reason ? reason : "avdevice_register_all not found");
+        return -1;
+    }
+    register_all();
+    return 0;
 }
 #endif

@@ -91,10 +91,11 @@ public final class Demuxer: @unchecked Sendable {
         var dictionary: OpaquePointer?
         for (key, value) in options.options { av_dict_set(&dictionary, key, value, 0) }
         defer { av_dict_free(&dictionary) }
-        let inputFormat = options.format.flatMap { av_find_input_format($0) }
+        let inputFormat = options.format.flatMap { FFmpeg.inputFormat($0) }
         if let format = options.format, inputFormat == nil {
             avformat_free_context(context)
-            throw MediaError(.unsupported, component: name, "input format '\(format)' is not available in this FFmpeg build")
+            throw MediaError(.unsupported, component: name, "input format '\(format)' is not available in this FFmpeg build"
+                             + (FFmpeg.devicesProblem.map { " (\($0))" } ?? ""))
         }
         flag.arm(options.timeout)
         hooksRegistered = options.onLoss != nil || options.onRedirect != nil
@@ -110,7 +111,14 @@ public final class Demuxer: @unchecked Sendable {
         context = openedContext
         self.context = context
         flag.arm(options.timeout)
-        let info = avformat_find_stream_info(context, nil)
+        // Probing decodes a frame or two of each stream. Frame threading would give each of
+        // (cores + 1) threads its own decoder state and frames, megabytes per camera that are
+        // freed at once but leave the heap fragmented; one thread is plenty for a frame or two.
+        let streamCount = Int(context.pointee.nb_streams)
+        var probeOptions = [OpaquePointer?](repeating: nil, count: streamCount)
+        for index in 0..<streamCount { av_dict_set(&probeOptions[index], "threads", "1", 0) }
+        let info = probeOptions.withUnsafeMutableBufferPointer { avformat_find_stream_info(context, $0.baseAddress) }
+        for index in 0..<streamCount { av_dict_free(&probeOptions[index]) }
         if info < 0 {
             Self.release(&self.context, hooksRegistered: hooksRegistered)
             throw MediaError(flag.isCancelled ? .cancelled : flag.didTimeOut ? .timeout : .streamInfo, component: name, "cannot read stream information", ffmpegError: info)

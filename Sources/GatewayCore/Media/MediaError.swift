@@ -35,7 +35,6 @@ public struct MediaError: Error, CustomStringConvertible, Sendable {
 /// Process-wide FFmpeg set-up and helpers for the library's macros and strings.
 public enum FFmpeg {
     private static let setUp: Void = {
-        avdevice_register_all()
         avformat_network_init()
         av_log_set_level(AV_LOG_ERROR)
         cffmpeg_install_log(InputLogHooks.lossHandler, InputLogHooks.redirectHandler)
@@ -57,10 +56,25 @@ public enum FFmpeg {
     public static func error(_ errno: Int32) -> Int32 { cffmpeg_averror(errno) }
 
     /// Whether this build of libavformat can read the input format `name` (`mpjpeg`, `v4l2`, …).
-    public static func hasInputFormat(_ name: String) -> Bool {
+    public static func hasInputFormat(_ name: String) -> Bool { inputFormat(name) != nil }
+
+    /// libavformat's input format `name`; capture devices (`v4l2`, `lavfi`, …) load libavdevice
+    /// the first time one is asked for (see `cffmpeg_load_devices`).
+    public static func inputFormat(_ name: String) -> UnsafePointer<AVInputFormat>? {
         initialize()
-        return av_find_input_format(name) != nil
+        if let format = av_find_input_format(name) { return format }
+        _ = devices
+        return av_find_input_format(name)
     }
+
+    /// nil once libavdevice is loaded, else why it could not be.
+    public static var devicesProblem: String? { devices }
+    private static let devices: String? = {
+        var message = [CChar](repeating: 0, count: 512)
+        return message.withUnsafeMutableBufferPointer { pointer in
+            cffmpeg_load_devices(pointer.baseAddress, pointer.count) == 0 ? nil : String(cString: pointer.baseAddress!)
+        }
+    }()
 
     /// libavformat/libavcodec versions, for `/api/health` and `gateway probe`.
     public static var versionDescription: String {
