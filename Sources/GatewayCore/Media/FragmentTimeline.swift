@@ -30,22 +30,40 @@ public enum FragmentTimeline {
         return result
     }
 
+    /// A fragment moved on the timeline, in two pieces so that the media is not copied: `head`
+    /// is a copy of the fragment's bytes up to and including its last `tfdt` (the `moof`), with
+    /// the decode times rewritten; the rest is `original[head.count...]`, shared.
+    public struct Shifted: Sendable {
+        public let head: [UInt8]
+        public let original: [UInt8]
+        public var count: Int { original.count }
+        /// The bytes after `head`.
+        public func withBody<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            try original.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[head.count...])) }
+        }
+        public var bytes: [UInt8] { head + original[head.count...] }
+    }
+
     /// `fragment` with every track's decode time lowered by `seconds` (not below 0).
-    public static func shifted(_ fragment: [UInt8], back seconds: Double, timescales: [UInt32: UInt32]) -> [UInt8] {
-        var bytes = fragment
+    public static func shifted(_ fragment: [UInt8], back seconds: Double, timescales: [UInt32: UInt32]) -> Shifted {
+        var patches: [(offset: Int, value: UInt64, isWide: Bool)] = []
         forEachDecodeTime(in: fragment) { track, value, offset, isWide in
             guard let timescale = timescales[track] else { return }
             let shift = (seconds * Double(timescale)).rounded()
             guard shift.isFinite, shift >= 0, shift < 1.8e19 else { return }
-            let lowered = value > UInt64(shift) ? value - UInt64(shift) : 0
-            if isWide {
-                for index in 0..<8 { bytes[offset + index] = UInt8(truncatingIfNeeded: lowered >> (56 - 8 * index)) }
+            patches.append((offset, value > UInt64(shift) ? value - UInt64(shift) : 0, isWide))
+        }
+        let end = patches.map { $0.offset + ($0.isWide ? 8 : 4) }.max() ?? 0
+        var head = Array(fragment[..<end])
+        for patch in patches {
+            if patch.isWide {
+                for index in 0..<8 { head[patch.offset + index] = UInt8(truncatingIfNeeded: patch.value >> (56 - 8 * index)) }
             } else {
-                let narrow = UInt32(clamping: lowered)
-                for index in 0..<4 { bytes[offset + index] = UInt8(truncatingIfNeeded: narrow >> (24 - 8 * index)) }
+                let narrow = UInt32(clamping: patch.value)
+                for index in 0..<4 { head[patch.offset + index] = UInt8(truncatingIfNeeded: narrow >> (24 - 8 * index)) }
             }
         }
-        return bytes
+        return Shifted(head: head, original: fragment)
     }
 
     // MARK: Boxes

@@ -17,7 +17,7 @@ actor RecorderState {
         let startMedia: Double
         /// Parts not written yet: they go to the file about once a second, in one I/O job, so a
         /// camera's recorder wakes its I/O thread once a second rather than per part.
-        var unwritten: [[UInt8]] = []
+        var unwritten: [FragmentTimeline.Shifted] = []
         var unwrittenBytes = 0
         var unwrittenSince = 0.0
     }
@@ -124,11 +124,14 @@ actor RecorderState {
     }
 
     /// Queues a write; a failure stops recording (once the actor hears of it).
-    private func write(_ chunks: [[UInt8]], to segment: Segment) {
+    private func write(_ chunks: [FragmentTimeline.Shifted], to segment: Segment) {
         let file = segment.file, id = segment.record.id
         store.io.submit { [self] in
-            for bytes in chunks {
-                if let error = file.append(bytes) { Task { await self.writeFailed(error, segment: id) }; return }
+            for chunk in chunks {
+                if let error = file.append(chunk.head) ?? chunk.withBody({ file.append($0) }) {
+                    Task { await self.writeFailed(error, segment: id) }
+                    return
+                }
             }
         }
     }
@@ -229,11 +232,13 @@ private final class SegmentFile: @unchecked Sendable {
     }
 
     /// Appends `bytes`; the error of the first write that failed (later ones are not tried).
-    func append(_ bytes: [UInt8]) -> (any Error)? {
+    func append(_ bytes: [UInt8]) -> (any Error)? { bytes.withUnsafeBytes { append($0) } }
+
+    func append(_ bytes: UnsafeRawBufferPointer) -> (any Error)? {
         guard failure == nil, descriptor >= 0 else { return failure }
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + offset, $0.count - offset) }
+            let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
             if written < 0, errno == EINTR { continue }
             guard written > 0 else {
                 failure = FileIO.Failure(description: "write failed: \(String(cString: strerror(errno)))")
