@@ -99,9 +99,13 @@ public final class FragmentHub: Sendable {
     /// `demands`: whether it keeps an on-demand camera connected (viewers do, the recorder
     /// holds its own demand while it records). `sink`: a sink of the camera, not a viewer — its
     /// lag and losses are the camera's (`StreamHub.statistics`); a slow viewer's are its own.
-    public func subscribe(name: String, capacity: Int = 64, demands: Bool = true, sink: Bool = false) -> HubReader<FragmentEvent> {
+    /// `wakeInterval`: see `HubReader` (the recorder, which writes about once a second, takes
+    /// its parts in batches).
+    public func subscribe(name: String, capacity: Int = 64, demands: Bool = true, sink: Bool = false,
+                          wakeInterval: Duration = .zero) -> HubReader<FragmentEvent> {
         let dropped = Counter(label: MetricName.viewerDroppedFragments, dimensions: [("camera", cameraID)], factory: metrics)
-        let reader = HubReader<FragmentEvent>(name: name, capacity: capacity, droppedCounter: dropped) { [weak self] reader in
+        let reader = HubReader<FragmentEvent>(name: name, capacity: capacity, wakeInterval: wakeInterval,
+                                              droppedCounter: dropped) { [weak self] reader in
             let hold = self?.state.withLock { state in
                 state.readers.removeValue(forKey: ObjectIdentifier(reader))
                 state.sinks.remove(ObjectIdentifier(reader))

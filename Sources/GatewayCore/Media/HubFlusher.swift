@@ -23,6 +23,7 @@ final class HubFlusher: Sendable {
     private let state = Mutex(State())
     private let wakeup = DispatchSemaphore(value: 0)
     private let tickMicroseconds: UInt32
+    var tickNanoseconds: Int64 { Int64(tickMicroseconds) * 1000 }
 
     init(tick: Duration) {
         tickMicroseconds = UInt32(tick.components.seconds * 1_000_000 + tick.components.attoseconds / 1_000_000_000_000)

@@ -246,6 +246,16 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
         }
     }
 
+    /// Every event that is waiting, without waiting: what a reader stopped by cancellation
+    /// still has to handle.
+    public func takeQueued() -> [Event] {
+        state.withLock { state in
+            var events: [Event] = []
+            while let event = state.pop() { events.append(event) }
+            return events
+        }
+    }
+
     private func wakeWaiter() {
         let waiter = state.withLock { state -> CheckedContinuation<Event?, Never>? in
             defer { state.waiter = nil }
@@ -265,11 +275,21 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
         onClose(self)
     }
 
+    /// How far behind the reader is, in seconds: the oldest item's age, less what the reader's
+    /// batching holds it by design while the reader waits (up to one and a half intervals, when
+    /// the flusher hands it over).
+    private func lag(age: Int64, waiting: Bool) -> Double {
+        let held = waiting ? wakeInterval + wakeInterval / 2 + HubFlusher.shared.tickNanoseconds : 0
+        return Double(Swift.max(0, age - held)) / 1e9
+    }
+
     public var statistics: ReaderStatistics {
         let now = MonotonicTime.nanoseconds()
-        return state.withLock {
-            ReaderStatistics(name: name, queued: $0.queuedPackets, delivered: $0.delivered, dropped: $0.dropped,
-                             lagSeconds: $0.queue.first.map { Double(now - $0.arrival) / 1e9 } ?? 0, waiting: $0.waiter != nil)
+        return state.withLock { state in
+            let waiting = state.waiter != nil
+            return ReaderStatistics(name: name, queued: state.queuedPackets, delivered: state.delivered, dropped: state.dropped,
+                                    lagSeconds: state.queue.first.map { lag(age: now - $0.arrival, waiting: waiting) } ?? 0,
+                                    waiting: waiting)
         }
     }
 
@@ -288,8 +308,9 @@ public struct ReaderStatistics: Sendable, Codable {
     public let queued: Int
     public let delivered: Int
     public let dropped: Int
-    /// How long the oldest item has been waiting for this reader (0 when none waits): a reader
-    /// that keeps up stays near its wake interval; one that grows is falling behind.
+    /// How long the oldest item has been waiting for this reader beyond what its batching holds
+    /// it (`wakeInterval`) (0 when none waits): a reader that keeps up stays near 0; one that
+    /// grows is falling behind.
     public let lagSeconds: Double
     /// The reader is waiting for its next item.
     public let waiting: Bool

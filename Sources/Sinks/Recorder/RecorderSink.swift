@@ -6,9 +6,9 @@ import Glibc
 #endif
 
 /// The continuous recorder (`type: "recorder"`): fMP4 segment files of `segment_duration`,
-/// made of the camera's fMP4 parts (cut once per camera, at most `part_duration` long), each
-/// appended as soon as it is cut, so a crash loses at most one part and every file stays
-/// playable. Each segment is indexed in storage as a recording;
+/// made of the camera's fMP4 parts (cut once per camera, at most `part_duration` long), taken
+/// and appended about once a second, so a crash loses about a second and the part in progress,
+/// and every file stays playable. Each segment is indexed in storage as a recording;
 /// retention deletes the oldest by age and by total size.
 public final class RecorderSink: SinkAdapter, RecordingSwitch {
     public static let type = "recorder"
@@ -16,6 +16,9 @@ public final class RecorderSink: SinkAdapter, RecordingSwitch {
 
     private let hub: StreamHub
     private let fragmentRequest: FragmentRequest
+    /// The reader of the camera's parts while `run` runs: stopping or turning recording off
+    /// takes the parts it still holds.
+    private let readerSlot = ReaderSlot()
     let state: RecorderState
 
     public init(configuration: Configuration, context: PluginContext, hub: StreamHub) throws {
@@ -25,8 +28,10 @@ public final class RecorderSink: SinkAdapter, RecordingSwitch {
         try FileIO.makeDirectory(directory)
         let fragmenter = hub.fragmenter
         fragmentRequest = fragmenter.request(partDuration: configuration.partDuration)
+        let reader = readerSlot
         state = RecorderState(store: SinkStore(context: context, directory: directory, storage: storage, ioName: "recorder"),
-                              configuration: configuration, cutNow: { fragmenter.cutNow() })
+                              configuration: configuration, cutNow: { fragmenter.cutNow() },
+                              takeQueued: { reader.takeQueued() })
     }
 
     public var isRecording: Bool { get async { await state.enabled } }
@@ -57,18 +62,24 @@ public final class RecorderSink: SinkAdapter, RecordingSwitch {
         demandWhileRecording(await state.enabled)
         defer { demandWhileRecording(false) }
         // The camera's fMP4 parts, cut once for every fMP4 sink; the recorder holds the camera's
-        // demand itself, while it records.
-        let reader = hub.fragmenter.fragments.subscribe(name: "recorder", capacity: 1024, demands: false, sink: true)
-        for await event in reader {
-            switch event {
-            case .initSegment(let initSegment): await state.begin(initSegment)
-            case .fragment(let fragment): await state.append(fragment)
-            case .skipped: await state.closeSegment(reason: "fragments were lost")
-            }
-        }
-        reader.close()
-        // Stopping cancels this task; closing the segment (a storage update) must still happen.
+        // demand itself, while it records. It writes about once a second, so it takes the parts
+        // in batches, once a second: one wake-up instead of one per part.
+        let reader = hub.fragmenter.fragments.subscribe(name: "recorder", capacity: 1024, demands: false, sink: true,
+                                                        wakeInterval: RecorderState.wakeInterval)
+        readerSlot.set(reader)
+        while let batch = await reader.nextBatch() { await state.handle(batch) }
+        // Stopping cancels this task; closing the segment (a storage update) must still happen,
+        // with the parts the reader still holds and the one in progress.
         let recorderState = state
         await Task { await recorderState.finish(reason: "stopped") }.value
+        readerSlot.set(nil)
+        reader.close()
     }
+}
+
+/// The recorder's fragment reader, while it has one.
+private final class ReaderSlot: Sendable {
+    private let reader = Mutex<HubReader<FragmentEvent>?>(nil)
+    func set(_ value: HubReader<FragmentEvent>?) { reader.withLock { $0 = value } }
+    func takeQueued() -> [FragmentEvent] { reader.withLock { $0 }?.takeQueued() ?? [] }
 }

@@ -24,6 +24,8 @@ actor RecorderState {
 
     /// How much media the recorder gathers before it writes.
     static let writeInterval = 1.0
+    /// How often it takes the parts the camera's fragmenter cut.
+    static let wakeInterval = Duration.seconds(1)
     static let writeBytes = 1 << 20
 
     private let store: SinkStore
@@ -37,13 +39,18 @@ actor RecorderState {
 
     /// Ends the camera's fMP4 part in progress and returns it (`CameraFragmenter.cutNow`).
     private let cutNow: @Sendable () -> MP4Fragment?
+    /// The parts the recorder's reader holds and has not handed over yet (it takes them in
+    /// batches, `wakeInterval`).
+    private let takeQueued: @Sendable () -> [FragmentEvent]
 
     /// Segment files are created, appended to, closed and removed on `store.io`; a failed
     /// write comes back to `writeFailed`.
-    init(store: SinkStore, configuration: RecorderSinkConfiguration, cutNow: @escaping @Sendable () -> MP4Fragment?) {
+    init(store: SinkStore, configuration: RecorderSinkConfiguration, cutNow: @escaping @Sendable () -> MP4Fragment?,
+         takeQueued: @escaping @Sendable () -> [FragmentEvent] = { [] }) {
         self.store = store
         self.configuration = configuration
         self.cutNow = cutNow
+        self.takeQueued = takeQueued
         enabled = configuration.enabled
     }
 
@@ -76,6 +83,17 @@ actor RecorderState {
         await closeSegment(reason: "source restarted")
         self.initSegment = initSegment
         timescales = FragmentTimeline.timescales(initSegment: initSegment.bytes)
+    }
+
+    /// What the recorder's fragment reader took, in order.
+    func handle(_ events: [FragmentEvent]) async {
+        for event in events {
+            switch event {
+            case .initSegment(let initSegment): await begin(initSegment)
+            case .fragment(let fragment): await append(fragment)
+            case .skipped: await closeSegment(reason: "fragments were lost")
+            }
+        }
     }
 
     func append(_ fragment: MP4Fragment) async {
@@ -119,7 +137,14 @@ actor RecorderState {
 
     /// Closes the segment with everything that has arrived: the part in progress is cut now.
     func finish(reason: String) async {
-        if segment != nil, let last = cutNow() { appendToSegment(last) }
+        if segment != nil {
+            // The parts queued for the recorder, up to a new source session or a loss.
+            for event in takeQueued() {
+                guard case .fragment(let fragment) = event else { break }
+                appendToSegment(fragment)
+            }
+            if let last = cutNow() { appendToSegment(last) }
+        }
         await closeSegment(reason: reason)
     }
 

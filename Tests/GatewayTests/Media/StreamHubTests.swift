@@ -180,6 +180,27 @@ import Testing
         hub.lateness(seconds: 1.5)
         #expect(hub.statistics.lagSeconds == 1.5)
     }
+
+    /// What a batched reader holds by design while it waits for its interval is not lag (the
+    /// recorder takes its parts once a second and keeps up).
+    @Test func aBatchedReaderWaitingForItsIntervalIsNotBehind() async throws {
+        let streams = try fixture()
+        let hub = StreamHub(cameraID: "batched-lag")
+        hub.begin(streams)
+        let reader = hub.subscribe(name: "batched", wakeInterval: .seconds(2))
+        defer { reader.close() }
+        let taking = Task { while await reader.nextBatch() != nil {} }
+        defer { taking.cancel() }
+        try await Task.sleep(for: .milliseconds(50))  // the reader waits
+        hub.publish(videoPacket(0, gop: 10, streams: streams))  // after a quiet spell: handed over at once
+        try await Task.sleep(for: .milliseconds(50))
+        hub.publish(videoPacket(1, gop: 10, streams: streams))  // held until the interval has passed
+        try await Task.sleep(for: .milliseconds(400))
+        let held = try #require(hub.statistics.readers.first)
+        #expect(held.waiting && held.queued == 1, "\(held)")
+        #expect(held.lagSeconds == 0)
+        #expect(hub.statistics.lagSeconds == 0)
+    }
 }
 
 extension HubEvent: Equatable {
