@@ -46,7 +46,7 @@ actor RecorderState {
     /// Segment files are created, appended to, closed and removed on `store.io`; a failed
     /// write comes back to `writeFailed`.
     init(store: SinkStore, configuration: RecorderSinkConfiguration, cutNow: @escaping @Sendable () -> MP4Fragment?,
-         takeQueued: @escaping @Sendable () -> [FragmentEvent] = { [] }) {
+         takeQueued: @escaping @Sendable () -> [FragmentEvent]) {
         self.store = store
         self.configuration = configuration
         self.cutNow = cutNow
@@ -137,15 +137,19 @@ actor RecorderState {
 
     /// Closes the segment with everything that has arrived: the part in progress is cut now.
     func finish(reason: String) async {
+        var queued = takeQueued()[...]
         if segment != nil {
-            // The parts queued for the recorder, up to a new source session or a loss.
-            for event in takeQueued() {
-                guard case .fragment(let fragment) = event else { break }
+            // The parts queued for the recorder, up to a new source session or a loss; then the
+            // part in progress, unless it belongs to a session that began after them.
+            while case .fragment(let fragment)? = queued.first {
                 appendToSegment(fragment)
+                queued.removeFirst()
             }
-            if let last = cutNow() { appendToSegment(last) }
+            if queued.isEmpty, let last = cutNow() { appendToSegment(last) }
         }
         await closeSegment(reason: reason)
+        // A new source session among them: its init segment is the one to record with next.
+        for case .initSegment(let initSegment) in queued { await begin(initSegment) }
     }
 
     /// Queues a write; a failure stops recording (once the actor hears of it).

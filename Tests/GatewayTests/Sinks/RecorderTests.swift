@@ -9,17 +9,22 @@ import StorageSQLite
 import Testing
 
 @Suite struct RecorderTests {
-    @Test func aSourceReconnectStartsANewSegmentAndBothPlay() async throws {
-        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+    /// A recorder of camera `id` (segments of 600 s) on SQLite storage, and its hub.
+    private func recorder(_ id: String, partDuration: Double) async throws -> (RecorderSink, StreamHub, SQLiteStorage, Logger) {
         let storage = try await sqliteStorage()
         let logger = Logger(label: "test")
-        let context = PluginContext(id: "rec", logger: logger, dataDirectory: TestMedia.temporaryPath("recorder"),
+        let context = PluginContext(id: id, logger: logger, dataDirectory: TestMedia.temporaryPath(id),
                                     events: EventBus(logger: logger), storage: storage)
         let configuration = try #require(ConfigDecoder.decode(RecorderSinkConfiguration.self, from: .object(JSONObject([
-            ("segment_duration", .int(600)), ("part_duration", .double(0.5)),
+            ("segment_duration", .int(600)), ("part_duration", .double(partDuration)),
         ]))).value)
-        let hub = StreamHub(cameraID: "rec")
-        let recorder = try RecorderSink(configuration: configuration, context: context, hub: hub)
+        let hub = StreamHub(cameraID: id)
+        return (try RecorderSink(configuration: configuration, context: context, hub: hub), hub, storage, logger)
+    }
+
+    @Test func aSourceReconnectStartsANewSegmentAndBothPlay() async throws {
+        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+        let (recorder, hub, storage, logger) = try await recorder("rec", partDuration: 0.5)
         let running = Task { try await recorder.run() }
         let fragmenting = Task { await hub.fragmenter.run(logger: logger) }
         defer { fragmenting.cancel() }
@@ -43,6 +48,34 @@ import Testing
             #expect(probe.status == 0 && probe.error.isEmpty, "\(probe.error)")
             #expect(Int(probe.output.trimmingCharacters(in: .whitespacesAndNewlines)) == 50)
         }
+        await storage.close()
+    }
+
+    /// The recorder takes its parts once a second; turning recording off still writes every
+    /// part its reader holds, then the part in progress.
+    @Test func turningRecordingOffKeepsThePartsNotTakenYet() async throws {
+        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+        let (recorder, hub, storage, logger) = try await recorder("rec-off", partDuration: 0.2)
+        let running = Task { try await recorder.run() }
+        defer { running.cancel() }
+        let fragmenting = Task { await hub.fragmenter.run(logger: logger) }
+        defer { fragmenting.cancel() }
+        #expect(try await eventually { hub.fragmenter.fragments.viewerCount == 1 && hub.statistics.readers.contains { $0.name == "fragmenter" } })
+        hub.begin(streams)
+        let half = packets.count / 2
+        for packet in packets[..<half] { hub.publish(packet) }
+        // The segment opens with the first parts; the later ones wait in the recorder's reader.
+        #expect(try await eventually { try await storage.videos(VideoQuery(kind: .recording)).videos.contains { $0.status == .recording } })
+        for packet in packets[half...] { hub.publish(packet) }
+        #expect(try await eventually { (hub.fragmenter.fragments.sinkStatistics.first?.queued ?? 0) > 0 })
+        #expect(await recorder.setRecording(false, actor: nil) == false)
+        let segments = try await storage.videos(VideoQuery(kind: .recording)).videos
+        #expect(segments.count == 1 && segments.allSatisfy { $0.status == .ready })
+        let segment = try #require(segments.first)
+        let probe = try runProgram(try TestMedia.ffprobePath(), ["-v", "error", "-count_frames", "-select_streams", "v:0",
+                                                                 "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", segment.path])
+        #expect(probe.status == 0 && probe.error.isEmpty, "\(probe.error)")
+        #expect(Int(probe.output.trimmingCharacters(in: .whitespacesAndNewlines)) == 50)
         await storage.close()
     }
 }
