@@ -152,11 +152,13 @@ import Testing
             let viewer = try await http.login("victor")
             let created = try await http.request(.post, "/api/cameras", token: owner, json: #"{"name": "Yard", "source": {"type": "rtsp", "url": "rtsp://192.0.2.9/s"}}"#)
             guard case .string(let id)? = created.json?["id"] else { Issue.record("create failed"); return }
-            let expiry = WallClock.iso8601(WallClock.now() + 1.5)
+            // 4 s: room for a busy test run between granting and the first read.
+            let expiresAt = WallClock.now() + 4
+            let expiry = WallClock.iso8601(expiresAt)
             #expect(try await http.request(.post, "/api/cameras/\(id)/shares", token: owner,
                                            json: #"{"username": "victor", "expires_at": "\#(expiry)"}"#).status == 201)
             #expect(try await http.request(.get, "/api/cameras/\(id)", token: viewer).status == 200)
-            try await Task.sleep(for: .milliseconds(1700))
+            try await Task.sleep(for: .milliseconds(Int64(max(0, expiresAt - WallClock.now()) * 1000) + 200))
             #expect(try await http.request(.get, "/api/cameras/\(id)", token: viewer).status == 404)
 
             #expect(try await http.request(.post, "/api/cameras/\(id)/shares", token: owner, json: #"{"username": "victor"}"#).status == 201)

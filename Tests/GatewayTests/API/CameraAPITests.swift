@@ -6,8 +6,8 @@ import SocketIO
 import Testing
 
 @Suite struct CameraAPITests {
-    func fileCamera(_ name: String) throws -> String {
-        #"{"name": "\#(name)", "source": {"type": "file", "path": "\#(try TestMedia.clip())", "loop": true}}"#
+    func fileCamera(_ name: String) async throws -> String {
+        #"{"name": "\#(name)", "source": {"type": "file", "path": "\#(try await TestMedia.clip())", "loop": true}}"#
     }
 
     @Test func invalidCamerasAreRefusedWithEveryProblemAndItsPath() async throws {
@@ -27,7 +27,7 @@ import Testing
             #expect(unknown.text.contains("known types: file, http, rtsp, usb"))
             let badID = try await http.request(.post, "/api/cameras", token: owner, json: #"{"id": "no spaces", "name": "x", "source": {"type": "rtsp", "url": "rtsp://h/s"}}"#)
             #expect(badID.status == 400)
-            #expect(try await http.request(.post, "/api/cameras", json: try fileCamera("x")).status == 401)
+            #expect(try await http.request(.post, "/api/cameras", json: try await fileCamera("x")).status == 401)
         }
     }
 
@@ -37,11 +37,11 @@ import Testing
             // File sources read the server: an admin creates them, for olivia.
             let owner = try await http.login("olivia")
             let admin = try await http.login("admin")
-            let first = try await http.request(.post, "/api/cameras", token: admin, json: #"{"id": "first", "name": "First", "owner": "olivia", "source": {"type": "file", "path": "\#(try TestMedia.clip())", "loop": true}}"#)
+            let first = try await http.request(.post, "/api/cameras", token: admin, json: #"{"id": "first", "name": "First", "owner": "olivia", "source": {"type": "file", "path": "\#(try await TestMedia.clip())", "loop": true}}"#)
             #expect(first.status == 201)
             #expect(first.headers[.location] == "/api/cameras/first")
             #expect(first.json?["owner"] == .string("olivia"))
-            #expect(try await http.request(.post, "/api/cameras", token: admin, json: #"{"id": "second", "name": "Second", "owner": "olivia", "source": {"type": "file", "path": "\#(try TestMedia.clip())", "loop": true}}"#).status == 201)
+            #expect(try await http.request(.post, "/api/cameras", token: admin, json: #"{"id": "second", "name": "Second", "owner": "olivia", "source": {"type": "file", "path": "\#(try await TestMedia.clip())", "loop": true}}"#).status == 201)
             let manager = gateway.runtime.cameraManager
             #expect(try await eventually { manager.pipeline(id: "first")?.supervisor.currentStatus.state == .online
                 && manager.pipeline(id: "second")?.supervisor.currentStatus.state == .online })
@@ -74,7 +74,7 @@ import Testing
     }
 
     @Test func configCamerasAreOnboardedKeepTheirOwnerAndAreChangedInTheFile() async throws {
-        let clip = try TestMedia.clip()
+        let clip = try await TestMedia.clip()
         let gateway = try await TestGateway.start(cameras: """
             [{"id": "lobby", "name": "Lobby", "owner": "olivia", "source": {"type": "file", "path": "\(clip)", "loop": true}}]
             """)
@@ -94,7 +94,7 @@ import Testing
 
     @Test func camerasAndSharesPersistAcrossARestart() async throws {
         let directory = TestMedia.temporaryPath("restart")
-        let clip = try TestMedia.clip()
+        let clip = try await TestMedia.clip()
         let first = try await TestGateway.start(directory: directory)
         try await first.run { http in
             let owner = try await http.login("olivia")

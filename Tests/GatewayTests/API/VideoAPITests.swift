@@ -18,7 +18,7 @@ import Testing
         }
         _ = try await http.request(.post, "/api/cameras/yard/shares", token: olivia, json: #"{"username": "victor", "role": "viewer"}"#)
         _ = try await http.request(.post, "/api/cameras/yard/shares", token: olivia, json: #"{"username": "oscar", "role": "operator"}"#)
-        let source = try TestMedia.clip()
+        let source = try await TestMedia.clip()
         let bytes = try FileIO.read(source)
         var ids: [String] = []
         for index in 0..<28 {

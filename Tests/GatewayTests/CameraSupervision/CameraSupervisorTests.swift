@@ -44,7 +44,7 @@ final class FlakySource: CameraSource, @unchecked Sendable {
         self.failures = failures
         self.clock = clock
         self.sessionLength = sessionLength
-        let (streams, packets) = try readAllPackets(try TestMedia.shortVideo())
+        let (streams, packets) = try readAllPackets(try TestMedia.shortVideoNow())
         self.streams = streams
         packet = packets[0]
     }
@@ -134,7 +134,7 @@ final class EndlessSource: CameraSource, @unchecked Sendable {
     let active = Mutex(false)
 
     init() throws {
-        let (streams, packets) = try readAllPackets(try TestMedia.shortVideo())
+        let (streams, packets) = try readAllPackets(try TestMedia.shortVideoNow())
         self.streams = streams
         packet = packets[0]
     }

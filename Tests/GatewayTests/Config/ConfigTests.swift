@@ -21,8 +21,8 @@ func standardRegistry() -> PluginRegistry { StandardPlugins.registry }
         }
     }
 
-    @Test func theRepositoryPluginsJSONShapeIsValid() throws {
-        let clip = try TestMedia.clip()
+    @Test func theRepositoryPluginsJSONShapeIsValid() async throws {
+        let clip = try await TestMedia.clip()
         let text = """
         { "server": {"host": "127.0.0.1", "port": 8080, "data_dir": "data", "cors_origins": ["*"]},
           "auth": {"jwt_secret": "${GATEWAY_JWT_SECRET:-}", "token_ttl_seconds": 3600, "allow_registration": true},
@@ -74,8 +74,8 @@ func standardRegistry() -> PluginRegistry { StandardPlugins.registry }
         #expect(found.last?.path == "cameras[2].source")
     }
 
-    @Test func expandsEnvironmentVariablesAnywhereInAString() throws {
-        let clip = try TestMedia.clip()
+    @Test func expandsEnvironmentVariablesAnywhereInAString() async throws {
+        let clip = try await TestMedia.clip()
         let config = try load("""
         {"server": {"host": "${HOST}", "port": "${PORT:-9000}", "data_dir": "${DATA:-/var/lib/${NAME:-x}}"},
          "auth": {"jwt_secret": "prefix-${SECRET}-suffix", "allow_registration": "${OPEN:-false}"},

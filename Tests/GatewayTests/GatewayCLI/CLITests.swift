@@ -28,9 +28,9 @@ import Testing
         #expect(result.error.contains("cameras[1].source.path: missing required option 'path'"))
     }
 
-    @Test func checkConfigAcceptsAValidFile() throws {
+    @Test func checkConfigAcceptsAValidFile() async throws {
         let file = TestMedia.temporaryPath("good.json")
-        try "{\"server\": {\"data_dir\": \"\(TestMedia.directory)/cli-data\"}, \"cameras\": [{\"id\": \"a\", \"source\": {\"type\": \"file\", \"path\": \"\(try TestMedia.clip())\"}}]}"
+        try "{\"server\": {\"data_dir\": \"\(TestMedia.directory)/cli-data\"}, \"cameras\": [{\"id\": \"a\", \"source\": {\"type\": \"file\", \"path\": \"\(try await TestMedia.clip())\"}}]}"
             .write(toFile: file, atomically: true, encoding: .utf8)
         let result = try runProgram(try gatewayBinary(), ["check-config", file])
         #expect(result.status == 0)
@@ -47,8 +47,8 @@ import Testing
         #expect(result.error.contains("cameras[0].source.path: cannot read /nope.mp4"))
     }
 
-    @Test func probePrintsTheStreams() throws {
-        let result = try runProgram(try gatewayBinary(), ["probe", try TestMedia.clip()])
+    @Test func probePrintsTheStreams() async throws {
+        let result = try runProgram(try gatewayBinary(), ["probe", try await TestMedia.clip()])
         #expect(result.status == 0)
         #expect(result.output.contains("video  codec=h264  profile=Main"))
         #expect(result.output.contains("resolution=320x240  fps=25.0"))
@@ -71,7 +71,7 @@ import Testing
         try """
         {"server": {"port": 0, "data_dir": "state"}, "auth": {"bcrypt_cost": 4},
          "users": [{"username": "admin", "password": "serve-test-password", "role": "admin"}],
-         "cameras": [{"id": "lobby", "source": {"type": "file", "path": "\(try TestMedia.clip())", "loop": true}}]}
+         "cameras": [{"id": "lobby", "source": {"type": "file", "path": "\(try await TestMedia.clip())", "loop": true}}]}
         """.write(toFile: config, atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try gatewayBinary())

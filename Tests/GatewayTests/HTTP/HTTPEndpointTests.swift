@@ -9,7 +9,7 @@ import Testing
 
 @Suite struct HTTPEndpointTests {
     func gateway() async throws -> TestGateway {
-        let clip = try TestMedia.clip()
+        let clip = try await TestMedia.clip()
         return try await TestGateway.start(cameras: """
             [{"id": "front", "name": "Front door", "owner": "olivia", "source": {"type": "file", "path": "\(clip)", "loop": true}}]
             """)

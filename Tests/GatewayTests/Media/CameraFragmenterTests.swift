@@ -15,7 +15,7 @@ import Testing
     }
 
     @Test func websocketHLSAndRecorderShareOneFragmenter() async throws {
-        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+        let (streams, packets) = try readAllPackets(try await TestMedia.clip())
         let storage = try await sqliteStorage(at: TestMedia.temporaryPath("fragmenter.sqlite"))
         let logger = Logger(label: "test")
         let context = PluginContext(id: "cam", logger: logger, dataDirectory: TestMedia.temporaryPath("fragmenter"),
@@ -74,8 +74,8 @@ import Testing
         await storage.close()
     }
 
-    @Test func aRecordingFileStartsAtZeroThoughTheCameraStartedEarlier() throws {
-        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+    @Test func aRecordingFileStartsAtZeroThoughTheCameraStartedEarlier() async throws {
+        let (streams, packets) = try readAllPackets(try await TestMedia.clip())
         let writer = try FragmentedMP4Writer(streams: streams, fragmentation: .parts(.milliseconds(500)))
         var fragments: [MP4Fragment] = []
         for packet in packets { if let fragment = try writer.append(packet) { fragments.append(fragment) } }

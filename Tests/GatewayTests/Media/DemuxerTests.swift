@@ -6,8 +6,8 @@ import SocketIO
 import Testing
 
 @Suite struct DemuxerTests {
-    @Test func readsStreamsAndPacketsOfAGeneratedFile() throws {
-        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+    @Test func readsStreamsAndPacketsOfAGeneratedFile() async throws {
+        let (streams, packets) = try readAllPackets(try await TestMedia.clip())
         let video = try #require(streams.video)
         let audio = try #require(streams.audio)
         #expect(video.codecName == "h264")

@@ -19,8 +19,8 @@ import Testing
         return (output, fragments, packets, streams)
     }
 
-    @Test func oneFragmentPerGOPReadsBackWithEveryFrameAndTimestamp() throws {
-        let (output, fragments, source, streams) = try remux(try TestMedia.clip(), fragmentation: .perKeyframe)
+    @Test func oneFragmentPerGOPReadsBackWithEveryFrameAndTimestamp() async throws {
+        let (output, fragments, source, streams) = try remux(try await TestMedia.clip(), fragmentation: .perKeyframe)
         #expect(fragments.count == 2)
         #expect(fragments.allSatisfy { $0.isIndependent })
         #expect(fragments.map(\.sequence) == [1, 2])
@@ -42,8 +42,8 @@ import Testing
         #expect(outVideo.map(\.isKeyframe) == sourceVideo.map(\.isKeyframe))
     }
 
-    @Test func ffprobeReadsTheFragmentsWithoutErrors() throws {
-        let (output, _, _, _) = try remux(try TestMedia.clip(), fragmentation: .perKeyframe)
+    @Test func ffprobeReadsTheFragmentsWithoutErrors() async throws {
+        let (output, _, _, _) = try remux(try await TestMedia.clip(), fragmentation: .perKeyframe)
         let probe = try runProgram(try TestMedia.ffprobePath(), [
             "-v", "warning", "-count_frames", "-select_streams", "v:0",
             "-show_entries", "stream=nb_read_frames,codec_name", "-of", "csv=p=0", output,
@@ -56,8 +56,8 @@ import Testing
         #expect(decode.error.isEmpty, "ffmpeg warned: \(decode.error)")
     }
 
-    @Test func partsSplitAGOPAndOnlyKeyframeLedPartsAreIndependent() throws {
-        let (output, fragments, _, _) = try remux(try TestMedia.clip(), fragmentation: .parts(.milliseconds(200)))
+    @Test func partsSplitAGOPAndOnlyKeyframeLedPartsAreIndependent() async throws {
+        let (output, fragments, _, _) = try remux(try await TestMedia.clip(), fragmentation: .parts(.milliseconds(200)))
         #expect(fragments.count == 10)
         #expect(fragments.filter(\.isIndependent).count == 2)
         for fragment in fragments.dropLast() { #expect(abs(fragment.duration - 0.2) < 0.001) }
@@ -70,8 +70,8 @@ import Testing
 
     /// MPEG-TS (and RTSP) carry H.264 in Annex B with start codes: the fragments carry it with
     /// NAL lengths, as MP4 wants, and decode to the same frames at the same times.
-    @Test func annexBVideoIsCarriedWithNALLengthsAndDecodes() throws {
-        let ts = try TestMedia.file("annexb-h264.ts", [
+    @Test func annexBVideoIsCarriedWithNALLengthsAndDecodes() async throws {
+        let ts = try await TestMedia.file("annexb-h264.ts", [
             "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2",
             "-g", "25", "-keyint_min", "25", "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-f", "mpegts",
         ])
@@ -94,8 +94,8 @@ import Testing
     }
 
     /// A camera that never sends another keyframe: fragments are still cut, none past the cap.
-    @Test func aStreamWithoutKeyframesIsCutAtTheFragmentCap() throws {
-        let streams = try Demuxer(url: try TestMedia.clip()).streams
+    @Test func aStreamWithoutKeyframesIsCutAtTheFragmentCap() async throws {
+        let streams = try Demuxer(url: try await TestMedia.clip()).streams
         let video = streams.video!
         let writer = try FragmentedMP4Writer(streams: streams)
         var fragments: [MP4Fragment] = []
@@ -109,8 +109,8 @@ import Testing
         #expect(fragments.first?.isIndependent == true && fragments.dropFirst().allSatisfy { !$0.isIndependent })
     }
 
-    @Test func aCodecMP4CannotCarryIsRefused() throws {
-        let mjpeg = try TestMedia.file("mjpeg.avi", ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10", "-t", "1", "-c:v", "mjpeg"])
+    @Test func aCodecMP4CannotCarryIsRefused() async throws {
+        let mjpeg = try await TestMedia.file("mjpeg.avi", ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10", "-t", "1", "-c:v", "mjpeg"])
         let streams = try Demuxer(url: mjpeg).streams
         #expect(throws: MediaError.self) { try FragmentedMP4Writer(streams: streams) }
     }

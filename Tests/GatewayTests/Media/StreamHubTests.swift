@@ -6,7 +6,7 @@ import Testing
 
 @Suite struct StreamHubTests {
     /// Real codec parameters from the test clip, and synthetic packets: keyframe every `gop`.
-    func fixture() throws -> StreamSet { try Demuxer(url: try TestMedia.clip()).streams }
+    func fixture() async throws -> StreamSet { try Demuxer(url: try await TestMedia.clip()).streams }
 
     func videoPacket(_ index: Int, gop: Int, streams: StreamSet) -> MediaPacket {
         let video = streams.video!
@@ -18,7 +18,7 @@ import Testing
     func packetIndex(_ packet: MediaPacket) -> Int { Int(packet.dts! / 512) }
 
     @Test func aLateJoinerStartsOnTheLatestKeyframe() async throws {
-        let streams = try fixture()
+        let streams = try await fixture()
         let hub = StreamHub(cameraID: "late")
         hub.begin(streams)
         for index in 0..<23 { hub.publish(videoPacket(index, gop: 10, streams: streams)) }
@@ -38,7 +38,7 @@ import Testing
     }
 
     @Test func aReaderJoiningBeforeTheFirstKeyframeWaitsForIt() async throws {
-        let streams = try fixture()
+        let streams = try await fixture()
         let hub = StreamHub(cameraID: "wait")
         hub.begin(streams)
         let reader = hub.subscribe(name: "early")
@@ -52,7 +52,7 @@ import Testing
     }
 
     @Test func aStalledReaderSkipsToTheNextKeyframeWhileAFastOneGetsEverything() async throws {
-        let streams = try fixture()
+        let streams = try await fixture()
         let hub = StreamHub(cameraID: "fanout")
         hub.begin(streams)
         let slow = hub.subscribe(name: "slow", capacity: 10)
@@ -91,7 +91,7 @@ import Testing
     }
 
     @Test func aNewSessionIsAnnouncedToEveryReader() async throws {
-        let streams = try fixture()
+        let streams = try await fixture()
         let hub = StreamHub(cameraID: "session")
         let reader = hub.subscribe(name: "r")
         defer { reader.close() }
@@ -127,7 +127,7 @@ import Testing
     /// A reader with a wake interval is woken once for a burst and takes it whole; what is left
     /// waiting when the source goes quiet still arrives (the flusher), in order.
     @Test func aBatchedReaderTakesABurstInOneWakeAndTheLastPacketsStillArrive() async throws {
-        let streams = try fixture()
+        let streams = try await fixture()
         let hub = StreamHub(cameraID: "batched")
         hub.begin(streams)
         let reader = hub.subscribe(name: "batched", wakeInterval: .milliseconds(100))
@@ -164,7 +164,7 @@ import Testing
 
     /// Packets a reader has not taken are its lag, in the hub's statistics; taking them ends it.
     @Test func aReaderThatDoesNotTakeItsPacketsShowsAsLag() async throws {
-        let streams = try fixture()
+        let streams = try await fixture()
         let hub = StreamHub(cameraID: "lag")
         hub.begin(streams)
         let reader = hub.subscribe(name: "sleepy")
@@ -184,18 +184,19 @@ import Testing
     /// What a batched reader holds by design while it waits for its interval is not lag (the
     /// recorder takes its parts once a second and keeps up).
     @Test func aBatchedReaderWaitingForItsIntervalIsNotBehind() async throws {
-        let streams = try fixture()
+        let streams = try await fixture()
         let hub = StreamHub(cameraID: "batched-lag")
         hub.begin(streams)
         let reader = hub.subscribe(name: "batched", wakeInterval: .seconds(2))
         defer { reader.close() }
         let taking = Task { while await reader.nextBatch() != nil {} }
         defer { taking.cancel() }
-        try await Task.sleep(for: .milliseconds(50))  // the reader waits
+        // Waits on state, not on fixed sleeps: a busy test run may start the reader late.
+        #expect(try await eventually { hub.statistics.readers.first?.waiting == true })  // the reader waits
         hub.publish(videoPacket(0, gop: 10, streams: streams))  // after a quiet spell: handed over at once
-        try await Task.sleep(for: .milliseconds(50))
+        #expect(try await eventually { hub.statistics.readers.first.map { $0.waiting && $0.queued == 0 } == true })
         hub.publish(videoPacket(1, gop: 10, streams: streams))  // held until the interval has passed
-        try await Task.sleep(for: .milliseconds(400))
+        try await Task.sleep(for: .milliseconds(300))
         let held = try #require(hub.statistics.readers.first)
         #expect(held.waiting && held.queued == 1, "\(held)")
         #expect(held.lagSeconds == 0)

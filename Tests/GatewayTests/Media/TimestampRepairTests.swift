@@ -140,7 +140,7 @@ import Testing
 extension MediaStream {
     /// A video stream as a demuxer of `TestMedia.shortVideo()` describes it, at 1/90000.
     static func testVideo(frameRate: Double) -> MediaStream {
-        let demuxer = try! Demuxer(url: try! TestMedia.shortVideo())
+        let demuxer = try! Demuxer(url: try! TestMedia.shortVideoNow())
         let stream = demuxer.streams.video!
         return MediaStream(index: 0, timeBase: Rational(1, 90_000), parameters: stream.parameters, frameRate: frameRate)
     }

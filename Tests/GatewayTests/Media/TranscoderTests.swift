@@ -9,8 +9,8 @@ import Testing
 /// The one H.264 encode per camera: MJPEG in, H.264 out that MP4 carries and ffprobe decodes.
 @Suite struct TranscoderTests {
     /// 4 s of 640x480 MJPEG at 25 fps with G.711 µ-law audio (which MP4 cannot carry).
-    static func mjpegClip() throws -> String {
-        try TestMedia.file("mjpeg-ulaw.mkv", [
+    static func mjpegClip() async throws -> String {
+        try await TestMedia.file("mjpeg-ulaw.mkv", [
             "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000",
             "-t", "4", "-c:v", "mjpeg", "-q:v", "5", "-pix_fmt", "yuvj420p", "-c:a", "pcm_mulaw",
         ])
@@ -29,10 +29,10 @@ import Testing
         return output
     }
 
-    @Test func mjpegBecomesH264WithAKeyframeEveryGOPAndG711BecomesAAC() throws {
+    @Test func mjpegBecomesH264WithAKeyframeEveryGOPAndG711BecomesAAC() async throws {
         var options = TranscodeOptions()
         options.width = 320
-        let (output, inputFrames) = try transcode(try Self.mjpegClip(), options: options)
+        let (output, inputFrames) = try transcode(try await Self.mjpegClip(), options: options)
         let session = try #require(output.sessions.first)
         #expect(output.sessions.count == 1)
         #expect(session.streams.map(\.codecName) == ["h264", "aac"])
@@ -77,8 +77,8 @@ import Testing
         return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    @Test func copyableVideoPassesThroughUntouchedUnlessAlwaysIsAsked() throws {
-        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+    @Test func copyableVideoPassesThroughUntouchedUnlessAlwaysIsAsked() async throws {
+        let (streams, packets) = try readAllPackets(try await TestMedia.clip())
         let copied = try transcode(streams, packets, options: TranscodeOptions())
         #expect(copied.sessions.first?.streams.map(\.codecName) == ["h264", "aac"])
         #expect(copied.packets.count == packets.count)
@@ -99,16 +99,16 @@ import Testing
         #expect(audio >= packets.filter { $0.kind == .audio }.count - 2)
     }
 
-    @Test func neverLeavesMJPEGAsItIs() throws {
+    @Test func neverLeavesMJPEGAsItIs() async throws {
         var never = TranscodeOptions()
         never.mode = .never
-        let (output, frames) = try transcode(try Self.mjpegClip(), options: never)
+        let (output, frames) = try transcode(try await Self.mjpegClip(), options: never)
         #expect(output.sessions.first?.streams.map(\.codecName) == ["mjpeg", "aac"])
         #expect(output.packets.filter { $0.packet.kind == .video }.count == frames)
     }
 
-    @Test func fullRangeMJPEGAtItsOwnSizeIsEncodedWithoutConversionAndFlaggedFullRange() throws {
-        let (output, inputFrames) = try transcode(try Self.mjpegClip(), options: TranscodeOptions())
+    @Test func fullRangeMJPEGAtItsOwnSizeIsEncodedWithoutConversionAndFlaggedFullRange() async throws {
+        let (output, inputFrames) = try transcode(try await Self.mjpegClip(), options: TranscodeOptions())
         let session = try #require(output.sessions.first)
         #expect(session.video?.parameters.width == 640 && session.video?.parameters.height == 480)
         let path = try writeMP4(output, session: session)

@@ -11,7 +11,7 @@ import Testing
 @Suite struct CrashRegressionTests {
     @Test func aHugeRangeIsClampedToTheFile() async throws {
         let gateway = try await TestGateway.start()
-        let clip = try TestMedia.clip()
+        let clip = try await TestMedia.clip()
         let size = try FileIO.read(clip).count
         try await gateway.storageVideo(clip, id: "v1")
         try await gateway.run { http in

@@ -9,7 +9,7 @@ import Testing
 @Suite struct IdentityTests {
     @Test func aDeletedCamerasVideosGoWithIt() async throws {
         let gateway = try await TestGateway.start()
-        let clip = try TestMedia.clip()
+        let clip = try await TestMedia.clip()
         try await gateway.run { http in
             let olivia = try await http.login("olivia")
             #expect(try await http.request(.post, "/api/cameras", token: olivia, json: #"{"id": "porch", "name": "Porch", "source": {"type": "rtsp", "url": "rtsp://192.0.2.1/s"}}"#).status == 201)

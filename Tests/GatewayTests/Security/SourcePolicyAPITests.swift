@@ -14,7 +14,7 @@ import Testing
     /// The policy matrix: who × source type × destination.
     @Test func usersMayPointCamerasOnlyAtAllowedNetworkDestinations() async throws {
         let gateway = try await TestGateway.start()
-        let clip = try TestMedia.clip()
+        let clip = try await TestMedia.clip()
         try await gateway.run { http in
             let user = try await http.login("olivia")
             let admin = try await http.login("admin")

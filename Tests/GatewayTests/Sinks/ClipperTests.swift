@@ -22,7 +22,7 @@ import Testing
 
     /// A clipper on a hub that has had the test clip once; cancel the task when done.
     func runningClipper() async throws -> (StreamHub, StreamSet, EventBus, ClipperSink, SQLiteStorage, Task<Void, any Error>) {
-        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+        let (streams, packets) = try readAllPackets(try await TestMedia.clip())
         let hub = StreamHub(cameraID: "cam")
         let events = EventBus(logger: Logger(label: "test"))
         let (sink, storage) = try await clipper(hub, events: events)

@@ -10,7 +10,7 @@ import Testing
 /// The `hls` sink against a hub: sessions become discontinuities, and directory storage.
 @Suite struct HLSSinkTests {
     @Test func aRestartedSourceBecomesAnEXTXDiscontinuityInTheSinksPlaylist() async throws {
-        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+        let (streams, packets) = try readAllPackets(try await TestMedia.clip())
         let hub = StreamHub(cameraID: "restart")
         let configuration = try #require(ConfigDecoder.decode(HLSSinkConfiguration.self, from: .object(JSONObject([
             ("segment_duration", .double(1)), ("part_duration", .int(0)), ("idle_timeout", .int(30)),
@@ -37,7 +37,7 @@ import Testing
 
 @Suite struct HLSDirectoryStorageTests {
     @Test func segmentsLiveInTheDirectoryAndLeaveWithTheWindow() async throws {
-        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+        let (streams, packets) = try readAllPackets(try await TestMedia.clip())
         let directory = TestMedia.temporaryPath("hls-dir")
         let hub = StreamHub(cameraID: "disk")
         let configuration = try #require(ConfigDecoder.decode(HLSSinkConfiguration.self, from: .object(JSONObject([

@@ -17,7 +17,7 @@ import Testing
     }
 
     @Test func jpegFramesReachTheViewerUntouched() async throws {
-        let (streams, packets) = try readAllPackets(try TranscoderTests.mjpegClip())
+        let (streams, packets) = try readAllPackets(try await TranscoderTests.mjpegClip())
         let mjpeg = try sink(hub: StreamHub(cameraID: "mjpeg"))
         mjpeg.tapBegin(streams)
         #expect(mjpeg.isMJPEG == true)
@@ -34,8 +34,8 @@ import Testing
         #expect(frames.allSatisfy { $0.starts(with: [0xFF, 0xD8]) })
     }
 
-    @Test func aCameraThatIsNotMJPEGHasNoMJPEGViewers() throws {
-        let (streams, _) = try readAllPackets(try TestMedia.clip())
+    @Test func aCameraThatIsNotMJPEGHasNoMJPEGViewers() async throws {
+        let (streams, _) = try readAllPackets(try await TestMedia.clip())
         let mjpeg = try sink(hub: StreamHub(cameraID: "h264"))
         mjpeg.tapBegin(streams)
         #expect(mjpeg.isMJPEG == false)

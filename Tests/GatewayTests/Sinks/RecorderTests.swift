@@ -23,7 +23,7 @@ import Testing
     }
 
     @Test func aSourceReconnectStartsANewSegmentAndBothPlay() async throws {
-        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+        let (streams, packets) = try readAllPackets(try await TestMedia.clip())
         let (recorder, hub, storage, logger) = try await recorder("rec", partDuration: 0.5)
         let running = Task { try await recorder.run() }
         let fragmenting = Task { await hub.fragmenter.run(logger: logger) }
@@ -54,7 +54,7 @@ import Testing
     /// The recorder takes its parts once a second; turning recording off still writes every
     /// part its reader holds, then the part in progress.
     @Test func turningRecordingOffKeepsThePartsNotTakenYet() async throws {
-        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+        let (streams, packets) = try readAllPackets(try await TestMedia.clip())
         let (recorder, hub, storage, logger) = try await recorder("rec-off", partDuration: 0.2)
         let running = Task { try await recorder.run() }
         defer { running.cancel() }

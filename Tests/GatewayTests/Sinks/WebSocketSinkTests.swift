@@ -17,7 +17,7 @@ import Testing
     }
 
     @Test func aViewerJoiningMidStreamStartsWithTheInitSegmentAndAKeyframe() async throws {
-        let (streams, packets) = try readAllPackets(try TestMedia.clip())
+        let (streams, packets) = try readAllPackets(try await TestMedia.clip())
         let hub = StreamHub(cameraID: "ws")
         let websocket = try sink([("viewer_queue_fragments", .int(100))], hub: hub)
         let fragmenting = Task { await hub.fragmenter.run(logger: Logger(label: "test")) }

@@ -13,7 +13,7 @@ func testContext(_ id: String) -> PluginContext {
 
 @Suite struct FileSourceTests {
     @Test func playsAtTheFilesOwnPace() async throws {
-        let source = try FileSource(configuration: .init(path: try TestMedia.clip()), context: testContext("paced"))
+        let source = try FileSource(configuration: .init(path: try await TestMedia.clip()), context: testContext("paced"))
         let output = RecordingOutput()
         try await source.run(output: output)
         let packets = output.packets
@@ -31,7 +31,7 @@ func testContext(_ id: String) -> PluginContext {
     }
 
     @Test func loopingContinuesTimestampsAcrossTheRestart() async throws {
-        let clip = try TestMedia.shortVideo()
+        let clip = try await TestMedia.shortVideo()
         let source = try FileSource(configuration: .init(path: clip, loop: true, pacing: .none), context: testContext("loop"))
         let output = RecordingOutput()
         let task = Task { try await source.run(output: output) }
@@ -48,7 +48,7 @@ func testContext(_ id: String) -> PluginContext {
     }
 
     @Test func cancellationStopsAPacedPlaybackPromptly() async throws {
-        let source = try FileSource(configuration: .init(path: try TestMedia.clip(), loop: true), context: testContext("stop"))
+        let source = try FileSource(configuration: .init(path: try await TestMedia.clip(), loop: true), context: testContext("stop"))
         let output = RecordingOutput()
         let task = Task { try await source.run(output: output) }
         try await Task.sleep(for: .milliseconds(300))

@@ -31,7 +31,7 @@ struct TestFailure: Error, CustomStringConvertible {
 
 /// Test media made by ffmpeg once per test run, in a temporary directory.
 enum TestMedia {
-    private static let cache = Mutex<[String: String]>([:])
+    private static let makers = Mutex<[String: Task<String, any Error>]>([:])
 
     static let directory: String = {
         let path = NSTemporaryDirectory() + "gateway-tests-\(getpid())"
@@ -54,20 +54,29 @@ enum TestMedia {
     }
 
     /// Makes (once) a file with ffmpeg's `arguments` placed between the inputs and the output.
-    static func file(_ name: String, _ arguments: [String]) throws -> String {
-        try cache.withLock { cache in
-            if let path = cache[name] { return path }
-            let path = directory + "/" + name
-            let result = try runProgram(try ffmpegPath(), ["-hide_banner", "-loglevel", "error", "-y"] + arguments + [path])
-            guard result.status == 0 else { throw TestFailure("ffmpeg could not make \(name): \(result.error)") }
-            cache[name] = path
-            return path
+    /// ffmpeg runs on a thread of its own and the caller waits without holding a thread of the
+    /// cooperative pool (two tests waiting for media used to stall every other test for as long
+    /// as ffmpeg ran, and timing tests then failed).
+    static func file(_ name: String, _ arguments: [String]) async throws -> String {
+        let making = makers.withLock { makers -> Task<String, any Error> in
+            if let task = makers[name] { return task }
+            let task = Task<String, any Error> {
+                let path = directory + "/" + name
+                let result = try await BlockingThread.run(name: "test-media", onCancel: {}) {
+                    try runProgram(try ffmpegPath(), ["-hide_banner", "-loglevel", "error", "-y"] + arguments + [path])
+                }
+                guard result.status == 0 else { throw TestFailure("ffmpeg could not make \(name): \(result.error)") }
+                return path
+            }
+            makers[name] = task
+            return task
         }
+        return try await making.value
     }
 
     /// 2 s of 320x240 H.264 at 25 fps with a keyframe every second (B-frames on), and AAC audio.
-    static func clip() throws -> String {
-        try file("clip-h264-aac.mp4", [
+    static func clip() async throws -> String {
+        try await file("clip-h264-aac.mp4", [
             "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
             "-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "25", "-keyint_min", "25", "-sc_threshold", "0",
             "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
@@ -75,11 +84,26 @@ enum TestMedia {
     }
 
     /// 1 s of video only, a keyframe every 5 frames.
-    static func shortVideo() throws -> String {
-        try file("short-h264.mp4", [
-            "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-t", "1", "-c:v", "libx264", "-preset", "ultrafast",
-            "-g", "5", "-keyint_min", "5", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
-        ])
+    static func shortVideo() async throws -> String {
+        try await file("short-h264.mp4", shortVideoArguments)
+    }
+
+    /// The same, for a synchronous caller (a suite's `init`): made on the caller's thread, in a
+    /// file of its own, so that it never waits for a task (that could need the very thread it holds).
+    static func shortVideoNow() throws -> String {
+        try shortVideoNowPath.get()
+    }
+
+    private static let shortVideoArguments = [
+        "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-t", "1", "-c:v", "libx264", "-preset", "ultrafast",
+        "-g", "5", "-keyint_min", "5", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+    ]
+
+    private static let shortVideoNowPath: Result<String, any Error> = Result {
+        let path = directory + "/short-h264-now.mp4"
+        let result = try runProgram(try ffmpegPath(), ["-hide_banner", "-loglevel", "error", "-y"] + shortVideoArguments + [path])
+        guard result.status == 0 else { throw TestFailure("ffmpeg could not make short-h264-now.mp4: \(result.error)") }
+        return path
     }
 }
 

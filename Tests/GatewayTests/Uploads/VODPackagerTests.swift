@@ -12,8 +12,8 @@ import Testing
         return result.output
     }
 
-    @Test func anH264FileIsCopiedIntoAnMP4HLSAndAThumbnail() throws {
-        let input = try TestMedia.file("upload-6s.mp4", [
+    @Test func anH264FileIsCopiedIntoAnMP4HLSAndAThumbnail() async throws {
+        let input = try await TestMedia.file("upload-6s.mp4", [
             "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
             "-t", "6", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac",
         ])
@@ -40,8 +40,8 @@ import Testing
         #expect(result.thumbnailWidth == 640 && result.thumbnailHeight == 360)
     }
 
-    @Test func anMJPEGAVIIsTranscodedToH264() throws {
-        let input = try TestMedia.file("upload-mjpeg.avi", [
+    @Test func anMJPEGAVIIsTranscodedToH264() async throws {
+        let input = try await TestMedia.file("upload-mjpeg.avi", [
             "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=10", "-t", "3", "-c:v", "mjpeg", "-q:v", "5", "-pix_fmt", "yuvj420p",
         ])
         let directory = TestMedia.temporaryPath("vod-mjpeg")
@@ -51,21 +51,21 @@ import Testing
         #expect(result.thumbnailWidth == 640 && result.thumbnailHeight == 360)
     }
 
-    @Test func whatIsNotVideoIsRefusedByTheProbeWithAReason() throws {
+    @Test func whatIsNotVideoIsRefusedByTheProbeWithAReason() async throws {
         let text = TestMedia.temporaryPath("notes.mp4")
         try FileIO.write(Array("these are not the frames you are looking for\n".utf8), to: text)
         guard case .failure(let error) = VODPackager.probe(text) else { Issue.record("a text file passed the probe"); return }
         #expect(!error.description.isEmpty)
-        let audio = try TestMedia.file("audio-only.m4a", ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "1", "-c:a", "aac"])
+        let audio = try await TestMedia.file("audio-only.m4a", ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "1", "-c:a", "aac"])
         guard case .failure(let noVideo) = VODPackager.probe(audio) else { Issue.record("audio passed the probe"); return }
         #expect(noVideo.description.contains("no video"))
-        guard case .success(let probe) = VODPackager.probe(try TestMedia.clip()) else { Issue.record("the clip failed the probe"); return }
+        guard case .success(let probe) = VODPackager.probe(try await TestMedia.clip()) else { Issue.record("the clip failed the probe"); return }
         #expect(probe.videoCodec == "h264" && probe.width == 320)
     }
 
-    @Test func aTruncatedFileFailsWithAReason() throws {
+    @Test func aTruncatedFileFailsWithAReason() async throws {
         // moov first: the cut file still opens and promises 6 s; its frames stop at a third.
-        let whole = try FileIO.read(try TestMedia.file("upload-6s-faststart.mp4", [
+        let whole = try FileIO.read(try await TestMedia.file("upload-6s-faststart.mp4", [
             "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "6", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25",
             "-pix_fmt", "yuv420p", "-movflags", "+faststart",
         ]))
