@@ -6,6 +6,7 @@ import ServiceLifecycle
 import StandardPlugins
 import GatewayCore
 import JSON
+import SocketIO
 
 @main
 struct GatewayCommand: AsyncParsableCommand {
@@ -15,6 +16,12 @@ struct GatewayCommand: AsyncParsableCommand {
         version: GatewayRuntime.version,
         subcommands: [Serve.self, CheckConfig.self, StorageCommand.self, ImportCommand.self, Probe.self, Devices.self],
         defaultSubcommand: Serve.self)
+
+    static func main() async {
+        // Before the first task: tasks run on NIO's event loops (docs/architecture.md, "Threads").
+        SwiftConcurrencyOnEventLoops.install()
+        await main(nil)
+    }
 }
 
 struct Serve: AsyncParsableCommand {

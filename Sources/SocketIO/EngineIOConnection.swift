@@ -1,32 +1,56 @@
+import DequeModule
+import NIOCore
+import NIOWebSocket
 import Synchronization
 
-/// Frames for one WebSocket, written by the task that owns its outbound writer.
+/// Frames for one WebSocket, written straight to its channel: on the channel's event loop at
+/// once when the sender is already there (a handler answering a message), otherwise handed to
+/// it in order. Frames sent before the session's task has the channel (between the upgrade
+/// decision and the `101`) wait and go out first. The close goes through the WebSocket
+/// handler's writer, after every frame sent before it, so that its close handshake stays whole.
 final class WebSocketLink: Sendable {
     enum Frame: Sendable {
-        case text(String), binary([UInt8]), close
+        case text(String), binary([UInt8])
         var size: Int {
             switch self {
             case .text(let text): text.utf8.count
             case .binary(let bytes): bytes.count
-            case .close: 0
             }
         }
     }
-    private let continuation: AsyncStream<Frame>.Continuation
-    let frames: AsyncStream<Frame>
-    /// Bytes handed to this socket and not yet written (the writer subtracts them).
+    private struct Wire {
+        var channel: (any Channel)?
+        var early: [Frame] = []
+        var closing = false
+    }
+    private let wire = Mutex(Wire())
+    private let closeRequest: AsyncStream<Void>.Continuation
+    /// Yields once when the session ends this socket (`close()`).
+    let closeRequested: AsyncStream<Void>
+    /// Bytes handed to this socket and not yet written to the kernel.
     let pendingBytes = Atomic<Int>(0)
     /// Frames handed to this socket and not yet written (a `3probe` is 6 bytes; an empty one counts too).
     let pendingFrames = Atomic<Int>(0)
     /// Frames handed to this socket so far.
     let sentFrames = Atomic<Int>(0)
-    /// When the writer last handed a frame to the channel (monotonic nanoseconds): the channel
-    /// puts it on the wire a moment later, on its own event loop.
+    /// When a frame last reached the kernel (monotonic nanoseconds).
     let lastWritten = Atomic<Int64>(0)
 
-    init() { (frames, continuation) = AsyncStream.makeStream(of: Frame.self) }
+    init() { (closeRequested, closeRequest) = AsyncStream.makeStream(of: Void.self) }
+
+    /// The channel that carries this socket's frames; frames sent before go out now.
+    func attach(_ channel: any Channel) {
+        let early = wire.withLock { wire -> [Frame] in
+            wire.channel = channel
+            defer { wire.early = [] }
+            return wire.early
+        }
+        if !early.isEmpty { write(early, to: channel) }
+    }
 
     func send(_ packets: [EngineIOPacket]) {
+        var frames: [Frame] = []
+        frames.reserveCapacity(packets.count)
         for packet in packets {
             let frame: Frame
             if case .message(.binary(let bytes)) = packet {
@@ -34,22 +58,53 @@ final class WebSocketLink: Sendable {
             } else {
                 frame = .text(EngineIOCodec.encodeText(packet))
             }
-            pendingBytes.add(frame.size, ordering: .relaxed)
-            pendingFrames.add(1, ordering: .relaxed)
-            sentFrames.add(1, ordering: .relaxed)
-            continuation.yield(frame)
+            frames.append(frame)
         }
+        let channel = wire.withLock { wire -> (any Channel)? in
+            guard !wire.closing else { return nil }
+            pendingBytes.add(frames.reduce(0) { $0 + $1.size }, ordering: .relaxed)
+            pendingFrames.add(frames.count, ordering: .relaxed)
+            sentFrames.add(frames.count, ordering: .relaxed)
+            if wire.channel == nil { wire.early.append(contentsOf: frames) }
+            return wire.channel
+        }
+        if let channel { write(frames, to: channel) }
     }
 
-    func written(_ frame: Frame) {
+    private func write(_ frames: [Frame], to channel: any Channel) {
+        let work = { [self] in
+            for frame in frames {
+                let data: ByteBuffer
+                let opcode: WebSocketOpcode
+                switch frame {
+                case .text(let text):
+                    data = channel.allocator.buffer(string: text)
+                    opcode = .text
+                case .binary(let bytes):
+                    data = channel.allocator.buffer(bytes: bytes)
+                    opcode = .binary
+                }
+                let size = frame.size
+                let promise = channel.eventLoop.makePromise(of: Void.self)
+                promise.futureResult.whenComplete { _ in self.written(size: size) }
+                channel.write(WebSocketFrame(fin: true, opcode: opcode, data: data), promise: promise)
+            }
+            channel.flush()
+        }
+        if channel.eventLoop.inEventLoop { work() } else { channel.eventLoop.execute(work) }
+    }
+
+    private func written(size: Int) {
         lastWritten.store(EngineIOClock.nanoseconds(), ordering: .relaxed)
-        pendingBytes.subtract(frame.size, ordering: .relaxed)
+        pendingBytes.subtract(size, ordering: .relaxed)
         pendingFrames.subtract(1, ordering: .releasing)
     }
 
+    /// Ends the socket after what was sent before; later sends are dropped.
     func close() {
-        continuation.yield(.close)
-        continuation.finish()
+        wire.withLock { $0.closing = true }
+        closeRequest.yield(())
+        closeRequest.finish()
     }
 }
 
@@ -61,9 +116,12 @@ public final class EngineIOConnection: Sendable {
         var pollWaiter: CheckedContinuation<Result<[EngineIOPacket], EngineIOError>, Never>?
         var socket: WebSocketLink?
         var probe: WebSocketLink?
-        var onMessage: (@Sendable (EngineIOData) -> Void)?
+        var onMessage: (@Sendable (EngineIOData) async -> Void)?
         var onClose: (@Sendable (EngineIOSession.CloseReason) -> Void)?
-        var undelivered: [EngineIOData] = []
+        /// Messages received and not yet handed to `onMessage`, in order.
+        var inbox: Deque<EngineIOData> = []
+        /// One task at a time hands the inbox to `onMessage` (`drain()`).
+        var draining = false
     }
 
     public let id: String
@@ -81,16 +139,18 @@ public final class EngineIOConnection: Sendable {
 
     // MARK: For the upper layer
 
-    /// Sets the handlers; messages that arrived before are delivered now, in order.
-    public func setHandlers(onMessage: @escaping @Sendable (EngineIOData) -> Void,
+    /// Sets the handlers; messages that arrived before are delivered now, in order. Messages
+    /// are handed to `onMessage` one at a time, in order: over a WebSocket by the task that reads
+    /// the socket (so a handler's answer goes out on the same event loop turn, with no task in
+    /// between), over long-polling by a task started for the POST's batch.
+    public func setHandlers(onMessage: @escaping @Sendable (EngineIOData) async -> Void,
                             onClose: @escaping @Sendable (EngineIOSession.CloseReason) -> Void) {
-        let pending = inner.withLock { inner -> [EngineIOData] in
+        let claimed = inner.withLock { inner -> Bool in
             inner.onMessage = onMessage
             inner.onClose = onClose
-            defer { inner.undelivered = [] }
-            return inner.undelivered
+            return Self.claimDrain(&inner)
         }
-        for data in pending { onMessage(data) }
+        if claimed { Task { await self.drain() } }
     }
 
     /// Sends messages together (a Socket.IO packet and its attachments go out in one answer).
@@ -108,12 +168,13 @@ public final class EngineIOConnection: Sendable {
     }
 
     /// Waits until at most `maxBuffered` bytes wait for the client; false if that takes longer
-    /// than `timeout` (a client that stopped reading) or the connection closed.
+    /// than `timeout` (a client that stopped reading), the connection closed or the caller was
+    /// cancelled (a cancelled sleep returns at once: without the check this loop would spin).
     public func waitForRoom(maxBuffered: Int, timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while !isClosed {
             if bufferedBytes <= maxBuffered { return true }
-            if ContinuousClock.now >= deadline { return false }
+            if ContinuousClock.now >= deadline || Task.isCancelled { return false }
             try? await Task.sleep(for: .milliseconds(5))
         }
         return false
@@ -128,7 +189,7 @@ public final class EngineIOConnection: Sendable {
     /// still be on its way through another event loop.
     func webSocketsFlushed(limit: Duration = .seconds(2), probeGrace: Duration = .milliseconds(500)) async {
         let start = ContinuousClock.now
-        while ContinuousClock.now < start + limit {
+        while ContinuousClock.now < start + limit, !Task.isCancelled {
             let (pending, unansweredProbe, lastWritten) = inner.withLock { inner in
                 ([inner.socket, inner.probe].reduce(0) { $0 + ($1?.pendingFrames.load(ordering: .acquiring) ?? 0) },
                  inner.probe.map { $0.sentFrames.load(ordering: .acquiring) == 0 } ?? false,
@@ -201,20 +262,24 @@ public final class EngineIOConnection: Sendable {
         return accepted
     }
 
-    func received(_ packet: EngineIOPacket, on link: WebSocketLink) {
+    /// A packet read from a WebSocket; the messages it delivers are handled before this returns
+    /// (unless another task is handing over earlier ones), so the socket's reader waits for them.
+    func received(_ packet: EngineIOPacket, on link: WebSocketLink) async {
         let now = EngineIOClock.seconds()
         let role = inner.withLock { inner -> Int in inner.socket === link ? 1 : (inner.probe === link ? 2 : 0) }
+        let claimed: Bool
         switch role {
-        case 1: apply { $0.received(webSocket: packet, now: now) }
+        case 1: claimed = apply(deliverInline: true) { $0.received(webSocket: packet, now: now) }
         case 2:
-            apply { $0.received(probe: packet, now: now) } whileLocked: { inner in
+            claimed = apply(deliverInline: true) { $0.received(probe: packet, now: now) } whileLocked: { inner in
                 if inner.session.transport == .websocket, inner.socket == nil, inner.probe === link {
                     inner.socket = link
                     inner.probe = nil
                 }
             }
-        default: break
+        default: claimed = false
         }
+        if claimed { await drain() }
     }
 
     func closed(_ link: WebSocketLink) {
@@ -230,9 +295,13 @@ public final class EngineIOConnection: Sendable {
     // MARK: Effects
 
     /// Runs `transition` on the session under the lock (with `whileLocked` for bookkeeping of
-    /// this layer), then performs the resulting effects outside it, in order.
-    private func apply(_ transition: (inout EngineIOSession) -> [EngineIOSession.Effect],
-                       whileLocked: (inout Inner) -> Void = { _ in }) {
+    /// this layer), then performs the resulting effects outside it, in order. Delivered messages
+    /// go to the inbox; when nobody hands it over yet, this call claims that: it starts a task
+    /// for it, or with `deliverInline` returns true and the caller runs `drain()` itself.
+    @discardableResult
+    private func apply(deliverInline: Bool = false, _ transition: (inout EngineIOSession) -> [EngineIOSession.Effect],
+                       whileLocked: (inout Inner) -> Void = { _ in }) -> Bool {
+        var claimed = false
         let work = inner.withLock { inner -> [@Sendable () -> Void] in
             let effects = transition(&inner.session)
             whileLocked(&inner)
@@ -254,11 +323,7 @@ public final class EngineIOConnection: Sendable {
                         work.append { probe.close() }
                     }
                 case .deliver(let data):
-                    if let handler = inner.onMessage {
-                        work.append { handler(data) }
-                    } else {
-                        inner.undelivered.append(data)
-                    }
+                    inner.inbox.append(data)
                 case .closed(let reason):
                     let socket = inner.socket, probe = inner.probe, onClose = inner.onClose, waiter = inner.pollWaiter
                     inner.socket = nil
@@ -274,9 +339,34 @@ public final class EngineIOConnection: Sendable {
                     }
                 }
             }
+            claimed = Self.claimDrain(&inner)
             return work
         }
         for item in work { item() }
+        if claimed && !deliverInline { Task { await self.drain() } }
+        return claimed
+    }
+
+    /// Claims the hand-over of the inbox when it has messages, a handler, and nobody doing it.
+    private static func claimDrain(_ inner: inout Inner) -> Bool {
+        guard !inner.draining, !inner.inbox.isEmpty, inner.onMessage != nil else { return false }
+        inner.draining = true
+        return true
+    }
+
+    /// Hands the inbox to `onMessage`, one message at a time, until it is empty (after a claim).
+    private func drain() async {
+        while true {
+            let next = inner.withLock { inner -> (EngineIOData, @Sendable (EngineIOData) async -> Void)? in
+                guard let handler = inner.onMessage, let data = inner.inbox.popFirst() else {
+                    inner.draining = false
+                    return nil
+                }
+                return (data, handler)
+            }
+            guard let (data, handler) = next else { return }
+            await handler(data)
+        }
     }
 }
 

@@ -31,7 +31,7 @@ extension HTTPServerBuilder {
                 configuration: configuration
             ) { request, channel, _ in
                 guard let session = await sessions(request, channel) else { return .dontUpgrade }
-                return .upgrade([:]) { inbound, outbound, _ in try await session(inbound, outbound) }
+                return .upgrade([:]) { inbound, outbound, _ in try await session(inbound, outbound, channel) }
             }
         }
     }

@@ -259,12 +259,13 @@ public final class EngineIOServer: Service, Sendable {
         // after the upgrade already finds it (and waits for its `3probe`).
         let link = WebSocketLink()
         let attached = existing?.attachProbe(link) ?? false
-        return { inbound, outbound in
-            try await self.serve(inbound: inbound, outbound: outbound, existing: existing, attached: attached, link: link, request: handshake)
+        return { inbound, outbound, channel in
+            try await self.serve(inbound: inbound, outbound: outbound, channel: channel, existing: existing, attached: attached,
+                                 link: link, request: handshake)
         }
     }
 
-    private func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, existing: EngineIOConnection?,
+    private func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel, existing: EngineIOConnection?,
                        attached: Bool, link: WebSocketLink, request: HandshakeRequest) async throws {
         let connection: EngineIOConnection
         if let existing {
@@ -282,18 +283,11 @@ public final class EngineIOServer: Service, Sendable {
             link.send([.open(handshake(of: connection))])
             onConnection(connection)
         }
+        link.attach(channel)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await frame in link.frames {
-                    switch frame {
-                    case .text(let text): try await outbound.write(.text(text))
-                    case .binary(let bytes): try await outbound.write(.binary(ByteBuffer(bytes: bytes)))
-                    case .close:
-                        try? await outbound.close(.normalClosure, reason: nil)
-                        return
-                    }
-                    link.written(frame)
-                }
+                for await _ in link.closeRequested { break }
+                try? await outbound.close(.normalClosure, reason: nil)
             }
             do {
                 for try await message in inbound.messages(maxSize: configuration.maxPayload) {
@@ -303,9 +297,9 @@ public final class EngineIOServer: Service, Sendable {
                             connection.malformed()
                             break
                         }
-                        connection.received(packet, on: link)
+                        await connection.received(packet, on: link)
                     case .binary(let buffer):
-                        connection.received(.message(.binary(Array(buffer.readableBytesView))), on: link)
+                        await connection.received(.message(.binary(Array(buffer.readableBytesView))), on: link)
                     }
                 }
             } catch {

@@ -11,7 +11,9 @@ import NIOWebSocket
 @_spi(WSInternal) import WSCore
 
 /// A WebSocket session, whichever way the connection was upgraded.
-public typealias WebSocketSession = @Sendable (WebSocketInboundStream, WebSocketOutboundWriter) async throws -> Void
+/// The channel is the one that carries the WebSocket's frames (a `TunnelChannel` after a late
+/// upgrade): a session may write `WebSocketFrame`s to it directly instead of through the writer.
+public typealias WebSocketSession = @Sendable (WebSocketInboundStream, WebSocketOutboundWriter, any Channel) async throws -> Void
 
 /// WebSocket upgrades on a keep-alive connection that has already carried HTTP requests (what
 /// Node's built-in WebSocket does after a `fetch`, and browsers may do too).
@@ -75,7 +77,7 @@ enum LateWebSocketUpgrade {
                 configuration: .init(extensions: [], autoPing: .disabled, validateUTF8: false, maxFrameSize: maxFrameSize),
                 asyncChannel: webSocket,
                 context: Context(logger: Logger(label: "gateway.websocket")),
-                handler: { inbound, outbound, _ in try await session(inbound, outbound) })
+                handler: { inbound, outbound, _ in try await session(inbound, outbound, webSocket.channel) })
             try? await channel.close()
         }
     }

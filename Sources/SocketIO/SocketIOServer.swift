@@ -65,12 +65,17 @@ public final class SocketIOServer: Service, Sendable {
 }
 
 /// One Engine.IO connection speaking Socket.IO: decodes packets (waiting for binary
-/// attachments), and routes them to its namespace sockets in order.
+/// attachments), and routes them to its namespace sockets in order. The connection hands over
+/// one message at a time (`EngineIOConnection.setHandlers`), so `reading` is only ever touched
+/// by one task at a time.
 final class SocketIOClient: Sendable {
     let connection: EngineIOConnection
     unowned let server: SocketIOServer
-    private let inbound: AsyncStream<EngineIOData>
-    private let inboundContinuation: AsyncStream<EngineIOData>.Continuation
+    private struct Reading {
+        var pending: (packet: SocketIOPacket, expected: Int, attachments: [[UInt8]], bytes: Int)?
+        var stopped = false
+    }
+    private let reading = Mutex(Reading())
     private let sockets = Mutex<[String: SocketIOSocket]>([:])
     private let jobs: AsyncStream<@Sendable () async -> Void>
     private let jobContinuation: AsyncStream<@Sendable () async -> Void>.Continuation
@@ -78,21 +83,17 @@ final class SocketIOClient: Sendable {
     init(connection: EngineIOConnection, server: SocketIOServer) {
         self.connection = connection
         self.server = server
-        (inbound, inboundContinuation) = AsyncStream.makeStream(of: EngineIOData.self)
         (jobs, jobContinuation) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
-        let continuation = inboundContinuation
         let jobs = jobContinuation
-        connection.setHandlers(onMessage: { continuation.yield($0) }, onClose: { [weak self] reason in
-            continuation.finish()
+        connection.setHandlers(onMessage: { [weak self] message in await self?.receive(message) }, onClose: { [weak self] reason in
             jobs.finish()
             self?.closed(reason: reason.rawValue)
         })
     }
 
-    /// Reads packets in order; spawned work runs beside, until the connection ends.
+    /// Runs spawned work until the connection ends.
     func run() async {
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.readPackets() }
             for await job in jobs { group.addTask { await job() } }
             group.cancelAll()
         }
@@ -106,13 +107,15 @@ final class SocketIOClient: Sendable {
 
     private var isAuthenticated: Bool { sockets.withLock { !$0.isEmpty } }
 
-    private func readPackets() async {
-        var pending: (packet: SocketIOPacket, expected: Int, attachments: [[UInt8]], bytes: Int)?
-        for await message in inbound {
+    /// One Engine.IO message: a packet, or one of the binary attachments a packet announced.
+    /// A malformed one closes the connection, and nothing after it is read.
+    private func receive(_ message: EngineIOData) async {
+        let decoded: Result<SocketIOPacket?, SocketIOParseError> = reading.withLock { reading in
+            guard !reading.stopped else { return .success(nil) }
             do {
                 switch message {
                 case .text(let text):
-                    guard pending == nil else { throw SocketIOParseError(reason: "text while waiting for attachments") }
+                    guard reading.pending == nil else { throw SocketIOParseError(reason: "text while waiting for attachments") }
                     if !isAuthenticated, text.utf8.count > Self.unauthenticatedMessageBytes || !text.hasPrefix("0") {
                         throw SocketIOParseError(reason: "only a CONNECT may come before authentication")
                     }
@@ -121,31 +124,37 @@ final class SocketIOClient: Sendable {
                         throw SocketIOParseError(reason: "more than \(Self.maximumAttachments) attachments")
                     }
                     if attachments > 0 {
-                        pending = (packet, attachments, [], 0)
-                    } else {
-                        await handle(packet)
+                        reading.pending = (packet, attachments, [], 0)
+                        return .success(nil)
                     }
+                    return .success(packet)
                 case .binary(let bytes):
-                    guard var waiting = pending else { throw SocketIOParseError(reason: "unexpected binary attachment") }
+                    guard var waiting = reading.pending else { throw SocketIOParseError(reason: "unexpected binary attachment") }
                     waiting.bytes += bytes.count
                     guard waiting.bytes <= server.engine.configuration.maxPayload else {
                         throw SocketIOParseError(reason: "attachments larger than the payload limit")
                     }
                     waiting.attachments.append(bytes)
-                    if waiting.attachments.count == waiting.expected {
-                        pending = nil
-                        var packet = waiting.packet
-                        if let data = packet.data { packet.data = try SocketIOCodec.reconstruct(data, attachments: waiting.attachments) }
-                        await handle(packet)
-                    } else {
-                        pending = waiting
+                    guard waiting.attachments.count == waiting.expected else {
+                        reading.pending = waiting
+                        return .success(nil)
                     }
+                    reading.pending = nil
+                    var packet = waiting.packet
+                    if let data = packet.data { packet.data = try SocketIOCodec.reconstruct(data, attachments: waiting.attachments) }
+                    return .success(packet)
                 }
             } catch {
-                server.logger.debug("closing a Socket.IO connection on a malformed packet", metadata: ["error": "\(error)"])
-                connection.close()
-                return
+                reading.stopped = true
+                return .failure(error as? SocketIOParseError ?? SocketIOParseError(reason: "\(error)"))
             }
+        }
+        switch decoded {
+        case .success(let packet?): await handle(packet)
+        case .success(nil): break
+        case .failure(let error):
+            server.logger.debug("closing a Socket.IO connection on a malformed packet", metadata: ["error": "\(error)"])
+            connection.close()
         }
     }
 

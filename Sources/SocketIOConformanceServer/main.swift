@@ -8,6 +8,7 @@ import JSON
 // pingTimeout 200 ms, maxPayload 1e6, CORS *, an Engine.IO echo server at /engine.io/ and a
 // Socket.IO server at /socket.io/ with namespaces / and /custom (connectTimeout 1000 ms).
 
+SwiftConcurrencyOnEventLoops.install()
 var logger = Logger(label: "socketio-conformance")
 logger.logLevel = .notice
 let configuration = EngineIOSession.Configuration(pingInterval: 0.3, pingTimeout: 0.2, maxPayload: 1_000_000)

@@ -45,12 +45,12 @@ struct LiveWebSocketEndpoint {
                                                                   authorization: request.headerFields[.authorization])
         } catch {
             let refusal = GatewayError.from(error) ?? .internal
-            return { _, outbound in
+            return { _, outbound, _ in
                 try await outbound.close(Self.closeCode(of: refusal), reason: refusal.message)
             }
         }
         let timing = EngineIOServer.query(of: uri)["timing"] == "1"
-        return { inbound, outbound in
+        return { inbound, outbound, _ in
             let reader = provider.subscribe(viewer: "ws:\(principal.username)")
             defer { reader.close() }
             let session = ViewingSession(events: events, kind: .live, actor: principal.username, camera: cameraID,

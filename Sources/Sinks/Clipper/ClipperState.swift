@@ -127,7 +127,7 @@ actor ClipperState {
             // may come before the first one. It asks for them and waits a little.
             wakeReader()
             let deadline = MonotonicTime.seconds() + 1.5
-            while buffer.newest == nil, MonotonicTime.seconds() < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+            while buffer.newest == nil, MonotonicTime.seconds() < deadline, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(20)) }
         }
         guard let streams, let now = buffer.newest else {
             throw GatewayError(.noVideo, "camera '\(store.cameraID)' has no video to clip yet")
