@@ -60,6 +60,7 @@ final class WebSocketLink: Sendable {
             }
             frames.append(frame)
         }
+        guard !frames.isEmpty else { return }
         let channel = wire.withLock { wire -> (any Channel)? in
             guard !wire.closing else { return nil }
             pendingBytes.add(frames.reduce(0) { $0 + $1.size }, ordering: .relaxed)
@@ -71,9 +72,14 @@ final class WebSocketLink: Sendable {
         if let channel { write(frames, to: channel) }
     }
 
+    /// One promise per batch: a channel completes writes in order (and fails every later one
+    /// once one fails), so the last frame's promise accounts for the whole batch.
     private func write(_ frames: [Frame], to channel: any Channel) {
+        let size = frames.reduce(0) { $0 + $1.size }, count = frames.count
         let work = { [self] in
-            for frame in frames {
+            let promise = channel.eventLoop.makePromise(of: Void.self)
+            promise.futureResult.whenComplete { _ in self.written(size: size, frames: count) }
+            for (index, frame) in frames.enumerated() {
                 let data: ByteBuffer
                 let opcode: WebSocketOpcode
                 switch frame {
@@ -84,20 +90,17 @@ final class WebSocketLink: Sendable {
                     data = channel.allocator.buffer(bytes: bytes)
                     opcode = .binary
                 }
-                let size = frame.size
-                let promise = channel.eventLoop.makePromise(of: Void.self)
-                promise.futureResult.whenComplete { _ in self.written(size: size) }
-                channel.write(WebSocketFrame(fin: true, opcode: opcode, data: data), promise: promise)
+                channel.write(WebSocketFrame(fin: true, opcode: opcode, data: data), promise: index == count - 1 ? promise : nil)
             }
             channel.flush()
         }
         if channel.eventLoop.inEventLoop { work() } else { channel.eventLoop.execute(work) }
     }
 
-    private func written(size: Int) {
+    private func written(size: Int, frames: Int) {
         lastWritten.store(EngineIOClock.nanoseconds(), ordering: .relaxed)
         pendingBytes.subtract(size, ordering: .relaxed)
-        pendingFrames.subtract(1, ordering: .releasing)
+        pendingFrames.subtract(frames, ordering: .releasing)
     }
 
     /// Ends the socket after what was sent before; later sends are dropped.
