@@ -64,13 +64,13 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
             return event
         }
 
-        /// The waiter and the head of the queue when the interval has passed; otherwise the
-        /// flusher is to look in later (`schedule`), when someone waits.
-        mutating func wakeOrSchedule(now: Int64, interval: Int64, schedule: inout Bool) -> (CheckedContinuation<Event?, Never>, Event)? {
+        /// The waiter and the head of the queue when the interval has passed; otherwise, when
+        /// someone waits, the flusher is to look in when the held items fall due (`schedule`).
+        mutating func wakeOrSchedule(now: Int64, interval: Int64, schedule: inout Int64?) -> (CheckedContinuation<Event?, Never>, Event)? {
             if let delivery = takeWaiter(now: now, interval: interval, force: false) { return delivery }
             if waiter != nil, !queue.isEmpty, !scheduled {
                 scheduled = true
-                schedule = true
+                schedule = lastWake + interval + interval / 2
             }
             return nil
         }
@@ -90,11 +90,14 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
     let wakeInterval: Int64
     private let state = Mutex(State())
     private let droppedCounter: Counter
+    /// Hands over what this reader holds back when no item comes to wake it.
+    private let flusher: HubFlusher
     private let onClose: @Sendable (HubReader<Event>) -> Void
 
-    init(name: String, capacity: Int, wakeInterval: Duration = .zero, droppedCounter: Counter,
+    init(name: String, capacity: Int, wakeInterval: Duration = .zero, droppedCounter: Counter, flusher: HubFlusher = .shared,
          onClose: @escaping @Sendable (HubReader<Event>) -> Void) {
         self.name = name
+        self.flusher = flusher
         self.capacity = Swift.max(1, capacity)
         let components = wakeInterval.components
         self.wakeInterval = Swift.max(0, components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000)
@@ -124,7 +127,7 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
     @_specialize(exported: true, where Event == FragmentEvent)
     func offer(_ item: Event, isSyncPoint: Bool, now: Int64 = MonotonicTime.nanoseconds(), wake: Bool = true) {
         var dropped = 0
-        var schedule = false
+        var schedule: Int64?
         let delivery = state.withLock { state -> (CheckedContinuation<Event?, Never>, Event)? in
             guard !state.closed else { return nil }
             if state.needsKeyframe {
@@ -171,16 +174,16 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
     @_specialize(exported: true, where Event == HubEvent)
     @_specialize(exported: true, where Event == FragmentEvent)
     func wake(now: Int64) {
-        var schedule = false
+        var schedule: Int64?
         let delivery = state.withLock { state in state.wakeOrSchedule(now: now, interval: wakeInterval, schedule: &schedule) }
         deliver(delivery, schedule: schedule)
     }
 
-    private func deliver(_ delivery: (CheckedContinuation<Event?, Never>, Event)?, schedule: Bool) {
+    private func deliver(_ delivery: (CheckedContinuation<Event?, Never>, Event)?, schedule due: Int64?) {
         if let (waiter, event) = delivery {
             waiter.resume(returning: event)
-        } else if schedule {
-            HubFlusher.shared.schedule(self)
+        } else if let due {
+            flusher.schedule(self, due: due)
         }
     }
 
@@ -194,23 +197,28 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
     }
 
     /// The flusher's visit: hands over what waits once one and a half intervals have passed
-    /// (in a steady stream the next item comes sooner and wakes the reader itself; the flusher
-    /// is for streams that went quiet). True while the reader still has something to hand over.
+    /// since the last wake-up (in a steady stream the next item usually comes sooner and wakes
+    /// the reader itself; the flusher is for what the items do not wake). Returns when to visit
+    /// again: after a hand-over, one and a half intervals on (the reader stays on the flusher's
+    /// list, so the next batch it holds back does not have to wake the flusher to say so); while
+    /// items wait that are not yet due, when they will be; nil when nothing waits on a visit
+    /// that handed nothing over, or no one waits for it (the reader schedules itself again).
     @_specialize(exported: true, where Event == HubEvent)
     @_specialize(exported: true, where Event == FragmentEvent)
-    func flushIfDue(now: Int64) -> Bool {
-        var keep = false
+    func flushIfDue(now: Int64, horizon: Int64) -> Int64? {
+        let heldFor = wakeInterval + wakeInterval / 2
+        var next: Int64?
         let delivery = state.withLock { state -> (CheckedContinuation<Event?, Never>, Event)? in
-            if let delivery = state.takeWaiter(now: now, interval: wakeInterval + wakeInterval / 2, force: false) {
-                state.scheduled = false
+            if !state.closed, horizon - state.lastWake >= heldFor, let delivery = state.takeWaiter(now: now, interval: 0, force: true) {
+                next = now + heldFor
                 return delivery
             }
-            keep = state.waiter != nil && !state.queue.isEmpty && !state.closed
-            state.scheduled = keep
+            if state.waiter != nil, !state.queue.isEmpty, !state.closed { next = state.lastWake + heldFor }
+            state.scheduled = next != nil
             return nil
         }
         if let (waiter, event) = delivery { waiter.resume(returning: event) }
-        return keep
+        return next
     }
 
     /// The next event, waiting for it; nil once the reader is closed or its task cancelled.
@@ -279,7 +287,7 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
     /// batching holds it by design while the reader waits (up to one and a half intervals, when
     /// the flusher hands it over).
     private func lag(age: Int64, waiting: Bool) -> Double {
-        let held = waiting ? wakeInterval + wakeInterval / 2 + HubFlusher.shared.tickNanoseconds : 0
+        let held = waiting ? wakeInterval + wakeInterval / 2 + flusher.slackNanoseconds : 0
         return Double(Swift.max(0, age - held)) / 1e9
     }
 
