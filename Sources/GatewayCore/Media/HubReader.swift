@@ -291,6 +291,10 @@ public final class HubReader<Event: HubEventKind>: Sendable, AsyncSequence {
         return Double(Swift.max(0, age - held)) / 1e9
     }
 
+    /// When the reader was last handed items (monotonic ns; for tests that check the interval
+    /// from the hand-overs themselves rather than from when a busy test got to look).
+    var lastWakeNanoseconds: Int64 { state.withLock { $0.lastWake } }
+
     public var statistics: ReaderStatistics {
         let now = MonotonicTime.nanoseconds()
         return state.withLock { state in
