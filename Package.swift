@@ -111,7 +111,7 @@ let package = Package(
         .target(name: "SourcesFile", dependencies: ["GatewayCore", "CFFmpeg"], path: "Sources/Sources-File"),
         .systemLibrary(name: "CV4L2", path: "Sources/CV4L2"),
         .target(name: "SourcesUSB", dependencies: ["GatewayCore", "CV4L2"], path: "Sources/Sources-USB"),
-        .target(name: "SourcesRTSP", dependencies: ["GatewayCore"], path: "Sources/Sources-RTSP"),
+        .target(name: "SourcesRTSP", dependencies: ["GatewayCore", "CFFmpeg", .product(name: "Logging", package: "swift-log")], path: "Sources/Sources-RTSP"),
         .target(name: "SourcesHTTP", dependencies: ["GatewayCore"], path: "Sources/Sources-HTTP"),
         .target(name: "Sinks", dependencies: ["GatewayCore", .product(name: "DequeModule", package: "swift-collections")]),
         .target(name: "StandardPlugins", dependencies: [
@@ -125,7 +125,7 @@ let package = Package(
         .executableTarget(name: "GatewayBench", dependencies: ["GatewayCore", "JSON", "SourcesFile", "Sinks", "StorageSQLite", "EventsMQTT", "EventsPostgres"],
                           path: "Benchmarks/GatewayBench"),
         .testTarget(name: "GatewayTests", dependencies: [
-            "Gateway", "GatewayCore", "JSON", "SocketIO", "SourcesFile", "Sinks", "StandardPlugins", "StorageSQLite", "StoragePostgres", "StorageMongoDB", "CacheRedis", "EventsMQTT", "EventsPostgres",
+            "Gateway", "GatewayCore", "JSON", "SocketIO", "SourcesFile", "SourcesRTSP", "Sinks", "StandardPlugins", "StorageSQLite", "StoragePostgres", "StorageMongoDB", "CacheRedis", "EventsMQTT", "EventsPostgres",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),

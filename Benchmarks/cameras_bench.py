@@ -291,7 +291,7 @@ def main():
     parser.add_argument("binary")
     parser.add_argument("media")
     parser.add_argument("--counts", default="1,20,100", help="0 measures the gateway without cameras")
-    parser.add_argument("--kinds", default="file,rtsp")
+    parser.add_argument("--kinds", default="file,rtsp", help="file, rtsp (the gateway's RTSP client), rtsp-libavformat")
     parser.add_argument("--warmup", type=float, default=10)
     parser.add_argument("--window", type=float, default=30)
     parser.add_argument("--sinks", default="hls,recorder,clipper", help=f"of {', '.join(SINKS)}")
@@ -314,13 +314,15 @@ def main():
     if counts:
         header("cameras", "online", "max lag", "gateway CPU/cam", "gateway PSS/cam", "ffmpeg CPU/cam", "ffmpeg PSS/cam", "CPU", "PSS")
     for kind in (args.kinds.split(",") if counts else []):
-        server = RTSPServer(media) if kind == "rtsp" else None
+        server = RTSPServer(media) if kind.startswith("rtsp") else None
         try:
             for count in counts:
                 if count == 0 and kind != args.kinds.split(",")[0]:
                     continue
-                if kind == "rtsp":
+                if kind.startswith("rtsp"):
                     source = {"type": "rtsp", "url": server.url}
+                    if kind == "rtsp-libavformat":
+                        source["client"] = "ffmpeg"
                     input_args = ["-rtsp_transport", "tcp", "-i", server.url]
                 else:
                     source = {"type": "file", "path": media, "loop": True}

@@ -3,23 +3,29 @@ import GatewayCore
 extension RTSPSource {
     public struct Configuration: Decodable, Sendable {
         public enum Transport: String, ConfigEnum, Sendable { case tcp, udp, auto }
+        /// Who reads the camera: `auto`, the gateway's own client over TCP (libavformat for
+        /// UDP, RTSPS and what the native client does not read); `ffmpeg`, always libavformat.
+        public enum Client: String, ConfigEnum, Sendable { case auto, ffmpeg }
 
         /// `rtsp://[user:pass@]host[:port]/path` (or `rtsps://`). Required.
         public var url: String
-        /// Default `tcp`.
+        /// Default `tcp`; `auto` is TCP for the gateway's own client, UDP then TCP for libavformat.
         public var transport: Transport
+        /// Default `auto`.
+        public var client: Client
         /// Seconds a connect or read may stall before it is interrupted. Default 10.
         public var timeout: Double
         /// Credentials, when not in the URL. Default none.
         public var user: String?
         public var password: String?
 
-        enum CodingKeys: String, CodingKey { case url, transport, timeout, user, password }
+        enum CodingKeys: String, CodingKey { case url, transport, client, timeout, user, password }
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             url = try container.decode(String.self, forKey: .url)
             transport = try container.decodeIfPresent(Transport.self, forKey: .transport) ?? .tcp
+            client = try container.decodeIfPresent(Client.self, forKey: .client) ?? .auto
             timeout = try container.decodeIfPresent(Double.self, forKey: .timeout) ?? 10
             user = try container.decodeIfPresent(String.self, forKey: .user)
             password = try container.decodeIfPresent(String.self, forKey: .password)
@@ -35,6 +41,9 @@ extension RTSPSource {
 }
 
 extension RTSPSource.Configuration: LiveURLConfiguration {
+    /// Whether the gateway's own client tries the camera first.
+    var usesNativeClient: Bool { client == .auto && transport != .udp && url.hasPrefix("rtsp://") }
+
     public var demuxerOptions: Demuxer.Options {
         var options: [String: String] = [
             // Socket I/O timeout in microseconds, besides the interrupt callback's deadline.

@@ -29,14 +29,19 @@ LIVE_H264 = ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", 
 def servers():
     directory = tempfile.mkdtemp(prefix="gateway-live-")
     clip = make_clip(directory)
+    def agents(name):
+        """Where the server notes the User-Agent of each DESCRIBE: which client read it."""
+        return ["--agents", os.path.join(directory, f"agents-{name}.txt")]
+
     started = {
-        "h264": RTSPServer("--audio").start(),
-        "h265": RTSPServer("--codec", "h265").start(),
-        "g711": RTSPServer("--audio", "pcmu").start(),
-        "locked": RTSPServer("--user", "viewer", "--password", RTSP_PASSWORD).start(),
+        "h264": RTSPServer("--audio", *agents("h264")).start(),
+        "h265": RTSPServer("--codec", "h265", *agents("h265")).start(),
+        "g711": RTSPServer("--audio", "pcmu", *agents("g711")).start(),
+        "locked": RTSPServer("--user", "viewer", "--password", RTSP_PASSWORD, *agents("locked")).start(),
+        "digest": RTSPServer("--user", "viewer", "--password", RTSP_PASSWORD, "--digest", "--audio", *agents("digest")).start(),
         "flappy": RTSPServer(),
         # A lossy link: 3 % of the video's RTP packets never leave the server.
-        "lossy": RTSPServer("--loss", "3").start(),
+        "lossy": RTSPServer("--loss", "3", *agents("lossy")).start(),
         "mjpeg": HTTPCamera(["-re", "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=10"],
                             ["-c:v", "mjpeg", "-q:v", "6", "-f", "mpjpeg"], "video.mjpg").start(),
         # Encoded as they are served (ffmpeg 5.1 cannot loop a file through h264_mp4toannexb).
@@ -70,6 +75,8 @@ def live(servers):
             camera("lossy", {"type": "rtsp", "url": started["lossy"].url, "transport": "udp"}),
             camera("wrongpass", {"type": "rtsp", "url": started["locked"].url, "user": "viewer", "password": "not-" + RTSP_PASSWORD}),
             camera("rightpass", {"type": "rtsp", "url": started["locked"].url.replace("rtsp://", f"rtsp://viewer:{RTSP_PASSWORD}@")}),
+            camera("digest", {"type": "rtsp", "url": started["digest"].url, "user": "viewer", "password": RTSP_PASSWORD}),
+            camera("rtspffmpeg", {"type": "rtsp", "url": started["h264"].url, "client": "ffmpeg"}),
             camera("mjpeg", {"type": "http", "url": started["mjpeg"].url, "format": "mjpeg", "transcode": {"width": 320}}, WITH_MJPEG),
             camera("mpegts", {"type": "http", "url": started["mpegts"].url}),
             camera("nopts", {"type": "http", "url": started["nopts"].url, "format": "h264"}),
@@ -172,6 +179,34 @@ def test_rtsp_h264_with_aac_is_copied_to_hls_and_websocket(live, tmp_path):
     meta, codec, frames = websocket_frames(live, "rtsp264", tmp_path)
     assert meta["codecs"].startswith("avc1.42") and "mp4a.40.2" in meta["codecs"]
     assert codec == "h264" and frames == 100  # two GOPs of 2 s at 25 fps
+
+
+def agents_of(live, name):
+    directory = live.servers["h264"].arguments[live.servers["h264"].arguments.index("--agents") + 1].rsplit("/", 1)[0]
+    with open(os.path.join(directory, f"agents-{name}.txt")) as lines:
+        return {line.strip() for line in lines}
+
+
+def test_rtsp_over_tcp_is_read_by_the_gateway_own_client_and_the_rest_by_libavformat(live):
+    """RTP over TCP (the default and `auto`) is read by the gateway's own RTSP client, Digest
+    authentication included; UDP and `client: ffmpeg` go through libavformat. The servers note
+    each DESCRIBE's User-Agent."""
+    for camera_id in ("rtsp264", "rtsp265", "rtspg711", "rightpass", "digest", "rtspffmpeg", "lossy"):
+        wait_for(live, camera_id, lambda c: c["state"] == "online")
+    for name in ("h265", "g711", "locked"):
+        assert agents_of(live, name) == {"camera-gateway"}, name
+    # rtsp264 natively, rtspffmpeg (the same server) through libavformat.
+    h264 = agents_of(live, "h264")
+    assert len(h264) == 2 and "camera-gateway" in h264 and any(agent.startswith("Lavf") for agent in h264), h264
+    lossy = agents_of(live, "lossy")
+    assert lossy and all(agent.startswith("Lavf") for agent in lossy), lossy
+    assert agents_of(live, "digest") == {"camera-gateway"}
+
+
+def test_rtsp_with_digest_authentication_plays_with_its_audio(live):
+    state = wait_for(live, "digest", lambda c: c["state"] == "online")
+    assert (state["codec"], state["audio_codec"], state["width"], state["height"]) == ("h264", "aac", 640, 360)
+    plays(hls_url(live, "digest"))
 
 
 def test_rtsp_h265_is_copied(live):

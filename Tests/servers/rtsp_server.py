@@ -3,7 +3,7 @@
 
 Run with Debian's /usr/bin/python3 (the GStreamer bindings are Debian packages):
     /usr/bin/python3 Tests/servers/rtsp_server.py --port 8554 --path /cam [--codec h265] [--audio [aac|pcmu]]
-        [--user U --password P] [--size 640x360] [--fps 25] [--bitrate 1000] [--loss PERCENT]
+        [--user U --password P [--digest]] [--agents FILE] [--size 640x360] [--fps 25] [--bitrate 1000] [--loss PERCENT]
 Prints "ready rtsp://127.0.0.1:PORT/PATH" on stdout once it listens.
 """
 import argparse
@@ -15,7 +15,8 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+gi.require_version("GstRtsp", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 
 def pipeline(args):
@@ -50,6 +51,8 @@ def main():
     parser.add_argument("--size", default="640x360")
     parser.add_argument("--fps", type=int, default=25)
     parser.add_argument("--bitrate", type=int, default=1000, help="kbit/s")
+    parser.add_argument("--digest", action="store_true", help="ask for Digest authentication instead of Basic")
+    parser.add_argument("--agents", help="append the User-Agent of every DESCRIBE to this file")
     parser.add_argument("--loss", type=float, default=0.0,
                         help="percent of video RTP packets dropped after the payloader: a lossy link")
     args = parser.parse_args()
@@ -76,12 +79,23 @@ def main():
         auth = GstRtspServer.RTSPAuth()
         token = GstRtspServer.RTSPToken()
         token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "user")
-        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password or ""), token)
+        if args.digest:
+            auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+            auth.add_digest(args.user, args.password or "", token)
+        else:
+            auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password or ""), token)
         server.set_auth(auth)
         permissions = GstRtspServer.RTSPPermissions()
         permissions.add_permission_for_role("user", "media.factory.access", True)
         permissions.add_permission_for_role("user", "media.factory.construct", True)
         factory.set_permissions(permissions)
+    if args.agents:
+        def describe(client, context):
+            found, agent = context.request.get_header(GstRtsp.RTSPHeaderField.USER_AGENT, 0)
+            with open(args.agents, "a") as agents:
+                agents.write((agent if found == GstRtsp.RTSPResult.OK else "-") + "\n")
+
+        server.connect("client-connected", lambda server, client: client.connect("describe-request", describe))
     server.get_mount_points().add_factory(args.path, factory)
     if server.attach(None) == 0:
         print(f"cannot listen on {args.address}:{args.port}", file=sys.stderr)

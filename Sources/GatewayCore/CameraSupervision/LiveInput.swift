@@ -51,7 +51,7 @@ public enum LiveInput {
     /// RTSP camera at 4 Mbit/s sends about 400 RTP packets a second). What was read goes to the
     /// hub as one batch when a read had to wait (what follows is news), or after `maximumHold`.
     /// Latency: at most `nap` + `maximumHold`, small beside a 0.2 s part.
-    struct ReadBatching {
+    public struct ReadBatching {
         static let blockedRead: Int64 = 2_000_000
         static let maximumHold: Int64 = 40_000_000
         static let nap: UInt32 = 30_000
@@ -59,10 +59,10 @@ public enum LiveInput {
         private var started: Int64 = 0
         let enabled: Bool
 
-        init(enabled: Bool) { self.enabled = enabled }
+        public init(enabled: Bool) { self.enabled = enabled }
 
         /// Adds a packet whose read began at `before`; returns how long to nap (microseconds), if at all.
-        mutating func add(_ packet: MediaPacket, readSince before: Int64, output: any SourceOutput) throws -> UInt32? {
+        public mutating func add(_ packet: MediaPacket, readSince before: Int64, output: any SourceOutput) throws -> UInt32? {
             guard enabled, packet.dts != nil || packet.pts != nil else {
                 // A packet without a time is timed by when it is published: never held.
                 try flush(output: output)
@@ -78,7 +78,7 @@ public enum LiveInput {
             return waited ? Self.nap : nil
         }
 
-        mutating func flush(output: any SourceOutput) throws {
+        public mutating func flush(output: any SourceOutput) throws {
             guard !packets.isEmpty else { return }
             if packets.count == 1 { try output.publish(packets[0]) } else { try output.publish(contentsOf: packets) }
             packets.removeAll(keepingCapacity: true)

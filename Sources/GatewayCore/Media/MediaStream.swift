@@ -52,6 +52,11 @@ public final class CodecParameters: @unchecked Sendable {
         avcodec_parameters_copy(pointer, source)
     }
 
+    /// Takes ownership of `pointer` (parameters made in Swift, `ElementaryStream.swift`).
+    init(taking pointer: UnsafeMutablePointer<AVCodecParameters>) {
+        self.pointer = pointer
+    }
+
     deinit {
         var owned: UnsafeMutablePointer<AVCodecParameters>? = pointer
         avcodec_parameters_free(&owned)
