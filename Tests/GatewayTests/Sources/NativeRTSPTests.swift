@@ -64,6 +64,26 @@ import Testing
         #expect(resolveControl("*", base: "rtsp://h/cam") == "rtsp://h/cam")
     }
 
+    /// Numbers from the camera are range-checked: a clock rate no time base can hold, a channel
+    /// count no layout has, an AAC fragment larger than any AAC frame.
+    @Test func numbersFromTheCameraAreRangeChecked() throws {
+        let sdp = try SessionDescription(parsing: "m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/99999999999\r\n"
+            + "m=audio 0 RTP/AVP 97\r\na=rtpmap:97 PCMU/0\r\nm=audio 0 RTP/AVP 98\r\na=rtpmap:98 PCMA/8000/99999\r\n")
+        #expect(Handshake.codec(of: sdp.media[0]) == nil)
+        #expect(Handshake.codec(of: sdp.media[1]) == nil)
+        let plan = RTPTrackPlan(media: sdp.media[2], codec: .pcmAlaw, controlURL: "", channel: 2)
+        #expect(RTPSession.audioParameters(plan) == nil, "99,999 channels")
+        let depacketizer = AACDepacketizer(parameters: ["sizelength": "32", "indexlength": "0"])!
+        var frames = 0
+        // One AU header of 32 bits saying 2^31 bytes: dropped, not gathered.
+        for _ in 0..<4 {
+            [0, 32, 0x80, 0, 0, 0, 1, 2, 3].withUnsafeBytes { bytes in
+                depacketizer.push(UnsafeRawBufferPointer(bytes), timestamp: 0, marker: false, gap: false) { _, _, _ in frames += 1 }
+            }
+        }
+        #expect(frames == 0 && depacketizer.gathered == 0)
+    }
+
     struct Frame: Equatable {
         var bytes: [UInt8]
         var timestamp: Int64
