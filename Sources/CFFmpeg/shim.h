@@ -18,6 +18,14 @@
 #include <libswresample/swresample.h>
 #include <libavutil/audio_fifo.h>
 #include <libavutil/md5.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+/// glibc's malloc_trim (in <malloc.h>, which Swift's Glibc module does not bring in):
+/// `MemoryTrimmer` gives the heap's free pages back with it. 1 when memory was released.
+static inline int cgateway_malloc_trim(void) { return malloc_trim(0); }
+#else
+static inline int cgateway_malloc_trim(void) { return 0; }
+#endif
 
 static inline int cffmpeg_averror(int e) { return AVERROR(e); }
 static inline int cffmpeg_averror_eof(void) { return AVERROR_EOF; }

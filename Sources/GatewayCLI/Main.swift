@@ -35,6 +35,8 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        // Freed heap pages go back to the system (Sources/GatewayCore/Support/MemoryTrimmer.swift).
+        MemoryTrimmer.start()
         var logger = Logger(label: "gateway")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let loaded = ConfigLoader(registry: StandardPlugins.registry).load(file: config)
