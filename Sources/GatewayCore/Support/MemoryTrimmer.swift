@@ -4,7 +4,7 @@ import Foundation
 import Glibc
 #endif
 
-/// Gives the heap's free pages back to the system every half minute (glibc's `malloc_trim`).
+/// Gives the heap's free pages back to the system every ten seconds (glibc's `malloc_trim`).
 ///
 /// glibc returns freed memory only from the top of each arena; what is freed below memory still
 /// in use stays with the process. A camera frees and allocates its packets all the time (a GOP
@@ -12,14 +12,14 @@ import Glibc
 /// many arenas, and their free holes added up: 20 cameras with no sink had 134 MiB of PSS, of
 /// which 50 MiB were free heap pages (84 MiB after a trim). A trim walks the free chunks and
 /// releases their whole pages (`madvise`); the pages a camera reuses afterwards are faulted in
-/// again — a few hundred per camera per half minute, against megabytes held for nothing.
+/// again — a few hundred per camera every ten seconds, against megabytes held for nothing.
 /// `GATEWAY_MALLOC_TRIM=0` turns it off (to compare).
 public enum MemoryTrimmer {
     private static let started = NSLock()
     nonisolated(unsafe) private static var running = false
 
     /// Starts the trimming thread (once; not where the C library has no `malloc_trim`).
-    public static func start(every interval: TimeInterval = 30) {
+    public static func start(every interval: TimeInterval = 10) {
         #if canImport(Glibc)
         guard ProcessInfo.processInfo.environment["GATEWAY_MALLOC_TRIM"] != "0" else { return }
         started.lock()
