@@ -144,11 +144,13 @@ final class RTSPConnection {
                 authenticated = true
                 continue
             }
+            // A redirect, to any request, is libavformat's to follow: it decides the target
+            // under the source policy before connecting (docs/security.md).
+            if (300..<400).contains(reply.status) { throw NativeRTSPUnsupported(reason: "a redirect") }
             if (200..<300).contains(reply.status) || allowFailure { return reply }
             if reply.status == 401 {
                 throw MediaError(.unauthorized, component: displayName, "the server refused the credentials (401 Unauthorized)")
             }
-            if (300..<400).contains(reply.status) { throw NativeRTSPUnsupported(reason: "a redirect") }
             if reply.status == 461 { throw NativeRTSPUnsupported(reason: "the camera does not send RTP over TCP") }
             throw MediaError(.open, component: displayName, "the camera answered \(request.method) with \(reply.statusLine)")
         }
