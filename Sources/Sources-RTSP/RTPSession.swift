@@ -58,7 +58,6 @@ struct RTPSession {
     private var resynchronized = false
     private var batch = LiveInput.ReadBatching(enabled: true)
     private var pending: [MediaPacket] = []
-    private var readStarted: Int64 = 0
     private var lost = 0
     /// Bounds how long the session may go without a usable keyframe before it gives up.
     private var firstData: Int64?
@@ -109,10 +108,8 @@ struct RTPSession {
         let startupLimit = max(connection.timeout, .seconds(10))
         let startupNanoseconds = startupLimit.components.seconds * 1_000_000_000
         while true {
-            readStarted = MonotonicTime.nanoseconds()
             try connection.receive()
             let now = MonotonicTime.nanoseconds()
-            let blocked = now - readStarted
             while true {
                 let item: RTSPItem?
                 do {
@@ -139,20 +136,23 @@ struct RTPSession {
             if !begun, let firstData, now - firstData > startupNanoseconds {
                 throw NativeRTSPUnsupported(reason: "no keyframe whose parameters could be read within \(startupLimit)")
             }
-            // What this read gave goes to the hub as one batch, through the same batching as
-            // libavformat's reads (a nap once caught up, so the next read finds tens of ms).
-            // The last packet carries whether the read had to wait, so the batch ends with it.
-            var nap: UInt32?
-            for (position, packet) in pending.enumerated() {
-                let since = position == pending.count - 1 ? now - blocked : now
-                if let wait = try batch.add(packet, readSince: since, output: output) { nap = wait }
+            // Batching by the socket rather than by the read: a read that had to wait may bring
+            // only the first bytes of a frame, so "the read waited" (libavformat's path, one
+            // packet per read) is no sign of having caught up here. Once nothing more is waiting
+            // in the socket, what was read goes to the hub as one batch and the thread naps, so
+            // the next read finds tens of milliseconds of packets; before that, what was read is
+            // held (at most `ReadBatching`'s 40 ms).
+            for packet in pending {
+                _ = try batch.add(packet, readSince: now, output: output)
             }
             pending.removeAll(keepingCapacity: true)
+            let caughtUp = connection.waitingInSocket == 0
+            if caughtUp { try batch.flush(output: output) }
             if now >= nextKeepAlive {
                 connection.sendQuietly(keepAlive.request)
                 nextKeepAlive = now + keepAliveNanoseconds
             }
-            if let nap { usleep(nap) }
+            if caughtUp { usleep(LiveInput.ReadBatching.nap) }
         }
     }
 

@@ -168,6 +168,12 @@ final class RTSPConnection {
         }
     }
 
+    /// Bytes the socket holds that have not been read yet.
+    var waitingInSocket: Int32 {
+        var count: Int32 = 0
+        return ioctl(descriptor, UInt(FIONREAD), &count) == 0 ? count : 0
+    }
+
     /// Reads once (up to 64 KiB); throws on timeout, close or cancellation.
     func receive() throws {
         let count = reader.receive(from: descriptor)

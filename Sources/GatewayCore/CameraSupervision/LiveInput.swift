@@ -54,7 +54,7 @@ public enum LiveInput {
     public struct ReadBatching {
         static let blockedRead: Int64 = 2_000_000
         static let maximumHold: Int64 = 40_000_000
-        static let nap: UInt32 = 30_000
+        public static let nap: UInt32 = 30_000
         private var packets: [MediaPacket] = []
         private var started: Int64 = 0
         let enabled: Bool
