@@ -20,8 +20,15 @@ public final class RecorderSink: SinkAdapter, RecordingSwitch {
     /// takes the parts it still holds.
     private let readerSlot = ReaderSlot()
     let state: RecorderState
+    /// How often it takes its parts (`RecorderState.wakeInterval`; tests hold parts longer).
+    private let takeInterval: Duration
 
-    public init(configuration: Configuration, context: PluginContext, hub: StreamHub) throws {
+    public convenience init(configuration: Configuration, context: PluginContext, hub: StreamHub) throws {
+        try self.init(configuration: configuration, context: context, hub: hub, takeInterval: RecorderState.wakeInterval)
+    }
+
+    init(configuration: Configuration, context: PluginContext, hub: StreamHub, takeInterval: Duration) throws {
+        self.takeInterval = takeInterval
         self.hub = hub
         guard let storage = context.storage else { throw MediaError(.unsupported, component: context.id, "the recorder needs a storage backend") }
         let directory = (configuration.directory ?? context.dataDirectory + "/recordings") + "/" + context.id
@@ -65,7 +72,7 @@ public final class RecorderSink: SinkAdapter, RecordingSwitch {
         // demand itself, while it records. It writes about once a second, so it takes the parts
         // in batches, once a second: one wake-up instead of one per part.
         let reader = hub.fragmenter.fragments.subscribe(name: "recorder", capacity: 1024, demands: false, sink: true,
-                                                        wakeInterval: RecorderState.wakeInterval)
+                                                        wakeInterval: takeInterval)
         readerSlot.set(reader)
         while let batch = await reader.nextBatch() { await state.handle(batch) }
         // Stopping cancels this task; closing the segment (a storage update) must still happen,

@@ -4,13 +4,13 @@ import GatewayCore
 import JSON
 import SocketIO
 import Logging
-import Sinks
+@testable import Sinks
 import StorageSQLite
 import Testing
 
 @Suite struct RecorderTests {
     /// A recorder of camera `id` (segments of 600 s) on SQLite storage, and its hub.
-    private func recorder(_ id: String, partDuration: Double) async throws -> (RecorderSink, StreamHub, SQLiteStorage, Logger) {
+    private func recorder(_ id: String, partDuration: Double, takeInterval: Duration = .seconds(1)) async throws -> (RecorderSink, StreamHub, SQLiteStorage, Logger) {
         let storage = try await sqliteStorage()
         let logger = Logger(label: "test")
         let context = PluginContext(id: id, logger: logger, dataDirectory: TestMedia.temporaryPath(id),
@@ -19,7 +19,7 @@ import Testing
             ("segment_duration", .int(600)), ("part_duration", .double(partDuration)),
         ]))).value)
         let hub = StreamHub(cameraID: id)
-        return (try RecorderSink(configuration: configuration, context: context, hub: hub), hub, storage, logger)
+        return (try RecorderSink(configuration: configuration, context: context, hub: hub, takeInterval: takeInterval), hub, storage, logger)
     }
 
     @Test func aSourceReconnectStartsANewSegmentAndBothPlay() async throws {
@@ -52,10 +52,12 @@ import Testing
     }
 
     /// The recorder takes its parts once a second; turning recording off still writes every
-    /// part its reader holds, then the part in progress.
+    /// part its reader holds, then the part in progress. Here it takes them once a minute, so
+    /// the parts after the first are surely still held however slowly a busy run goes (with one
+    /// second, CI once took longer than that between publishing and looking).
     @Test func turningRecordingOffKeepsThePartsNotTakenYet() async throws {
         let (streams, packets) = try readAllPackets(try await TestMedia.clip())
-        let (recorder, hub, storage, logger) = try await recorder("rec-off", partDuration: 0.2)
+        let (recorder, hub, storage, logger) = try await recorder("rec-off", partDuration: 0.2, takeInterval: .seconds(60))
         let running = Task { try await recorder.run() }
         defer { running.cancel() }
         let fragmenting = Task { await hub.fragmenter.run(logger: logger) }
