@@ -72,7 +72,7 @@ import Testing
             let started = ContinuousClock.now
             bus.emit(GatewayEvent(name: "e\(index)"))
             // The stuck backend never returns: any bound well under forever tells waiting from not.
-            #expect(ContinuousClock.now - started < .seconds(1), "emitting never waits for a backend")
+            #expect(ContinuousClock.now - started < .seconds(5), "emitting never waits for a backend")
             // The healthy backend keeps up, whatever the stuck one does.
             #expect(try await eventually { healthy.received.withLock { $0.count } == index + 1 })
         }

@@ -29,7 +29,7 @@ import Testing
         }
         let (room, waited) = await waiter.value
         #expect(room == false)
-        #expect(waited < .seconds(5))
+        #expect(waited < .seconds(20))  // well under the 30 s timeout: the cancellation ended it
     }
 
     /// Messages posted in several batches reach the handler one at a time and in order, also

@@ -92,7 +92,8 @@ enum TestPostgres {
         await TestServers.expectUnreachable(storage, address: "127.0.0.1:1", secret: "s3cret-pw", within: .seconds(35))
         let before = ContinuousClock.now
         await #expect(throws: StorageError.self) { _ = try await storage.user(named: "olivia") }
-        #expect(ContinuousClock.now - before < .seconds(5))
+        // Fast against a hang (the 1 s query timeout, not TCP's minutes); CI load once made it 5.7 s.
+        #expect(ContinuousClock.now - before < .seconds(15))
         await storage.close()
     }
 
