@@ -46,9 +46,12 @@ import Testing
         let loop = server.next()
         try await Self.keepBusy(loop, milliseconds: 1_000)
         try await connection.writeAndFlush(ByteBuffer(string: "hello")).get()
-        // What a submitted task sees: the loop has not polled, the bytes are unread.
+        // What a submitted task sees: usually the loop has not polled and the bytes are unread.
+        // Not asserted: NIO polls between batches of 4,096 tasks (0.4 s of this chain), and under
+        // CI's load this task once came after such a poll. The barrier below must always read them.
         try await loop.submit {}.get()
-        #expect(reads.bytes.load(ordering: .sequentiallyConsistent) == 0)
+        let seenBySubmit = reads.bytes.load(ordering: .sequentiallyConsistent)
+        #expect(seenBySubmit == 0 || seenBySubmit == 5)
 
         try await Self.keepBusy(loop, milliseconds: 1_000)
         try await connection.writeAndFlush(ByteBuffer(string: "world")).get()
