@@ -320,9 +320,7 @@ def main():
                 if count == 0 and kind != args.kinds.split(",")[0]:
                     continue
                 if kind.startswith("rtsp"):
-                    source = {"type": "rtsp", "url": server.url}
-                    if kind == "rtsp-libavformat":
-                        source["client"] = "ffmpeg"
+                    source = {"type": "rtsp", "url": server.url, "client": "native" if kind == "rtsp" else "ffmpeg"}
                     input_args = ["-rtsp_transport", "tcp", "-i", server.url]
                 else:
                     source = {"type": "file", "path": media, "loop": True}
