@@ -62,6 +62,11 @@ final class NALDepacketizer {
 
     func seed(_ sets: [[UInt8]]) { seeded = sets }
 
+    /// The parameter sets to open the stream with: the SDP's, else those seen in-band.
+    var extradata: [UInt8] {
+        seeded.isEmpty ? inBandExtradata : seeded.flatMap { [0, 0, 0, 1] + $0 }
+    }
+
     private func type(of header: UInt8) -> Int { isHEVC ? Int(header >> 1) & 0x3F : Int(header & 0x1F) }
     private func isKeyframe(_ type: Int) -> Bool { isHEVC ? (16...21).contains(type) : type == 5 }
     private func isParameterSet(_ type: Int) -> Bool { isHEVC ? (32...34).contains(type) : type == 7 || type == 8 }

@@ -271,10 +271,3 @@ struct RTPSession {
         audio.offset = audioOffset - audio.timeBase.ticks(seconds: error)
     }
 }
-
-extension NALDepacketizer {
-    /// The parameter sets to open the stream with: the SDP's, else those seen in-band.
-    var extradata: [UInt8] {
-        seeded.isEmpty ? inBandExtradata : seeded.flatMap { [0, 0, 0, 1] + $0 }
-    }
-}

@@ -51,8 +51,6 @@ struct RTSPReader {
         buffer = [UInt8](repeating: 0, count: capacity)
     }
 
-    var buffered: Int { end - start }
-
     /// Reads once from `descriptor` into the free end of the buffer (moving what is left to the
     /// front first when needed). Returns the bytes read (0: the peer closed) or -1 with errno set.
     mutating func receive(from descriptor: Int32) -> Int {
