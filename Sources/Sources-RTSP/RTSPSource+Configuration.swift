@@ -3,10 +3,9 @@ import GatewayCore
 extension RTSPSource {
     public struct Configuration: Decodable, Sendable {
         public enum Transport: String, ConfigEnum, Sendable { case tcp, udp, auto }
-        /// Who reads the camera: `native`, the gateway's own client over TCP (libavformat for
-        /// UDP, RTSPS and what the native client does not read); `auto` and `ffmpeg`, libavformat
-        /// (`auto` becomes `native` once a new viewer's first fragment is as quick with it: see
-        /// docs/sources.md).
+        /// Who reads the camera: `auto` (the default) and `native`, the gateway's own client over
+        /// TCP (libavformat for UDP, RTSPS and what the native client does not read); `ffmpeg`,
+        /// libavformat always.
         public enum Client: String, ConfigEnum, Sendable { case auto, native, ffmpeg }
 
         /// `rtsp://[user:pass@]host[:port]/path` (or `rtsps://`). Required.
@@ -44,7 +43,7 @@ extension RTSPSource {
 
 extension RTSPSource.Configuration: LiveURLConfiguration {
     /// Whether the gateway's own client tries the camera first.
-    var usesNativeClient: Bool { client == .native && transport != .udp && url.hasPrefix("rtsp://") }
+    var usesNativeClient: Bool { client != .ffmpeg && transport != .udp && url.hasPrefix("rtsp://") }
 
     public var demuxerOptions: Demuxer.Options {
         var options: [String: String] = [

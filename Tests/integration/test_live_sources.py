@@ -68,13 +68,13 @@ def live(servers):
         "auth": {"jwt_secret": "integration-secret-0123456789abcdef0123", "bcrypt_cost": 4},
         "users": [{"username": u, "password": password(u), "role": "admin" if u == "admin" else "user"} for u in ("admin", "olivia")],
         "cameras": [
-            camera("rtsp264", {"type": "rtsp", "url": started["h264"].url, "timeout": 3, "client": "native"}, WITH_MJPEG),
-            camera("rtsp265", {"type": "rtsp", "url": started["h265"].url, "transport": "auto", "client": "native"}),
-            camera("rtspg711", {"type": "rtsp", "url": started["g711"].url, "client": "native"}),
-            camera("flappy", {"type": "rtsp", "url": started["flappy"].url, "timeout": 2, "client": "native"}),
+            camera("rtsp264", {"type": "rtsp", "url": started["h264"].url, "timeout": 3}, WITH_MJPEG),
+            camera("rtsp265", {"type": "rtsp", "url": started["h265"].url, "transport": "auto"}),
+            camera("rtspg711", {"type": "rtsp", "url": started["g711"].url}),
+            camera("flappy", {"type": "rtsp", "url": started["flappy"].url, "timeout": 2}),
             camera("lossy", {"type": "rtsp", "url": started["lossy"].url, "transport": "udp"}),
-            camera("wrongpass", {"type": "rtsp", "url": started["locked"].url, "user": "viewer", "password": "not-" + RTSP_PASSWORD, "client": "native"}),
-            camera("rightpass", {"type": "rtsp", "url": started["locked"].url.replace("rtsp://", f"rtsp://viewer:{RTSP_PASSWORD}@"), "client": "native"}),
+            camera("wrongpass", {"type": "rtsp", "url": started["locked"].url, "user": "viewer", "password": "not-" + RTSP_PASSWORD}),
+            camera("rightpass", {"type": "rtsp", "url": started["locked"].url.replace("rtsp://", f"rtsp://viewer:{RTSP_PASSWORD}@")}),
             camera("digest", {"type": "rtsp", "url": started["digest"].url, "user": "viewer", "password": RTSP_PASSWORD, "client": "native"}),
             camera("rtspffmpeg", {"type": "rtsp", "url": started["h264"].url, "client": "ffmpeg"}),
             camera("mjpeg", {"type": "http", "url": started["mjpeg"].url, "format": "mjpeg", "transcode": {"width": 320}}, WITH_MJPEG),
@@ -188,8 +188,8 @@ def agents_of(live, name):
 
 
 def test_rtsp_over_tcp_is_read_by_the_gateway_own_client_and_the_rest_by_libavformat(live):
-    """RTP over TCP with `client: native` is read by the gateway's own RTSP client, Digest
-    authentication included; UDP and `client: ffmpeg` go through libavformat. The servers note
+    """RTP over TCP is read by the gateway's own RTSP client by default (and with `client:
+    native`), Digest authentication included; UDP and `client: ffmpeg` go through libavformat. The servers note
     each DESCRIBE's User-Agent."""
     for camera_id in ("rtsp264", "rtsp265", "rtspg711", "rightpass", "digest", "rtspffmpeg", "lossy"):
         wait_for(live, camera_id, lambda c: c["state"] == "online")
