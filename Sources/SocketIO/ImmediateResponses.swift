@@ -1,80 +1,260 @@
+import Glibc
 import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
 import NIOCore
 import NIOHTTPTypes
 
-/// A response made in full on the connection's event loop.
-public struct ImmediateResponse: Sendable {
-    public var head: HTTPResponse
-    public var body: ByteBuffer
+/// A plain request the immediate path may answer: a GET over HTTP/1.1 with no body, no
+/// credentials in headers, no `Origin`, `Range`, `Upgrade` or `Connection` but `keep-alive`.
+public struct ImmediateRequest: Sendable {
+    /// The request target as sent (`/path?query`).
+    public var target: String
+    public var acceptEncoding: String?
 
-    public init(head: HTTPResponse, body: ByteBuffer) {
-        self.head = head
-        self.body = body
+    public init(target: String, acceptEncoding: String? = nil) {
+        self.target = target
+        self.acceptEncoding = acceptEncoding
     }
 }
 
-/// Answers some requests on the connection's event loop, before they reach the router: those
-/// `answer` can answer at once from what it has at hand (see `docs/hls.md`, "Serving"). Every
-/// other request — and every request that follows one still being answered by the router, so
-/// that responses keep their order — goes on unchanged.
+/// A response made in full on the connection's event loop: the head and the body's buffers,
+/// written one after the other (shared, never copied).
+public struct ImmediateResponse: Sendable {
+    public var head: HTTPResponse
+    public var body: [ByteBuffer]
+
+    public init(head: HTTPResponse, body: [ByteBuffer]) {
+        self.head = head
+        self.body = body
+    }
+
+    public init(head: HTTPResponse, body: ByteBuffer) {
+        self.init(head: head, body: [body])
+    }
+
+    /// The status line and the fields, with `Content-Length` of the body.
+    func encodedHead(allocator: ByteBufferAllocator) -> ByteBuffer {
+        let length = body.reduce(0) { $0 + $1.readableBytes }
+        var buffer = allocator.buffer(capacity: 256)
+        buffer.writeString("HTTP/1.1 \(head.status.code) \(head.status.reasonPhrase)\r\n")
+        for field in head.headerFields where field.name != .contentLength && field.name != .transferEncoding {
+            buffer.writeString(field.name.rawName)
+            buffer.writeStaticString(": ")
+            buffer.writeString(field.value)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("Content-Length: ")
+        buffer.writeString(String(length))
+        buffer.writeStaticString("\r\n\r\n")
+        return buffer
+    }
+}
+
+/// Answers some requests on the connection's event loop from their bytes, before the HTTP codec
+/// and the router: those `answer` can answer at once from what it has at hand (see `docs/hls.md`,
+/// "Serving"). It sits first in the pipeline and reads each request's head itself (linear,
+/// bounded to 8 KiB); every other request goes on to the codec unchanged, and so does every
+/// request that follows one the router has not answered yet, so responses keep their order.
 ///
-/// Only plain requests qualify: a GET with no body, no `Upgrade`, `Origin`, `Authorization` or
-/// `Cookie` field and no `Connection` but `keep-alive` (those need the router's middleware:
-/// closing, WebSocket upgrades, CORS, account credentials).
-final class ImmediateResponses: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+/// It only ever hands the codec whole requests that have no body (no `Content-Length`,
+/// `Transfer-Encoding`, `Expect` or `Upgrade`), so the codec is always between requests when the
+/// next one may be answered here. At the first request that is not like that (a body, an upgrade,
+/// anything it cannot read exactly as the codec would), it hands over everything from there on
+/// and leaves the pipeline.
+final class ImmediateResponses: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
-    private let answer: @Sendable (HTTPRequest) -> ImmediateResponse?
-    /// Requests passed on whose response has not ended yet.
-    private var passedOn = 0
-    /// The parts of the current request go on (it was passed on).
-    private var passing = true
-    /// The answer to the current request, written when its end arrives.
-    private var answered: ImmediateResponse?
+    static let maximumHead = 8192
 
-    init(answer: @escaping @Sendable (HTTPRequest) -> ImmediateResponse?) {
+    private let answer: @Sendable (ImmediateRequest) -> ImmediateResponse?
+    /// Requests handed to the codec whose response has not ended yet (`RoutedResponses` counts
+    /// the ends).
+    var routed = 0
+    /// The start of a request whose head has not all arrived.
+    private var pending: ByteBuffer?
+    private var leaving = false
+
+    init(answer: @escaping @Sendable (ImmediateRequest) -> ImmediateResponse?) {
         self.answer = answer
     }
 
-    static let refusedFields: [HTTPField.Name] = [.upgrade, .origin, .authorization, .cookie, .contentLength,
-                                                  .transferEncoding, LateWebSocketUpgrade.markerField]
-
-    static func qualifies(_ head: HTTPRequest) -> Bool {
-        guard head.method == .get, !refusedFields.contains(where: { head.headerFields[$0] != nil }) else { return false }
-        return head.headerFields[values: .connection].allSatisfy { value in
-            value.split(separator: ",").allSatisfy { $0.trimmingCharacters(in: .whitespaces).lowercased() == "keep-alive" }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !leaving else { return context.fireChannelRead(data) }
+        var buffer = unwrapInboundIn(data)
+        if var earlier = pending.take() {
+            earlier.writeBuffer(&buffer)
+            buffer = earlier
         }
+        var wrote = false
+        while buffer.readableBytes > 0 {
+            switch PlainRequestHead.read(buffer) {
+            case .incomplete:
+                pending = buffer
+                buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
+            case .other:
+                leave(context: context, rest: buffer)
+                buffer.clear()
+            case .plain(let length, let request):
+                if routed == 0, let request, let response = answer(request) {
+                    buffer.moveReaderIndex(forwardBy: length)
+                    context.write(wrapOutboundOut(response.encodedHead(allocator: context.channel.allocator)), promise: nil)
+                    for part in response.body where part.readableBytes > 0 { context.write(wrapOutboundOut(part), promise: nil) }
+                    wrote = true
+                } else {
+                    routed += 1
+                    context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: length)!))
+                }
+            }
+        }
+        if wrote { context.flush() }
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            if passedOn == 0, Self.qualifies(head), let response = answer(head) {
-                answered = response
-                passing = false
-                return
-            }
-            passing = true
-            passedOn += 1
-            context.fireChannelRead(data)
-        case .body:
-            // A GET without Content-Length or Transfer-Encoding has no body; anything else went on.
-            if passing { context.fireChannelRead(data) }
-        case .end:
-            guard !passing, let response = answered else { return context.fireChannelRead(data) }
-            answered = nil
-            passing = true
-            context.write(wrapOutboundOut(.head(response.head)), promise: nil)
-            context.write(wrapOutboundOut(.body(response.body)), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        }
+    /// Everything from here on is the codec's.
+    private func leave(context: ChannelHandlerContext, rest: ByteBuffer) {
+        leaving = true
+        context.fireChannelRead(wrapInboundOut(rest))
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+}
+
+/// After the codec: counts the ends of the responses to requests `ImmediateResponses` handed on.
+final class RoutedResponses: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private var front: ImmediateResponses?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        front = try? context.pipeline.syncOperations.handler(type: ImmediateResponses.self)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data), passedOn > 0 { passedOn -= 1 }
+        if case .end = unwrapOutboundIn(data), let front, front.routed > 0 { front.routed -= 1 }
         context.write(data, promise: promise)
+    }
+}
+
+/// Reads one request head from raw bytes the way it must be read to be answered here: strict
+/// CRLF lines, token field names, no folding. Anything else is `.other` and goes to the codec.
+enum PlainRequestHead: Equatable {
+    /// The head has not all arrived (and is still under the bound).
+    case incomplete
+    /// A request with no body, `length` bytes; `request` when the immediate path may look at it.
+    case plain(length: Int, request: ImmediateRequest?)
+    /// Not one this path reads: the codec takes it and everything after it.
+    case other
+
+    static func read(_ buffer: ByteBuffer) -> PlainRequestHead {
+        buffer.withUnsafeReadableBytes { bytes in
+            let limit = min(bytes.count, ImmediateResponses.maximumHead)
+            guard let base = bytes.baseAddress, limit > 0 else { return .incomplete }
+            // The blank line: each CR found with memchr, then the three bytes after it.
+            var offset = 0
+            var headLength: Int?
+            while offset + 4 <= limit, let found = memchr(base + offset, Int32(UInt8(ascii: "\r")), limit - offset - 3) {
+                let at = base.distance(to: UnsafeRawPointer(found))
+                if bytes[at + 1] == UInt8(ascii: "\n"), bytes[at + 2] == UInt8(ascii: "\r"), bytes[at + 3] == UInt8(ascii: "\n") {
+                    headLength = at + 4
+                    break
+                }
+                offset = at + 1
+            }
+            guard let headLength else {
+                return bytes.count >= ImmediateResponses.maximumHead ? .other : .incomplete
+            }
+            return parse(UnsafeRawBufferPointer(rebasing: bytes[0..<headLength]))
+        }
+    }
+
+    /// `head` ends with CRLF CRLF.
+    static func parse(_ head: UnsafeRawBufferPointer) -> PlainRequestHead {
+        var lines: [Range<Int>] = []
+        var start = 0
+        var index = 0
+        while index < head.count {
+            switch head[index] {
+            case UInt8(ascii: "\r"):
+                guard index + 1 < head.count, head[index + 1] == UInt8(ascii: "\n") else { return .other }
+                lines.append(start..<index)
+                index += 2
+                start = index
+                continue
+            case UInt8(ascii: "\n"), 0: return .other
+            default: index += 1
+            }
+        }
+        // The last line is the empty one that ends the head.
+        guard lines.count >= 2, lines.last!.isEmpty else { return .other }
+        let requestLine = head[lines[0]]
+        let words = requestLine.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+        guard words.count == 3, !words[0].isEmpty, words[0].allSatisfy(isToken), !words[1].isEmpty,
+              words[1].allSatisfy({ $0 > 0x20 && $0 < 0x7f }), words[2].starts(with: "HTTP/1.".utf8), words[2].count == 8 else { return .other }
+        var candidate = words[0].elementsEqual("GET".utf8) && words[2].elementsEqual("HTTP/1.1".utf8)
+        var acceptEncoding: String?
+        for line in lines[1..<(lines.count - 1)] {
+            let field = head[line]
+            guard let colon = field.firstIndex(of: UInt8(ascii: ":")), colon > field.startIndex,
+                  field[field.startIndex..<colon].allSatisfy(isToken) else { return .other }
+            let name = field[field.startIndex..<colon]
+            let value = trimmed(field[(colon + 1)...])
+            func named(_ lowercase: String) -> Bool {
+                name.count == lowercase.utf8.count && zip(name, lowercase.utf8).allSatisfy { $0 | 0x20 == $1 || $0 == $1 }
+            }
+            if named("content-length") || named("transfer-encoding") || named("upgrade") || named("expect") { return .other }
+            if named("origin") || named("authorization") || named("cookie") || named("range") || named("x-gateway-late-upgrade") {
+                candidate = false
+            } else if named("connection") {
+                let tokens = value.split(separator: UInt8(ascii: ","))
+                if !tokens.allSatisfy({ token in
+                    let word = trimmed(token)
+                    return word.count == 10 && zip(word, "keep-alive".utf8).allSatisfy { $0 | 0x20 == $1 || $0 == $1 }
+                }) { candidate = false }
+            } else if named("accept-encoding") {
+                acceptEncoding = (acceptEncoding.map { $0 + ", " } ?? "") + String(decoding: value, as: UTF8.self)
+            }
+        }
+        let request = candidate ? ImmediateRequest(target: String(decoding: words[1], as: UTF8.self), acceptEncoding: acceptEncoding) : nil
+        return .plain(length: head.count, request: request)
+    }
+
+    private static func isToken(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+             UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"): true
+        default: false
+        }
+    }
+
+    private static func trimmed(_ bytes: UnsafeRawBufferPointer.SubSequence) -> UnsafeRawBufferPointer.SubSequence {
+        let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let first = bytes.firstIndex(where: { !isSpace($0) }), let last = bytes.lastIndex(where: { !isSpace($0) }) else {
+            return bytes[bytes.startIndex..<bytes.startIndex]
+        }
+        return bytes[first...last]
+    }
+}
+
+extension ImmediateRequest: Equatable {}
+
+/// A server child channel whose connections get `ImmediateResponses` first in the pipeline.
+struct ImmediateChannel<Inner: ServerChildChannel>: ServerChildChannel {
+    typealias Value = Inner.Value
+    let inner: Inner
+    let answer: @Sendable (ImmediateRequest) -> ImmediateResponse?
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(ImmediateResponses(answer: answer))
+        }.flatMap { inner.setup(channel: channel, logger: logger) }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
     }
 }

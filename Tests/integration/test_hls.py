@@ -9,6 +9,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
+from conftest import password
+
 # FFmpeg 5.1's HLS demuxer re-reads the EXT-X-MAP init segment after each playlist reload of a
 # live fMP4 stream and the mp4 demuxer then notes the repeated moov; it does so with ffmpeg's own
 # live fMP4 HLS output too, so these two lines are not counted as warnings.
@@ -187,6 +189,44 @@ def test_a_players_repeated_requests_are_answered_at_once_alike_and_in_order(gat
     assert (status1, headers1["content-type"]) == (200, "application/vnd.apple.mpegurl"), body1
     assert body1.startswith(b"#EXTM3U") and any(s["uri"].startswith(f"seg-{msn}.") for s in parse(body1.decode())["segments"])
     assert (status2, headers2["content-type"], body2) == (200, "video/iso.segment", fetched[0].content)
+
+
+def test_answers_at_once_share_a_connection_with_bodies_split_heads_and_the_router(gateway):
+    """The immediate path reads requests off the connection before the HTTP codec: a head split
+    across writes is answered once whole; a request with a body, and everything after it on that
+    connection, goes to the router, in order."""
+    url = start(gateway, "hlsplain", "oscar")
+    query = urlparse(url).query
+    segment_uri = parse(requests.get(url).text)["segments"][-1]["uri"]
+    expected = requests.get(f"{gateway.base}/hls/hlsplain/{segment_uri}").content
+    request = f"GET /hls/hlsplain/{segment_uri} HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n".encode()
+    login = b'{"username": "oscar", "password": "%s"}' % password("oscar").encode()
+    before = immediate_count(gateway, "hlsplain")
+    target = urlparse(url)
+    with socket.create_connection((target.hostname, target.port), timeout=20) as connection:
+        # One request in three writes, then three back to back.
+        for piece in (request[:7], request[7:40], request[40:]):
+            connection.sendall(piece)
+            time.sleep(0.05)
+        connection.sendall(request * 3)
+        responses = read_responses(connection, 4)
+        assert [(status, body) for status, _, body in responses] == [(200, expected)] * 4
+        assert immediate_count(gateway, "hlsplain") - before >= 4
+        # A body (the login), with segment requests before and after it on the same connection.
+        connection.sendall(request + b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           + b"Content-Length: %d\r\n\r\n" % len(login) + login + request)
+        (status1, _, body1), (status2, headers2, body2), (status3, _, body3) = read_responses(connection, 3)
+    assert (status1, body1, status3, body3) == (200, expected, 200, expected)
+    assert status2 == 200 and b'"token"' in body2, body2
+    # A head past the codec's limit (80 KiB) is the codec's, which drops it: never answered.
+    with socket.create_connection((target.hostname, target.port), timeout=3) as connection:
+        connection.sendall(b"GET /hls/hlsplain/" + segment_uri.encode() + b" HTTP/1.1\r\nX-Long: " + b"a" * 100000 + b"\r\n\r\n")
+        try:
+            reply = connection.recv(65536)
+        except TimeoutError:
+            reply = b""
+    assert not reply.startswith(b"HTTP/1.1 2"), reply[:100]
+    assert requests.get(url).status_code == 200
 
 
 def test_segments_have_types_ranges_head_and_cache_headers(gateway):

@@ -115,10 +115,9 @@ struct HLSRoutes {
     /// made on the connection's event loop without a task (`ImmediateResponses`); nil otherwise,
     /// and the request takes the router's path, which settles those things again. Only a stream
     /// token in the query (what players use) and only GETs without a range or a blocking reload.
-    func immediate(_ head: HTTPRequest) -> ImmediateResponse? {
-        guard let target = head.path, let (cameraID, file, token) = Self.mediaTarget(target),
+    func immediate(_ request: ImmediateRequest) -> ImmediateResponse? {
+        guard let (cameraID, file, token) = Self.mediaTarget(request.target),
               let (principal, _) = access.recent.known(streamToken: token, subject: cameraID, action: .view),
-              head.headerFields[.range] == nil,
               let provider = manager.sink(of: cameraID, as: (any HLSProvider).self),
               let answer = provider.immediate(player: principal.username, file: file) else { return nil }
         var headers: HTTPFields
@@ -127,7 +126,7 @@ struct HLSRoutes {
         case .playlist(let rendered):
             if let state = manager.pipeline(id: cameraID)?.supervisor.currentStatus.state, state == .reconnecting || state == .offline { return nil }
             guard let live = streamTokens.liveToken(userID: principal.userID, cameraID: cameraID) else { return nil }
-            (headers, body) = Self.playlist(rendered.with(query: "?token=" + live), acceptEncoding: head.headerFields[.acceptEncoding])
+            (headers, body) = Self.playlist(rendered.with(query: "?token=" + live), acceptEncoding: request.acceptEncoding)
         case .resource(let resource):
             (headers, body) = RangeResponse.whole(resource.chunks, contentType: resource.contentType)
             headers[.cacheControl] = Self.segmentCaching
