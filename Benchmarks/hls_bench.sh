@@ -34,6 +34,8 @@ curl -s "$playlist" > "$work/index.m3u8"
 segment=$(grep '^seg-' "$work/index.m3u8" | tail -1)
 curl -s "$base/hls/bench/$segment" > "$work/seg.m4s"
 
+# nginx's workers run as nobody: mktemp's directory is 0700, and they would answer 403s.
+chmod 755 "$work"
 mkdir -p "$work/www"
 cp "$work/index.m3u8" "$work/www/index.m3u8"
 cp "$work/seg.m4s" "$work/www/seg.m4s"
@@ -51,14 +53,30 @@ CONF
 nginx -c "$work/nginx.conf" -g 'daemon on;'
 sleep 0.5
 
-rate() { wrk -t2 -c64 -d8s "$1" 2>/dev/null | awk '/Requests\/sec/ { printf "%.0f", $2 }'; }
+# Requests per second; a run with any answer but 2xx is refused (a 403 or an evicted segment's
+# 404 is not what is measured), except where a 404 is what is asked for.
+rate() {
+  local out
+  out=$(wrk -t2 -c64 -d8s "$@" 2>/dev/null)
+  if [ "${expect_404:-}" != 1 ] && echo "$out" | grep -q "Non-2xx"; then
+    echo "hls_bench: answers other than 2xx from ${*: -1}: $(echo "$out" | grep Non-2xx)" >&2
+    exit 1
+  fi
+  echo "$out" | awk '/Requests\/sec/ { printf "%.0f", $2 }'
+}
+# The newest segment, fetched just before its run: an older one leaves the window during it.
+newest() { curl -s "$playlist" | grep '^seg-' | tail -1; }
+for url in http://127.0.0.1:18081/index.m3u8 http://127.0.0.1:18081/seg.m4s; do
+  code=$(curl -s -o /dev/null -w "%{http_code}" "$url")
+  [ "$code" = 200 ] || { echo "hls_bench: nginx answers $code for $url" >&2; exit 1; }
+done
 gateway_playlist=$(rate "$playlist")
-gateway_segment=$(rate "$base/hls/bench/$segment")
+gateway_segment=$(rate "$base/hls/bench/$(newest)")
 # The same requests through the router: an Origin field keeps them off the immediate path (CORS is the router's).
-routed() { wrk -t2 -c64 -d8s -H "Origin: http://bench.example" "$1" 2>/dev/null | awk '/Requests\/sec/ { printf "%.0f", $2 }'; }
+routed() { rate -H "Origin: http://bench.example" "$1"; }
 routed_playlist=$(routed "$playlist")
-routed_segment=$(routed "$base/hls/bench/$segment")
-floor=$(rate "$base/no-such-route")
+routed_segment=$(routed "$base/hls/bench/$(newest)")
+floor=$(expect_404=1 rate "$base/no-such-route")
 nginx_playlist=$(rate "http://127.0.0.1:18081/index.m3u8")
 nginx_segment=$(rate "http://127.0.0.1:18081/seg.m4s")
 size=$(stat -c %s "$work/seg.m4s")

@@ -32,6 +32,7 @@ public final class GatewayRuntime: Sendable {
     /// HLS players and video downloads, as viewing sessions.
     let requestSessions: RequestSessions
     let hlsCounters = HLSCounters()
+    let hlsBuffers = ResourceBuffers()
     /// Video uploads and their processing.
     public let uploads: Uploads
     /// Recording playbacks running now (stitched ranges, Socket.IO `playVideo`), bounded.
@@ -221,7 +222,7 @@ public final class GatewayRuntime: Sendable {
 
     var hlsRoutes: HLSRoutes {
         HLSRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager, metrics: metricsFactory, sessions: requestSessions,
-                  counters: hlsCounters)
+                  counters: hlsCounters, buffers: hlsBuffers)
     }
 
     var liveWebSocket: LiveWebSocketEndpoint {

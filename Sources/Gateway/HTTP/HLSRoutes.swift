@@ -21,6 +21,8 @@ struct HLSRoutes {
     let sessions: RequestSessions
     /// Per-camera counters, made once (not looked up by label on every request).
     let counters: HLSCounters
+    /// Resources several players fetch, as buffers every response shares.
+    let buffers: ResourceBuffers
 
     func register(on router: Router<GatewayRequestContext>) {
         let media = router.group().add(middleware: CredentialAuthenticator(check: CredentialCheck(users: users, streamTokens: streamTokens, recent: access.recent),
@@ -72,7 +74,9 @@ struct HLSRoutes {
             guard file.hasSuffix(".m4s") || file.hasSuffix(".mp4"), let resource = await provider.resource(named: file) else {
                 throw GatewayError.notFound("no \(file) in this stream")
             }
-            response = RangeResponse.make(resource.chunks, contentType: resource.contentType, request: request)
+            response = request.headers[.range] == nil
+                ? RangeResponse.whole(buffers.buffer(for: resource), contentType: resource.contentType)
+                : RangeResponse.make(resource.chunks, contentType: resource.contentType, request: request)
             response.headers[.cacheControl] = Self.segmentCaching
         }
         let bytes = response.headers[.contentLength].flatMap(Int.init) ?? 0
@@ -128,7 +132,8 @@ struct HLSRoutes {
             guard let live = streamTokens.liveToken(userID: principal.userID, cameraID: cameraID) else { return nil }
             (headers, body) = Self.playlist(rendered.with(query: "?token=" + live), acceptEncoding: request.acceptEncoding)
         case .resource(let resource):
-            (headers, body) = RangeResponse.whole(resource.chunks, contentType: resource.contentType)
+            body = buffers.buffer(for: resource)
+            headers = RangeResponse.headers(contentType: resource.contentType, size: body.readableBytes)
             headers[.cacheControl] = Self.segmentCaching
         }
         served(cameraID: cameraID, player: principal.username, bytes: body.readableBytes, immediately: true)
@@ -222,16 +227,25 @@ enum RangeResponse {
     /// The headers and body of all of `chunks` (a 200).
     static func whole(_ chunks: [[UInt8]], contentType: String) -> (HTTPFields, ByteBuffer) {
         let size = chunks.reduce(0) { $0 + $1.count }
+        return (headers(contentType: contentType, size: size), buffer(chunks, size: size))
+    }
+
+    /// A 200 of `body`, whole.
+    static func whole(_ body: ByteBuffer, contentType: String) -> Response {
+        Response(status: .ok, headers: headers(contentType: contentType, size: body.readableBytes), body: ResponseBody(byteBuffer: body))
+    }
+
+    static func headers(contentType: String, size: Int) -> HTTPFields {
         var headers = HTTPFields()
         headers[.contentType] = contentType
         headers[.acceptRanges] = "bytes"
         headers[.contentLength] = String(size)
-        return (headers, buffer(chunks, size: size))
+        return headers
     }
 
     /// One buffer, written at once: a segment's parts are copied into it back to back (the one
     /// copy NIO needs anyway), rather than written one by one.
-    private static func buffer<Chunk: Collection<UInt8> & Sendable>(_ chunks: [Chunk], size: Int) -> ByteBuffer {
+    static func buffer<Chunk: Collection<UInt8> & Sendable>(_ chunks: [Chunk], size: Int) -> ByteBuffer {
         if chunks.count == 1 { return ByteBuffer(bytes: chunks[0]) }
         var buffer = ByteBufferAllocator().buffer(capacity: size)
         for chunk in chunks { buffer.writeBytes(chunk) }

@@ -38,10 +38,14 @@ public enum HLSImmediate: Sendable {
 public struct HLSResource: Sendable {
     public let chunks: [[UInt8]]
     public let contentType: String
+    /// Names these very bytes for the life of the process (a segment name comes back after a
+    /// restart of the muxer; this does not); 0 when unknown (read from disk).
+    public let identity: UInt64
 
-    public init(chunks: [[UInt8]], contentType: String) {
+    public init(chunks: [[UInt8]], contentType: String, identity: UInt64 = 0) {
         self.chunks = chunks
         self.contentType = contentType
+        self.identity = identity
     }
 
     public var count: Int { chunks.reduce(0) { $0 + $1.count } }

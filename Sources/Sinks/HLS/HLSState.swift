@@ -55,7 +55,7 @@ actor HLSState {
     // cooperative pool, in the order asked: a read queued after a write finds the file.
 
     private func put(_ name: String, _ bytes: [[UInt8]]) {
-        guard let directory else { shared.contents.withLock { $0.store[name] = bytes }; return }
+        guard let directory else { shared.contents.withLock { $0.store[name] = HLSShared.Stored(bytes) }; return }
         onDisk.insert(name)
         io.submit { [self] in
             do {
@@ -70,7 +70,7 @@ actor HLSState {
     /// A segment that could not be written is served from memory rather than lost.
     private func keepInMemory(_ name: String, _ bytes: [[UInt8]]) {
         guard onDisk.remove(name) != nil else { return }  // dropped meanwhile
-        shared.contents.withLock { $0.store[name] = bytes }
+        shared.contents.withLock { $0.store[name] = HLSShared.Stored(bytes) }
     }
 
     private func drop(_ name: String) {
@@ -80,10 +80,10 @@ actor HLSState {
 
     private func has(_ name: String) -> Bool { shared.contents.withLock { $0.store[name] != nil } || onDisk.contains(name) }
 
-    private func bytes(_ name: String) async -> [[UInt8]]? {
-        if let bytes = shared.contents.withLock({ $0.store[name] }) { return bytes }
+    private func stored(_ name: String) async -> HLSShared.Stored? {
+        if let stored = shared.contents.withLock({ $0.store[name] }) { return stored }
         guard let directory, onDisk.contains(name) else { return nil }
-        return try? await io.perform { [try FileIO.read(directory + "/" + name)] }
+        return try? await io.perform { HLSShared.Stored([try FileIO.read(directory + "/" + name)], identity: 0) }
     }
 
     private var allNames: [String] { shared.contents.withLock { Array($0.store.keys) } + Array(onDisk) }
@@ -237,8 +237,7 @@ actor HLSState {
                 _ = await wait(timeout: max(playlist.partTarget * 4, 1)) { $0.has(name) || $0.playlist == nil }
             }
         }
-        guard let bytes = await bytes(name) else { return nil }
-        return HLSResource(chunks: bytes, contentType: HLSShared.contentType(of: name))
+        return await stored(name).map { $0.resource(contentType: HLSShared.contentType(of: name)) }
     }
 
     // MARK: Waiting
@@ -279,7 +278,7 @@ final class HLSShared: Sendable {
         /// Bytes by name (memory storage). A segment is the arrays of its parts: parts and
         /// segments share their bytes (each array exactly the size of its part; a NIO
         /// ByteBuffer would round every part up to a power of two).
-        var store: [String: [[UInt8]]] = [:]
+        var store: [String: Stored] = [:]
         /// The current playlist, rendered at the first request after it changed.
         var rendered: RenderedPlaylist?
         /// Player → when `touch` let them through (monotonic nanoseconds).
@@ -290,6 +289,22 @@ final class HLSShared: Sendable {
     static let recent: Int64 = 1_000_000_000
     let contents = Mutex(Contents())
 
+    /// A resource's bytes and their identity (`HLSResource.identity`).
+    struct Stored: Sendable {
+        static let identities = Atomic<UInt64>(0)
+        let chunks: [[UInt8]]
+        let identity: UInt64
+
+        init(_ chunks: [[UInt8]], identity: UInt64? = nil) {
+            self.chunks = chunks
+            self.identity = identity ?? Self.identities.add(1, ordering: .relaxed).newValue
+        }
+
+        func resource(contentType: String) -> HLSResource {
+            HLSResource(chunks: chunks, contentType: contentType, identity: identity)
+        }
+    }
+
     static func contentType(of name: String) -> String { name.hasPrefix("init-") ? "video/mp4" : "video/iso.segment" }
 
     func immediate(player: String, file: String) -> HLSImmediate? {
@@ -297,7 +312,7 @@ final class HLSShared: Sendable {
         return contents.withLock { contents -> HLSImmediate? in
             guard let served = contents.served[player], now - served < Self.recent else { return nil }
             if file == "index.m3u8" { return contents.rendered.map { .playlist($0) } }
-            return contents.store[file].map { .resource(HLSResource(chunks: $0, contentType: Self.contentType(of: file))) }
+            return contents.store[file].map { .resource($0.resource(contentType: Self.contentType(of: file))) }
         }
     }
 }
