@@ -146,6 +146,16 @@ def gateway_run(binary, cameras, warmup, window):
         if process.poll() is not None:
             sys.exit("the gateway died during the warm-up")
         dropped_before = sum(c.get("dropped_packets", 0) for c in health())
+        # CAMERAS_PERF=FILE: a call-graph profile of the gateway over the window (`perf report -i FILE`);
+        # CAMERAS_PERF_DWARF=1 unwinds with DWARF (through libraries built without frame pointers).
+        if os.environ.get("CAMERAS_PERF"):
+            graph = ["--call-graph", "dwarf,16384"] if os.environ.get("CAMERAS_PERF_DWARF") else ["-g"]
+            if os.environ.get("CAMERAS_PERF_STAT"):  # counts instead: page faults, context switches
+                subprocess.Popen(["perf", "stat", "-e", "page-faults,context-switches,task-clock", "-o", os.environ["CAMERAS_PERF"],
+                                  "-p", str(process.pid), "--", "sleep", str(window)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            else:
+                subprocess.Popen(["perf", "record", *graph, "-q", "-o", os.environ["CAMERAS_PERF"], "-p", str(process.pid), "--", "sleep", str(window)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         start, began = cpu_seconds(process.pid), time.time()
         worst = 0.0
         # The lag of every camera, looked at every 5 s through the window.
