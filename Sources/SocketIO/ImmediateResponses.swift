@@ -74,9 +74,12 @@ final class ImmediateResponses: ChannelInboundHandler, RemovableChannelHandler {
     /// Requests handed to the codec whose response has not ended yet (`RoutedResponses` counts
     /// the ends).
     var routed = 0
-    /// The start of a request whose head has not all arrived.
+    /// The start of a request whose head has not all arrived (a copy: under 8 KiB).
     private var pending: ByteBuffer?
     private var leaving = false
+    /// The peer closed its side, or the server is shutting down: close once what was answered
+    /// here is written, unless the codec has a request in hand (then it decides).
+    private var closing = false
 
     init(answer: @escaping @Sendable (ImmediateRequest) -> ImmediateResponse?) {
         self.answer = answer
@@ -93,13 +96,23 @@ final class ImmediateResponses: ChannelInboundHandler, RemovableChannelHandler {
         while buffer.readableBytes > 0 {
             switch PlainRequestHead.read(buffer) {
             case .incomplete:
-                pending = buffer
+                // Only the unread bytes: the buffer's storage also holds the requests before.
+                pending = ByteBuffer(buffer.readableBytesView)
                 buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
             case .other:
+                if wrote { context.flush() }
+                wrote = false
                 leave(context: context, rest: buffer)
                 buffer.clear()
             case .plain(let length, let request):
-                if routed == 0, let request, let response = answer(request) {
+                // A peer that does not read what it is sent gets the router's path, which waits
+                // for the socket (and stops reading) rather than queueing answers here. (What
+                // was answered in this read is flushed first: it counts until it is written.)
+                if wrote, !context.channel.isWritable {
+                    context.flush()
+                    wrote = false
+                }
+                if routed == 0, !closing, context.channel.isWritable, let request, let response = answer(request) {
                     buffer.moveReaderIndex(forwardBy: length)
                     context.write(wrapOutboundOut(response.encodedHead(allocator: context.channel.allocator)), promise: nil)
                     for part in response.body where part.readableBytes > 0 { context.write(wrapOutboundOut(part), promise: nil) }
@@ -111,6 +124,22 @@ final class ImmediateResponses: ChannelInboundHandler, RemovableChannelHandler {
             }
         }
         if wrote { context.flush() }
+    }
+
+    /// The peer's end of input, and a graceful shutdown: a connection whose requests were all
+    /// answered here may never have reached the codec's handlers, which close it in those cases.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        let isInputClosed = (event as? ChannelEvent) == .inputClosed
+        if !leaving, routed == 0, isInputClosed || event is ChannelShouldQuiesceEvent {
+            closing = true
+            let channel = context.channel
+            // Promises complete in order: once this empty write is done, so are the answers before
+            // it. (Written here, at the socket's end: the channel's own write would go through the
+            // HTTP encoder.)
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer())).whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     /// Everything from here on is the codec's.
@@ -164,7 +193,12 @@ enum PlainRequestHead: Equatable {
                 offset = at + 1
             }
             guard let headLength else {
-                return bytes.count >= ImmediateResponses.maximumHead ? .other : .incomplete
+                // A head with bare LFs would never end here; the codec answers it.
+                if bytes.count >= ImmediateResponses.maximumHead { return .other }
+                for at in 0..<limit where bytes[at] == UInt8(ascii: "\n") && (at == 0 || bytes[at - 1] != UInt8(ascii: "\r")) {
+                    return .other
+                }
+                return .incomplete
             }
             return parse(UnsafeRawBufferPointer(rebasing: bytes[0..<headLength]))
         }
@@ -183,7 +217,8 @@ enum PlainRequestHead: Equatable {
                 index += 2
                 start = index
                 continue
-            case UInt8(ascii: "\n"), 0: return .other
+            // Bare LF, and control bytes the codec refuses (tab is allowed in values).
+            case UInt8(ascii: "\n"), 0..<0x09, 0x0a..<0x20, 0x7f: return .other
             default: index += 1
             }
         }
@@ -193,6 +228,8 @@ enum PlainRequestHead: Equatable {
         let words = requestLine.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
         guard words.count == 3, !words[0].isEmpty, words[0].allSatisfy(isToken), !words[1].isEmpty,
               words[1].allSatisfy({ $0 > 0x20 && $0 < 0x7f }), words[2].starts(with: "HTTP/1.".utf8), words[2].count == 8 else { return .other }
+        // CONNECT makes the codec stop parsing (a tunnel): the codec's from here on.
+        if words[0].elementsEqual("CONNECT".utf8) { return .other }
         var candidate = words[0].elementsEqual("GET".utf8) && words[2].elementsEqual("HTTP/1.1".utf8)
         var acceptEncoding: String?
         for line in lines[1..<(lines.count - 1)] {

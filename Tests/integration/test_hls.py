@@ -3,13 +3,14 @@ by a parser; every playlist and segment request authorized."""
 import re
 import socket
 import subprocess
+import tempfile
 import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
 
-from conftest import password
+from conftest import launch, login, make_clip, password
 
 # FFmpeg 5.1's HLS demuxer re-reads the EXT-X-MAP init segment after each playlist reload of a
 # live fMP4 stream and the mp4 demuxer then notes the repeated moov; it does so with ffmpeg's own
@@ -200,24 +201,48 @@ def test_answers_at_once_share_a_connection_with_bodies_split_heads_and_the_rout
     segment_uri = parse(requests.get(url).text)["segments"][-1]["uri"]
     expected = requests.get(f"{gateway.base}/hls/hlsplain/{segment_uri}").content
     request = f"GET /hls/hlsplain/{segment_uri} HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n".encode()
-    login = b'{"username": "oscar", "password": "%s"}' % password("oscar").encode()
-    before = immediate_count(gateway, "hlsplain")
+    credentials = b'{"username": "oscar", "password": "%s"}' % password("oscar").encode()
     target = urlparse(url)
     with socket.create_connection((target.hostname, target.port), timeout=20) as connection:
-        # One request in three writes, then three back to back.
-        for piece in (request[:7], request[7:40], request[40:]):
-            connection.sendall(piece)
-            time.sleep(0.05)
-        connection.sendall(request * 3)
-        responses = read_responses(connection, 4)
-        assert [(status, body) for status, _, body in responses] == [(200, expected)] * 4
-        assert immediate_count(gateway, "hlsplain") - before >= 4
+        def split_then_pipelined():
+            # One request in three writes; once answered, three back to back.
+            for piece in (request[:7], request[7:40], request[40:]):
+                connection.sendall(piece)
+                time.sleep(0.02)
+            responses = read_responses(connection, 1)
+            connection.sendall(request * 3)
+            responses += read_responses(connection, 3)
+            assert [(status, body) for status, _, body in responses] == [(200, expected)] * 4
+
+        # Answers at once need the player's last full request within 1 s; under load a phase may
+        # outlast that, so it is tried again after a fresh full request (what a player does).
+        for attempt in range(3):
+            requests.get(url, headers={"Origin": "http://player.example"})
+            before = immediate_count(gateway, "hlsplain")
+            split_then_pipelined()
+            if immediate_count(gateway, "hlsplain") - before == 4:
+                break
+        else:
+            pytest.fail("a split head and the pipelined requests after it were not answered at once")
         # A body (the login), with segment requests before and after it on the same connection.
         connection.sendall(request + b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                           + b"Content-Length: %d\r\n\r\n" % len(login) + login + request)
+                           + b"Content-Length: %d\r\n\r\n" % len(credentials) + credentials + request)
         (status1, _, body1), (status2, headers2, body2), (status3, _, body3) = read_responses(connection, 3)
     assert (status1, body1, status3, body3) == (200, expected, 200, expected)
     assert status2 == 200 and b'"token"' in body2, body2
+    # An answer is written at once even when what follows it in the same read goes to the codec
+    # (here a head with bare LFs, which the codec refuses).
+    with socket.create_connection((target.hostname, target.port), timeout=20) as connection:
+        connection.sendall(request + b"GET /api/health HTTP/1.1\nHost: x")
+        (status, _, body), = read_responses(connection, 1)
+    assert (status, body) == (200, expected)
+    # The client closes its side after the request: the whole answer still arrives, then the close.
+    with socket.create_connection((target.hostname, target.port), timeout=20) as connection:
+        connection.sendall(request)
+        connection.shutdown(socket.SHUT_WR)
+        (status, _, body), = read_responses(connection, 1)
+        assert connection.recv(1) == b""
+    assert (status, body) == (200, expected)
     # A head past the codec's limit (80 KiB) is the codec's, which drops it: never answered.
     with socket.create_connection((target.hostname, target.port), timeout=3) as connection:
         connection.sendall(b"GET /hls/hlsplain/" + segment_uri.encode() + b" HTTP/1.1\r\nX-Long: " + b"a" * 100000 + b"\r\n\r\n")
@@ -227,6 +252,51 @@ def test_answers_at_once_share_a_connection_with_bodies_split_heads_and_the_rout
             reply = b""
     assert not reply.startswith(b"HTTP/1.1 2"), reply[:100]
     assert requests.get(url).status_code == 200
+
+
+def test_a_connection_only_answered_at_once_does_not_hold_up_a_graceful_shutdown():
+    """A player's new connection whose requests were all answered before the codec never met
+    the codec's handlers (which close idle connections at shutdown): SIGTERM still ends the
+    gateway promptly, and the player's connection is closed."""
+    directory = tempfile.mkdtemp(prefix="gateway-hls-shutdown-")
+    config = {
+        "server": {"host": "127.0.0.1", "port": 0, "data_dir": "data"},
+        "auth": {"jwt_secret": "integration-secret-0123456789abcdef0123", "bcrypt_cost": 4},
+        "users": [{"username": "oscar", "password": password("oscar"), "role": "admin"}],
+        "cameras": [{"id": "cam", "owner": "oscar", "source": {"type": "file", "path": make_clip(directory), "loop": True},
+                     "sinks": [{"type": "hls", "segment_duration": 2, "part_duration": 0}]}],
+    }
+    process, base, log = launch(directory, config)
+    try:
+        token = login(base, "oscar")
+        response = requests.post(f"{base}/api/cameras/cam/stream/start", headers=auth(token), timeout=10)
+        url = base + response.json()["streamUrl"]
+        target = urlparse(url)
+        # The first playlist request waits for the camera's first segment; the player's next
+        # requests within 1 s of a full one are answered at once (tried again if load made it late).
+        requests.get(url, timeout=10)
+        for attempt in range(3):
+            segment = parse(requests.get(url, timeout=10).text)["segments"][-1]["uri"]
+            connection = socket.create_connection((target.hostname, target.port), timeout=20)
+            connection.sendall(f"GET /hls/cam/{segment} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            (status, _, _), = read_responses(connection, 1)
+            assert status == 200
+            metrics = requests.get(f"{base}/metrics", headers=auth(token), timeout=10).text
+            if re.search(r'gateway_hls_immediate_requests_total\{camera="cam"\} [1-9]', metrics):
+                break
+            connection.close()
+        else:
+            pytest.fail("the segment was never answered at once")
+        started = time.time()
+        process.terminate()
+        process.wait(timeout=10)
+        assert time.time() - started < 10
+        assert connection.recv(1) == b"", "the player's connection was left open"
+        connection.close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
 
 
 def test_segments_have_types_ranges_head_and_cache_headers(gateway):

@@ -164,7 +164,7 @@ public final class GatewayRuntime: Sendable {
     /// ServiceLifecycle shuts services down in reverse order: cameras first (their sinks finish
     /// clips and segments, emitting events), storage last.
     /// After `events`: at shutdown the open sessions end (emitting) before the events drain.
-    public var services: [any Service] { [StorageCloser(storage: storage), events, requestSessions, uploads, egressProxy, socketIO, cameraManager] }
+    public var services: [any Service] { [StorageCloser(storage: storage), events, requestSessions, hlsBuffers, uploads, egressProxy, socketIO, cameraManager] }
 
     /// Every route of the API, each file in HTTP/ registering its resource.
     public func makeRouter() -> Router<GatewayRequestContext> {

@@ -1,5 +1,6 @@
 import GatewayCore
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// The bytes of HLS segments, parts and init segments as NIO buffers, shared by every response
@@ -9,9 +10,10 @@ import Synchronization
 /// written by every later response without copying. A resource fetched once (one player) is
 /// never kept, so a camera with a single player holds nothing here.
 ///
-/// Bounded: at most `maximumEntries` resources and `maximumBytes` kept; a kept buffer is
-/// dropped once no response used it for `idle`, or to make room (least recently used first).
-final class ResourceBuffers: Sendable {
+/// Bounded: at most `maximumEntries` resources tracked and `maximumBytes` kept; a kept buffer is
+/// dropped once no response used it for `idle` (swept by requests and every 2 s by `run`), or to
+/// make room (least recently used first).
+final class ResourceBuffers: Service, Sendable {
     struct Entry {
         var buffer: ByteBuffer?
         var lastUse: Int64
@@ -65,6 +67,21 @@ final class ResourceBuffers: Sendable {
     /// What is kept: (resources, bytes).
     var kept: (count: Int, bytes: Int) {
         state.withLock { state in (state.entries.values.filter { $0.buffer != nil }.count, state.bytes) }
+    }
+
+    /// Drops what has not been used for `idle` (also done by requests, at most once a second).
+    func sweep(now: Int64 = MonotonicTime.nanoseconds()) {
+        state.withLock { sweep(&$0, now: now) }
+    }
+
+    /// Sweeps every few seconds, so that kept buffers go when the requests stop.
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(2))
+                self.sweep()
+            }
+        }
     }
 
     private func sweep(_ state: inout State, now: Int64) {

@@ -64,6 +64,13 @@ import Testing
                       "Bad Name: x", ": x", " folded", "X: a\nY: b", "X: a\rb", "X: a\u{0}"] {
             #expect(head(field + "\r\n") == .other, "\(field)")
         }
+        // CONNECT stops the codec's parsing (a tunnel); control bytes the codec refuses; a head
+        // whose lines end in bare LFs, complete or not.
+        #expect(head(method: "CONNECT") == .other)
+        for value in ["a\u{1}b", "a\u{7f}", "a\u{1b}[0m"] { #expect(head("X: \(value)\r\n") == .other, "\(value)") }
+        #expect(routed(head("X: a\tb\r\n")) == false && head("X: a\tb\r\n") != .other)
+        #expect(Self.read("GET /x HTTP/1.1\nHost: x\n\n") == .other)
+        #expect(Self.read("GET /x HTTP/1.1\r\nHost: x\nAccept") == .other)
         for request in ["GET  /x HTTP/1.1\r\n\r\n", "GET /x HTTP/2.0x\r\n\r\n", "GET /x\r\n\r\n", "G(T /x HTTP/1.1\r\n\r\n",
                         "GET /x HTTP/1.1\nHost: x\n\n\r\n\r\n"] {
             #expect(Self.read(request) == .other, "\(request)")
