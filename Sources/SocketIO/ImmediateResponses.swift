@@ -238,24 +238,24 @@ enum PlainRequestHead: Equatable {
                   field[field.startIndex..<colon].allSatisfy(isToken) else { return .other }
             let name = field[field.startIndex..<colon]
             let value = trimmed(field[(colon + 1)...])
-            func named(_ lowercase: String) -> Bool {
-                name.count == lowercase.utf8.count && zip(name, lowercase.utf8).allSatisfy { $0 | 0x20 == $1 || $0 == $1 }
-            }
+            func named(_ lowercase: String) -> Bool { Self.equals(name, lowercase: lowercase) }
             if named("content-length") || named("transfer-encoding") || named("upgrade") || named("expect") { return .other }
             if named("origin") || named("authorization") || named("cookie") || named("range") || named("x-gateway-late-upgrade") {
                 candidate = false
             } else if named("connection") {
                 let tokens = value.split(separator: UInt8(ascii: ","))
-                if !tokens.allSatisfy({ token in
-                    let word = trimmed(token)
-                    return word.count == 10 && zip(word, "keep-alive".utf8).allSatisfy { $0 | 0x20 == $1 || $0 == $1 }
-                }) { candidate = false }
+                if !tokens.allSatisfy({ Self.equals(trimmed($0), lowercase: "keep-alive") }) { candidate = false }
             } else if named("accept-encoding") {
                 acceptEncoding = (acceptEncoding.map { $0 + ", " } ?? "") + String(decoding: value, as: UTF8.self)
             }
         }
         let request = candidate ? ImmediateRequest(target: String(decoding: words[1], as: UTF8.self), acceptEncoding: acceptEncoding) : nil
         return .plain(length: head.count, request: request)
+    }
+
+    /// ASCII case-insensitive: `bytes` (token characters) against a lowercase name.
+    private static func equals(_ bytes: UnsafeRawBufferPointer.SubSequence, lowercase: String) -> Bool {
+        bytes.count == lowercase.utf8.count && zip(bytes, lowercase.utf8).allSatisfy { $0 | 0x20 == $1 || $0 == $1 }
     }
 
     private static func isToken(_ byte: UInt8) -> Bool {

@@ -74,9 +74,14 @@ struct HLSRoutes {
             guard file.hasSuffix(".m4s") || file.hasSuffix(".mp4"), let resource = await provider.resource(named: file) else {
                 throw GatewayError.notFound("no \(file) in this stream")
             }
-            response = request.headers[.range] == nil
-                ? RangeResponse.whole(buffers.buffer(for: resource), contentType: resource.contentType)
-                : RangeResponse.make(resource.chunks, contentType: resource.contentType, request: request)
+            if request.headers[.range] != nil {
+                response = RangeResponse.make(resource.chunks, contentType: resource.contentType, request: request)
+            } else if head {
+                // No bytes to copy or keep for a HEAD.
+                response = Response(status: .ok, headers: RangeResponse.headers(contentType: resource.contentType, size: resource.count))
+            } else {
+                response = RangeResponse.whole(buffers.buffer(for: resource), contentType: resource.contentType)
+            }
             response.headers[.cacheControl] = Self.segmentCaching
         }
         let bytes = response.headers[.contentLength].flatMap(Int.init) ?? 0
