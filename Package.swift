@@ -81,7 +81,8 @@ let package = Package(
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             .product(name: "CompressNIO", package: "compress-nio"),
             .product(name: "WSCore", package: "swift-websocket"),
-        ], resources: [.copy("HTTP/openapi.yaml")]),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], resources: [.copy("HTTP/openapi.yaml"), .copy("Console")]),
         .target(name: "StorageSQLite", dependencies: [
             "GatewayCore",
             .product(name: "SQLiteNIO", package: "sqlite-nio"),

@@ -25,6 +25,11 @@ extension MongoStorage {
                              .object(JSONObject([("$set", .object(JSONObject([("password", .string(hash))])))])))
     }
 
+    public func updateUserRole(username: String, role: UserRole) async throws -> Bool {
+        try await update("users", JSONObject([("username", .string(username))]),
+                         .object(JSONObject([("$set", .object(JSONObject([("role", .string(role.rawValue))])))]))) > 0
+    }
+
     // MARK: Cameras
 
     public func upsertCamera(_ camera: CameraRecord) async throws {

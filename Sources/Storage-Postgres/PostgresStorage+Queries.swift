@@ -30,6 +30,10 @@ extension PostgresStorage {
         try await execute("update password", "UPDATE users SET password_hash = \(hash) WHERE username = \(username)")
     }
 
+    public func updateUserRole(username: String, role: UserRole) async throws -> Bool {
+        try await affected("update role", "UPDATE users SET role = \(role.rawValue) WHERE username = \(username) RETURNING id")
+    }
+
     static let userColumns = "id, username, password_hash, role, created_at"
 
     static func user(_ row: PostgresRow) throws -> UserRecord {

@@ -26,6 +26,11 @@ extension SQLiteStorage {
         try await run("UPDATE users SET password_hash = ? WHERE username = ?", [.text(hash), .text(username)])
     }
 
+    public func updateUserRole(username: String, role: UserRole) async throws -> Bool {
+        try await run("UPDATE users SET role = ? WHERE username = ?", [.text(role.rawValue), .text(username)])
+        return try await changes() > 0
+    }
+
     static func user(_ row: SQLiteRow) -> UserRecord {
         UserRecord(id: row.text("id"), username: row.text("username"), passwordHash: row.text("password_hash"),
                    role: UserRole(rawValue: row.text("role")) ?? .user, createdAt: row.double("created_at") ?? 0)

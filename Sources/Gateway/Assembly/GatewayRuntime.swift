@@ -192,6 +192,9 @@ public final class GatewayRuntime: Sendable {
         MJPEGRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager).register(on: router)
         SeedRoutes(cameras: cameras, manager: cameraManager).register(on: router)
         OpenAPIRoute().register(on: router)
+        EventStreamRoute(events: events, access: access).register(on: router)
+        UserRoutes(users: users, storage: storage, access: access, events: events).register(on: router)
+        if config.server.console { ConsoleRoutes().register(on: router) }
         socketIO.engine.register(on: router, remoteAddress: { $0.remoteAddress }, arrival: { await RequestArrival.headTime(on: $0.channel) })
         liveWebSocket.register(on: router)
         routes.record(router)

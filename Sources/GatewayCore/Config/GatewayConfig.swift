@@ -50,9 +50,11 @@ public struct ServerConfig: Decodable, Sendable, ConfigPlaceholder {
     public var corsOrigins: [String] = []
     /// A static bearer token that may read `/metrics` (for Prometheus); admins always may. Default none.
     public var metricsToken: String?
+    /// Whether the web console is served at `/`. Default true.
+    public var console = true
 
     enum CodingKeys: String, CodingKey {
-        case host, port, dataDirectory = "data_dir", corsOrigins = "cors_origins", metricsToken = "metrics_token"
+        case host, port, dataDirectory = "data_dir", corsOrigins = "cors_origins", metricsToken = "metrics_token", console
     }
 
     public init() {}
@@ -65,6 +67,7 @@ public struct ServerConfig: Decodable, Sendable, ConfigPlaceholder {
         dataDirectory = decoder.resolvePath(try container.decodeIfPresent(String.self, forKey: .dataDirectory) ?? dataDirectory)
         corsOrigins = try container.decodeIfPresent([String].self, forKey: .corsOrigins) ?? corsOrigins
         metricsToken = try container.decodeIfPresent(String.self, forKey: .metricsToken).flatMap { $0.isEmpty ? nil : $0 }
+        console = try container.decodeIfPresent(Bool.self, forKey: .console) ?? console
         if let metricsToken, metricsToken.utf8.count < 16 { try decoder.reportProblem(CodingKeys.metricsToken, "must be at least 16 characters") }
         if !(0...65535).contains(port) { try decoder.reportProblem(CodingKeys.port, "\(port) is not a TCP port (0-65535)") }
         if host.isEmpty { try decoder.reportProblem(CodingKeys.host, "must not be empty") }

@@ -26,7 +26,7 @@ public final class EventBus: Service, Sendable {
 
     private let queues = Mutex<[Queue]>([])
     private let spooled = Mutex<[Spooled]>([])
-    private let listeners = Mutex<[@Sendable (GatewayEvent) -> Void]>([])
+    private let listeners = Mutex<(next: Int, all: [(id: Int, call: @Sendable (GatewayEvent) -> Void)])>((0, []))
     private let logger: Logger
     private let capacity: Int
     private let metrics: any MetricsFactory
@@ -61,10 +61,21 @@ public final class EventBus: Service, Sendable {
     }
 
     /// Synchronous in-process observers (clip triggers, tests); called on the emitting thread.
-    public func observe(_ listener: @escaping @Sendable (GatewayEvent) -> Void) { listeners.withLock { $0.append(listener) } }
+    /// Returns the listener's id, for `stopObserving`.
+    @discardableResult
+    public func observe(_ listener: @escaping @Sendable (GatewayEvent) -> Void) -> Int {
+        listeners.withLock { state in
+            state.next += 1
+            state.all.append((state.next, listener))
+            return state.next
+        }
+    }
+
+    /// Removes a listener `observe` added (a browser's event stream that ended).
+    public func stopObserving(_ id: Int) { listeners.withLock { $0.all.removeAll { $0.id == id } } }
 
     public func emit(_ event: GatewayEvent) {
-        for listener in listeners.withLock({ $0 }) { listener(event) }
+        for listener in listeners.withLock({ $0.all }) { listener.call(event) }
         for queue in queues.withLock({ $0 }) {
             if case .dropped = queue.continuation.yield(event) { queue.dropped.increment() }
         }

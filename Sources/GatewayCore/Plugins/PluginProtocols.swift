@@ -101,6 +101,8 @@ public protocol StorageBackend: Sendable {
     func user(id: String) async throws -> UserRecord?
     func users() async throws -> [UserRecord]
     func updatePasswordHash(username: String, hash: String) async throws
+    /// Sets a user's role; false when there is no such user.
+    func updateUserRole(username: String, role: UserRole) async throws -> Bool
 
     /// Inserts or replaces by id.
     func upsertCamera(_ camera: CameraRecord) async throws

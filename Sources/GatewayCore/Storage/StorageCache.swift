@@ -94,6 +94,13 @@ public final class CachedStorage: StorageBackend {
         await invalidate([Key.userName(user.username), Key.userID(user.id)])
     }
 
+    public func updateUserRole(username: String, role: UserRole) async throws -> Bool {
+        let updated = try await storage.updateUserRole(username: username, role: role)
+        let id = try await storage.user(named: username)?.id
+        await invalidate([Key.userName(username)] + (id.map { [Key.userID($0)] } ?? []))
+        return updated
+    }
+
     public func updatePasswordHash(username: String, hash: String) async throws {
         try await storage.updatePasswordHash(username: username, hash: hash)
         let id = try await storage.user(named: username)?.id

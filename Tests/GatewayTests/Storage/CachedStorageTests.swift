@@ -23,6 +23,7 @@ final class CountingStorage: StorageBackend {
     func user(id: String) async throws -> UserRecord? { read("user"); return try await inner.user(id: id) }
     func users() async throws -> [UserRecord] { try await inner.users() }
     func updatePasswordHash(username: String, hash: String) async throws { try await inner.updatePasswordHash(username: username, hash: hash) }
+    func updateUserRole(username: String, role: UserRole) async throws -> Bool { try await inner.updateUserRole(username: username, role: role) }
     func upsertCamera(_ camera: CameraRecord) async throws { try await inner.upsertCamera(camera) }
     func camera(id: String) async throws -> CameraRecord? { read("camera"); return try await inner.camera(id: id) }
     func cameras() async throws -> [CameraRecord] { try await inner.cameras() }

@@ -72,6 +72,12 @@ struct StorageConformance {
         await expectStorageError(.conflict) { try await storage.insertUser(UserRecord(id: "other", username: "olivia", passwordHash: "x", role: .user, createdAt: 0)) }
         try await storage.updatePasswordHash(username: "olivia", hash: "$2b$04$new")
         #expect(try await storage.user(named: "olivia")?.passwordHash == "$2b$04$new")
+        #expect(try await storage.updateUserRole(username: "olivia", role: .admin))
+        #expect(try await storage.user(named: "olivia")?.role == .admin)
+        #expect(try await storage.updateUserRole(username: "olivia", role: .admin))
+        #expect(try await storage.updateUserRole(username: "nobody", role: .admin) == false)
+        try await #require(storage.updateUserRole(username: "olivia", role: .user))
+        #expect(try await storage.user(id: "id-olivia")?.role == .user)
         await storage.close()
     }
 

@@ -1,0 +1,302 @@
+"""The web console (issue 17), in headless Chromium driven by Selenium: served by the gateway at
+`/` with a strict CSP, ETags and gzip; log in, watch the demo camera over MSE and over HLS, add a
+camera with a bad source and see the field error, share with a second user who sees it play,
+revoke and see their player stop, clip and play the clip, a hostile camera name shown as text,
+an expired session back at the login, and the admin page. Screenshots go to
+`.test-artifacts/console/`."""
+import gzip
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+import requests
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+from conftest import bearer, chromium, launch, login, password
+
+ARTIFACTS = os.path.join(os.path.dirname(__file__), "..", "..", ".test-artifacts", "console")
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def make_demo(directory):
+    """8 s of 640x360 25 fps H.264 + AAC, a keyframe a second."""
+    path = os.path.join(directory, "demo.mp4")
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "8", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", path], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def console():
+    directory = tempfile.mkdtemp(prefix="gateway-console-")
+    demo = make_demo(directory)
+    config = {
+        "server": {"host": "127.0.0.1", "port": 0, "data_dir": "data"},
+        "auth": {"jwt_secret": "console-secret-0123456789abcdef012345", "bcrypt_cost": 4},
+        "users": [{"username": u, "password": password(u), "role": "admin" if u == "admin" else "user"} for u in ("admin", "olivia", "victor")],
+        "sources": {"user_types": ["rtsp", "http"]},
+        "cameras": [{"id": "demo", "name": "Demo camera", "owner": "admin", "source": {"type": "file", "path": demo, "loop": True},
+                     "sinks": [{"type": "websocket"}, {"type": "hls", "idle_timeout": 30},
+                               {"type": "clipper", "pre_seconds": 2, "post_seconds": 1},
+                               {"type": "recorder", "segment_duration": 4}]}],
+    }
+    process, base, log = launch(directory, config)
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    yield base
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class Browser:
+    def __init__(self, base):
+        self.base = base
+        self.driver = chromium()
+        self.driver.set_window_size(1280, 900)
+
+    def quit(self):
+        self.driver.quit()
+
+    def wait(self, condition, timeout=20, what="condition"):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            try:
+                value = condition()
+                if value:
+                    return value
+            except Exception as error:  # an element not there yet
+                last = error
+            time.sleep(0.2)
+        self.shot("failed-" + what.replace(" ", "-")[:40])
+        pytest.fail(f"timed out waiting for {what} ({last})", pytrace=False)
+
+    def find(self, selector, timeout=20):
+        return self.wait(lambda: self.driver.find_element(By.CSS_SELECTOR, selector), timeout, selector)
+
+    def login(self, user):
+        self.driver.get(self.base + "/")
+        self.find("#username").send_keys(user)
+        self.find("#password").send_keys(password(user))
+        self.find("#login-submit").click()
+        self.find("#camera-grid")
+
+    def shot(self, name):
+        self.driver.save_screenshot(os.path.join(ARTIFACTS, f"{name}.png"))
+
+    def playing(self, selector, seconds=1.0, timeout=25):
+        """Waits until the video under `selector` has a picture and its time advances by `seconds`."""
+        video = self.find(selector)
+        state = lambda: self.driver.execute_script(
+            "const v = arguments[0]; return [v.currentTime, v.videoWidth, v.readyState, v.paused];", video)
+        start = self.wait(lambda: (lambda s: s if s[1] > 0 and s[2] >= 2 else None)(state()), timeout, f"a picture in {selector}")
+        self.wait(lambda: state()[0] >= start[0] + seconds, timeout, f"{selector} to play")
+        return state()
+
+
+@pytest.fixture
+def browsers(console):
+    opened = []
+
+    def open_browser():
+        browser = Browser(console)
+        opened.append(browser)
+        return browser
+    yield open_browser
+    for browser in opened:
+        browser.quit()
+
+
+def test_the_console_is_served_with_a_strict_policy_etags_and_gzip(console):
+    page = requests.get(console + "/", timeout=10)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert '<script type="module" src="/console/js/app.js">' in page.text
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    etag = page.headers["ETag"]
+    assert requests.get(console + "/", headers={"If-None-Match": etag}, timeout=10).status_code == 304
+    script = requests.get(console + "/console/js/app.js", headers={"Accept-Encoding": "gzip"}, stream=True, timeout=10)
+    assert script.status_code == 200 and script.headers["Content-Type"].startswith("text/javascript")
+    assert script.headers["Content-Encoding"] == "gzip"
+    assert b"hashchange" in gzip.decompress(script.raw.read())
+    plain = requests.get(console + "/console/js/app.js", headers={"Accept-Encoding": "identity"}, timeout=10)
+    assert "Content-Encoding" not in plain.headers and "hashchange" in plain.text
+    # No file outside the console's own, however the path is spelled.
+    for path in ("/console/../HTTP/openapi.yaml", "/console/%2e%2e/HTTP/openapi.yaml", "/console/nothing.js"):
+        assert requests.get(console + path, timeout=10).status_code == 404, path
+    # No inline script or style anywhere: the policy would block it.
+    for name in ("index.html",):
+        assert "<script>" not in page.text and "style=" not in page.text and "onclick" not in page.text
+
+
+def test_the_console_can_be_turned_off(tmp_path):
+    config = {"server": {"host": "127.0.0.1", "port": 0, "data_dir": "data", "console": False},
+              "auth": {"jwt_secret": "console-secret-0123456789abcdef012345", "bcrypt_cost": 4}}
+    process, base, log = launch(str(tmp_path), config)
+    try:
+        assert requests.get(base + "/", timeout=10).status_code == 404
+        assert requests.get(base + "/console/js/app.js", timeout=10).status_code == 404
+        assert requests.get(base + "/api/health", timeout=10).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def test_an_admin_logs_in_and_watches_the_demo_camera_over_mse_and_hls(browsers):
+    browser = browsers()
+    browser.login("admin")
+    tile = browser.find('article.tile[data-camera="demo"]')
+    assert tile.find_element(By.CSS_SELECTOR, ".badge[data-state]").text == "online"
+    state = browser.playing('article[data-camera="demo"] .player[data-transport="mse"] video')
+    assert state[1] == 640
+    browser.shot("grid")
+    browser.find('article[data-camera="demo"] a.name').click()
+    browser.playing('#live .player[data-transport="mse"] video')
+    behind = float(browser.find('#live .player').get_attribute("data-behind"))
+    assert behind < 3, behind
+    assert "behind live" in browser.find("#live .latency").text
+    browser.shot("camera-mse")
+    Select(browser.find("#transport")).select_by_value("hls")
+    state = browser.playing('#live .player[data-transport="hls"] video', timeout=30)
+    assert state[1] == 640
+    browser.shot("camera-hls")
+    Select(browser.find("#transport")).select_by_value("mse")
+
+
+def test_a_camera_with_a_bad_source_shows_the_problem_next_to_its_field(browsers, console):
+    browser = browsers()
+    browser.login("olivia")
+    browser.find("#add-camera").click()
+    browser.find("#field-name").send_keys("Server files")
+    Select(browser.find("#field-source-type")).select_by_value("file")
+    browser.find("#field-source-location").send_keys("/etc/passwd")
+    browser.find("#save-camera").click()
+    error = browser.wait(lambda: browser.driver.find_element(By.CSS_SELECTOR, '[data-error-for="source.type"]').text, 10, "the field error")
+    assert "file" in error, error
+    assert browser.find("#field-source-type").get_attribute("aria-invalid") == "true"
+    browser.shot("camera-form-error")
+    # Nothing was created.
+    cameras = requests.get(console + "/api/cameras", headers=bearer(login(console, "olivia")), timeout=10).json()["cameras"]
+    assert [c["id"] for c in cameras] == []
+    # An RTSP address that is not a URL: the problem is the address's.
+    Select(browser.find("#field-source-type")).select_by_value("rtsp")
+    location = browser.find("#field-source-location")
+    location.clear()
+    location.send_keys("not a url")
+    browser.find("#save-camera").click()
+    error = browser.wait(lambda: browser.driver.find_element(By.CSS_SELECTOR, '[data-error-for="source.location"]').text, 10,
+                         "the address's error")
+    assert error, error
+
+
+def test_a_share_plays_for_the_other_user_and_a_revocation_stops_it(browsers, console):
+    owner, guest = browsers(), browsers()
+    guest.login("victor")
+    guest.find("#no-cameras")
+    owner.login("admin")
+    owner.driver.get(console + "/#/cameras/demo")
+    owner.find("#share-user").send_keys("victor")
+    owner.find("#share-submit").click()
+    owner.find('#shares tr[data-user="victor"]')
+    # Victor's grid gets the camera without a reload, and it plays.
+    guest.find('article.tile[data-camera="demo"]', timeout=15)
+    guest.playing('article[data-camera="demo"] video')
+    guest.shot("shared-grid")
+    guest.find('article[data-camera="demo"] a.name').click()
+    guest.playing('#live video')
+    marker = guest.driver.execute_script("return window.performance.timeOrigin")
+    owner.find('#shares button[data-revoke="victor"]').click()
+    # His player stops, and he is back at a grid without the camera.
+    guest.wait(lambda: guest.driver.execute_script("return location.hash") == "#/", 15, "the guest to leave the camera")
+    guest.wait(lambda: not guest.driver.find_elements(By.CSS_SELECTOR, 'article.tile[data-camera="demo"]'), 10, "the tile to go")
+    assert guest.driver.execute_script("return document.querySelectorAll('video').length") == 0
+    assert "no longer shared" in guest.find("#notice").text
+    assert guest.driver.execute_script("return window.performance.timeOrigin") == marker  # no reload
+    guest.shot("revoked")
+    # And the stream itself is closed by the gateway, not only by the page.
+    token = login(console, "victor")
+    assert requests.post(console + "/api/cameras/demo/stream/token", headers=bearer(token), timeout=10).status_code == 404
+
+
+def test_a_clip_becomes_ready_and_plays(browsers):
+    browser = browsers()
+    browser.login("admin")
+    browser.driver.get(browser.base + "/#/cameras/demo")
+    browser.find("#clip-now").click()
+    row = browser.find('#clips tr[data-status="ready"]', timeout=20)
+    row.find_element(By.CSS_SELECTOR, "button").click()
+    state = browser.playing("#playback-video", seconds=0.5)
+    assert state[1] == 640
+    browser.shot("clip")
+
+
+def test_a_hostile_camera_name_is_shown_as_text(browsers, console):
+    token = login(console, "admin")
+    created = requests.post(console + "/api/cameras", headers=bearer(token), timeout=10,
+                            json={"id": "xss", "name": XSS, "source": {"type": "rtsp", "url": "rtsp://127.0.0.1:9/none"}, "sinks": []})
+    assert created.status_code == 201, created.text
+    try:
+        browser = browsers()
+        browser.login("admin")
+        name = browser.find('article[data-camera="xss"] a.name')
+        assert name.text == XSS
+        assert browser.driver.execute_script("return document.querySelectorAll('img').length") == 0
+        browser.driver.get(browser.base + "/#/cameras/xss")
+        assert browser.find("#camera-name").text == XSS
+        time.sleep(0.5)
+        with pytest.raises(NoAlertPresentException):
+            browser.driver.switch_to.alert.text
+        assert browser.driver.execute_script("return document.querySelectorAll('img').length") == 0
+        browser.shot("hostile-name")
+    finally:
+        requests.delete(console + "/api/cameras/xss", headers=bearer(token), timeout=10)
+
+
+def test_an_expired_session_goes_back_to_the_login(browsers):
+    browser = browsers()
+    browser.login("olivia")
+    browser.driver.execute_script("""
+      const saved = JSON.parse(sessionStorage.getItem('gateway.session'));
+      saved.token = saved.token.slice(0, -4) + 'AAAA';
+      sessionStorage.setItem('gateway.session', JSON.stringify(saved));
+      location.hash = '#/videos';""")
+    error = browser.find("#login-form #login-error")
+    browser.wait(lambda: "expired" in error.text, 10, "the expiry message")
+    # A wrong password says so.
+    browser.find("#username").send_keys("olivia")
+    browser.find("#password").send_keys("wrong")
+    browser.find("#login-submit").click()
+    browser.wait(lambda: browser.find("#login-error").text == "Wrong username or password.", 10, "the wrong-password message")
+
+
+def test_the_admin_page_lists_users_and_camera_health_and_changes_roles(browsers, console):
+    browser = browsers()
+    browser.login("admin")
+    browser.driver.get(console + "/#/admin")
+    browser.find('#health tr[data-camera="demo"][data-state="online"]')
+    Select(browser.find('#users select[data-user="olivia"]')).select_by_value("admin")
+    browser.wait(lambda: requests.get(console + "/api/users", headers=bearer(login(console, "admin")), timeout=10).json()["users"]
+                 and any(u["username"] == "olivia" and u["role"] == "admin"
+                         for u in requests.get(console + "/api/users", headers=bearer(login(console, "admin")), timeout=10).json()["users"]),
+                 10, "olivia to be admin")
+    browser.shot("admin")
+    Select(browser.find('#users select[data-user="olivia"]')).select_by_value("user")
+    browser.wait(lambda: any(u["username"] == "olivia" and u["role"] == "user"
+                             for u in requests.get(console + "/api/users", headers=bearer(login(console, "admin")), timeout=10).json()["users"]),
+                 10, "olivia to be user again")
+    # Users who are not admins get 403 from the API and no admin link.
+    assert requests.get(console + "/api/users", headers=bearer(login(console, "victor")), timeout=10).status_code == 403
