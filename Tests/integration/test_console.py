@@ -5,19 +5,22 @@ revoke and see their player stop, clip and play the clip, a hostile camera name 
 an expired session back at the login, and the admin page. Screenshots go to
 `.test-artifacts/console/`."""
 import gzip
+import json
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
 import requests
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from conftest import bearer, chromium, launch, login, password
+from conftest import bearer, chromium, launch, login, make_clip, password
 
 ARTIFACTS = os.path.join(os.path.dirname(__file__), "..", "..", ".test-artifacts", "console")
 XSS = "<img src=x onerror=alert(1)>"
@@ -64,6 +67,13 @@ class Browser:
         self.base = base
         self.driver = chromium()
         self.driver.set_window_size(1280, 900)
+        # Every page records what its Content-Security-Policy refused; a test ends with none.
+        self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": (
+            "window.cspViolations = []; document.addEventListener('securitypolicyviolation',"
+            " (e) => window.cspViolations.push(e.violatedDirective + ' ' + (e.blockedURI || e.sample)));")})
+
+    def violations(self):
+        return self.driver.execute_script("return window.cspViolations || []")
 
     def quit(self):
         self.driver.quit()
@@ -114,8 +124,13 @@ def browsers(console):
         opened.append(browser)
         return browser
     yield open_browser
+    violations = []
     for browser in opened:
-        browser.quit()
+        try:
+            violations += browser.violations()
+        finally:
+            browser.quit()
+    assert violations == [], f"the Content-Security-Policy refused: {violations}"
 
 
 def test_the_console_is_served_with_a_strict_policy_etags_and_gzip(console):
@@ -300,3 +315,106 @@ def test_the_admin_page_lists_users_and_camera_health_and_changes_roles(browsers
                  10, "olivia to be user again")
     # Users who are not admins get 403 from the API and no admin link.
     assert requests.get(console + "/api/users", headers=bearer(login(console, "victor")), timeout=10).status_code == 403
+
+
+class EventReader:
+    """Reads a user's /api/events in a thread, as the console does (a bearer header)."""
+
+    def __init__(self, base, user):
+        self.events = []
+        self.response = requests.get(base + "/api/events", headers=bearer(login(base, user)), stream=True, timeout=30)
+        assert self.response.status_code == 200 and self.response.headers["Content-Type"].startswith("text/event-stream")
+        self.thread = threading.Thread(target=self.read, daemon=True)
+        self.thread.start()
+
+    def read(self):
+        name = None
+        try:
+            for line in self.response.iter_lines(decode_unicode=True):
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: "):
+                    self.events.append((name, json.loads(line[6:])))
+        except Exception:  # closed by the test
+            pass
+
+    def names(self, camera):
+        return [name for name, event in self.events if event.get("camera") == camera]
+
+    def close(self):
+        self.response.close()
+
+
+def test_live_updates_carry_only_what_the_user_may_see(console):
+    admin = bearer(login(console, "admin"))
+    victor, olivia = EventReader(console, "victor"), EventReader(console, "olivia")
+    try:
+        time.sleep(0.5)
+        created = requests.post(console + "/api/cameras", headers=admin, timeout=10,
+                                json={"id": "private", "name": "Private", "source": {"type": "rtsp", "url": "rtsp://127.0.0.1:9/none"}, "sinks": []})
+        assert created.status_code == 201, created.text
+        time.sleep(1)
+        assert requests.post(console + "/api/cameras/private/shares", headers=admin, json={"username": "victor"}, timeout=10).status_code == 201
+        deadline = time.time() + 10
+        while "camera.shared" not in victor.names("private") and time.time() < deadline:
+            time.sleep(0.1)
+        assert requests.delete(console + "/api/cameras/private/shares/victor", headers=admin, timeout=10).status_code == 204
+        deadline = time.time() + 10
+        while "camera.unshared" not in victor.names("private") and time.time() < deadline:
+            time.sleep(0.1)
+        assert requests.delete(console + "/api/cameras/private", headers=admin, timeout=10).status_code == 204
+        time.sleep(1.5)
+    finally:
+        victor.close()
+        olivia.close()
+        requests.delete(console + "/api/cameras/private", headers=admin, timeout=10)
+    seen = victor.names("private")
+    # Before the share and after the revocation, nothing about the camera; the share and its end, yes.
+    assert seen[0] == "camera.shared" and "camera.unshared" in seen, seen
+    assert "camera.created" not in seen and "camera.deleted" not in seen, seen
+    assert seen[seen.index("camera.unshared") + 1:] == [], seen
+    assert olivia.names("private") == [], olivia.events
+
+
+def test_recordings_show_on_a_timeline_that_plays_from_the_time_chosen(browsers):
+    browser = browsers()
+    browser.login("admin")
+    browser.driver.get(browser.base + "/#/cameras/demo")
+    # The recorder closes a segment every 4 s; the timeline is redrawn as they close.
+    span = browser.find("#timeline .span", timeout=20)
+    span.click()
+    state = browser.playing("#playback-video", seconds=0.5)
+    assert state[1] == 640
+    assert "/recordings/play?start=" in browser.find("#playback-video").get_attribute("src")
+    browser.shot("recordings")
+
+
+def test_an_upload_shows_its_progress_and_becomes_ready(browsers, tmp_path):
+    clip = make_clip(str(tmp_path))
+    browser = browsers()
+    browser.login("olivia")
+    browser.driver.get(browser.base + "/#/videos")
+    browser.find("#upload-file").send_keys(clip)
+    browser.find("#upload-submit").click()
+    browser.wait(lambda: browser.find("#upload-progress").get_attribute("value") == "100", 20, "the upload to reach 100%")
+    row = browser.find('#uploads tr[data-status="ready"]', timeout=60)
+    row.find_element(By.CSS_SELECTOR, "button").click()
+    browser.playing("#video-player video", seconds=0.5)
+    browser.shot("uploads")
+
+
+def test_the_console_fits_a_phone_and_works_from_the_keyboard(browsers):
+    browser = browsers()
+    browser.driver.set_window_size(390, 844)
+    browser.driver.get(browser.base + "/")
+    browser.find("#username")
+    # The login form takes focus; Tab and Enter are all it needs.
+    active = browser.driver.switch_to.active_element
+    assert active.get_attribute("id") == "username"
+    active.send_keys("admin", Keys.TAB)
+    browser.driver.switch_to.active_element.send_keys(password("admin"), Keys.ENTER)
+    browser.find('article.tile[data-camera="demo"]')
+    width = browser.driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], width
+    browser.playing('article[data-camera="demo"] video')
+    browser.shot("phone")

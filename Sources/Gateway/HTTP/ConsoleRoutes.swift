@@ -8,7 +8,7 @@ import GatewayCore
 
 /// The web console (docs/console.md): `GET /` is its page, `GET /console/…` its modules, styles
 /// and icons — the files of `Console/` beside this directory, a package resource read once at
-/// start. Each answer carries a strict Content-Security-Policy (scripts, styles and media from
+/// start (`index.html`, `console.css`, `icon.svg`, `js/*.js`). Each answer carries a strict Content-Security-Policy (scripts, styles and media from
 /// the gateway only; no inline code, no frames), an ETag that is the content's hash
 /// (`Cache-Control: no-cache`: the browser asks again and gets a 304 until the file changes), and
 /// gzip when the browser takes it. Off with `server.console: false`.
@@ -61,10 +61,8 @@ struct ConsoleRoutes {
 
     func register(on router: Router<GatewayRequestContext>) {
         router.get("/") { request, _ in try Self.serve("index.html", request) }
-        router.get("/console/**") { request, context in
-            let path = context.parameters.getCatchAll().joined(separator: "/")
-            return try Self.serve(path, request)
-        }
+        router.get("/console/:file") { request, context in try Self.serve(try context.parameters.require("file"), request) }
+        router.get("/console/js/:file") { request, context in try Self.serve("js/" + (try context.parameters.require("file")), request) }
     }
 
     static func serve(_ name: String, _ request: Request) throws -> Response {

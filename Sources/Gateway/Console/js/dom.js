@@ -8,12 +8,21 @@ export function h(tag, attributes = {}, ...children) {
     if (value === undefined || value === null || value === false) continue;
     if (key.startsWith('on') && typeof value === 'function') element.addEventListener(key.slice(2), value);
     else if (key === 'class') element.className = value;
+    else if (key === 'style') setStyle(element, value);
     else if (key === 'dataset') Object.assign(element.dataset, value);
     else if (key in element && typeof value !== 'string') element[key] = value;
     else element.setAttribute(key, value === true ? '' : String(value));
   }
   append(element, children);
   return element;
+}
+
+// Through the CSSOM: the Content-Security-Policy (no 'unsafe-inline') refuses style attributes.
+function setStyle(element, text) {
+  for (const rule of String(text).split(';')) {
+    const colon = rule.indexOf(':');
+    if (colon > 0) element.style.setProperty(rule.slice(0, colon).trim(), rule.slice(colon + 1).trim());
+  }
 }
 
 export function append(element, children) {
