@@ -418,3 +418,64 @@ def test_the_console_fits_a_phone_and_works_from_the_keyboard(browsers):
     assert width[0] <= width[1], width
     browser.playing('article[data-camera="demo"] video')
     browser.shot("phone")
+
+
+def test_a_camera_is_added_edited_and_deleted_in_the_form_and_an_offline_one_says_why(browsers):
+    browser = browsers()
+    browser.login("admin")
+    browser.find("#add-camera").click()
+    browser.find("#field-id").send_keys("garage")
+    browser.find("#field-name").send_keys("Garage")
+    Select(browser.find("#field-source-type")).select_by_value("rtsp")
+    browser.find("#field-source-location").send_keys("rtsp://127.0.0.1:9/garage")
+    browser.find("#save-camera").click()
+    browser.wait(lambda: browser.find("#camera-name").text == "Garage", 10, "the new camera's page")
+    # Nothing listens on port 9: the page says the camera is not online, and why.
+    browser.wait(lambda: browser.find("#state-reason").text, 20, "the reason the camera is offline")
+    assert browser.find("h1 + span .badge[data-state]").text != "online"
+    browser.shot("camera-offline")
+    browser.find("#edit-camera").click()
+    name = browser.find("#field-name")
+    name.clear()
+    name.send_keys("Garage door")
+    browser.find("#save-camera").click()
+    browser.wait(lambda: browser.find("#camera-name").text == "Garage door", 10, "the new name")
+    browser.find("#delete-camera").click()
+    browser.driver.switch_to.alert.accept()
+    browser.find("#camera-grid")
+    browser.wait(lambda: not browser.driver.find_elements(By.CSS_SELECTOR, 'article.tile[data-camera="garage"]'), 10, "the tile to go")
+
+
+def test_the_player_reconnects_when_the_camera_restarts(browsers, console):
+    admin = bearer(login(console, "admin"))
+    demo = requests.get(console + "/api/cameras/demo", headers=admin, timeout=10).json()
+    created = requests.post(console + "/api/cameras", headers=admin, timeout=10,
+                            json={"id": "relay", "name": "Relay", "source": demo["source"], "sinks": [{"type": "websocket"}]})
+    assert created.status_code == 201, created.text
+    try:
+        browser = browsers()
+        browser.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": (
+            "window.socketsOpened = 0; const Native = window.WebSocket;"
+            "window.WebSocket = class extends Native { constructor(...a) { super(...a); window.socketsOpened++; } };")})
+        browser.login("admin")
+        browser.driver.get(console + "/#/cameras/relay")
+        browser.playing("#live video")
+        opened = browser.driver.execute_script("return window.socketsOpened")
+        # A change of name restarts the camera's pipeline: its viewers' streams end.
+        assert requests.patch(console + "/api/cameras/relay", headers=admin, json={"name": "Relay 2"}, timeout=10).status_code == 200
+        browser.wait(lambda: browser.driver.execute_script("return window.socketsOpened") > opened, 20, "a new connection")
+        browser.wait(lambda: browser.find("#camera-name").text == "Relay 2", 10, "the new name, live")
+        browser.playing("#live video")
+    finally:
+        requests.delete(console + "/api/cameras/relay", headers=admin, timeout=10)
+
+
+def test_a_new_user_registers_in_the_console(browsers):
+    browser = browsers()
+    browser.driver.get(browser.base + "/")
+    browser.find("#toggle-register").click()
+    browser.find("#username").send_keys("newbie")
+    browser.find("#password").send_keys("password-newbie")
+    browser.find("#login-submit").click()
+    browser.find("#no-cameras")
+    assert "newbie" in browser.find("#whoami").text

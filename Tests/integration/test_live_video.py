@@ -218,3 +218,40 @@ def test_a_client_that_stops_reading_is_disconnected(gateway):
     events = []
     events = gateway.events()
     assert any(e["event"] == "viewer.left" and e.get("camera") == "strict" for e in events)
+
+
+def test_viewers_of_a_camera_that_restarts_are_told_to_come_back(gateway):
+    """A change restarts the camera's pipeline: a /ws viewer gets close 1012 and a Socket.IO
+    watcher `video:ended`, rather than a stream that silently stops."""
+    import requests
+    admin = {"Authorization": f"Bearer {gateway.login('admin')}"}
+    lobby = requests.get(f"{gateway.base}/api/cameras/lobby", headers=admin, timeout=10).json()
+    created = requests.post(f"{gateway.base}/api/cameras", headers=admin, timeout=10,
+                            json={"id": "restarting", "name": "Restarting", "source": lobby["source"], "sinks": [{"type": "websocket"}]})
+    assert created.status_code == 201, created.text
+    try:
+        token = requests.post(f"{gateway.base}/api/cameras/restarting/stream/token", headers=admin, timeout=10).json()["token"]
+        socket = websocket.create_connection(f"{gateway.base.replace('http', 'ws')}/ws/cameras/restarting?token={token}", timeout=10)
+        client = socketio.Client()
+        ended = threading.Event()
+        client.on("video:ended", lambda data: ended.set() if data["cameraId"] == "restarting" else None)
+        client.connect(gateway.base, auth={"token": gateway.login("admin")}, transports=["websocket"])
+        try:
+            assert client.call("watch", {"cameraId": "restarting"}, timeout=10)["success"]
+            frames = 0
+            while frames < 3:
+                opcode, _ = socket.recv_data()
+                frames += opcode == websocket.ABNF.OPCODE_BINARY
+            assert requests.patch(f"{gateway.base}/api/cameras/restarting", headers=admin, json={"name": "Restarted"}, timeout=10).status_code == 200
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                opcode, data = socket.recv_data(control_frame=True)
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    break
+            assert opcode == websocket.ABNF.OPCODE_CLOSE and int.from_bytes(data[:2], "big") == 1012, (opcode, data[:40])
+            assert ended.wait(10)
+        finally:
+            socket.close()
+            client.disconnect()
+    finally:
+        requests.delete(f"{gateway.base}/api/cameras/restarting", headers=admin, timeout=10)

@@ -89,13 +89,14 @@ struct ConsoleRoutes {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: asset.body))
     }
 
-    /// `gzip` listed in Accept-Encoding without `q=0`.
+    /// `gzip` (or `*`) listed in Accept-Encoding with a weight above 0 (RFC 9110 §12.5.3).
     static func acceptsGzip(_ header: String?) -> Bool {
         guard let header else { return false }
         return header.split(separator: ",").contains { item in
             let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
             guard parts.first == "gzip" || parts.first == "*" else { return false }
-            return !parts.dropFirst().contains { $0.replacingOccurrences(of: " ", with: "").hasPrefix("q=0") && !$0.contains(where: { "123456789".contains($0) }) }
+            guard let weight = parts.dropFirst().first(where: { $0.hasPrefix("q=") }) else { return true }
+            return (Double(weight.dropFirst(2)) ?? 0) > 0
         }
     }
 }

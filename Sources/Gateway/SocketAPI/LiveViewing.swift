@@ -87,6 +87,11 @@ struct LiveViewing {
                         socket.emit("video:skipped", [.object([("cameraId", .string(cameraID)), ("fragments", .json(.int(count)))])])
                     }
                 }
+                // The camera's pipeline stopped (deleted, or restarted after a change): the
+                // client may `watch` again.
+                if !Task.isCancelled {
+                    socket.emit("video:ended", [.object([("cameraId", .string(cameraID)), ("reason", .string("the camera's stream restarted"))])])
+                }
             }
             group.addTask { await stop.wait() }
             group.addTask {

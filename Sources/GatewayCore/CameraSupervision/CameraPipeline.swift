@@ -68,6 +68,9 @@ public final class CameraPipeline: Sendable {
             }
             group.cancelAll()
         }
+        // The sinks have finished (a recorder its segment); whoever still reads the hubs — live
+        // viewers — ends now, rather than waiting on hubs nothing feeds any more.
+        hub.closeAll()
     }
 
     public func stop() {

@@ -127,6 +127,13 @@ public final class FragmentHub: Sendable {
 
     public var viewerCount: Int { state.withLock { $0.readers.count } }
 
+    /// Ends every reader: the camera's pipeline stopped (the camera was deleted, or replaced by
+    /// a new pipeline after a change), so its viewers' streams end and their players reconnect
+    /// to whatever serves the camera now instead of waiting on a hub nothing feeds.
+    public func closeAll() {
+        for reader in state.withLock({ Array($0.readers.values) }) { reader.close() }
+    }
+
     /// The statistics of the readers that are the camera's sinks.
     public var sinkStatistics: [ReaderStatistics] {
         state.withLock { state in state.sinks.compactMap { state.readers[$0] } }.map(\.statistics)

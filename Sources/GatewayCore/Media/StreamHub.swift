@@ -188,6 +188,13 @@ public final class StreamHub: SourceOutput, Sendable {
     /// connected while it is open; a sink's standing reader does not (its viewers do).
     /// `wakeInterval`: how long packets may gather before the reader is woken (it takes them in
     /// one batch); zero wakes it for each.
+    /// Ends every packet reader and every fragment reader (`FragmentHub.closeAll`): the
+    /// camera's pipeline stopped.
+    public func closeAll() {
+        for reader in state.withLock({ $0.readerList }) { reader.close() }
+        fragmenterSlot.withLock { $0 }?.fragments.closeAll()
+    }
+
     public func subscribe(name: String, capacity: Int? = nil, demands: Bool = true, wakeInterval: Duration = .zero) -> PacketReader {
         let dropped = Counter(label: MetricName.readerDroppedPackets,
                               dimensions: [("camera", cameraID), ("reader", name)], factory: metricsFactory)

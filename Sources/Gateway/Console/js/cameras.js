@@ -255,6 +255,13 @@ export async function cameraView(id) {
       stateReason.textContent = camera.state !== 'online' ? event.details.public_reason || '' : '';
       if (camera.state === 'online' && player && player.state !== 'playing') startPlayer();
     }
+    if (name === 'camera.updated') {
+      try {
+        const fresh = await api('GET', `/api/cameras/${enc(camera.id)}`);
+        camera.name = fresh.name;
+        document.getElementById('camera-name').textContent = fresh.name;
+      } catch { /* gone: the deletion event follows */ }
+    }
     if (name.startsWith('clip.')) loadClips().catch(() => {});
     if (name === 'recording.segment_closed') loadRecordings().catch(() => {});
     if ((name === 'camera.shared' || name === 'camera.unshared') && canEdit(camera)) loadShares().catch(() => {});
