@@ -132,6 +132,17 @@ def launch(directory, config):
         time.sleep(0.05)
 
 
+def stop(process, log):
+    """Stops a gateway `launch` started: SIGTERM, then SIGKILL if it is still there after 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+
+
 @pytest.fixture(scope="session")
 def gateway():
     if not os.path.exists(BINARY):

@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from conftest import bearer, chromium, launch, login, make_clip, password
+from conftest import bearer, chromium, launch, login, make_clip, password, stop
 
 ARTIFACTS = os.path.join(os.path.dirname(__file__), "..", "..", ".test-artifacts", "console")
 XSS = "<img src=x onerror=alert(1)>"
@@ -52,13 +52,9 @@ def console():
     process, base, log = launch(directory, config)
     os.makedirs(ARTIFACTS, exist_ok=True)
     yield base
-    process.terminate()
     try:
-        process.wait(timeout=30)
+        stop(process, log)
     finally:
-        if process.poll() is None:
-            process.kill()
-        log.close()
         shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -166,9 +162,7 @@ def test_the_console_can_be_turned_off(tmp_path):
         assert requests.get(base + "/console/js/app.js", timeout=10).status_code == 404
         assert requests.get(base + "/api/health", timeout=10).status_code == 200
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+        stop(process, log)
 
 
 def test_an_admin_logs_in_and_watches_the_demo_camera_over_mse_and_hls(browsers):

@@ -13,7 +13,7 @@ import pytest
 import requests
 import websocket
 
-from conftest import launch, login, make_clip, password
+from conftest import launch, login, make_clip, password, stop
 
 
 def shared_broker():
@@ -93,16 +93,6 @@ def config(directory, url, topic_prefix, cameras=(), users=("admin", "olivia", "
         "events": [{"type": "log"}, {"type": "mqtt", "url": url, "topic_prefix": topic_prefix, **mqtt_options}],
         "cameras": list(cameras),
     }
-
-
-def stop(process, log):
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        log.close()
 
 
 def register(base, username):
