@@ -15,6 +15,7 @@ import time
 
 import pytest
 import requests
+import websocket
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -295,8 +296,15 @@ def test_an_expired_session_goes_back_to_the_login(browsers):
 def test_the_admin_page_lists_users_and_camera_health_and_changes_roles(browsers, console):
     browser = browsers()
     browser.login("admin")
-    browser.driver.get(console + "/#/admin")
-    browser.find('#health tr[data-camera="demo"][data-state="online"]')
+    # A viewer elsewhere: the health table counts it.
+    token = requests.post(console + "/api/cameras/demo/stream/token", headers=bearer(login(console, "admin")), timeout=10).json()["token"]
+    viewer = websocket.create_connection(f"{console.replace('http', 'ws')}/ws/cameras/demo?token={token}", timeout=10)
+    try:
+        browser.driver.get(console + "/#/admin")
+        browser.find('#health tr[data-camera="demo"][data-state="online"]')
+        browser.wait(lambda: browser.find('#health tr[data-camera="demo"] td:nth-child(7)').text == "1", 15, "one viewer")
+    finally:
+        viewer.close()
     Select(browser.find('#users select[data-user="olivia"]')).select_by_value("admin")
     browser.wait(lambda: requests.get(console + "/api/users", headers=bearer(login(console, "admin")), timeout=10).json()["users"]
                  and any(u["username"] == "olivia" and u["role"] == "admin"
@@ -473,3 +481,70 @@ def test_a_new_user_registers_in_the_console(browsers):
     browser.find("#login-submit").click()
     browser.find("#no-cameras")
     assert "newbie" in browser.find("#whoami").text
+
+
+def test_a_camera_state_reaches_a_viewer_without_the_admins_wording(console):
+    admin = bearer(login(console, "admin"))
+    created = requests.post(console + "/api/cameras", headers=admin, timeout=10,
+                            json={"id": "refusing", "name": "Refusing", "source": {"type": "rtsp", "url": "rtsp://127.0.0.1:9/x"}, "sinks": []})
+    assert created.status_code == 201, created.text
+    try:
+        assert requests.post(console + "/api/cameras/refusing/shares", headers=admin, json={"username": "victor"}, timeout=10).status_code == 201
+        victor, boss = EventReader(console, "victor"), EventReader(console, "admin")
+        try:
+            time.sleep(0.5)
+            # A change restarts the camera: it goes through its states again.
+            assert requests.patch(console + "/api/cameras/refusing", headers=admin, json={"name": "Refusing 2"}, timeout=10).status_code == 200
+            deadline = time.time() + 15
+            states = lambda reader: [e for n, e in reader.events if n == "camera.state_changed" and e.get("camera") == "refusing"]
+            while time.time() < deadline and not (any(e["details"]["to"] == "reconnecting" for e in states(victor))
+                                                  and any(e["details"]["to"] == "reconnecting" for e in states(boss))):
+                time.sleep(0.1)
+        finally:
+            victor.close()
+            boss.close()
+        seen, told = states(victor), states(boss)
+        assert seen and told, (victor.events, boss.events)
+        assert all("reason" not in e["details"] and "public_reason" in e["details"] for e in seen), seen
+        assert any("reason" in e["details"] for e in told), told
+        # Nor does a viewer learn who else the camera is shared with.
+        assert all(n != "camera.shared" or e["details"]["username"] == "victor" for n, e in victor.events), victor.events
+    finally:
+        requests.delete(console + "/api/cameras/refusing", headers=admin, timeout=10)
+
+
+def test_a_demoted_admin_stops_seeing_other_users_cameras_at_once(console):
+    admin = bearer(login(console, "admin"))
+    assert requests.patch(console + "/api/users/olivia", headers=admin, json={"role": "admin"}, timeout=10).status_code == 200
+    try:
+        olivia = login(console, "olivia")
+        reader = EventReader(console, "olivia")
+        stream = requests.post(console + "/api/cameras/demo/stream/token", headers=bearer(olivia), timeout=10).json()["token"]
+        viewer = websocket.create_connection(f"{console.replace('http', 'ws')}/ws/cameras/demo?token={stream}", timeout=10)
+        try:
+            viewer.recv_data()
+            # As an admin she sees the demo camera's clips.
+            assert requests.post(console + "/api/cameras/demo/clips", headers=admin, json={}, timeout=10).status_code == 202
+            deadline = time.time() + 10
+            while "clip.triggered" not in reader.names("demo") and time.time() < deadline:
+                time.sleep(0.1)
+            assert "clip.triggered" in reader.names("demo"), reader.events
+            assert requests.patch(console + "/api/users/olivia", headers=admin, json={"role": "user"}, timeout=10).status_code == 200
+            # Her stream of a camera that is not hers ends within a couple of seconds ...
+            deadline = time.time() + 5
+            opcode, data = None, b""
+            while time.time() < deadline:
+                opcode, data = viewer.recv_data(control_frame=True)
+                if opcode == websocket.ABNF.OPCODE_CLOSE:
+                    break
+            assert opcode == websocket.ABNF.OPCODE_CLOSE and int.from_bytes(data[:2], "big") in (4403, 4404), (opcode, data[:40])
+            # ... and her event stream no longer carries the camera's events.
+            seen = len(reader.events)
+            assert requests.post(console + "/api/cameras/demo/clips", headers=admin, json={}, timeout=10).status_code == 202
+            time.sleep(2)
+            assert [n for n, e in reader.events[seen:] if e.get("camera") == "demo"] == [], reader.events[seen:]
+        finally:
+            viewer.close()
+            reader.close()
+    finally:
+        requests.patch(console + "/api/users/olivia", headers=admin, json={"role": "user"}, timeout=10)

@@ -74,18 +74,27 @@ public struct AccessControl: Sendable {
     /// revoked or expired, the camera deleted or given away, or the principal's credential
     /// expired. An open stream runs this beside itself and ends when it returns.
     public func untilRevoked(_ principal: Principal, cameraID: String, for action: CameraAction = .view) async {
-        await untilRevoked(principal) { _ = try await authorize(principal, cameraID: cameraID, for: action) }
+        await untilRevoked(principal) { current in _ = try await authorize(current, cameraID: cameraID, for: action) }
     }
 
     /// The same with any check (a video's own rule); `check` throws the API's 401/403/404 when
-    /// access is gone. Other failures (storage briefly away) do not end the stream.
-    public func untilRevoked(_ principal: Principal, check: @Sendable () async throws -> Void) async {
+    /// access is gone. Other failures (storage briefly away) do not end the stream. `check` gets
+    /// the principal with its role as stored now: after a change here (`changes`) the role is
+    /// read again, so a demoted admin's streams end with the access the role gave.
+    public func untilRevoked(_ principal: Principal, check: @Sendable (Principal) async throws -> Void) async {
+        var current = principal
+        var roleGeneration = changes.generation
         while !Task.isCancelled {
             let generation = changes.generation
             let now = WallClock.now()
             if let expiresAt = principal.expiresAt, now >= expiresAt { return }
             do {
-                try await check()
+                if generation != roleGeneration {
+                    guard let user = try await storage.user(id: principal.userID) else { return }
+                    current = Principal(userID: principal.userID, username: principal.username, role: user.role, expiresAt: principal.expiresAt)
+                    roleGeneration = generation
+                }
+                try await check(current)
             } catch let error as GatewayError where error.deniesAccess {
                 return
             } catch {
@@ -145,12 +154,19 @@ public struct AccessControl: Sendable {
 
     /// Every camera the caller may see, with their role on each.
     public func visibleCameras(_ principal: Principal) async throws -> [(CameraRecord, CameraRole)] {
+        try await cameraViews(principal).visible
+    }
+
+    /// `visibleCameras`, and the ids of every camera there is (to tell a camera deleted from one
+    /// that was only hidden).
+    public func cameraViews(_ principal: Principal) async throws -> (visible: [(CameraRecord, CameraRole)], all: Set<String>) {
         let cameras = try await storage.cameras()
         let now = WallClock.now()
         let grants = principal.isAdmin ? [:] : Dictionary(
             try await storage.grants(username: principal.username).map { ($0.cameraID, $0) }, uniquingKeysWith: { first, _ in first })
-        return cameras.compactMap { camera in
+        let visible = cameras.compactMap { camera in
             AccessDecision.role(of: principal, on: camera, grant: grants[camera.id], now: now).map { (camera, $0) }
         }
+        return (visible, Set(cameras.map(\.id)))
     }
 }

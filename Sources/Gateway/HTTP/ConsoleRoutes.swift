@@ -18,6 +18,8 @@ struct ConsoleRoutes {
         let gzipped: ByteBuffer?
         let etag: String
         let contentType: String
+        /// The gzipped body is another representation: another ETag.
+        var gzippedETag: String { String(etag.dropLast()) + "-gz\"" }
     }
 
     static let contentSecurityPolicy = [
@@ -72,31 +74,41 @@ struct ConsoleRoutes {
         }
         var headers = HTTPFields()
         headers[.contentType] = asset.contentType
-        headers[.eTag] = asset.etag
         headers[.cacheControl] = "no-cache"
         headers[.vary] = "Accept-Encoding"
         headers[.contentSecurityPolicy] = contentSecurityPolicy
         headers[.xContentTypeOptions] = "nosniff"
         headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
         headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
-        if let tags = request.headers[.ifNoneMatch], tags.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == asset.etag }) {
+        let gzipped = asset.gzipped.flatMap { acceptsGzip(request.headers[.acceptEncoding]) ? $0 : nil }
+        let etag = gzipped == nil ? asset.etag : asset.gzippedETag
+        headers[.eTag] = etag
+        if let gzipped { headers[.contentEncoding] = "gzip" }
+        if let tags = request.headers[.ifNoneMatch], matches(tags, etag: etag) {
             return Response(status: .notModified, headers: headers)
         }
-        if let gzipped = asset.gzipped, acceptsGzip(request.headers[.acceptEncoding]) {
-            headers[.contentEncoding] = "gzip"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: gzipped))
-        }
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: asset.body))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: gzipped ?? asset.body))
     }
 
-    /// `gzip` (or `*`) listed in Accept-Encoding with a weight above 0 (RFC 9110 §12.5.3).
+    /// Whether Accept-Encoding gives `gzip` a weight above 0 — its own entry, else `*`'s
+    /// (RFC 9110 §12.5.3).
     static func acceptsGzip(_ header: String?) -> Bool {
         guard let header else { return false }
-        return header.split(separator: ",").contains { item in
+        var weights: [String: Double] = [:]
+        for item in header.split(separator: ",").prefix(32) {
             let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-            guard parts.first == "gzip" || parts.first == "*" else { return false }
-            guard let weight = parts.dropFirst().first(where: { $0.hasPrefix("q=") }) else { return true }
-            return (Double(weight.dropFirst(2)) ?? 0) > 0
+            guard let coding = parts.first, coding == "gzip" || coding == "*" else { continue }
+            let weight = parts.dropFirst().first(where: { $0.hasPrefix("q=") }).map { Double($0.dropFirst(2)) ?? 0 } ?? 1
+            weights[coding] = weight
+        }
+        return (weights["gzip"] ?? weights["*"] ?? 0) > 0
+    }
+
+    /// If-None-Match against `etag`: `*`, or any listed tag, weak (`W/`) or not (RFC 9110 §13.1.2).
+    static func matches(_ header: String, etag: String) -> Bool {
+        header.split(separator: ",").prefix(64).contains { item in
+            let tag = item.trimmingCharacters(in: .whitespaces)
+            return tag == "*" || tag == etag || tag == "W/" + etag
         }
     }
 }

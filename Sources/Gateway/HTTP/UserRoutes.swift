@@ -4,8 +4,8 @@ import JSON
 
 /// `GET /api/users` and `PATCH /api/users/{username}` (`{"role": "admin" | "user"}`): admins
 /// list the accounts and change roles. The last admin cannot lose the role (nobody could give it
-/// back). A role change takes effect at the user's next request (roles are read per request) and
-/// re-checks every open stream at once (`AccessChanges`).
+/// back). A role change takes effect at the user's next request (roles are read per request);
+/// open streams read the role again at once (`AccessChanges`, `AccessControl.untilRevoked`).
 struct UserRoutes {
     let users: UserService
     let storage: any StorageBackend
@@ -28,11 +28,15 @@ struct UserRoutes {
             let username = try context.parameters.require("username")
             let input = try await RequestBody.decode(RoleInput.self, from: request)
             guard let user = try await storage.user(named: username) else { throw GatewayError.notFound("user '\(username)' not found") }
-            if user.role == .admin, input.role != .admin, try await storage.users().filter({ $0.role == .admin }).count <= 1 {
-                throw GatewayError(.conflict, "'\(username)' is the only admin; make another user admin first")
-            }
             guard try await storage.updateUserRole(username: username, role: input.role) else {
                 throw GatewayError.notFound("user '\(username)' not found")
+            }
+            // Checked after the change, so that two admins demoting each other at once (here or
+            // on another gateway process) cannot both pass: whoever finds no admin left undoes
+            // their own change. Undoing only ever adds an admin.
+            if user.role == .admin, input.role != .admin, try await !storage.users().contains(where: { $0.role == .admin }) {
+                _ = try await storage.updateUserRole(username: username, role: .admin)
+                throw GatewayError(.conflict, "'\(username)' is the only admin; make another user admin first")
             }
             access.changes.notify()
             if user.role != input.role {

@@ -81,7 +81,7 @@ struct LiveWebSocketEndpoint {
                     }
                     // The camera's pipeline stopped (deleted, or restarted after a change): 1012
                     // (service restart) tells the player to connect again.
-                    try await outbound.close(.unknown(1012), reason: "the camera's stream restarted")
+                    if !Task.isCancelled { try await outbound.close(.unknown(1012), reason: "the camera's stream restarted") }
                 }
                 _ = try await group.next()
                 group.cancelAll()

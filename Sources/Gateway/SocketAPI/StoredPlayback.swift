@@ -127,7 +127,7 @@ struct StoredPlayback {
             group.addTask { await stop.wait() }
             group.addTask {
                 // Playback ends when the caller may no longer see the video (grant revoked or expired).
-                await cameras.access.untilRevoked(principal) { _ = try await resolve(videoID, for: principal) }
+                await cameras.access.untilRevoked(principal) { current in _ = try await resolve(videoID, for: current) }
                 if !Task.isCancelled {
                     socket.emit("video:error", [.object([("videoId", .string(videoID)), ("error", .string("access to this video was revoked"))])])
                 }

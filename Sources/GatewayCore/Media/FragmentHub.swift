@@ -50,6 +50,8 @@ public final class FragmentHub: Sendable {
         /// The camera's own sinks (HLS, the recorder), as opposed to viewers.
         var sinks: Set<ObjectIdentifier> = []
         var holds: [ObjectIdentifier: DemandHold] = [:]
+        /// The pipeline stopped (`closeAll`).
+        var closed = false
     }
 
     public let cameraID: String
@@ -114,24 +116,34 @@ public final class FragmentHub: Sendable {
             hold??.release()
         }
         let hold = demands ? demand?.hold() : nil
-        state.withLock { state in
+        let closed = state.withLock { state in
             state.readers[ObjectIdentifier(reader)] = reader
             if sink { state.sinks.insert(ObjectIdentifier(reader)) }
             if let hold { state.holds[ObjectIdentifier(reader)] = hold }
-            guard let initSegment = state.initSegment else { return }
+            guard !state.closed, let initSegment = state.initSegment else { return state.closed }
             reader.enqueueControl(.initSegment(initSegment), requireKeyframe: state.gop.isEmpty)
             for fragment in state.gop { reader.enqueueControl(.fragment(fragment), requireKeyframe: false) }
+            return false
         }
+        if closed { reader.close() }
         return reader
     }
 
+    /// Every reader: the camera's sinks and its viewers.
     public var viewerCount: Int { state.withLock { $0.readers.count } }
+
+    /// Readers that are viewers (WebSocket, Socket.IO), not the camera's sinks.
+    public var liveViewerCount: Int { state.withLock { $0.readers.count - $0.sinks.count } }
 
     /// Ends every reader: the camera's pipeline stopped (the camera was deleted, or replaced by
     /// a new pipeline after a change), so its viewers' streams end and their players reconnect
     /// to whatever serves the camera now instead of waiting on a hub nothing feeds.
     public func closeAll() {
-        for reader in state.withLock({ Array($0.readers.values) }) { reader.close() }
+        let readers = state.withLock { state in
+            state.closed = true
+            return state.readerList
+        }
+        for reader in readers { reader.close() }
     }
 
     /// The statistics of the readers that are the camera's sinks.

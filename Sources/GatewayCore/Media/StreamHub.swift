@@ -54,6 +54,8 @@ public final class StreamHub: SourceOutput, Sendable {
         /// `readers` as an array, made when it changes rather than per packet.
         var readerList: [PacketReader] = []
         var holds: [ObjectIdentifier: DemandHold] = [:]
+        /// The pipeline stopped (`closeAll`).
+        var closed = false
         var packets = 0
         var bytes = 0
         var keyframes = 0
@@ -183,18 +185,22 @@ public final class StreamHub: SourceOutput, Sendable {
         fragmenterSlot.withLock { $0 }?.endSession()
     }
 
+    /// Ends every packet reader and every fragment reader (`FragmentHub.closeAll`): the
+    /// camera's pipeline stopped. A reader that subscribes later is ended at once.
+    public func closeAll() {
+        let readers = state.withLock { state in
+            state.closed = true
+            return state.readerList
+        }
+        for reader in readers { reader.close() }
+        fragmenterSlot.withLock { $0 }?.fragments.closeAll()
+    }
+
     /// A new reader. It first receives the current streams and the cached GOP, so it can start
     /// decoding at once. Close it when done. A reader that `demands` keeps an on-demand source
     /// connected while it is open; a sink's standing reader does not (its viewers do).
     /// `wakeInterval`: how long packets may gather before the reader is woken (it takes them in
     /// one batch); zero wakes it for each.
-    /// Ends every packet reader and every fragment reader (`FragmentHub.closeAll`): the
-    /// camera's pipeline stopped.
-    public func closeAll() {
-        for reader in state.withLock({ $0.readerList }) { reader.close() }
-        fragmenterSlot.withLock { $0 }?.fragments.closeAll()
-    }
-
     public func subscribe(name: String, capacity: Int? = nil, demands: Bool = true, wakeInterval: Duration = .zero) -> PacketReader {
         let dropped = Counter(label: MetricName.readerDroppedPackets,
                               dimensions: [("camera", cameraID), ("reader", name)], factory: metricsFactory)
@@ -203,13 +209,15 @@ public final class StreamHub: SourceOutput, Sendable {
             self?.remove(reader)
         }
         let hold = demands ? demand.hold() : nil
-        state.withLock { state in
+        let closed = state.withLock { state in
             state.readers[ObjectIdentifier(reader)] = reader
             if let hold { state.holds[ObjectIdentifier(reader)] = hold }
-            guard let streams = state.streams else { return }
+            guard !state.closed, let streams = state.streams else { return state.closed }
             reader.enqueueControl(.streams(streams), requireKeyframe: streams.video != nil && state.gop.isEmpty)
             for packet in state.gop { reader.enqueueControl(.packet(packet), requireKeyframe: false) }
+            return false
         }
+        if closed { reader.close() }
         return reader
     }
 

@@ -16,6 +16,11 @@ public final class ClipperSink: SinkAdapter, ClipTrigger {
     let state: ClipperState
     /// `clip.trigger` events for this camera (from MQTT, rules, …), handled in order by `run()`.
     private let requests: AsyncStream<GatewayEvent>
+    private let requestsContinuation: AsyncStream<GatewayEvent>.Continuation
+    /// The event bus listener that feeds `requests`, removed when the clipper stops (a camera
+    /// restarted after a change gets a new clipper and must not leave the old one listening).
+    private let events: EventBus
+    private let listener: Int
 
     public init(configuration: Configuration, context: PluginContext, hub: StreamHub) throws {
         cameraID = context.id
@@ -31,8 +36,10 @@ public final class ClipperSink: SinkAdapter, ClipTrigger {
         }
         let (requests, continuation) = AsyncStream.makeStream(of: GatewayEvent.self, bufferingPolicy: .bufferingNewest(64))
         self.requests = requests
+        requestsContinuation = continuation
         let cameraID = context.id
-        context.events.observe { event in
+        events = context.events
+        listener = context.events.observe { event in
             if event.name == "clip.trigger", event.camera == cameraID { continuation.yield(event) }
         }
         state = ClipperState(store: SinkStore(context: context, directory: directory, storage: storage, ioName: "clips"), configuration: configuration)
@@ -48,6 +55,10 @@ public final class ClipperSink: SinkAdapter, ClipTrigger {
     }
 
     public func run() async throws {
+        defer {
+            events.stopObserving(listener)
+            requestsContinuation.finish()
+        }
         await state.failInterrupted()
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {

@@ -8,37 +8,62 @@ import Testing
     let victor = Principal(userID: "v", username: "victor", role: .user)
     let admin = Principal(userID: "a", username: "admin", role: .admin)
 
-    func event(_ name: String, camera: String? = nil, actor: String? = nil, username: String? = nil) -> GatewayEvent {
-        GatewayEvent(name: name, actor: actor, camera: camera,
-                     details: JSONObject(username.map { [("username", JSONValue.string($0))] } ?? []))
+    func event(_ name: String, camera: String? = nil, actor: String? = nil, details: [(String, JSONValue)] = []) -> GatewayEvent {
+        GatewayEvent(name: name, actor: actor, camera: camera, details: JSONObject(details))
+    }
+
+    func view(_ principal: Principal, _ roles: [String: CameraRole], gone: [String: Double] = [:]) -> EventStreamRoute.View {
+        EventStreamRoute.View(principal: principal, roles: roles, generation: 0, readAt: 0, gone: gone)
     }
 
     @Test func cameraEventsGoToThoseWhoMaySeeTheCamera() {
-        let state = event("camera.state_changed", camera: "door")
-        #expect(EventStreamRoute.delivers(state, to: victor, visibleBefore: ["door"], visibleNow: ["door"]))
-        #expect(!EventStreamRoute.delivers(state, to: victor, visibleBefore: [], visibleNow: []))
-        #expect(!EventStreamRoute.delivers(event("clip.ready", camera: "yard"), to: victor, visibleBefore: ["door"], visibleNow: ["door"]))
+        let state = event("camera.state_changed", camera: "door", details: [("to", .string("offline")), ("reason", .string("rtsp://…: 401")),
+                                                                           ("public_reason", .string("the camera refused the credentials"))])
+        let shown = EventStreamRoute.shown(state, in: view(victor, ["door": .viewer]))
+        #expect(shown?.details["public_reason"] == .string("the camera refused the credentials"))
+        // The admins' wording stays with admins.
+        #expect(shown?.details["reason"] == nil)
+        #expect(EventStreamRoute.shown(state, in: view(admin, ["door": .admin]))?.details["reason"] != nil)
+        #expect(EventStreamRoute.shown(state, in: view(victor, [:])) == nil)
+        #expect(EventStreamRoute.shown(event("clip.ready", camera: "yard"), in: view(victor, ["door": .viewer])) == nil)
         // A deletion reaches those who could see the camera until then.
-        #expect(EventStreamRoute.delivers(event("camera.deleted", camera: "door"), to: victor, visibleBefore: ["door"], visibleNow: []))
-        #expect(!EventStreamRoute.delivers(event("camera.deleted", camera: "yard"), to: victor, visibleBefore: ["door"], visibleNow: []))
-        // A share and its end reach the user they name, who gains or loses the camera.
-        #expect(EventStreamRoute.delivers(event("camera.unshared", camera: "door", username: "victor"), to: victor, visibleBefore: ["door"], visibleNow: []))
-        #expect(!EventStreamRoute.delivers(event("camera.unshared", camera: "door", username: "olivia"), to: victor, visibleBefore: [], visibleNow: []))
-        #expect(EventStreamRoute.changesAccess(event("camera.shared", camera: "door", username: "victor"), of: victor))
-        #expect(!EventStreamRoute.changesAccess(event("camera.shared", camera: "door", username: "olivia"), of: victor))
+        #expect(EventStreamRoute.shown(event("camera.deleted", camera: "door"), in: view(victor, [:], gone: ["door": 1])) != nil)
+        #expect(EventStreamRoute.shown(event("camera.deleted", camera: "yard"), in: view(victor, [:], gone: ["door": 1])) == nil)
+        // A share: the user it names and the camera's managers; not the other viewers.
+        let unshared = event("camera.unshared", camera: "door", details: [("username", .string("victor"))])
+        #expect(EventStreamRoute.shown(unshared, in: view(victor, [:])) != nil)
+        let other = event("camera.shared", camera: "door", details: [("username", .string("olivia"))])
+        #expect(EventStreamRoute.shown(other, in: view(victor, ["door": .viewer])) == nil)
+        #expect(EventStreamRoute.shown(other, in: view(victor, ["door": .owner])) != nil)
+        // Who watched what, and refused commands, never go out.
+        #expect(EventStreamRoute.shown(event("viewer.joined", camera: "door", actor: "olivia"), in: view(victor, ["door": .owner])) == nil)
+        #expect(EventStreamRoute.shown(event("command.rejected", camera: "door", actor: "olivia"), in: view(admin, ["door": .admin])) == nil)
     }
 
     @Test func accountEventsGoToTheirOwnersAndAdmins() {
         let upload = event("video.ready", actor: "victor")
-        #expect(EventStreamRoute.delivers(upload, to: victor, visibleBefore: [], visibleNow: []))
-        #expect(EventStreamRoute.delivers(upload, to: admin, visibleBefore: [], visibleNow: []))
-        #expect(!EventStreamRoute.delivers(event("video.ready", actor: "olivia"), to: victor, visibleBefore: [], visibleNow: []))
-        #expect(!EventStreamRoute.delivers(event("user.login", actor: "olivia"), to: admin, visibleBefore: [], visibleNow: []))
-        #expect(EventStreamRoute.delivers(event("user.registered", actor: "olivia"), to: admin, visibleBefore: [], visibleNow: []))
-        #expect(!EventStreamRoute.delivers(event("user.registered", actor: "olivia"), to: victor, visibleBefore: [], visibleNow: []))
-        #expect(EventStreamRoute.delivers(event("user.role_changed", username: "victor"), to: victor, visibleBefore: [], visibleNow: []))
-        #expect(!EventStreamRoute.delivers(event("config.reloaded"), to: victor, visibleBefore: [], visibleNow: []))
-        #expect(!EventStreamRoute.delivers(event("command.rejected", actor: "victor"), to: victor, visibleBefore: [], visibleNow: []))
+        #expect(EventStreamRoute.shown(upload, in: view(victor, [:])) != nil)
+        #expect(EventStreamRoute.shown(upload, in: view(admin, [:])) != nil)
+        #expect(EventStreamRoute.shown(event("video.ready", actor: "olivia"), in: view(victor, [:])) == nil)
+        #expect(EventStreamRoute.shown(event("user.login", actor: "olivia"), in: view(admin, [:])) == nil)
+        #expect(EventStreamRoute.shown(event("user.registered", actor: "olivia"), in: view(admin, [:])) != nil)
+        #expect(EventStreamRoute.shown(event("user.registered", actor: "olivia"), in: view(victor, [:])) == nil)
+        let demoted = event("user.role_changed", details: [("username", .string("victor"))])
+        #expect(EventStreamRoute.shown(demoted, in: view(victor, [:])) != nil)
+        #expect(EventStreamRoute.shown(event("config.reloaded"), in: view(victor, [:])) == nil)
+    }
+
+    @Test func whatTheCallerMaySeeIsReadAgainWhenItMayHaveChanged() {
+        let seen = EventStreamRoute.View(principal: victor, roles: [:], generation: 3, readAt: 100)
+        let state = event("camera.state_changed", camera: "door")
+        #expect(!EventStreamRoute.mustReread(seen, for: state, generation: 3, now: 100.5, interval: .seconds(1)))
+        #expect(EventStreamRoute.mustReread(seen, for: state, generation: 4, now: 100.5, interval: .seconds(1)))
+        // Grants expire by the clock: never older than the interval.
+        #expect(EventStreamRoute.mustReread(seen, for: state, generation: 3, now: 101.2, interval: .seconds(1)))
+        #expect(EventStreamRoute.mustReread(seen, for: event("camera.shared", camera: "door", details: [("username", .string("victor"))]),
+                                            generation: 3, now: 100.5, interval: .seconds(1)))
+        #expect(!EventStreamRoute.mustReread(seen, for: event("camera.shared", camera: "door", details: [("username", .string("olivia"))]),
+                                             generation: 3, now: 100.5, interval: .seconds(1)))
     }
 
     @Test func eventsAreEncodedAsOneServerSentEvent() {
@@ -55,9 +80,18 @@ import Testing
         #expect(ConsoleRoutes.acceptsGzip("*"))
         #expect(!ConsoleRoutes.acceptsGzip("gzip;q=0"))
         #expect(!ConsoleRoutes.acceptsGzip("gzip; q=0.000"))
+        #expect(!ConsoleRoutes.acceptsGzip("gzip;q=0, *"))
         #expect(!ConsoleRoutes.acceptsGzip("identity"))
         #expect(!ConsoleRoutes.acceptsGzip(nil))
         #expect(ConsoleRoutes.acceptsGzip("gzip;q=0.5"))
+    }
+
+    @Test func etagsMatchAsBrowsersSendThem() {
+        #expect(ConsoleRoutes.matches("\"abc\"", etag: "\"abc\""))
+        #expect(ConsoleRoutes.matches("W/\"abc\"", etag: "\"abc\""))
+        #expect(ConsoleRoutes.matches("\"x\", \"abc\"", etag: "\"abc\""))
+        #expect(ConsoleRoutes.matches("*", etag: "\"abc\""))
+        #expect(!ConsoleRoutes.matches("\"abd\"", etag: "\"abc\""))
     }
 
     @Test func everyConsoleFileIsInstalledWithItsType() {
@@ -67,5 +101,7 @@ import Testing
         }
         #expect(assets["js/app.js"]?.contentType == "text/javascript; charset=utf-8")
         #expect(assets["index.html"]?.gzipped != nil)
+        // The compressed and the plain body are different representations: different ETags.
+        #expect(assets["index.html"].map { $0.etag != $0.gzippedETag } == true)
     }
 }

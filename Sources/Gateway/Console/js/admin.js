@@ -44,14 +44,14 @@ export async function adminView() {
         h('td', {}, String(camera.reconnects)),
         h('td', {}, camera.fps ? camera.fps.toFixed(1) : ''),
         h('td', {}, camera.bitrate ? `${bytes(camera.bitrate / 8)}/s` : ''),
-        h('td', {}, String(camera.readers)),
+        h('td', {}, String(camera.viewers ?? 0)),
         h('td', {}, `${camera.lag_seconds} s`)));
     }
   }
 
   mount(h('h1', {}, 'Admin'),
     h('h2', {}, 'Cameras'), summary,
-    h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, h('tr', {}, ...['Camera', 'State', 'Last error', 'Reconnects', 'fps', 'Bitrate', 'Readers', 'Lag'].map((t) => h('th', {}, t)))), health)),
+    h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, h('tr', {}, ...['Camera', 'State', 'Last error', 'Reconnects', 'fps', 'Bitrate', 'Viewers', 'Lag'].map((t) => h('th', {}, t)))), health)),
     h('h2', {}, 'Users'),
     h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, h('tr', {}, ...['User', 'Role', 'Since'].map((t) => h('th', {}, t)))), users)));
   const timer = setInterval(() => loadHealth().catch(() => {}), 5000);

@@ -30,7 +30,8 @@ export const session = {
   save(answer) {
     const saved = { token: answer.token, user: answer.user, expiresAt: Date.now() + (answer.expires_in || 3600) * 1000 };
     sessionStorage.setItem(KEY, JSON.stringify(saved));
-    document.cookie = `gateway_token=${encodeURIComponent(answer.token)}; Path=/; SameSite=Strict; Max-Age=${answer.expires_in || 3600}`;
+    // A session cookie (gone with the browser), Secure where the page is.
+    document.cookie = `gateway_token=${encodeURIComponent(answer.token)}; Path=/; SameSite=Strict${location.protocol === 'https:' ? '; Secure' : ''}`;
     return saved;
   },
   clear() {

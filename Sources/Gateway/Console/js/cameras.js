@@ -31,6 +31,7 @@ export async function camerasView() {
   mount(h('div', { class: 'row' }, h('h1', {}, 'Cameras'), h('span', { class: 'spacer' }),
     h('a', { class: 'button primary', href: '#/cameras/new', id: 'add-camera' }, 'Add camera')), empty, grid);
   const tiles = new Map();
+  let active = true;
 
   function tile(camera, index) {
     const player = index < LIVE_TILES && camera.state === 'online' ? new LivePlayer(camera.id, { transport: preferredTransport() }) : null;
@@ -48,6 +49,7 @@ export async function camerasView() {
 
   async function load() {
     const { cameras } = await api('GET', '/api/cameras');
+    if (!active) return;
     for (const entry of tiles.values()) entry.player?.stop();
     tiles.clear();
     clear(grid);
@@ -60,8 +62,15 @@ export async function camerasView() {
   }
 
   function replace(id, camera) {
+    if (!active) return;
     const old = tiles.get(id);
-    if (!old) return load();
+    if (!old) {
+      const entry = tile(camera, tiles.size);
+      tiles.set(id, entry);
+      grid.append(entry.element);
+      empty.hidden = true;
+      return;
+    }
     old.player?.stop();
     const index = [...tiles.keys()].indexOf(id);
     const entry = tile(camera, index);
@@ -91,12 +100,13 @@ export async function camerasView() {
       old.replaceWith(badge(camera));
       return;
     }
-    if (['camera.created', 'camera.updated', 'camera.shared'].includes(name)) {
-      try { await load(); } catch { /* shown at the next change */ }
+    if (name === 'camera.created' || name === 'camera.updated' || (name === 'camera.shared' && event.details.username === me)) {
+      // Only the tile of the camera that changed (the others keep playing).
+      try { replace(id, await api('GET', `/api/cameras/${enc(id)}`)); } catch (error) { if (error.status === 404) remove(id); }
     }
   });
   const offStatus = feed.onStatus((connected) => { if (connected) load().catch(() => {}); });
-  onLeave(() => { off(); offStatus(); for (const entry of tiles.values()) entry.player?.stop(); });
+  onLeave(() => { active = false; off(); offStatus(); for (const entry of tiles.values()) entry.player?.stop(); });
   await load();
 }
 

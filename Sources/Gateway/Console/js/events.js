@@ -11,6 +11,7 @@ export class EventFeed {
     this.statusHandlers = new Set();
     this.controller = null;
     this.running = false;
+    this.generation = 0;
   }
 
   on(handler) { this.handlers.add(handler); return () => this.handlers.delete(handler); }
@@ -19,36 +20,41 @@ export class EventFeed {
   start() {
     if (this.running) return;
     this.running = true;
-    this.loop();
+    this.loop(++this.generation);
   }
 
+  // A loop started before a stop ends at its next step; only the newest loop delivers.
   stop() {
     this.running = false;
+    this.generation++;
     if (this.controller) this.controller.abort();
   }
 
   status(connected) { for (const handler of this.statusHandlers) handler(connected); }
 
-  async loop() {
+  async loop(generation) {
     let delay = 1000;
-    while (this.running && session.current) {
-      this.controller = new AbortController();
+    const current = () => this.running && this.generation === generation && session.current;
+    while (current()) {
+      const controller = new AbortController();
+      this.controller = controller;
       try {
-        const response = await fetch('/api/events', { headers: { Accept: 'text/event-stream', ...authHeaders() }, signal: this.controller.signal, cache: 'no-store' });
+        const response = await fetch('/api/events', { headers: { Accept: 'text/event-stream', ...authHeaders() }, signal: controller.signal, cache: 'no-store' });
         if (response.status === 401) { session.end('Your session has expired. Log in again.'); break; }
         if (!response.ok || !response.body) throw new Error(`events: ${response.status}`);
+        if (!current()) { controller.abort(); break; }
         this.status(true);
         delay = 1000;
-        await this.read(response.body);
+        await this.read(response.body, current);
       } catch { /* retried below */ }
+      if (!current()) { controller.abort(); break; }
       this.status(false);
-      if (!this.running) break;
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 15000);
     }
   }
 
-  async read(body) {
+  async read(body, current) {
     const reader = body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = '';
     for (;;) {
@@ -67,6 +73,7 @@ export class EventFeed {
         if (!data) continue;
         let event;
         try { event = JSON.parse(data); } catch { continue; }
+        if (!current()) return;
         for (const handler of this.handlers) {
           try { handler(name, event); } catch (error) { console.error(error); }
         }

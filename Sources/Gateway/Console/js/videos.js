@@ -84,9 +84,15 @@ export async function videosView() {
     h('h2', {}, 'Uploads'), form,
     h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, h('tr', {}, ...['Video', 'Status', 'Length', ''].map((t) => h('th', {}, t)))), uploads)));
 
+  // Reloads at most twice a second, whatever the rate of events.
+  const later = (load) => {
+    let timer = null;
+    return () => { if (!timer) timer = setTimeout(() => { timer = null; load().catch(() => {}); }, 500); };
+  };
+  const clipsLater = later(loadClips), uploadsLater = later(loadUploads);
   const off = feed.on((name) => {
-    if (name.startsWith('clip.')) loadClips().catch(() => {});
-    if (name.startsWith('video.')) loadUploads().catch(() => {});
+    if (name === 'clip.triggered' || name === 'clip.ready' || name === 'clip.failed') clipsLater();
+    if (name.startsWith('video.')) uploadsLater();
   });
   onLeave(off);
   await Promise.all([loadClips(), loadUploads().catch((error) => {
