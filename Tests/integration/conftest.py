@@ -105,8 +105,9 @@ def storage_for_tests(directory):
     return _storage_by_directory[directory]
 
 
-def launch(directory, config):
-    """Starts `gateway serve` on `config`; returns (process, base URL, log file)."""
+def launch(directory, config, stdout=subprocess.DEVNULL):
+    """Starts `gateway serve` on `config`; returns (process, base URL, log file). `stdout` takes
+    what the gateway prints there (generated passwords)."""
     if "storage" not in config and (storage := storage_for_tests(os.path.realpath(directory))):
         config = {**config, "storage": storage}
     if "cache" not in config and os.environ.get("GATEWAY_TEST_CACHE") == "redis":
@@ -118,7 +119,7 @@ def launch(directory, config):
         json.dump(config, handle)
     log = open(os.path.join(directory, "gateway.log"), "w+")
     process = subprocess.Popen([BINARY, "serve", "--config", os.path.join(directory, "plugins.json")],
-                               stdout=subprocess.DEVNULL, stderr=log)
+                               stdout=stdout, stderr=log)
     deadline = time.time() + 30
     while True:
         if process.poll() is not None or time.time() > deadline:

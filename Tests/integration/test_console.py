@@ -1,5 +1,5 @@
 """The web console (issue 17), in headless Chromium driven by Selenium: served by the gateway at
-`/` with a strict CSP, ETags and gzip; log in, watch the demo camera over MSE and over HLS, add a
+`/` with a strict CSP, ETags and gzip; log in as the generated admin, watch the demo camera over MSE and over HLS, add a
 camera with a bad source and see the field error, share with a second user who sees it play,
 revoke and see their player stop, clip and play the clip, a hostile camera name shown as text,
 an expired session back at the login, and the admin page. Screenshots go to
@@ -7,6 +7,7 @@ an expired session back at the login, and the admin page. Screenshots go to
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -21,10 +22,24 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from conftest import bearer, chromium, launch, login, make_clip, password, stop
+import conftest
+from conftest import bearer, chromium, launch, make_clip, stop
 
 ARTIFACTS = os.path.join(os.path.dirname(__file__), "..", "..", ".test-artifacts", "console")
 XSS = "<img src=x onerror=alert(1)>"
+# The admin's password is the one the gateway generates and prints at its first start, as with
+# `make run`; the others are configured.
+PASSWORDS = {}
+
+
+def password(user):
+    return PASSWORDS.get(user) or conftest.password(user)
+
+
+def login(base, user):
+    response = requests.post(f"{base}/api/auth/login", json={"username": user, "password": password(user)}, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()["token"]
 
 
 def make_demo(directory):
@@ -43,14 +58,22 @@ def console():
     config = {
         "server": {"host": "127.0.0.1", "port": 0, "data_dir": "data"},
         "auth": {"jwt_secret": "console-secret-0123456789abcdef012345", "bcrypt_cost": 4},
-        "users": [{"username": u, "password": password(u), "role": "admin" if u == "admin" else "user"} for u in ("admin", "olivia", "victor")],
+        "users": [{"username": "admin", "role": "admin"}] + [{"username": u, "password": password(u)} for u in ("olivia", "victor")],
         "sources": {"user_types": ["rtsp", "http"]},
         "cameras": [{"id": "demo", "name": "Demo camera", "owner": "admin", "source": {"type": "file", "path": demo, "loop": True},
                      "sinks": [{"type": "websocket"}, {"type": "hls", "idle_timeout": 30},
                                {"type": "clipper", "pre_seconds": 2, "post_seconds": 1},
                                {"type": "recorder", "segment_duration": 4}]}],
     }
-    process, base, log = launch(directory, config)
+    printed = open(os.path.join(directory, "stdout.txt"), "w+")
+    process, base, log = launch(directory, config, stdout=printed)
+    printed.seek(0)
+    generated = re.search(r"Generated password for 'admin': (\S+)", printed.read())
+    printed.close()
+    if not generated:
+        stop(process, log)
+        pytest.fail("the gateway did not print a generated password for admin", pytrace=False)
+    PASSWORDS["admin"] = generated.group(1)
     os.makedirs(ARTIFACTS, exist_ok=True)
     yield base
     try:
@@ -152,6 +175,20 @@ def test_the_console_is_served_with_a_strict_policy_etags_and_gzip(console):
     # No inline script or style anywhere: the policy would block it.
     for name in ("index.html",):
         assert "<script>" not in page.text and "style=" not in page.text and "onclick" not in page.text
+
+
+def test_no_account_can_be_created_when_registration_is_closed(tmp_path):
+    config = {"server": {"host": "127.0.0.1", "port": 0, "data_dir": "data"},
+              "auth": {"jwt_secret": "console-secret-0123456789abcdef012345", "bcrypt_cost": 4, "allow_registration": False}}
+    process, base, log = launch(str(tmp_path), config)
+    browser = Browser(base)
+    try:
+        browser.driver.get(base + "/")
+        browser.find("#login-form")
+        browser.wait(lambda: not browser.find("#toggle-register").is_displayed(), 10, "the register button to go")
+    finally:
+        browser.quit()
+        stop(process, log)
 
 
 def test_the_console_can_be_turned_off(tmp_path):

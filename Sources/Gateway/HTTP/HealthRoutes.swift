@@ -40,6 +40,7 @@ struct HealthRoutes {
         var body = JSONObject([
             ("status", .string(allOnline ? "ok" : "degraded")), ("version", .string(GatewayRuntime.version)),
             ("ffmpeg", .string(FFmpeg.versionDescription)), ("uptime", .double((runtime.uptime * 10).rounded() / 10)),
+            ("registration", .bool(runtime.config.auth.allowRegistration)),
         ])
         if principal != nil { body["cameras"] = .array(cameras) }
         return Response.json(.object(body))

@@ -63,6 +63,10 @@ function loginView(message) {
   h('div', { class: 'row', style: 'margin-top: 16px' }, submit, h('span', { class: 'spacer' }), toggle));
   mount(form);
   username.focus();
+  // Registration may be closed (`auth.allow_registration`): then there is nothing to toggle.
+  fetch('/api/health', { cache: 'no-store' }).then((response) => response.json()).then((health) => {
+    if (health.registration === false) toggle.hidden = true;
+  }).catch(() => {});
 }
 
 function started() {
