@@ -442,6 +442,28 @@ def test_an_upload_shows_its_progress_and_becomes_ready(browsers, tmp_path):
     browser.shot("uploads")
 
 
+CONTRAST = """
+const rgb = (text) => text.match(/[\\d.]+/g).map(Number);
+const luminance = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+  .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+const behind = (element) => {
+  for (let node = element; node; node = node.parentElement) {
+    const color = rgb(getComputedStyle(node).backgroundColor);
+    if (color.length < 4 || color[3] > 0) return color.slice(0, 3);
+  }
+  return [255, 255, 255];
+};
+const low = [];
+for (const element of document.querySelectorAll('h1, a, button, .badge, .muted, .reason, label, span, td, th, p')) {
+  if (!element.textContent.trim() || !element.getClientRects().length || element.closest('.player')) continue;
+  const [a, b] = [luminance(rgb(getComputedStyle(element).color).slice(0, 3)), luminance(behind(element))];
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  if (ratio < 4.5) low.push(`${element.tagName}.${element.className}: ${ratio.toFixed(2)}`);
+}
+return low;
+"""
+
+
 def test_the_console_fits_a_phone_and_works_from_the_keyboard(browsers):
     browser = browsers()
     browser.driver.set_window_size(390, 844)
@@ -455,6 +477,9 @@ def test_the_console_fits_a_phone_and_works_from_the_keyboard(browsers):
     browser.find('article.tile[data-camera="demo"]')
     width = browser.driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1], width
+    # Text is readable: WCAG contrast of at least 4.5:1 against what is behind it.
+    low = browser.driver.execute_script(CONTRAST)
+    assert low == [], low
     browser.playing('article[data-camera="demo"] video')
     browser.shot("phone")
 
