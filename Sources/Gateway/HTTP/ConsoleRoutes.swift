@@ -40,7 +40,8 @@ struct ConsoleRoutes {
             let body = ByteBuffer(bytes: data)
             let digest = SHA256.hash(data: data).prefix(12).map { String(format: "%02x", $0) }.joined()
             var gzipped: ByteBuffer?
-            if !type.hasPrefix("image/png"), data.count > 256, var copy = Optional(body), let compressed = try? copy.compress(with: .gzip()),
+            var source = body
+            if !type.hasPrefix("image/png"), data.count > 256, let compressed = try? source.compress(with: .gzip()),
                compressed.readableBytes < data.count {
                 gzipped = compressed
             }
@@ -70,7 +71,7 @@ struct ConsoleRoutes {
     static func serve(_ name: String, _ request: Request) throws -> Response {
         guard let asset = assets[name] else {
             if assets.isEmpty { throw GatewayError(.missingResource, "the console's files are not installed") }
-            throw GatewayError.notFound("no such console file: \(name)")
+            throw GatewayError.notFound("no such console file: \(name.prefix(200))")
         }
         var headers = HTTPFields()
         headers[.contentType] = asset.contentType
