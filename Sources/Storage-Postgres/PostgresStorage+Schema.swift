@@ -37,6 +37,15 @@ extension PostgresStorage {
             "CREATE INDEX videos_by_owner ON videos(created_by, created_at DESC)",
             "CREATE INDEX videos_by_time ON videos(created_at DESC, id)",
         ],
+        // 2: the nodes of a cluster (docs/scale-out.md): who they are and their last heartbeat.
+        [
+            """
+            CREATE TABLE gateway_nodes (
+                id TEXT PRIMARY KEY, url TEXT NOT NULL, weight INTEGER NOT NULL, max_cameras INTEGER NOT NULL,
+                draining BOOLEAN NOT NULL DEFAULT FALSE, started_at DOUBLE PRECISION NOT NULL,
+                heartbeat_at DOUBLE PRECISION NOT NULL, lock_pid INTEGER NOT NULL, states TEXT NOT NULL DEFAULT '{}')
+            """,
+        ],
     ]
 
     /// The advisory lock key of migrations ("gwschema" in ASCII).

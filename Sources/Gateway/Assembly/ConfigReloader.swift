@@ -17,7 +17,7 @@ import JSON
 ///   events, sources, limits) are reported as needing a restart.
 /// Each reload ends with a `config.reloaded` event saying what changed.
 public final class ConfigReloader: Service, Sendable {
-    public static let restartSections = ["server", "auth", "users", "storage", "cache", "events", "sources", "limits", "uploads"]
+    public static let restartSections = ["server", "auth", "users", "storage", "cache", "events", "sources", "limits", "uploads", "cluster"]
 
     private let path: String
     private let loader: ConfigLoader

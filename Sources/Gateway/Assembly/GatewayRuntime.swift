@@ -26,6 +26,8 @@ public final class GatewayRuntime: Sendable {
     public let metricsFactory: any MetricsFactory
     public let startedAt: Double
     public let egressProxy: EgressProxy
+    /// This node of a cluster (`cluster` in plugins.json); nil when the gateway runs alone.
+    public let cluster: ClusterService?
     /// The use cases every front end shares.
     var clipControl: ClipControl { ClipControl(access: access, manager: cameraManager, limits: config.limits) }
     var recordingControl: RecordingControl { RecordingControl(access: access, manager: cameraManager) }
@@ -40,7 +42,8 @@ public final class GatewayRuntime: Sendable {
     let logger: Logger
 
     private init(config: GatewayConfig, events: EventBus, storage: any StorageBackend, users: UserService, cameraManager: CameraManager,
-                 egressProxy: EgressProxy, metricsRegistry: PrometheusCollectorRegistry, metricsFactory: any MetricsFactory, logger: Logger) {
+                 egressProxy: EgressProxy, clusterBackend: (any ClusterBackend)?, metricsRegistry: PrometheusCollectorRegistry,
+                 metricsFactory: any MetricsFactory, logger: Logger) {
         self.config = config
         self.egressProxy = egressProxy
         self.events = events
@@ -55,6 +58,12 @@ public final class GatewayRuntime: Sendable {
             }
         }
         self.cameraManager = cameraManager
+        if let clusterConfig = config.cluster, let clusterBackend {
+            cluster = ClusterService(config: clusterConfig, backend: clusterBackend, storage: storage, manager: cameraManager, events: events,
+                                     access: access, metrics: metricsFactory, logger: logger)
+        } else {
+            cluster = nil
+        }
         self.cameras = CameraOperations(storage: storage, access: access, manager: cameraManager, events: events,
                                        sources: SourcePolicy(config: config.sources), limits: config.limits)
         requestSessions = RequestSessions(events: events)
@@ -142,9 +151,25 @@ public final class GatewayRuntime: Sendable {
                                     baseDirectory: config.baseDirectory, sourcePolicy: config.sources,
                                     sourceEgress: SourceEgress(policy: config.sources.destinations, proxyURL: egressProxy.proxyURL),
                                     pluginContext: context)
+        var clusterBackend: (any ClusterBackend)?
+        if config.cluster != nil {
+            guard let capable = ((storage as? CachedStorage)?.storage ?? storage) as? any ClusterCapableStorage else {
+                throw ConfigErrors([ConfigProblem(path: "cluster", reason: "the storage backend '\(storageSpec.type)' cannot coordinate nodes; use postgres")])
+            }
+            var clusterLogger = logger
+            clusterLogger[metadataKey: "component"] = "cluster"
+            clusterBackend = try capable.makeCluster(logger: clusterLogger)
+        }
+        // In a cluster the runtime places the cameras before any starts: each runs on one node.
+        let runtime = GatewayRuntime(config: config, events: events, storage: storage, users: users, cameraManager: manager,
+                                     egressProxy: egressProxy, clusterBackend: clusterBackend, metricsRegistry: metricsRegistry,
+                                     metricsFactory: metricsFactory, logger: logger)
         let now = WallClock.now()
         for (camera, definition) in zip(config.cameras, config.cameraDefinitions) {
             let existing = try await storage.camera(id: camera.id)
+            // Every node of a cluster reads the same file: a definition already stored as written stays untouched.
+            if let existing, existing.origin == .config, existing.source == definition["source"] ?? .null,
+               existing.sinks == definition["sinks"] ?? .array([]), existing.name == camera.name, existing.owner == camera.owner { continue }
             try await storage.upsertCamera(CameraRecord(config: camera, definition: definition, createdAt: existing?.createdAt ?? now, updatedAt: now))
         }
         for record in try await storage.cameras() {
@@ -154,8 +179,6 @@ public final class GatewayRuntime: Sendable {
                 logger.error("stored camera cannot start", metadata: ["camera": "\(record.id)", "error": "\(error)"])
             }
         }
-        let runtime = GatewayRuntime(config: config, events: events, storage: storage, users: users, cameraManager: manager,
-                                     egressProxy: egressProxy, metricsRegistry: metricsRegistry, metricsFactory: metricsFactory, logger: logger)
         commands.commands = ServiceCommands(users: users, clips: runtime.clipControl, recording: runtime.recordingControl)
         return runtime
     }
@@ -164,7 +187,10 @@ public final class GatewayRuntime: Sendable {
     /// ServiceLifecycle shuts services down in reverse order: cameras first (their sinks finish
     /// clips and segments, emitting events), storage last.
     /// After `events`: at shutdown the open sessions end (emitting) before the events drain.
-    public var services: [any Service] { [StorageCloser(storage: storage), events, requestSessions, hlsBuffers, uploads, egressProxy, socketIO, cameraManager] }
+    /// The cluster service stops first: it hands the cameras over before they stop.
+    public var services: [any Service] {
+        [StorageCloser(storage: storage), events, requestSessions, hlsBuffers, uploads, egressProxy, socketIO, cameraManager] + (cluster.map { [$0] } ?? [])
+    }
 
     /// Every route of the API, each file in HTTP/ registering its resource.
     public func makeRouter() -> Router<GatewayRequestContext> {
@@ -195,6 +221,7 @@ public final class GatewayRuntime: Sendable {
         EventStreamRoute(events: events, access: access).register(on: router)
         UserRoutes(users: users, storage: storage, access: access, events: events).register(on: router)
         if config.server.console { ConsoleRoutes().register(on: router) }
+        if let cluster { ClusterRoutes(cluster: cluster).register(on: router) }
         socketIO.engine.register(on: router, remoteAddress: { $0.remoteAddress }, arrival: { await RequestArrival.headTime(on: $0.channel) })
         liveWebSocket.register(on: router)
         routes.record(router)
@@ -211,7 +238,10 @@ public final class GatewayRuntime: Sendable {
                               immediate: { [hls = hlsRoutes] in hls.immediate($0) }),
             configuration: .init(address: .hostname(config.server.host, port: config.server.port), serverName: Self.serverName),
             services: services + additionalServices,
-            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            onServerRunning: { [cluster, host = config.server.host] channel in
+                cluster?.serverRunning(host: host, port: channel.localAddress?.port ?? 0)
+                await onServerRunning(channel.localAddress?.port ?? 0)
+            },
             logger: logger)
     }
 

@@ -40,7 +40,7 @@ struct CameraRoutes {
     }
 
     func view(_ record: CameraRecord, _ role: CameraRole) -> JSONValue {
-        Views.camera(record, role: role, pipeline: manager.pipeline(id: record.id))
+        Views.camera(record, role: role, manager: manager)
     }
 }
 

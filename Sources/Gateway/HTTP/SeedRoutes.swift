@@ -15,7 +15,7 @@ struct SeedRoutes {
     func register(on router: Router<GatewayRequestContext>) {
         router.get("/cameras") { _, context in
             let visible = try await cameras.list(try context.principal())
-            return Response.json(.array(visible.map { Views.camera($0.0, role: $0.1, pipeline: manager.pipeline(id: $0.0.id)) }))
+            return Response.json(.array(visible.map { Views.camera($0.0, role: $0.1, manager: manager) }))
         }
         router.post("/addCamera") { request, context in
             let principal = try context.principal()
@@ -25,7 +25,7 @@ struct SeedRoutes {
                     sinks: CameraOperations.seedSinks))
             return Response.json(.object(JSONObject([
                 ("success", .bool(true)),
-                ("camera", Views.camera(record, role: .owner, pipeline: manager.pipeline(id: record.id))),
+                ("camera", Views.camera(record, role: .owner, manager: manager)),
             ])))
         }
         router.post("/deleteCamera") { request, context in

@@ -48,7 +48,7 @@ struct UserRoutes {
         }
     }
 
-    static func requireAdmin(_ principal: Principal) throws {
-        guard principal.isAdmin else { throw GatewayError(.forbidden, "only admins may manage users") }
+    static func requireAdmin(_ principal: Principal, _ message: String = "only admins may manage users") throws {
+        guard principal.isAdmin else { throw GatewayError(.forbidden, message) }
     }
 }

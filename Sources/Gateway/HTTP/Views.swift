@@ -12,7 +12,12 @@ enum Views {
                             ("expires_in", .int(Int(expiresIn))), ("user", user(session.user))]))
     }
 
-    static func camera(_ record: CameraRecord, role: CameraRole, pipeline: CameraPipeline?) -> JSONValue {
+    /// A camera as its viewers see it, with its state here or, in a cluster, on the node that runs it.
+    static func camera(_ record: CameraRecord, role: CameraRole, manager: CameraManager) -> JSONValue {
+        camera(record, role: role, pipeline: manager.pipeline(id: record.id), remote: manager.remote[record.id])
+    }
+
+    static func camera(_ record: CameraRecord, role: CameraRole, pipeline: CameraPipeline?, remote: RemoteCameras.Entry? = nil) -> JSONValue {
         var object = JSONObject([("id", .string(record.id)), ("name", .string(record.name)),
                                  ("owner", record.owner.map { .string($0) } ?? .null), ("role", .string(role.rawValue)),
                                  ("origin", .string(record.origin.rawValue))])
@@ -31,6 +36,10 @@ enum Views {
                                     ("height", .int(video.parameters.height)), ("fps", .double((statistics.fps * 100).rounded() / 100)),
                                     ("bitrate", .int(statistics.bitrate)), ("readers", .int(statistics.readers.count))]))
             } ?? .null
+        } else if let remote {
+            object["state"] = .string(remote.state.rawValue)
+            object["last_error"] = (role == .admin ? remote.lastError : remote.lastPublicError).map { .string($0) } ?? .null
+            if role == .admin { object["node"] = .string(remote.node) }
         } else {
             object["state"] = .string(CameraState.offline.rawValue)
         }

@@ -87,7 +87,7 @@ struct SeedEvents {
         socket.on("loadCameras") { _, ack in
             await answer(ack, listOnly: true) {
                 let visible = try await cameras.list(principal)
-                return .array(visible.map { Views.camera($0.0, role: $0.1, pipeline: manager.pipeline(id: $0.0.id)) })
+                return .array(visible.map { Views.camera($0.0, role: $0.1, manager: manager) })
             }
         }
         socket.on("addCamera") { arguments, ack in
@@ -97,7 +97,7 @@ struct SeedEvents {
                     name: body.name, source: .object(JSONObject([("type", .string("rtsp")), ("url", .string(body.rtspUrl))])),
                     sinks: CameraOperations.seedSinks))
                 return .object(JSONObject([("success", .bool(true)),
-                                           ("camera", Views.camera(record, role: .owner, pipeline: manager.pipeline(id: record.id)))]))
+                                           ("camera", Views.camera(record, role: .owner, manager: manager))]))
             }
         }
         socket.on("deleteCamera") { arguments, ack in

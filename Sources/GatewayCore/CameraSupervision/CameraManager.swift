@@ -17,6 +17,9 @@ public final class CameraManager: Service, Sendable {
     private let sourcePolicy: SourcePolicyConfig
     private let sourceEgress: SourceEgress
     private let pipelines = Mutex<[String: CameraPipeline]>([:])
+    private let placement = Mutex<Placement?>(nil)
+    /// In a cluster: the cameras other nodes run, as they last reported them.
+    public let remote = RemoteCameras()
     private let starts: AsyncStream<CameraPipeline>
     private let startContinuation: AsyncStream<CameraPipeline>.Continuation
 
@@ -47,9 +50,33 @@ public final class CameraManager: Service, Sendable {
         return .success(config)
     }
 
-    /// Starts (or restarts) the camera of `record`; only that camera's pipeline is touched.
+    /// Which cameras run on this node, in a cluster (docs/scale-out.md).
+    public struct Placement: Sendable {
+        /// Whether this node holds the camera's lock.
+        public var owns: @Sendable (String) -> Bool
+        /// A camera this node does not own was changed or removed here: its owner must look.
+        public var changed: @Sendable (String) -> Void
+
+        public init(owns: @escaping @Sendable (String) -> Bool, changed: @escaping @Sendable (String) -> Void) {
+            self.owns = owns
+            self.changed = changed
+        }
+    }
+
+    /// From now on only cameras `placement` says this node owns start here.
+    public func place(by placement: Placement) { self.placement.withLock { $0 = placement } }
+
+    /// Whether cameras run here only when this node owns them (a cluster).
+    public var isPlaced: Bool { placement.withLock { $0 != nil } }
+
+    /// Starts (or restarts) the camera of `record`; only that camera's pipeline is touched. In a
+    /// cluster, a camera another node owns is only validated here; its owner is told.
     public func start(_ record: CameraRecord) throws {
         let config = try validate(record).get()
+        if let placement = placement.withLock({ $0 }), !placement.owns(record.id) {
+            placement.changed(record.id)
+            return
+        }
         let pipeline = try build(record, config)
         let previous = pipelines.withLock { pipelines in
             defer { pipelines[record.id] = pipeline }
@@ -60,7 +87,11 @@ public final class CameraManager: Service, Sendable {
     }
 
     public func stop(id: String) {
-        pipelines.withLock { $0.removeValue(forKey: id) }?.stop()
+        guard let pipeline = pipelines.withLock({ $0.removeValue(forKey: id) }) else {
+            placement.withLock { $0 }?.changed(id)
+            return
+        }
+        pipeline.stop()
     }
 
     public var knownSourceTypes: Set<String> { Set(registry.knownTypes(.source)) }

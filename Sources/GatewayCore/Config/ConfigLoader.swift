@@ -74,6 +74,14 @@ public struct ConfigLoader: Sendable {
                                               reason: "unknown owner '\(owner)'; users in this file: \(known.isEmpty ? "none" : known)"))
             }
         }
+        if config.cluster != nil {
+            if config.storage?.spec.type != "postgres" {
+                problems.append(ConfigProblem(path: "cluster", reason: "needs the postgres storage backend (storage.type \"postgres\"): the nodes share its database"))
+            }
+            if config.auth.jwtSecret.isEmpty {
+                problems.append(ConfigProblem(path: "auth.jwt_secret", reason: "must be set (the same on every node) when cluster is on: each node accepts the tokens the others issue"))
+            }
+        }
         return problems
     }
 }

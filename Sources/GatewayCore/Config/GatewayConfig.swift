@@ -11,6 +11,8 @@ public struct GatewayConfig: Decodable, Sendable {
     public var limits = LimitsConfig()
     public var uploads = UploadsConfig()
     public var events: [PluginField<EventsPluginKind>] = []
+    /// Several gateway processes sharing the cameras (docs/scale-out.md); none by default.
+    public var cluster: ClusterConfig?
     public var cameras: [CameraConfig] = []
     /// `cameras` as written (after `${VAR}` expansion), to store and re-validate.
     public var cameraDefinitions: [JSONValue] = []
@@ -19,7 +21,7 @@ public struct GatewayConfig: Decodable, Sendable {
     /// The whole file as written (after `${VAR}` expansion), to tell which sections a reload changed.
     public var document: JSONValue = .null
 
-    enum CodingKeys: String, CodingKey { case server, auth, users, storage, cache, sources, limits, uploads, events, cameras }
+    enum CodingKeys: String, CodingKey { case server, auth, users, storage, cache, sources, limits, uploads, events, cluster, cameras }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -32,6 +34,7 @@ public struct GatewayConfig: Decodable, Sendable {
         limits = try container.decodeIfPresent(LimitsConfig.self, forKey: .limits) ?? limits
         uploads = try container.decodeIfPresent(UploadsConfig.self, forKey: .uploads) ?? uploads
         events = try container.decodeIfPresent([PluginField<EventsPluginKind>].self, forKey: .events) ?? []
+        cluster = try container.decodeIfPresent(ClusterConfig.self, forKey: .cluster)
         cameras = try container.decodeIfPresent([CameraConfig].self, forKey: .cameras) ?? []
         cameraDefinitions = try container.decodeIfPresent([JSONValue].self, forKey: .cameras) ?? []
         baseDirectory = decoder.userInfo[.configBaseDirectory] as? String ?? "."

@@ -74,6 +74,12 @@ public final class EventBus: Service, Sendable {
     /// Removes a listener `observe` added (a browser's event stream that ended).
     public func stopObserving(_ id: Int) { listeners.withLock { $0.all.removeAll { $0.id == id } } }
 
+    /// An event another node of a cluster emitted (and gave its backends): only this process's
+    /// observers get it.
+    public func deliverToObservers(_ event: GatewayEvent) {
+        for listener in listeners.withLock({ $0.all }) { listener.call(event) }
+    }
+
     public func emit(_ event: GatewayEvent) {
         for listener in listeners.withLock({ $0.all }) { listener.call(event) }
         for queue in queues.withLock({ $0 }) {

@@ -1,0 +1,42 @@
+import Hummingbird
+import GatewayCore
+import JSON
+
+/// `GET /api/cluster` (admins, on any node): the live nodes, each with its address, weight,
+/// last heartbeat, whether it is draining and the cameras it owns (from the locks themselves).
+/// `POST /api/cluster/nodes/{id}/drain` moves a node's cameras away and keeps new ones off it
+/// (until it restarts, or `DELETE` the same path).
+struct ClusterRoutes {
+    let cluster: ClusterService
+
+    func register(on router: Router<GatewayRequestContext>) {
+        router.get("/api/cluster") { _, context in
+            try UserRoutes.requireAdmin(try context.principal(), "only admins may see the cluster")
+            let nodes = try await cluster.liveNodes()
+            return Response.json(.object(JSONObject([
+                ("node", .string(cluster.nodeID)),
+                ("nodes", .array(nodes.map { entry in
+                    .object(JSONObject([
+                        ("id", .string(entry.node.id)), ("url", .string(entry.node.url)), ("self", .bool(entry.isSelf)),
+                        ("weight", .int(entry.node.weight)), ("max_cameras", .int(entry.node.maxCameras)),
+                        ("draining", .bool(entry.node.draining)),
+                        ("started_at", .string(WallClock.iso8601(entry.node.startedAt))),
+                        ("last_heartbeat", .string(WallClock.iso8601(entry.node.heartbeatAt))),
+                        ("heartbeat_age_seconds", .double((entry.node.heartbeatAge * 1000).rounded() / 1000)),
+                        ("cameras", .array(entry.cameras.map(JSONValue.string))),
+                    ]))
+                })),
+            ])))
+        }
+        for (method, draining) in [(HTTPRequest.Method.post, true), (.delete, false)] {
+            router.on("/api/cluster/nodes/:node/drain", method: method) { _, context in
+                try UserRoutes.requireAdmin(try context.principal(), "only admins may drain nodes")
+                let node = try context.parameters.require("node")
+                guard ClusterConfig.isValidNodeID(node), try await cluster.setDraining(nodeID: node, draining) else {
+                    throw GatewayError.notFound("node '\(node.prefix(64))' not found")
+                }
+                return Response.json(.object(JSONObject([("node", .string(node)), ("draining", .bool(draining))])))
+            }
+        }
+    }
+}
