@@ -92,7 +92,8 @@ class Cluster:
         clip = make_clip(self.directory)
         self.rtsp = RTSPServer("--size", "320x180", "--fps", "10", "--bitrate", "200").start()
         cameras = [{"id": f"file{index:02d}", "owner": "olivia", "source": {"type": "file", "path": clip, "loop": True},
-                    "sinks": [{"type": "websocket"}, {"type": "hls", "segment_duration": 2, "part_duration": 0}]}
+                    "sinks": [{"type": "websocket"}, {"type": "hls", "segment_duration": 2, "part_duration": 0}]
+                    + ([{"type": "clipper", "pre_seconds": 2, "post_seconds": 1}] if index < 4 else [])}
                    for index in range(FILE_CAMERAS)]
         cameras += [{"id": f"rtsp{index:02d}", "owner": "olivia", "source": {"type": "rtsp", "url": self.rtsp.url},
                      "sinks": [{"type": "websocket"}]} for index in range(RTSP_CAMERAS)]
@@ -209,3 +210,117 @@ def test_every_camera_is_ingested_by_exactly_one_node(cluster):
         assert node["url"] == cluster.nodes[node["id"]].base
         assert node["heartbeat_age_seconds"] < 3
         assert node["draining"] is False
+
+
+def owned_by(owners, node, prefix="file"):
+    return sorted(camera for camera, owner in owners.items() if owner == node and camera.startswith(prefix))
+
+
+def stream_token(base, token, camera):
+    answer = requests.post(f"{base}/api/cameras/{camera}/stream/token", headers=bearer(token), timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["token"]
+
+
+def read_fragments(base, camera, token, count=3, timeout=15):
+    """Connects to /ws/cameras/{camera} on `base`; returns the kinds of the first frames: the init
+    text frame, the init segment and `count` fragments. Raises on a close before that."""
+    ws = websocket.create_connection(f"{base.replace('http', 'ws')}/ws/cameras/{camera}?token={token}", timeout=timeout)
+    try:
+        first = json.loads(ws.recv())
+        assert first["type"] == "init", first
+        assert isinstance(ws.recv(), bytes)
+        for _ in range(count):
+            frame = ws.recv()
+            assert isinstance(frame, bytes) and frame[4:8] in (b"moof", b"styp"), frame[:16]
+        return first
+    finally:
+        ws.close()
+
+
+def test_any_node_serves_any_camera(cluster):
+    owners, _ = cluster.wait_for_all_online(60, balanced=4)
+    n1, n2, n3 = (cluster.nodes[name] for name in NODES)
+    camera = owned_by(owners, "n1")[0]
+    olivia = {node.name: login(node.base, "olivia") for node in (n1, n2, n3)}
+
+    # REST on a node that does not run the camera: its state as the owner reports it.
+    answer = requests.get(f"{n2.base}/api/cameras/{camera}", headers=bearer(olivia["n2"]), timeout=10)
+    assert answer.status_code == 200 and answer.json()["state"] == "online", answer.text
+    admin_view = requests.get(f"{n2.base}/api/cameras/{camera}", headers=bearer(cluster.admin_token(n2)), timeout=10).json()
+    assert admin_view["node"] == "n1"
+
+    # HLS: the stream starts on the owner; the playlist's URL on n2 redirects (307) to n1.
+    started = requests.post(f"{n2.base}/api/cameras/{camera}/stream/start", headers=bearer(olivia["n2"]), timeout=10)
+    assert started.status_code == 200, started.text
+    url = started.json()["streamUrl"]
+    assert url.startswith("/hls/"), url
+    deadline = time.time() + 20
+    while True:
+        redirect = requests.get(f"{n2.base}{url}", allow_redirects=False, timeout=10)
+        if redirect.status_code == 307 or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert redirect.status_code == 307, redirect.text
+    assert redirect.headers["Location"] == f"{n1.base}{url}"
+    # ffprobe, an HLS player, follows the redirect and reads the video.
+    probe = None
+    while time.time() < deadline:
+        probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name,width",
+                                "-of", "json", f"{n2.base}{url}"], capture_output=True, text=True, timeout=30)
+        if probe.returncode == 0 and json.loads(probe.stdout).get("streams"):
+            break
+        time.sleep(1)
+    assert json.loads(probe.stdout)["streams"][0]["codec_name"] == "h264", probe.stderr
+    # Without a valid token the non-owner refuses as the owner would, and redirects nothing.
+    refused = requests.get(f"{n2.base}/hls/{camera}/index.m3u8?token=forged", allow_redirects=False, timeout=10)
+    assert refused.status_code == 401
+
+    # Live fMP4 over /ws through each node: relayed from the owner.
+    for node in (n2, n3, n1):
+        token = stream_token(node.base, olivia[node.name], camera)
+        first = read_fragments(node.base, camera, token)
+        assert first["codecs"].startswith("avc1"), first
+
+    # Socket.IO `watch` on a node that does not run the camera.
+    import socketio
+    client = socketio.Client(reconnection=False)
+    got = {"init": 0, "fragments": 0}
+    done = threading.Event()
+
+    @client.on("video:init")
+    def on_init(data):
+        got["init"] += 1
+
+    @client.on("video:fragment")
+    def on_fragment(data):
+        got["fragments"] += 1
+        if got["fragments"] >= 3:
+            done.set()
+
+    client.connect(n3.base, auth={"token": olivia["n3"]}, transports=["websocket"], wait_timeout=10)
+    try:
+        answer = client.call("watch", {"cameraId": camera}, timeout=10)
+        assert answer["success"] is True, answer
+        assert done.wait(15), got
+        assert got["init"] == 1
+    finally:
+        client.disconnect()
+
+    # A clip asked of n3 is written by the owner, and listed and played on every node.
+    clip_camera = next(camera for camera in cluster.camera_ids if camera in ("file00", "file01", "file02", "file03")
+                       and owners[camera] != "n3")
+    triggered = requests.post(f"{n3.base}/api/cameras/{clip_camera}/clips", headers=bearer(olivia["n3"]),
+                              json={"pre_seconds": 1, "post_seconds": 1, "label": "cluster"}, timeout=15)
+    assert triggered.status_code == 202, triggered.text
+    clip_id = triggered.json()["clip"]["id"]
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        video = requests.get(f"{n2.base}/api/videos/{clip_id}", headers=bearer(olivia["n2"]), timeout=10).json()
+        if video["status"] == "ready":
+            break
+        time.sleep(0.5)
+    assert video["status"] == "ready", video
+    for node in (n1, n2, n3):
+        download = requests.get(f"{node.base}/api/videos/{clip_id}/stream", headers=bearer(olivia[node.name]), timeout=15)
+        assert download.status_code == 200 and len(download.content) > 1000, (node.name, download.status_code)

@@ -29,8 +29,19 @@ public final class GatewayRuntime: Sendable {
     /// This node of a cluster (`cluster` in plugins.json); nil when the gateway runs alone.
     public let cluster: ClusterService?
     /// The use cases every front end shares.
-    var clipControl: ClipControl { ClipControl(access: access, manager: cameraManager, limits: config.limits) }
-    var recordingControl: RecordingControl { RecordingControl(access: access, manager: cameraManager) }
+    var clipControl: ClipControl { ClipControl(access: access, manager: cameraManager, limits: config.limits, calls: clusterCalls) }
+    var recordingControl: RecordingControl { RecordingControl(access: access, manager: cameraManager, calls: clusterCalls) }
+    /// In a cluster: requests between nodes, and live video relayed from the node running a camera.
+    let clusterHTTP: ClusterHTTP?
+    let liveRelay: ClusterLiveRelay?
+    var clusterCalls: ClusterCalls? {
+        guard let cluster, let clusterHTTP else { return nil }
+        return ClusterCalls(cluster: cluster, http: clusterHTTP)
+    }
+    var relay: (cluster: ClusterService, feeds: ClusterLiveRelay)? {
+        guard let cluster, let liveRelay else { return nil }
+        return (cluster, liveRelay)
+    }
     /// HLS players and video downloads, as viewing sessions.
     let requestSessions: RequestSessions
     let hlsCounters = HLSCounters()
@@ -61,8 +72,13 @@ public final class GatewayRuntime: Sendable {
         if let clusterConfig = config.cluster, let clusterBackend {
             cluster = ClusterService(config: clusterConfig, backend: clusterBackend, storage: storage, manager: cameraManager, events: events,
                                      access: access, metrics: metricsFactory, logger: logger)
+            let http = ClusterHTTP(signature: ClusterSignature(secret: config.auth.jwtSecret), nodeID: clusterConfig.nodeID)
+            clusterHTTP = http
+            liveRelay = ClusterLiveRelay(http: http, metrics: metricsFactory)
         } else {
             cluster = nil
+            clusterHTTP = nil
+            liveRelay = nil
         }
         self.cameras = CameraOperations(storage: storage, access: access, manager: cameraManager, events: events,
                                        sources: SourcePolicy(config: config.sources), limits: config.limits)
@@ -79,9 +95,8 @@ public final class GatewayRuntime: Sendable {
         streamTokens = StreamTokens(tokens: users.tokens, idle: Double(config.auth.streamTokenTTLSeconds))
         socketIO = SocketIOServer(path: "/socket.io/", configuration: .init(pingInterval: 25, pingTimeout: 20, maxPayload: 1_000_000),
                                   connectTimeout: 45, logger: logger)
-        GatewaySocketIO(users: users, cameras: cameras, manager: cameraManager, events: events,
-                        streams: StreamControl(access: access, manager: cameraManager, tokens: streamTokens, events: events),
-                        clips: clipControl, recording: recordingControl, playbacks: playbackSlots).install(on: socketIO)
+        GatewaySocketIO(users: users, cameras: cameras, manager: cameraManager, events: events, streams: streams,
+                        clips: clipControl, recording: recordingControl, playbacks: playbackSlots, relay: relay).install(on: socketIO)
     }
 
     /// Builds the plugins, migrates storage, creates plugins.json's users (announcing generated
@@ -215,13 +230,17 @@ public final class GatewayRuntime: Sendable {
         RecordingPlaybackRoutes(storage: storage, access: access, dataDirectory: FileIO.absolute(config.server.dataDirectory),
                                 slots: playbackSlots).register(on: router)
         hlsRoutes.register(on: router)
-        MJPEGRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager).register(on: router)
+        MJPEGRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager, cluster: cluster).register(on: router)
         SeedRoutes(cameras: cameras, manager: cameraManager).register(on: router)
         OpenAPIRoute().register(on: router)
         EventStreamRoute(events: events, access: access).register(on: router)
         UserRoutes(users: users, storage: storage, access: access, events: events).register(on: router)
         if config.server.console { ConsoleRoutes().register(on: router) }
-        if let cluster { ClusterRoutes(cluster: cluster).register(on: router) }
+        if let cluster, let clusterHTTP {
+            ClusterRoutes(cluster: cluster).register(on: router)
+            ClusterInternalRoutes(signature: clusterHTTP.signature, storage: storage, manager: cameraManager, clips: clipControl,
+                                  recording: recordingControl, streams: streams).register(on: router)
+        }
         socketIO.engine.register(on: router, remoteAddress: { $0.remoteAddress }, arrival: { await RequestArrival.headTime(on: $0.channel) })
         liveWebSocket.register(on: router)
         routes.record(router)
@@ -250,16 +269,16 @@ public final class GatewayRuntime: Sendable {
     public var uptime: Double { MonotonicTime.seconds() - startedAt }
 
     public var streams: StreamControl {
-        StreamControl(access: access, manager: cameraManager, tokens: streamTokens, events: events)
+        StreamControl(access: access, manager: cameraManager, tokens: streamTokens, events: events, calls: clusterCalls)
     }
 
     var hlsRoutes: HLSRoutes {
         HLSRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager, metrics: metricsFactory, sessions: requestSessions,
-                  counters: hlsCounters, buffers: hlsBuffers)
+                  counters: hlsCounters, buffers: hlsBuffers, cluster: cluster)
     }
 
     var liveWebSocket: LiveWebSocketEndpoint {
-        LiveWebSocketEndpoint(users: users, streamTokens: streamTokens, live: LiveViewing(cameras: cameras, manager: cameraManager, events: events), events: events)
+        LiveWebSocketEndpoint(users: users, streamTokens: streamTokens, live: LiveViewing(cameras: cameras, manager: cameraManager, events: events, relay: relay), events: events)
     }
 }
 

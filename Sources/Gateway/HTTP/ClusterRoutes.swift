@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import GatewayCore
 import JSON
 
@@ -37,6 +38,26 @@ struct ClusterRoutes {
                 }
                 return Response.json(.object(JSONObject([("node", .string(node)), ("draining", .bool(draining))])))
             }
+        }
+    }
+}
+
+extension ClusterService {
+    /// A media request (HLS, MJPEG) for a camera that another node runs: 307 to the same path
+    /// and query there (the stream token in the query is good on every node). Nil when the
+    /// camera runs here; 503 while it moves between nodes.
+    func redirect(cameraID: String, uri: URI, runsHere: Bool) throws -> Response? {
+        guard !runsHere else { return nil }
+        switch placement(of: cameraID) {
+        case .here:
+            return nil
+        case .moving:
+            throw GatewayError(.streamUnavailable, "camera '\(cameraID)' is moving to another gateway node; try again in a moment", retryAfter: 1)
+        case .node(_, let url):
+            var headers = HTTPFields()
+            headers[.location] = url + uri.path + (uri.query.map { "?" + $0 } ?? "")
+            headers[.cacheControl] = "no-store"
+            return Response(status: .temporaryRedirect, headers: headers)
         }
     }
 }

@@ -23,6 +23,8 @@ struct HLSRoutes {
     let counters: HLSCounters
     /// Resources several players fetch, as buffers every response shares.
     let buffers: ResourceBuffers
+    /// In a cluster: players of cameras other nodes run are sent there.
+    let cluster: ClusterService?
 
     func register(on router: Router<GatewayRequestContext>) {
         let media = router.group().add(middleware: CredentialAuthenticator(check: CredentialCheck(users: users, streamTokens: streamTokens, recent: access.recent),
@@ -46,6 +48,10 @@ struct HLSRoutes {
     func serve(_ request: Request, context: GatewayRequestContext, head: Bool) async throws -> Response {
         let cameraID = try context.parameters.require("camera")
         let file = try context.parameters.require("file")
+        if let cluster, manager.pipeline(id: cameraID) == nil {
+            _ = try await access.authorizeMedia(try context.principal(), cameraID: cameraID, for: .view)
+            if let redirect = try cluster.redirect(cameraID: cameraID, uri: request.uri, runsHere: false) { return redirect }
+        }
         let (provider, principal) = try await authorize(request, context: context, cameraID: cameraID)
         await provider.touch(player: principal.username)
         var response: Response

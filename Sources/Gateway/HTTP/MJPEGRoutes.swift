@@ -13,6 +13,8 @@ struct MJPEGRoutes {
     let streamTokens: StreamTokens
     let access: AccessControl
     let manager: CameraManager
+    /// In a cluster: viewers of cameras other nodes run are sent there.
+    let cluster: ClusterService?
 
     func register(on router: Router<GatewayRequestContext>) {
         let media = router.group().add(middleware: CredentialAuthenticator(check: CredentialCheck(users: users, streamTokens: streamTokens),
@@ -21,6 +23,9 @@ struct MJPEGRoutes {
             let cameraID = try context.parameters.require("id")
             let principal = try context.principal()
             _ = try await access.authorize(principal, cameraID: cameraID, for: .view)
+            if let cluster, let redirect = try cluster.redirect(cameraID: cameraID, uri: request.uri, runsHere: manager.pipeline(id: cameraID) != nil) {
+                return redirect
+            }
             guard let provider = manager.sink(of: cameraID, as: (any MJPEGProvider).self) else {
                 throw GatewayError.notFound("camera '\(cameraID)' has no mjpeg sink")
             }

@@ -14,6 +14,7 @@ struct GatewaySocketIO {
     let clips: ClipControl
     let recording: RecordingControl
     let playbacks: WorkSlots
+    var relay: (cluster: ClusterService, feeds: ClusterLiveRelay)?
 
     func install(on server: SocketIOServer) {
         let namespace = server.namespace("/")
@@ -29,7 +30,7 @@ struct GatewaySocketIO {
             }
         }
         let seed = SeedEvents(cameras: cameras, manager: manager, events: events, streams: streams, clips: clips, recording: recording)
-        let live = LiveViewing(cameras: cameras, manager: manager, events: events)
+        let live = LiveViewing(cameras: cameras, manager: manager, events: events, relay: relay)
         let playback = StoredPlayback(cameras: cameras, storage: cameras.storage, events: events, slots: playbacks)
         events.observe { event in
             guard event.name == "camera.state_changed", let camera = event.camera else { return }

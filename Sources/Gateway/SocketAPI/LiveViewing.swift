@@ -10,6 +10,14 @@ struct LiveViewing {
     let cameras: CameraOperations
     let manager: CameraManager
     let events: EventBus
+    /// In a cluster: cameras other nodes run, relayed from them.
+    var relay: (cluster: ClusterService, feeds: ClusterLiveRelay)?
+
+    /// A camera's live fMP4 for viewers: its own sink here, or the relay of the node that runs it.
+    struct Feed: Sendable {
+        let subscribe: @Sendable (String) -> HubReader<FragmentEvent>
+        let viewerLimits: ViewerLimits
+    }
 
     struct CameraReference: Decodable { let cameraId: String }
 
@@ -30,7 +38,7 @@ struct LiveViewing {
                 }
                 previous?.fire()
                 socket.join(Self.room(cameraID))
-                let reader = provider.subscribe(viewer: "socketio:\(principal.username):\(socket.id)")
+                let reader = provider.subscribe("socketio:\(principal.username):\(socket.id)")
                 let limits = provider.viewerLimits
                 socket.spawn {
                     await forward(reader, to: socket, cameraID: cameraID, principal: principal, limits: limits, stop: stop)
@@ -53,12 +61,20 @@ struct LiveViewing {
     }
 
     /// The camera's live fMP4, after the access decision (viewers and up).
-    func liveProvider(for principal: Principal, cameraID: String) async throws -> any LiveFragmentProvider {
-        _ = try await cameras.access.authorize(principal, cameraID: cameraID, for: .view)
-        guard let provider = manager.sink(of: cameraID, as: (any LiveFragmentProvider).self) else {
-            throw GatewayError(.notStreamable, "camera '\(cameraID)' has no websocket sink")
+    func liveProvider(for principal: Principal, cameraID: String) async throws -> Feed {
+        let (record, _) = try await cameras.access.authorize(principal, cameraID: cameraID, for: .view)
+        if let provider = manager.sink(of: cameraID, as: (any LiveFragmentProvider).self) {
+            return Feed(subscribe: { provider.subscribe(viewer: $0) }, viewerLimits: provider.viewerLimits)
         }
-        return provider
+        if let relay, manager.pipeline(id: cameraID) == nil, record.hasSink("websocket") {
+            switch relay.cluster.placement(of: cameraID) {
+            case .node(_, let url):
+                return Feed(subscribe: { relay.feeds.subscribe(cameraID: cameraID, url: url, viewer: $0) }, viewerLimits: ViewerLimits())
+            case .moving, .here:
+                throw GatewayError(.streamUnavailable, "camera '\(cameraID)' is moving to another gateway node; try again in a moment", retryAfter: 1)
+            }
+        }
+        throw GatewayError(.notStreamable, "camera '\(cameraID)' has no websocket sink")
     }
 
     private func forward(_ reader: HubReader<FragmentEvent>, to socket: SocketIOSocket, cameraID: String, principal: Principal,

@@ -24,7 +24,7 @@ struct LiveWebSocketEndpoint {
     static let prefix = "/ws/cameras/"
 
     /// The principal and the camera's provider, or the error a plain GET gets.
-    func authorize(path: String, query: [String: String], authorization: String?) async throws -> (Principal, String, any LiveFragmentProvider) {
+    func authorize(path: String, query: [String: String], authorization: String?) async throws -> (Principal, String, LiveViewing.Feed) {
         let cameraID = String(path.dropFirst(Self.prefix.count))
         guard CameraID.isValid(cameraID) else { throw GatewayError.notFound() }
         // A URL carries only the camera's stream token (POST /api/cameras/{id}/stream/token).
@@ -39,7 +39,7 @@ struct LiveWebSocketEndpoint {
     func session(for request: HTTPRequest) async -> WebSocketSession? {
         let uri = URI(request.path ?? "")
         guard uri.path.hasPrefix(Self.prefix) else { return nil }
-        let principal: Principal, cameraID: String, provider: any LiveFragmentProvider
+        let principal: Principal, cameraID: String, provider: LiveViewing.Feed
         do {
             (principal, cameraID, provider) = try await authorize(path: uri.path, query: EngineIOServer.query(of: uri),
                                                                   authorization: request.headerFields[.authorization])
@@ -51,7 +51,7 @@ struct LiveWebSocketEndpoint {
         }
         let timing = EngineIOServer.query(of: uri)["timing"] == "1"
         return { inbound, outbound, _ in
-            let reader = provider.subscribe(viewer: "ws:\(principal.username)")
+            let reader = provider.subscribe("ws:\(principal.username)")
             defer { reader.close() }
             let session = ViewingSession(events: events, kind: .live, actor: principal.username, camera: cameraID,
                                          details: JSONObject([("via", .string("websocket"))]))

@@ -1,12 +1,26 @@
 import GatewayCore
+import JSON
 /// Clip triggers for every front end (REST, seed 004, Socket.IO): operators and up.
 public struct ClipControl: Sendable {
     let access: AccessControl
     let manager: CameraManager
     let limits: LimitsConfig
+    /// In a cluster: the node that runs the camera writes the clip.
+    var calls: ClusterCalls?
 
     public func trigger(_ principal: Principal, cameraID: String, pre: Double?, post: Double?, label: String?) async throws -> VideoRecord {
-        _ = try await access.authorize(principal, cameraID: cameraID, for: .operate)
+        let (record, _) = try await access.authorize(principal, cameraID: cameraID, for: .operate)
+        if manager.pipeline(id: cameraID) == nil, record.hasSink("clipper"), let calls {
+            var arguments = JSONObject()
+            if let pre { arguments["pre"] = .double(pre) }
+            if let post { arguments["post"] = .double(post) }
+            if let label { arguments["label"] = .string(label) }
+            if let result = try await calls.remote("clip", cameraID: cameraID, principal: principal, arguments: arguments),
+               let id = result["video_id"].flatMap(ClusterService.string) {
+                guard let clip = try await access.storage.video(id: id) else { throw GatewayError(.internal, "the clip's record is missing") }
+                return clip
+            }
+        }
         guard let clipper = manager.sink(of: cameraID, as: (any ClipTrigger).self) else {
             throw GatewayError(.noClipper, "camera '\(cameraID)' has no clipper sink")
         }
@@ -29,7 +43,7 @@ public struct ClipControl: Sendable {
     public func cameraForStore(_ principal: Principal, requested: String?) async throws -> String {
         if let requested { return requested }
         for (camera, role) in try await access.visibleCameras(principal) where role >= .operator {
-            if manager.sink(of: camera.id, as: (any ClipTrigger).self) != nil { return camera.id }
+            if manager.sink(of: camera.id, as: (any ClipTrigger).self) != nil || (calls != nil && camera.hasSink("clipper")) { return camera.id }
         }
         throw GatewayError(.noClipper, "no camera with a clipper sink that you may operate")
     }

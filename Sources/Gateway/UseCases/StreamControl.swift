@@ -17,9 +17,16 @@ public struct StreamControl: Sendable {
     let manager: CameraManager
     let tokens: StreamTokens
     let events: EventBus
+    /// In a cluster: the node that runs the camera starts and stops its muxer.
+    var calls: ClusterCalls?
 
     public func start(_ principal: Principal, cameraID: String) async throws -> StartedStream {
-        _ = try await access.authorize(principal, cameraID: cameraID, for: .operate)
+        let (record, _) = try await access.authorize(principal, cameraID: cameraID, for: .operate)
+        if manager.pipeline(id: cameraID) == nil, record.hasSink("hls") || record.hasSink("websocket"), let calls,
+           let result = try await calls.remote("stream.start", cameraID: cameraID, principal: principal) {
+            let token = try await tokens.token(userID: principal.userID, cameraID: cameraID)
+            return StartedStream(cameraID: cameraID, delivery: result == .string("hls") ? .hls : .websocket, token: token)
+        }
         if let hls = manager.sink(of: cameraID, as: (any HLSProvider).self) {
             await hls.resume(player: principal.username)
             let token = try await tokens.token(userID: principal.userID, cameraID: cameraID)
@@ -42,7 +49,11 @@ public struct StreamControl: Sendable {
     }
 
     public func stop(_ principal: Principal, cameraID: String) async throws {
-        _ = try await access.authorize(principal, cameraID: cameraID, for: .operate)
+        let (record, _) = try await access.authorize(principal, cameraID: cameraID, for: .operate)
+        if manager.pipeline(id: cameraID) == nil, record.hasSink("hls") || record.hasSink("websocket"), let calls,
+           try await calls.remote("stream.stop", cameraID: cameraID, principal: principal) != nil {
+            return
+        }
         if let hls = manager.sink(of: cameraID, as: (any HLSProvider).self) {
             await hls.stop()
         } else {

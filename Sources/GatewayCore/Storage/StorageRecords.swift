@@ -36,6 +36,8 @@ public struct CameraRecord: Sendable, Equatable {
     public var sinks: JSONValue
     /// `sinks` as a list (empty when it is not one).
     public var sinkDefinitions: [JSONValue] { if case .array(let items) = sinks { items } else { [] } }
+    /// Whether the definition has a sink of `type` (wherever the camera runs).
+    public func hasSink(_ type: String) -> Bool { sinkDefinitions.contains { $0["type"] == .string(type) } }
     public var origin: CameraOrigin
     /// Who chose the source: an admin (`unrestricted`) or a user (`restricted`: the source
     /// policy's destination rules hold at every connect). plugins.json's cameras are unrestricted.
