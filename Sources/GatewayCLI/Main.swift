@@ -14,7 +14,7 @@ struct GatewayCommand: AsyncParsableCommand {
         commandName: "gateway",
         abstract: "Camera Gateway: cameras in, browsers, HLS players, recordings and clips out.",
         version: GatewayRuntime.version,
-        subcommands: [Serve.self, CheckConfig.self, StorageCommand.self, ImportCommand.self, Probe.self, Devices.self],
+        subcommands: [Serve.self, CheckConfig.self, StorageCommand.self, ClusterCommand.self, ImportCommand.self, Probe.self, Devices.self],
         defaultSubcommand: Serve.self)
 
     static func main() async {

@@ -44,6 +44,8 @@ class Node:
         with open(os.path.join(self.directory, "plugins.json"), "w") as handle:
             json.dump(config, handle)
         self.log = open(os.path.join(self.directory, "gateway.log"), "a+")
+        self.log.seek(0, os.SEEK_END)
+        offset = self.log.tell()
         self.process = subprocess.Popen([BINARY, "serve", "--config", os.path.join(self.directory, "plugins.json")],
                                         stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.time() + 60
@@ -51,7 +53,8 @@ class Node:
             if self.process.poll() is not None or time.time() > deadline:
                 self.process.kill()
                 pytest.fail(f"node {self.name} did not start:\n{self.tail()}", pytrace=False)
-            match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", self.tail(20000))
+            self.log.seek(offset)
+            match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", self.log.read())
             if match and match.group(1) != "0":
                 self.base = f"http://127.0.0.1:{match.group(1)}"
                 return self
@@ -90,13 +93,14 @@ class Cluster:
     def __init__(self):
         self.directory = tempfile.mkdtemp(prefix="gateway-cluster-")
         clip = make_clip(self.directory)
-        self.rtsp = RTSPServer("--size", "320x180", "--fps", "10", "--bitrate", "200").start()
+        # One RTSP server per RTSP camera: each sees exactly the connections made to its camera.
+        self.rtsp = [RTSPServer("--size", "320x180", "--fps", "10", "--bitrate", "150").start() for _ in range(RTSP_CAMERAS)]
         cameras = [{"id": f"file{index:02d}", "owner": "olivia", "source": {"type": "file", "path": clip, "loop": True},
                     "sinks": [{"type": "websocket"}, {"type": "hls", "segment_duration": 2, "part_duration": 0}]
                     + ([{"type": "clipper", "pre_seconds": 2, "post_seconds": 1}] if index < 4 else [])}
                    for index in range(FILE_CAMERAS)]
-        cameras += [{"id": f"rtsp{index:02d}", "owner": "olivia", "source": {"type": "rtsp", "url": self.rtsp.url},
-                     "sinks": [{"type": "websocket"}]} for index in range(RTSP_CAMERAS)]
+        cameras += [{"id": f"rtsp{index:02d}", "owner": "olivia", "source": {"type": "rtsp", "url": server.url},
+                     "sinks": [{"type": "websocket"}]} for index, server in enumerate(self.rtsp)]
         self.camera_ids = sorted(camera["id"] for camera in cameras)
         self.config = {
             "server": {"host": "127.0.0.1", "port": 0, "data_dir": "data"},
@@ -156,6 +160,9 @@ class Cluster:
                 assert not still, f"cameras ingested twice: {still}"
                 continue
             last = running
+            if os.environ.get("CLUSTER_DEBUG"):
+                print(f"{time.monotonic() - started:.2f}", sorted(set(self.camera_ids) - set(running)),
+                      {camera: value for camera, value in running.items() if value[1] != "online"})
             per_node = [sum(1 for owner, _ in running.values() if owner == node.name) for node in (nodes or self.live())]
             if sorted(running) == self.camera_ids and all(state == "online" for _, state in running.values()) \
                     and min(per_node) >= balanced:
@@ -164,22 +171,27 @@ class Cluster:
         missing = sorted(set(self.camera_ids) - set(last or {}))
         offline = {camera: value for camera, value in (last or {}).items() if value[1] != "online"}
         per_node = {node.name: sum(1 for owner, _ in (last or {}).values() if owner == node.name) for node in (nodes or self.live())}
-        rtsp = "running" if self.rtsp.process.poll() is None else f"exited {self.rtsp.process.returncode}"
+        rtsp = ["running" if server.process.poll() is None else f"exited {server.process.returncode}" for server in self.rtsp]
         pytest.fail(f"not every camera online within {timeout} s: missing {missing}, not online {offline}, per node {per_node};"
-                    f" the RTSP server is {rtsp}", pytrace=False)
+                    f" the RTSP servers: {rtsp}", pytrace=False)
 
     def rtsp_connections(self):
-        """Established TCP connections to the RTSP server: one per RTSP camera being ingested."""
-        output = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{self.rtsp.port} )"],
-                                capture_output=True, text=True, check=True).stdout
-        return len([line for line in output.splitlines() if line.strip()])
+        """Established TCP connections to each RTSP camera's server: 1 each when every RTSP camera
+        is ingested exactly once."""
+        counts = []
+        for server in self.rtsp:
+            output = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{server.port} )"],
+                                    capture_output=True, text=True, check=True).stdout
+            counts.append(len([line for line in output.splitlines() if line.strip()]))
+        return counts
 
     def close(self):
         for node in self.nodes.values():
             if node.alive():
                 node.process.kill()
                 node.process.wait(timeout=10)
-        self.rtsp.stop()
+        for server in self.rtsp:
+            server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +213,7 @@ def test_every_camera_is_ingested_by_exactly_one_node(cluster):
         assert cluster.ownership(via=node) == owners, f"/api/cluster on {node.name} disagrees"
     # The RTSP server sees each RTSP camera once, for as long as we look.
     for _ in range(10):
-        assert cluster.rtsp_connections() == RTSP_CAMERAS
+        assert cluster.rtsp_connections() == [1] * RTSP_CAMERAS
         time.sleep(0.3)
     answer = requests.get(f"{cluster.nodes['n1'].base}/api/cluster", headers=bearer(cluster.admin_token(cluster.nodes['n1'])), timeout=10).json()
     assert answer["node"] == "n1"
@@ -324,3 +336,149 @@ def test_any_node_serves_any_camera(cluster):
     for node in (n1, n2, n3):
         download = requests.get(f"{node.base}/api/videos/{clip_id}/stream", headers=bearer(olivia[node.name]), timeout=15)
         assert download.status_code == 200 and len(download.content) > 1000, (node.name, download.status_code)
+
+
+def test_a_share_revoked_on_one_node_ends_the_stream_served_by_another(cluster):
+    owners, _ = cluster.wait_for_all_online(60, balanced=4)
+    n1, n2, n3 = (cluster.nodes[name] for name in NODES)
+    camera = owned_by(owners, "n2")[0]
+    olivia = login(n1.base, "olivia")
+    shared = requests.post(f"{n1.base}/api/cameras/{camera}/shares", headers=bearer(olivia), json={"username": "victor", "role": "viewer"},
+                           timeout=10)
+    assert shared.status_code in (200, 201), shared.text
+    victor = login(n3.base, "victor")
+    token = stream_token(n3.base, victor, camera)
+    ws = websocket.create_connection(f"{n3.base.replace('http', 'ws')}/ws/cameras/{camera}?token={token}", timeout=15)
+    try:
+        assert json.loads(ws.recv())["type"] == "init"
+        revoked = requests.delete(f"{n1.base}/api/cameras/{camera}/shares/victor", headers=bearer(olivia), timeout=10)
+        assert revoked.status_code == 204, revoked.text
+        started = time.monotonic()
+        code = None
+        while time.monotonic() - started < 10:
+            try:
+                opcode, data = ws.recv_data(control_frame=True)
+            except websocket.WebSocketConnectionClosedException:
+                break
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                code = int.from_bytes(data[:2], "big")
+                break
+        took = time.monotonic() - started
+    finally:
+        ws.close()
+    print(f"stream on n3 ended {took:.2f} s after the share was revoked on n1")
+    assert code == 4403, code
+    assert took < 3
+    # And victor cannot open it again on any node.
+    for node in (n1, n2, n3):
+        again = requests.get(f"{node.base}/api/cameras/{camera}", headers=bearer(login(node.base, "victor")), timeout=10)
+        assert again.status_code == 404, (node.name, again.status_code)
+
+
+def test_drain_moves_a_nodes_cameras_away_and_undrain_brings_them_back(cluster):
+    cluster.wait_for_all_online(60, balanced=4)
+    n1, n2, n3 = (cluster.nodes[name] for name in NODES)
+    config = os.path.join(n1.directory, "plugins.json")
+    started = time.monotonic()
+    drained = subprocess.run([BINARY, "cluster", "drain", "n2", "--config", config, "--timeout", "20"], capture_output=True, text=True, timeout=60)
+    assert drained.returncode == 0, drained.stderr
+    assert "n2: drained" in drained.stdout
+    owners, _ = cluster.wait_for_all_online(10, nodes=[n1, n3])
+    print(f"n2 drained, its cameras online on n1 and n3, {time.monotonic() - started:.1f} s after `gateway cluster drain`")
+    assert n2.health() == {}
+    nodes = {node["id"]: node for node in requests.get(f"{n3.base}/api/cluster", headers=bearer(cluster.admin_token(n3)), timeout=10).json()["nodes"]}
+    assert nodes["n2"]["draining"] is True and nodes["n2"]["cameras"] == []
+    status = subprocess.run([BINARY, "cluster", "status", "--config", config], capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0 and re.search(r"^n2\t.*\t0 cameras\t.*draining$", status.stdout, re.M), status.stdout
+
+    # Undrain through the API of another node: n2 takes its share again.
+    undrain = requests.delete(f"{n1.base}/api/cluster/nodes/n2/drain", headers=bearer(cluster.admin_token(n1)), timeout=10)
+    assert undrain.status_code == 200, undrain.text
+    cluster.wait_for_all_online(30, balanced=4)
+    # Only admins drain.
+    refused = requests.post(f"{n1.base}/api/cluster/nodes/n2/drain", headers=bearer(login(n1.base, "olivia")), timeout=10)
+    assert refused.status_code == 403
+    assert requests.post(f"{n1.base}/api/cluster/nodes/nope/drain", headers=bearer(cluster.admin_token(n1)), timeout=10).status_code == 404
+
+
+def test_a_killed_nodes_cameras_move_within_10_seconds_and_viewers_get_video_again(cluster):
+    owners, _ = cluster.wait_for_all_online(60, balanced=4)
+    n1, n2, n3 = (cluster.nodes[name] for name in NODES)
+    camera = owned_by(owners, "n1")[0]
+    olivia = login(n2.base, "olivia")
+    token = stream_token(n2.base, olivia, camera)
+    ws = websocket.create_connection(f"{n2.base.replace('http', 'ws')}/ws/cameras/{camera}?token={token}", timeout=15)
+    assert json.loads(ws.recv())["type"] == "init"
+
+    n1.kill()
+    killed = time.monotonic()
+    moved, took = cluster.wait_for_all_online(10, nodes=[n2, n3])
+    print(f"n1 killed: its {list(owners.values()).count('n1')} cameras online on n2/n3 {took:.1f} s later")
+    assert "n1" not in moved.values()
+    assert cluster.rtsp_connections() == [1] * RTSP_CAMERAS
+
+    # The viewer on n2: its stream from n1 ended (1012); it connects again to n2 and plays.
+    code = None
+    while time.monotonic() - killed < 10:
+        try:
+            opcode, data = ws.recv_data(control_frame=True)
+        except (websocket.WebSocketConnectionClosedException, websocket.WebSocketTimeoutException):
+            break
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            code = int.from_bytes(data[:2], "big")
+            break
+    ws.close()
+    assert code == 1012, code
+    first = read_fragments(n2.base, camera, token)
+    assert first["type"] == "init"
+    print(f"the viewer on n2 got video again {time.monotonic() - killed:.1f} s after n1 was killed")
+    nodes = requests.get(f"{n3.base}/api/cluster", headers=bearer(cluster.admin_token(n3)), timeout=10).json()["nodes"]
+    assert [node["id"] for node in nodes] == ["n2", "n3"]
+
+    # n1 comes back and takes its share again.
+    n1.start()
+    cluster.tokens.pop(n1.base, None)
+    cluster.wait_for_all_online(40, balanced=4)
+
+
+def test_a_rolling_restart_loses_no_camera_for_more_than_10_seconds(cluster):
+    cluster.wait_for_all_online(60, balanced=4)
+    gaps = {camera: 0.0 for camera in cluster.camera_ids}
+    last_seen = {camera: time.monotonic() for camera in cluster.camera_ids}
+    stop = threading.Event()
+    errors = []
+
+    def watch():
+        while not stop.is_set():
+            now = time.monotonic()
+            online = set()
+            for node in list(cluster.nodes.values()):
+                if not node.alive() or node.base is None:
+                    continue
+                try:
+                    answer = requests.get(f"{node.base}/api/health", headers=bearer(cluster.admin_token(node)), timeout=2)
+                    online |= {camera["id"] for camera in answer.json()["cameras"] if camera["state"] == "online"}
+                except Exception:
+                    pass
+            for camera in cluster.camera_ids:
+                if camera in online:
+                    last_seen[camera] = now
+                else:
+                    gaps[camera] = max(gaps[camera], now - last_seen[camera])
+            time.sleep(0.25)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        for name in NODES:
+            node = cluster.nodes[name]
+            node.stop()
+            cluster.tokens.pop(node.base, None)
+            node.start()
+            cluster.wait_for_all_online(40, balanced=4)
+    finally:
+        stop.set()
+        watcher.join(timeout=10)
+    worst = max(gaps, key=gaps.get)
+    print(f"rolling restart of 3 nodes: the longest a camera was not online anywhere was {gaps[worst]:.1f} s ({worst})")
+    assert gaps[worst] < 10, gaps
