@@ -109,6 +109,9 @@ class Cluster:
             "storage": {"type": "postgres", "url": new_postgres_database(), "pool_size": 4},
             "cameras": cameras,
         }
+        # The nodes share the Redis cache too, when the test servers have one (make test starts it).
+        if os.environ.get("GATEWAY_TEST_REDIS_URL"):
+            self.config["cache"] = {"type": "redis", "url": os.environ["GATEWAY_TEST_REDIS_URL"]}
         self.nodes = {name: Node(self, name) for name in NODES}
         self.tokens = {}
 
@@ -222,6 +225,26 @@ def test_every_camera_is_ingested_by_exactly_one_node(cluster):
         assert node["url"] == cluster.nodes[node["id"]].base
         assert node["heartbeat_age_seconds"] < 3
         assert node["draining"] is False
+
+
+def hls_numbers(url, timeout):
+    """Reloads the playlist at `url` (following redirects) until it lists a segment; returns the
+    node that answered, its media sequence, discontinuity sequence and segment count."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            answer = requests.get(url, timeout=10)
+            if answer.status_code == 200 and "#EXTINF" in answer.text:
+                text = answer.text
+                discontinuity = re.search(r"#EXT-X-DISCONTINUITY-SEQUENCE:(\d+)", text)
+                return {"node": re.match(r"https?://[^/]+", answer.url).group(0),
+                        "sequence": int(re.search(r"#EXT-X-MEDIA-SEQUENCE:(\d+)", text).group(1)),
+                        "discontinuity": int(discontinuity.group(1)) if discontinuity else 0,
+                        "segments": text.count("#EXTINF")}
+        except requests.RequestException:
+            pass
+        assert time.time() < deadline, f"no playlist with a segment at {url} within {timeout} s"
+        time.sleep(0.5)
 
 
 def owned_by(owners, node, prefix="file"):
@@ -409,6 +432,12 @@ def test_a_killed_nodes_cameras_move_within_10_seconds_and_viewers_get_video_aga
     token = stream_token(n2.base, olivia, camera)
     ws = websocket.create_connection(f"{n2.base.replace('http', 'ws')}/ws/cameras/{camera}?token={token}", timeout=15)
     assert json.loads(ws.recv())["type"] == "init"
+    # An HLS player of the same camera through n2 (redirected to n1).
+    started = requests.post(f"{n2.base}/api/cameras/{camera}/stream/start", headers=bearer(olivia), timeout=10)
+    assert started.status_code == 200, started.text
+    playlist_url = f"{n2.base}{started.json()['streamUrl']}"
+    before = hls_numbers(playlist_url, timeout=20)
+    assert before["node"] == n1.base
 
     n1.kill()
     killed = time.monotonic()
@@ -432,6 +461,12 @@ def test_a_killed_nodes_cameras_move_within_10_seconds_and_viewers_get_video_aga
     first = read_fragments(n2.base, camera, token)
     assert first["type"] == "init"
     print(f"the viewer on n2 got video again {time.monotonic() - killed:.1f} s after n1 was killed")
+    # The HLS player reloading the same URL reaches the new owner: later segments, after a discontinuity.
+    after = hls_numbers(playlist_url, timeout=20)
+    print(f"the HLS player got a playlist from the new owner {time.monotonic() - killed:.1f} s after n1 was killed")
+    assert after["node"] in (n2.base, n3.base)
+    assert after["sequence"] > before["sequence"] + before["segments"] - 1, (before, after)
+    assert after["discontinuity"] > before["discontinuity"], (before, after)
     nodes = requests.get(f"{n3.base}/api/cluster", headers=bearer(cluster.admin_token(n3)), timeout=10).json()["nodes"]
     assert [node["id"] for node in nodes] == ["n2", "n3"]
 
@@ -482,3 +517,67 @@ def test_a_rolling_restart_loses_no_camera_for_more_than_10_seconds(cluster):
     worst = max(gaps, key=gaps.get)
     print(f"rolling restart of 3 nodes: the longest a camera was not online anywhere was {gaps[worst]:.1f} s ({worst})")
     assert gaps[worst] < 10, gaps
+
+
+def test_cameras_changed_on_one_node_are_run_by_their_owner_and_events_reach_every_node(cluster):
+    cluster.wait_for_all_online(60, balanced=4)
+    n1, n2, n3 = (cluster.nodes[name] for name in NODES)
+    admin = {node.name: cluster.admin_token(node) for node in (n1, n2, n3)}
+    # An event stream on n3 sees what happens on the other nodes.
+    events = []
+    stream = requests.get(f"{n3.base}/api/events", headers=bearer(admin["n3"]), stream=True, timeout=30)
+    assert stream.status_code == 200
+
+    def read():
+        try:
+            for line in stream.iter_lines():
+                if line.startswith(b"data:"):
+                    events.append(json.loads(line[5:]))
+        except Exception:
+            pass
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    time.sleep(0.5)
+    clip = os.path.join(cluster.directory, "clip.mp4")
+    created = requests.post(f"{n2.base}/api/cameras", headers=bearer(admin["n2"]), timeout=10,
+                            json={"id": "added", "name": "Added", "owner": "olivia", "source": {"type": "file", "path": clip, "loop": True},
+                                  "sinks": [{"type": "websocket"}]})
+    assert created.status_code == 201, created.text
+    cluster.camera_ids = sorted(cluster.camera_ids + ["added"])
+    owners, took = cluster.wait_for_all_online(10)
+    print(f"a camera created on n2 ran on {owners['added']} {took:.1f} s later")
+    owner = cluster.nodes[owners["added"]]
+    other = next(node for node in (n1, n2, n3) if node is not owner)
+
+    # Changed through a node that does not run it: its owner restarts it with the new sinks.
+    patched = requests.patch(f"{other.base}/api/cameras/added", headers=bearer(admin[other.name]), timeout=10,
+                             json={"sinks": [{"type": "websocket"}, {"type": "hls", "segment_duration": 2}]})
+    assert patched.status_code == 200, patched.text
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        answer = requests.get(f"{owner.base}/api/health", headers=bearer(admin[owner.name]), timeout=10).json()
+        sinks = [camera.get("sinks") for camera in answer["cameras"] if camera["id"] == "added"]
+        hls = requests.post(f"{other.base}/api/cameras/added/stream/start", headers=bearer(admin[other.name]), timeout=10)
+        if hls.status_code == 200 and hls.json()["streamUrl"].startswith("/hls/"):
+            break
+        time.sleep(0.2)
+    assert hls.status_code == 200 and hls.json()["streamUrl"].startswith("/hls/"), hls.text
+
+    # Deleted through yet another node: it stops everywhere within a second.
+    deleted = requests.delete(f"{other.base}/api/cameras/added", headers=bearer(admin[other.name]), timeout=10)
+    assert deleted.status_code == 204, deleted.text
+    cluster.camera_ids.remove("added")
+    started = time.monotonic()
+    while "added" in owner.health() and time.monotonic() - started < 5:
+        time.sleep(0.05)
+    took = time.monotonic() - started
+    print(f"a camera deleted on {other.name} stopped on {owner.name} {took:.2f} s later")
+    assert took < 1.5
+    time.sleep(0.5)
+    stream.close()
+    names = [(event.get("event"), event.get("camera")) for event in events]
+    # The owner's state changes of the new camera reached n3's event stream, whichever node ran it.
+    assert ("camera.created", "added") in names, names
+    assert ("camera.state_changed", "added") in names, names
+    assert ("camera.deleted", "added") in names, names

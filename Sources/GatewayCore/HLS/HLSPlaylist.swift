@@ -63,8 +63,12 @@ public struct HLSPlaylist: Sendable {
     /// PART-TARGET: the configured part length rounded up to whole frames.
     public private(set) var partTarget: Double
 
-    public init(configuration: Configuration, frameDuration: Double = 0.04) {
+    /// `firstSequence` and `discontinuitySequence`: where the numbering starts (0 by default).
+    public init(configuration: Configuration, frameDuration: Double = 0.04, firstSequence: Int = 0, discontinuitySequence: Int = 0) {
         self.configuration = configuration
+        nextSequence = firstSequence
+        mediaSequence = firstSequence
+        self.discontinuitySequence = discontinuitySequence
         let frames = max(1, (configuration.partDuration / frameDuration - 0.001).rounded(.up))
         partTarget = configuration.lowLatency ? frames * frameDuration : 0
     }

@@ -165,8 +165,14 @@ actor HLSState {
         let name = "init-\(streams.generation).mp4"
         if playlist == nil {
             let fps = streams.video?.frameRate ?? 25
+            // Numbered from the time (tenths of a second) so that a playlist made again — after
+            // a restart, or on another node of a cluster after a failover — never goes back:
+            // a player reloading the same URL sees later segments and a new discontinuity
+            // sequence (docs/scale-out.md).
+            let start = Int(WallClock.now() * 10)
             playlist = HLSPlaylist(configuration: .init(segmentDuration: configuration.segmentDuration, partDuration: configuration.partDuration,
-                                                         window: configuration.window), frameDuration: 1 / max(fps, 1))
+                                                         window: configuration.window), frameDuration: 1 / max(fps, 1),
+                                   firstSequence: start, discontinuitySequence: start)
         }
         put(name, [initSegment])
         codecs = streams.codecs
