@@ -18,7 +18,7 @@ struct ClusterCommand: AsyncParsableCommand {
             printError("\(file): the storage backend cannot coordinate nodes; a cluster needs postgres")
             throw ExitCode(2)
         }
-        return (storage, try capable.makeCluster(logger: logger))
+        return (storage, try capable.makeCluster(logger: logger, timeout: 10))
     }
 
     static func describe(_ snapshot: ClusterSnapshot) -> [String] {

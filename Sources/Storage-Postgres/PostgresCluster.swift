@@ -5,8 +5,8 @@ import PostgresNIO
 import Synchronization
 
 extension PostgresStorage: ClusterCapableStorage {
-    public func makeCluster(logger: Logger) throws -> any ClusterBackend {
-        PostgresCluster(pool: pool, logger: logger)
+    public func makeCluster(logger: Logger, timeout: Double) throws -> any ClusterBackend {
+        PostgresCluster(pool: pool, logger: logger, timeout: min(configuration.queryTimeout, timeout))
     }
 }
 
@@ -35,17 +35,19 @@ final class PostgresCluster: ClusterBackend {
     private let stream: AsyncStream<String>
     private let continuation: AsyncStream<String>.Continuation
 
-    init(pool: PostgresPool, logger: Logger) {
+    /// How long a request on the lock session may take.
+    private let timeout: Double
+
+    init(pool: PostgresPool, logger: Logger, timeout: Double) {
         self.pool = pool
         self.logger = logger
+        self.timeout = timeout
         (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(10_000))
     }
 
-    private var timeout: Double { pool.configuration.queryTimeout }
-
     func join(_ node: ClusterNodeInfo) async throws {
-        await leave(finishing: false)
-        let connection = try await pool.bounded("cluster connect") { [pool] _ in try await pool.connect() }
+        await leave()
+        let connection = try await pool.bounded("cluster connect", timeout: timeout) { [pool] _ in try await pool.connect() }
         do {
             // A host that vanishes is noticed by the server within about 10 s: its locks go.
             for setting in ["tcp_keepalives_idle = 5", "tcp_keepalives_interval = 2", "tcp_keepalives_count = 3",
@@ -111,7 +113,7 @@ final class PostgresCluster: ClusterBackend {
 
     func terminate(session pid: Int) async throws {
         try await pool.bounded("terminate node session") { [logger] client in
-            _ = try await client.query("SELECT pg_terminate_backend(\(pid))", logger: logger).collect()
+            _ = try await client.query("SELECT pg_terminate_backend(\(pid)::integer)", logger: logger).collect()
         }
     }
 
@@ -135,12 +137,13 @@ final class PostgresCluster: ClusterBackend {
 
     func notifications() -> AsyncStream<String> { stream }
 
-    func leave() async { await leave(finishing: false) }
-
-    private func leave(finishing: Bool) async {
+    func leave() async {
         guard let old = session.withLock({ session in defer { session = nil }; return session }) else { return }
         old.listener.cancel()
-        try? await old.connection.close()
+        // Closing a session the server already ended must not hold the caller up.
+        // (The server ends the session when the socket closes; nothing waits for the goodbye.)
+        let connection = old.connection
+        Task { try? await connection.close() }
     }
 
     // MARK: Reading the cluster
@@ -201,26 +204,40 @@ final class PostgresCluster: ClusterBackend {
         }
     }
 
-    /// Runs `body` on the lock session within the query timeout. Any failure means the session
-    /// (and its locks) can no longer be trusted: the caller stops its cameras.
+    /// Runs `body` on the lock session within the timeout. Any failure means the session (and
+    /// its locks) can no longer be trusted: the caller stops its cameras. A request on a session
+    /// the server ended may never answer, and may not heed cancellation: the caller is answered
+    /// at the deadline all the same, and the connection is closed under the stuck request.
     private func onConnection<T: Sendable>(_ connection: PostgresConnection, _ what: String,
                                            _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let seconds = timeout
-        do {
-            return try await withThrowingTaskGroup(of: T.self) { group in
-                group.addTask { try await body(connection) }
-                group.addTask {
-                    try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
-                    throw StorageError(.unavailable, component: "cluster", "the lock session did not answer within \(seconds) s (\(what))")
-                }
-                defer { group.cancelAll() }
-                return try await group.next()!
+        let address = "\(pool.configuration)"
+        let outcome: Result<T, any Error> = await withCheckedContinuation { continuation in
+            let answered = Mutex(false)
+            let answer: @Sendable (Result<T, any Error>) -> Bool = { result in
+                let first = answered.withLock { done in defer { done = true }; return !done }
+                if first { continuation.resume(returning: result) }
+                return first
             }
-        } catch let error as StorageError {
+            let work = Task {
+                do { _ = answer(.success(try await body(connection))) } catch { _ = answer(.failure(error)) }
+            }
+            Task {
+                try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+                if answer(.failure(StorageError(.unavailable, component: "cluster", "the lock session did not answer within \(seconds) s (\(what))"))) {
+                    work.cancel()
+                    Task { try? await connection.close() }
+                }
+            }
+        }
+        switch outcome {
+        case .success(let value):
+            return value
+        case .failure(let error as StorageError):
             throw error
-        } catch let error as PSQLError {
-            throw PostgresPool.storageError(error, address: "\(pool.configuration)", component: "cluster")
-        } catch {
+        case .failure(let error as PSQLError):
+            throw PostgresPool.storageError(error, address: address, component: "cluster")
+        case .failure(let error):
             throw StorageError(.unavailable, component: "cluster", "\(what): \(error)")
         }
     }

@@ -476,6 +476,32 @@ def test_a_killed_nodes_cameras_move_within_10_seconds_and_viewers_get_video_aga
     cluster.wait_for_all_online(40, balanced=4)
 
 
+def test_a_frozen_node_is_fenced_its_cameras_move_and_it_stops_them_when_it_wakes(cluster):
+    """SIGSTOP: the node's database session stays open but its heartbeat stops. After lease_seconds
+    the others end its session and take its cameras; when it wakes it finds its session gone and
+    stops its cameras at once (no camera ingested twice for longer than that)."""
+    owners, _ = cluster.wait_for_all_online(60, balanced=4)
+    n1, n2, n3 = (cluster.nodes[name] for name in NODES)
+    frozen = len(owned_by(owners, "n3", prefix=""))
+    n3.process.send_signal(signal.SIGSTOP)
+    stopped = time.monotonic()
+    try:
+        moved, took = cluster.wait_for_all_online(15, nodes=[n1, n2])
+    finally:
+        n3.process.send_signal(signal.SIGCONT)
+    woke = time.monotonic()
+    print(f"n3 frozen: its {frozen} cameras online on n1/n2 {took:.1f} s later (lease_seconds 3)")
+    assert took < 10
+    # Awake again, n3 finds its session ended and stops its cameras (fencing) within a second or two.
+    while time.monotonic() - woke < 5 and "the lock session failed: stopping this node's cameras" not in n3.tail(200000):
+        time.sleep(0.05)
+    print(f"n3 woke and stopped its cameras within {time.monotonic() - woke:.1f} s")
+    assert "the lock session failed: stopping this node's cameras" in n3.tail(200000)
+    time.sleep(0.5)
+    assert cluster.rtsp_connections() == [1] * RTSP_CAMERAS
+    cluster.wait_for_all_online(40, balanced=4)
+
+
 def test_a_rolling_restart_loses_no_camera_for_more_than_10_seconds(cluster):
     cluster.wait_for_all_online(60, balanced=4)
     gaps = {camera: 0.0 for camera in cluster.camera_ids}

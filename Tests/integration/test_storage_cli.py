@@ -157,3 +157,25 @@ def test_check_config_validates_backend_options_and_the_compose_configuration():
                       env={"GATEWAY_JWT_SECRET": "compose-secret-0123456789abcdef0123456789", "POSTGRES_PASSWORD": "pw"})
     assert checked.returncode == 0, checked.stderr
     assert "OK" in checked.stdout
+
+    # The three-node example (docs/scale-out.md): each node's plugins.json is valid.
+    compose = yaml.safe_load(open(os.path.join(ROOT, "deploy", "cluster", "docker-compose.yml")))
+    assert {"node1", "node2", "node3", "nginx", "postgres", "redis"} <= set(compose["services"])
+    for name in ["node1", "node2", "node3"]:
+        environment = dict(compose["services"][name]["environment"])
+        environment.update({"GATEWAY_JWT_SECRET": "compose-secret-0123456789abcdef0123456789", "POSTGRES_PASSWORD": "pw"})
+        checked = gateway("check-config", os.path.join(ROOT, "deploy", "cluster", "plugins.json"), env=environment)
+        assert checked.returncode == 0, (name, checked.stderr)
+
+
+def test_cluster_configuration_problems_are_named(tmp_path):
+    """A cluster needs the postgres storage and a shared JWT secret; its numbers are range-checked,
+    every problem reported at once."""
+    path = tmp_path / "plugins.json"
+    path.write_text(json.dumps({"cluster": {"node_id": "bad id!", "advertise_url": "ftp://x/y", "weight": 0,
+                                            "heartbeat_seconds": 5, "lease_seconds": 6}}))
+    result = gateway("check-config", str(path))
+    assert result.returncode == 2, result.stderr
+    for where in ["cluster.node_id", "cluster.advertise_url", "cluster.weight", "cluster.lease_seconds", "auth.jwt_secret"]:
+        assert where in result.stderr, (where, result.stderr)
+    assert "cluster: needs the postgres storage backend" in result.stderr

@@ -173,7 +173,9 @@ public final class GatewayRuntime: Sendable {
             }
             var clusterLogger = logger
             clusterLogger[metadataKey: "component"] = "cluster"
-            clusterBackend = try capable.makeCluster(logger: clusterLogger)
+            // A node cut off from the database stops its cameras well before the others may take
+            // them (after lease_seconds): its requests on the lock session give up after a third of that.
+            clusterBackend = try capable.makeCluster(logger: clusterLogger, timeout: (config.cluster?.leaseSeconds ?? 6) / 3)
         }
         // In a cluster the runtime places the cameras before any starts: each runs on one node.
         let runtime = GatewayRuntime(config: config, events: events, storage: storage, users: users, cameraManager: manager,

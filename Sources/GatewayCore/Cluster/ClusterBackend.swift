@@ -101,7 +101,9 @@ public protocol ClusterBackend: Sendable {
 
 /// A storage backend that can also coordinate nodes.
 public protocol ClusterCapableStorage: StorageBackend {
-    func makeCluster(logger: Logger) throws -> any ClusterBackend
+    /// `timeout`: how long a request on the lock session may take before the session counts
+    /// as failed (the node then stops its cameras).
+    func makeCluster(logger: Logger, timeout: Double) throws -> any ClusterBackend
 }
 
 /// Advisory lock keys: 64-bit FNV-1a of a name in the gateway's own namespace. Two names that

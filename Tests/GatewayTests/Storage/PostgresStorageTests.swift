@@ -71,7 +71,7 @@ enum TestPostgres {
             for _ in 0..<4 { group.addTask { try await TestPostgres.storage(url) } }
             return try await group.reduce(into: []) { $0.append($1) }
         }
-        #expect(try TestPostgres.psql(url, "SELECT string_agg(version::text, ',' ORDER BY version) FROM gateway_schema_migrations") == "1")
+        #expect(try TestPostgres.psql(url, "SELECT string_agg(version::text, ',' ORDER BY version) FROM gateway_schema_migrations") == "1,2")
         try await storages[0].insertUser(conformance.user("olivia"))
         #expect(try await storages[3].user(named: "olivia") != nil)
         for storage in storages { await storage.close() }
