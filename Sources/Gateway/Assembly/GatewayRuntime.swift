@@ -238,8 +238,8 @@ public final class GatewayRuntime: Sendable {
         EventStreamRoute(events: events, access: access).register(on: router)
         UserRoutes(users: users, storage: storage, access: access, events: events).register(on: router)
         if config.server.console { ConsoleRoutes().register(on: router) }
-        if let cluster, let clusterHTTP {
-            ClusterRoutes(cluster: cluster).register(on: router)
+        ClusterRoutes(cluster: cluster).register(on: router)
+        if let clusterHTTP {
             ClusterInternalRoutes(signature: clusterHTTP.signature, storage: storage, manager: cameraManager, clips: clipControl,
                                   recording: recordingControl, streams: streams).register(on: router)
         }

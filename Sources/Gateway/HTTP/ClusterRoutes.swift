@@ -6,13 +6,19 @@ import JSON
 /// `GET /api/cluster` (admins, on any node): the live nodes, each with its address, weight,
 /// last heartbeat, whether it is draining and the cameras it owns (from the locks themselves).
 /// `POST /api/cluster/nodes/{id}/drain` moves a node's cameras away and keeps new ones off it
-/// (until it restarts, or `DELETE` the same path).
+/// (until it restarts, or `DELETE` the same path). A gateway without a `cluster` section answers
+/// 404 to admins.
 struct ClusterRoutes {
-    let cluster: ClusterService
+    let cluster: ClusterService?
 
     func register(on router: Router<GatewayRequestContext>) {
+        @Sendable func require(_ context: GatewayRequestContext, _ message: String) throws -> ClusterService {
+            try UserRoutes.requireAdmin(try context.principal(), message)
+            guard let cluster else { throw GatewayError.notFound("this gateway runs alone: plugins.json has no cluster section") }
+            return cluster
+        }
         router.get("/api/cluster") { _, context in
-            try UserRoutes.requireAdmin(try context.principal(), "only admins may see the cluster")
+            let cluster = try require(context, "only admins may see the cluster")
             let nodes = try await cluster.liveNodes()
             return Response.json(.object(JSONObject([
                 ("node", .string(cluster.nodeID)),
@@ -31,7 +37,7 @@ struct ClusterRoutes {
         }
         for (method, draining) in [(HTTPRequest.Method.post, true), (.delete, false)] {
             router.on("/api/cluster/nodes/:node/drain", method: method) { _, context in
-                try UserRoutes.requireAdmin(try context.principal(), "only admins may drain nodes")
+                let cluster = try require(context, "only admins may drain nodes")
                 let node = try context.parameters.require("node")
                 guard ClusterConfig.isValidNodeID(node), try await cluster.setDraining(nodeID: node, draining) else {
                     throw GatewayError.notFound("node '\(node.prefix(64))' not found")
