@@ -77,7 +77,7 @@ public final class ClusterService: Service, Sendable {
         if let url = config.advertiseURL.flatMap(ClusterConfig.baseURL) { advertised.withLock { $0 = url } }
         manager.place(by: CameraManager.Placement(
             owns: { [weak self] id in self?.state.withLock { $0.owned[id] != nil } ?? false },
-            changed: { [weak self] _ in self?.camerasChanged() }))
+            changed: { [weak self] _ in self?.camerasChanged(tellOthers: true) }))
         events.observe { [weak self] event in self?.relay(event) }
     }
 
@@ -396,14 +396,18 @@ public final class ClusterService: Service, Sendable {
 
     // MARK: Cluster messages
 
-    /// A camera was changed or removed on this node but runs elsewhere (or nowhere yet).
-    private func camerasChanged() {
+    /// The stored cameras changed: read them again now. `tellOthers`: a camera was changed or
+    /// removed here but runs elsewhere (or nowhere yet) — e.g. by a reload of this node's
+    /// plugins.json — so every node reads them again too.
+    private func camerasChanged(tellOthers: Bool = false) {
         state.withLock { $0.recordsStale = true }
         kicks.notify()
+        if tellOthers { outboxContinuation.yield(Self.kickMessage(from: config.nodeID, kind: "cameras")) }
     }
 
-    static func kickMessage(from node: String) -> String {
-        JSONWriter.string(.object(JSONObject([("node", .string(node)), ("kind", .string("kick"))])))
+    /// `kick`: look at the cluster now; `cameras`: read the stored cameras again, then look.
+    static func kickMessage(from node: String, kind: String = "kick") -> String {
+        JSONWriter.string(.object(JSONObject([("node", .string(node)), ("kind", .string(kind))])))
     }
 
     /// Events that change who may see what, or which cameras exist.
@@ -441,7 +445,10 @@ public final class ClusterService: Service, Sendable {
         for await payload in backend.notifications() {
             guard let message = try? JSONParser.parse(payload), let node = message["node"].flatMap(Self.string) else { continue }
             // Something changed somewhere: look now (this node's own kicks need no second look).
-            if node != config.nodeID { kicks.notify() }
+            if node != config.nodeID {
+                if message["kind"] == .string("cameras") { state.withLock { $0.recordsStale = true } }
+                kicks.notify()
+            }
             guard node != config.nodeID, message["kind"] == .string("event"),
                   let id = message["id"].flatMap(Self.string), let name = message["name"].flatMap(Self.string),
                   case .object(let details)? = message["details"] else { continue }
