@@ -45,7 +45,7 @@ final class PostgresCluster: ClusterBackend {
         (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(10_000))
     }
 
-    func join(_ node: ClusterNodeInfo) async throws {
+    func join(_ node: ClusterNodeInfo, fresh: Bool) async throws {
         await leave()
         let connection = try await pool.bounded("cluster connect", timeout: timeout) { [pool] _ in try await pool.connect() }
         do {
@@ -62,11 +62,11 @@ final class PostgresCluster: ClusterBackend {
             }
             _ = try await onConnection(connection, "register node") { [logger] in
                 try await $0.query("""
-                    INSERT INTO gateway_nodes (id, url, weight, max_cameras, draining, started_at, heartbeat_at, lock_pid, states)
-                    VALUES (\(node.id), \(node.url), \(node.weight), \(node.maxCameras), FALSE,
+                    INSERT INTO gateway_nodes (id, url, public_url, weight, max_cameras, draining, started_at, heartbeat_at, lock_pid, states)
+                    VALUES (\(node.id), \(node.url), \(node.publicURL), \(node.weight), \(node.maxCameras), FALSE,
                             EXTRACT(EPOCH FROM clock_timestamp())::float8, EXTRACT(EPOCH FROM clock_timestamp())::float8, pg_backend_pid(), '{}')
-                    ON CONFLICT (id) DO UPDATE SET url = excluded.url, weight = excluded.weight, max_cameras = excluded.max_cameras,
-                        draining = FALSE, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+                    ON CONFLICT (id) DO UPDATE SET url = excluded.url, public_url = excluded.public_url, weight = excluded.weight, max_cameras = excluded.max_cameras,
+                        draining = gateway_nodes.draining AND NOT \(fresh), started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
                         lock_pid = excluded.lock_pid, states = '{}'
                     """, logger: logger).collect()
             }
@@ -141,15 +141,18 @@ final class PostgresCluster: ClusterBackend {
         guard let old = session.withLock({ session in defer { session = nil }; return session }) else { return }
         old.listener.cancel()
         // Closing a session the server already ended must not hold the caller up.
-        // (The server ends the session when the socket closes; nothing waits for the goodbye.)
+        // The server ends the session (and frees its locks) when the socket closes; a close that
+        // does not finish within the timeout is left to finish on its own.
         let connection = old.connection
-        Task { try? await connection.close() }
+        _ = try? await Deadline.run(seconds: timeout, timeout: { StorageError(.unavailable, component: "cluster", "close timed out") }) {
+            try await connection.close()
+        }
     }
 
     // MARK: Reading the cluster
 
     private static let nodesQuery: PostgresQuery = """
-        SELECT id, url, weight, max_cameras, draining, started_at, heartbeat_at,
+        SELECT id, url, public_url, weight, max_cameras, draining, started_at, heartbeat_at,
                EXTRACT(EPOCH FROM clock_timestamp())::float8 - heartbeat_at, lock_pid, states
         FROM gateway_nodes ORDER BY id COLLATE "C"
         """
@@ -176,9 +179,9 @@ final class PostgresCluster: ClusterBackend {
     }
 
     private static func node(_ row: PostgresRow) throws -> ClusterNodeRecord {
-        let (id, url, weight, maxCameras, draining, startedAt, heartbeatAt, age, pid, states)
-            = try row.decode((String, String, Int, Int, Bool, Double, Double, Double, Int, String).self)
-        return ClusterNodeRecord(id: id, url: url, weight: weight, maxCameras: maxCameras, draining: draining, startedAt: startedAt,
+        let (id, url, publicURL, weight, maxCameras, draining, startedAt, heartbeatAt, age, pid, states)
+            = try row.decode((String, String, String, Int, Int, Bool, Double, Double, Double, Int, String).self)
+        return ClusterNodeRecord(id: id, url: url, publicURL: publicURL, weight: weight, maxCameras: maxCameras, draining: draining, startedAt: startedAt,
                                  heartbeatAt: heartbeatAt, heartbeatAge: age, lockSession: pid,
                                  states: (try? JSONParser.parse(Array(states.utf8))) ?? .object(JSONObject()))
     }
@@ -212,23 +215,13 @@ final class PostgresCluster: ClusterBackend {
                                            _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let seconds = timeout
         let address = "\(pool.configuration)"
-        let outcome: Result<T, any Error> = await withCheckedContinuation { continuation in
-            let answered = Mutex(false)
-            let answer: @Sendable (Result<T, any Error>) -> Bool = { result in
-                let first = answered.withLock { done in defer { done = true }; return !done }
-                if first { continuation.resume(returning: result) }
-                return first
-            }
-            let work = Task {
-                do { _ = answer(.success(try await body(connection))) } catch { _ = answer(.failure(error)) }
-            }
-            Task {
-                try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
-                if answer(.failure(StorageError(.unavailable, component: "cluster", "the lock session did not answer within \(seconds) s (\(what))"))) {
-                    work.cancel()
-                    Task { try? await connection.close() }
-                }
-            }
+        let outcome: Result<T, any Error>
+        do {
+            outcome = .success(try await Deadline.run(seconds: seconds, timeout: {
+                StorageError(.unavailable, component: "cluster", "the lock session did not answer within \(seconds) s (\(what))")
+            }, onTimeout: { Task { try? await connection.close() } }) { try await body(connection) })
+        } catch {
+            outcome = .failure(error)
         }
         switch outcome {
         case .success(let value):

@@ -91,15 +91,10 @@ public final class PostgresPool: Sendable {
         let address = "\(configuration)"
         let component = component
         do {
-            return try await withThrowingTaskGroup(of: T.self) { group in
-                group.addTask { try await body(client) }
-                group.addTask {
-                    try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
-                    throw StorageError(.unavailable, component: component, "\(address) did not answer within \(seconds) s (\(what))")
-                }
-                defer { group.cancelAll() }
-                return try await group.next()!
-            }
+            // Answered at the deadline even when a request on a vanished connection never ends.
+            return try await Deadline.run(seconds: seconds, timeout: {
+                StorageError(.unavailable, component: component, "\(address) did not answer within \(seconds) s (\(what))")
+            }) { try await body(client) }
         } catch let error as StorageError {
             throw error
         } catch let error as PSQLError {

@@ -41,7 +41,7 @@ extension PostgresStorage {
         [
             """
             CREATE TABLE gateway_nodes (
-                id TEXT PRIMARY KEY, url TEXT NOT NULL, weight INTEGER NOT NULL, max_cameras INTEGER NOT NULL,
+                id TEXT PRIMARY KEY, url TEXT NOT NULL, public_url TEXT NOT NULL, weight INTEGER NOT NULL, max_cameras INTEGER NOT NULL,
                 draining BOOLEAN NOT NULL DEFAULT FALSE, started_at DOUBLE PRECISION NOT NULL,
                 heartbeat_at DOUBLE PRECISION NOT NULL, lock_pid INTEGER NOT NULL, states TEXT NOT NULL DEFAULT '{}')
             """,

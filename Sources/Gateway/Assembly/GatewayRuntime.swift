@@ -240,8 +240,12 @@ public final class GatewayRuntime: Sendable {
         if config.server.console { ConsoleRoutes().register(on: router) }
         ClusterRoutes(cluster: cluster).register(on: router)
         if let clusterHTTP {
-            ClusterInternalRoutes(signature: clusterHTTP.signature, storage: storage, manager: cameraManager, clips: clipControl,
-                                  recording: recordingControl, streams: streams).register(on: router)
+            // The owner runs the call itself: a camera that moved meanwhile answers 'not here', never a second hop.
+            ClusterInternalRoutes(signature: clusterHTTP.signature, storage: storage, manager: cameraManager,
+                                  clips: ClipControl(access: access, manager: cameraManager, limits: config.limits, calls: nil),
+                                  recording: RecordingControl(access: access, manager: cameraManager, calls: nil),
+                                  streams: StreamControl(access: access, manager: cameraManager, tokens: streamTokens, events: events, calls: nil))
+                .register(on: router)
         }
         socketIO.engine.register(on: router, remoteAddress: { $0.remoteAddress }, arrival: { await RequestArrival.headTime(on: $0.channel) })
         liveWebSocket.register(on: router)

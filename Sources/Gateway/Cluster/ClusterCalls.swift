@@ -23,7 +23,7 @@ struct ClusterCalls: Sendable {
             return nil
         case .moving:
             throw GatewayError(.streamUnavailable, "camera '\(cameraID)' is moving to another gateway node; try again in a moment", retryAfter: 1)
-        case .node(_, let url):
+        case .node(_, let url, _):
             let body = JSONWriter.string(.object(JSONObject([
                 ("op", .string(op)), ("camera", .string(cameraID)), ("user", .string(principal.username)), ("arguments", .object(arguments)),
             ])))
@@ -32,6 +32,11 @@ struct ClusterCalls: Sendable {
             guard answer.status == 200, let result = value?["result"] else {
                 let code = value?["error"]?["code"].flatMap(ClusterService.string).flatMap(GatewayError.Code.init(rawValue:)) ?? .internal
                 let message = value?["error"]?["message"].flatMap(ClusterService.string) ?? "the node running the camera answered \(answer.status)"
+                // The caller was authenticated here: the owner refusing this node is not the user's doing.
+                if answer.status == 401 {
+                    throw GatewayError(.streamUnavailable, "the node running camera '\(cameraID)' refused this node's call; try again in a moment",
+                                       retryAfter: 1)
+                }
                 throw GatewayError(code, message, retryAfter: answer.status == 503 ? 1 : nil)
             }
             return result

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 import GatewayCore
 
 /// Requests between the nodes of a cluster: plain HTTP/1.1 to another node's advertised URL
@@ -86,6 +87,8 @@ struct ClusterHTTP: Sendable {
 struct ClusterSignature: Sendable {
     static let header = "X-Gateway-Cluster"
     private let key: SymmetricKey
+    /// Signatures accepted in the last minute: each is good once (a captured call cannot be replayed).
+    private let seen = SeenSignatures()
 
     init(secret: String) {
         key = SymmetricKey(data: SHA256.hash(data: Array(("camera-gateway cluster\u{0}" + secret).utf8)))
@@ -104,22 +107,52 @@ struct ClusterSignature: Sendable {
             guard let equals = part.firstIndex(of: "=") else { return nil }
             fields[part[..<equals]] = part[part.index(after: equals)...]
         }
-        guard let node = fields["node"], ClusterConfig.isValidNodeID(String(node)), let timeText = fields["t"], let time = Int(timeText),
-              abs(Double(time) - now) <= 30, let hex = fields["sig"], hex.utf8.count == 64 else { return nil }
+        guard let node = fields["node"], ClusterConfig.isValidNodeID(String(node)), let timeText = fields["t"], timeText.utf8.count <= 12,
+              let time = Int(timeText), abs(Double(time) - now) <= 30, let hex = fields["sig"], hex.utf8.count == 64 else { return nil }
+        // Bytes, not Characters: a header may hold any byte from 0x80 up.
         var signature: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
-            signature.append(byte)
-            index = next
+        var high: UInt8?
+        for byte in hex.utf8 {
+            let nibble: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): nibble = byte - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            if let first = high {
+                signature.append(first << 4 | nibble)
+                high = nil
+            } else {
+                high = nibble
+            }
         }
         let expected = message(method: method, path: path, body: body, node: String(node), time: time)
-        return HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: expected, using: key) ? String(node) : nil
+        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: expected, using: key),
+              seen.firstUse(String(hex).lowercased(), now: now) else { return nil }
+        return String(node)
     }
 
     private func message(method: String, path: String, body: [UInt8], node: String, time: Int) -> [UInt8] {
         let digest = SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
         return Array("\(method)\n\(path)\n\(node)\n\(time)\n\(digest)".utf8)
+    }
+}
+
+/// The signatures accepted in the last minute (each is good for 30 s either side of its time).
+final class SeenSignatures: Sendable {
+    private let state = Mutex<(set: Set<String>, order: [(String, Double)])>(([], []))
+
+    /// Whether `signature` is used for the first time (it is remembered for 61 s).
+    func firstUse(_ signature: String, now: Double) -> Bool {
+        state.withLock { state in
+            while let oldest = state.order.first, now - oldest.1 > 61 {
+                state.set.remove(oldest.0)
+                state.order.removeFirst()
+            }
+            guard state.set.insert(signature).inserted else { return false }
+            state.order.append((signature, now))
+            return true
+        }
     }
 }

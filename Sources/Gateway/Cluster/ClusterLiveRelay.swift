@@ -16,11 +16,18 @@ final class ClusterLiveRelay: Sendable {
     private final class Feed: Sendable {
         let hub: FragmentHub
         let url: String
+        /// When bytes last came from the owner, and when a viewer was last seen (monotonic seconds).
+        let lastData = Mutex(MonotonicTime.seconds())
+        let lastViewer = Mutex(MonotonicTime.seconds())
         init(hub: FragmentHub, url: String) {
             self.hub = hub
             self.url = url
         }
     }
+
+    /// The owner's stream is given up after this long without bytes, and the connection is
+    /// closed after this long without viewers.
+    static let silence = 10.0
 
     private let http: ClusterHTTP
     private let feeds = Mutex<[String: Feed]>([:])
@@ -41,20 +48,43 @@ final class ClusterLiveRelay: Sendable {
         }
         let reader = feed.hub.subscribe(name: viewer)
         if isNew {
-            Task { await self.pump(feed, cameraID: cameraID) }
+            let pump = Task { await self.pump(feed, cameraID: cameraID) }
+            // A frozen owner, or one whose host vanished, sends nothing and may never close the
+            // connection: the feed ends anyway and its viewers connect again.
+            Task {
+                while !pump.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    let now = MonotonicTime.seconds()
+                    if feed.hub.liveViewerCount > 0 { feed.lastViewer.withLock { $0 = now } }
+                    if now - feed.lastData.withLock({ $0 }) > Self.silence || now - feed.lastViewer.withLock({ $0 }) > Self.silence {
+                        pump.cancel()
+                        self.end(feed, cameraID: cameraID)
+                        return
+                    }
+                    if feed.hub.isClosed { return }
+                }
+            }
         }
         return reader
     }
 
+    private func end(_ feed: Feed, cameraID: String) {
+        feeds.withLock { feeds in
+            if feeds[cameraID] === feed { feeds[cameraID] = nil }
+        }
+        feed.hub.closeAll()
+    }
+
     private func pump(_ feed: Feed, cameraID: String) async {
         var decoder = ClusterLiveFrames.Decoder()
-        var idleSince: Double?
         do {
             try await http.exchange(.GET, base: feed.url, path: "/internal/cluster/live/\(cameraID)") { part in
                 switch part {
                 case .head(let head):
                     guard head.status == .ok else { throw GatewayError(.streamUnavailable, "the owner answered \(head.status.code)") }
                 case .body(let buffer):
+                    try Task.checkCancellation()
+                    feed.lastData.withLock { $0 = MonotonicTime.seconds() }
                     decoder.append(buffer)
                     while let event = try decoder.next() {
                         switch event {
@@ -63,22 +93,12 @@ final class ClusterLiveRelay: Sendable {
                         case .skipped: break
                         }
                     }
-                    if feed.hub.liveViewerCount == 0 {
-                        let now = MonotonicTime.seconds()
-                        if now - (idleSince ?? now) > 10 { throw CancellationError() }
-                        if idleSince == nil { idleSince = now }
-                    } else {
-                        idleSince = nil
-                    }
                 case .end:
                     break
                 }
             }
         } catch {}
-        feeds.withLock { feeds in
-            if feeds[cameraID] === feed { feeds[cameraID] = nil }
-        }
-        feed.hub.closeAll()
+        end(feed, cameraID: cameraID)
     }
 }
 

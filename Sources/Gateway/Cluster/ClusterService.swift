@@ -56,6 +56,15 @@ public final class ClusterService: Service, Sendable {
         /// Ids of events this node got from the others (not relayed again).
         var relayed: Set<String> = []
         var relayedOrder: [String] = []
+        /// When the last heartbeat succeeded (monotonic seconds): the watchdog fences a node
+        /// whose loop is stuck longer than `lease_seconds / 2`.
+        var lastHeartbeat = -Double.infinity
+        /// Whether this process joined once (a later join, after a fence, keeps a drain).
+        var joinedBefore = false
+        /// Cameras whose start failed here: not taken again until then (monotonic seconds).
+        var failedUntil: [String: Double] = [:]
+        /// A camera changed here but runs elsewhere: tell the others once, at the next tick.
+        var camerasChangedHere = false
     }
 
     init(config: ClusterConfig, backend: any ClusterBackend, storage: any StorageBackend, manager: CameraManager, events: EventBus,
@@ -98,7 +107,7 @@ public final class ClusterService: Service, Sendable {
     /// Where camera `id` runs now.
     enum Placement: Equatable {
         case here
-        case node(id: String, url: String)
+        case node(id: String, url: String, publicURL: String)
         /// Between owners (a node died, a handover): ask again in a moment.
         case moving
     }
@@ -107,7 +116,7 @@ public final class ClusterService: Service, Sendable {
         state.withLock { state in
             if state.owned[cameraID] != nil { return .here }
             guard let owner = state.snapshot?.owner(of: cameraID), owner.id != config.nodeID else { return .moving }
-            return .node(id: owner.id, url: owner.url)
+            return .node(id: owner.id, url: owner.url, publicURL: owner.publicURL)
         }
     }
 
@@ -139,11 +148,25 @@ public final class ClusterService: Service, Sendable {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.listen() }
             group.addTask { await self.sendRelayed() }
+            group.addTask { await self.watchdog() }
             await cancelWhenGracefulShutdown { await self.loop() }
             // Shutting down: hand the cameras over, then leave.
             await self.handOver()
             self.outboxContinuation.finish()
             group.cancelAll()
+        }
+    }
+
+    /// Fences the node when its loop has not renewed the heartbeat for `lease_seconds / 2`,
+    /// whatever it is waiting for: the others may take its cameras after `lease_seconds`.
+    private func watchdog() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(250))
+            let stale = state.withLock { $0.joined && MonotonicTime.seconds() - $0.lastHeartbeat > config.leaseSeconds / 2 }
+            if stale, !Task.isCancelled {
+                await fence(because: StorageError(.unavailable, component: "cluster",
+                                                  "no heartbeat for more than \(config.leaseSeconds / 2) s"))
+            }
         }
     }
 
@@ -176,6 +199,7 @@ public final class ClusterService: Service, Sendable {
         }
         let snapshot = try await backend.heartbeat(states: localStates())
         let now = MonotonicTime.seconds()
+        state.withLock { $0.lastHeartbeat = now }
         let me = config.nodeID
         guard let selfRecord = snapshot.nodes.first(where: { $0.id == me }), snapshot.isSessionOpen(selfRecord) else {
             throw StorageError(.unavailable, component: "cluster", "this node's lock session no longer holds its node lock")
@@ -187,9 +211,18 @@ public final class ClusterService: Service, Sendable {
         for node in snapshot.nodes where node.id != me && snapshot.isSessionOpen(node) && node.heartbeatAge > config.leaseSeconds {
             logger.warning("ending the session of a node whose heartbeat stopped", metadata: [
                 "node": "\(node.id)", "heartbeat_age": "\(Int(node.heartbeatAge))"])
-            try? await backend.terminate(session: node.lockSession)
+            Task { [backend] in try? await backend.terminate(session: node.lockSession) }
         }
-        let records = try await cameraRecords(now: now)
+        // Pipelines here whose lock this node does not hold (a start that raced a release): stop them.
+        let owned = state.withLock { $0.owned }
+        for pipeline in manager.all where owned[pipeline.id] == nil {
+            logger.warning("stopping a camera this node does not own", metadata: ["camera": "\(pipeline.id)"])
+            manager.stop(id: pipeline.id)
+        }
+        if state.withLock({ state in defer { state.camerasChangedHere = false }; return state.camerasChangedHere }) {
+            outboxContinuation.yield(Self.kickMessage(from: me, kind: "cameras"))
+        }
+        let records = await cameraRecords(now: now)
         let (draining, leaving) = state.withLock { state in
             state.snapshot = snapshot
             state.session = selfRecord.lockSession
@@ -248,7 +281,8 @@ public final class ClusterService: Service, Sendable {
                                                  lastPublicError: entry?["public_error"].flatMap(Self.string))
                 continue
             }
-            guard holder == nil, !draining, !leaving, ownedCount < config.maxCameras else { continue }
+            guard holder == nil, !draining, !leaving, ownedCount < config.maxCameras,
+                  state.withLock({ ($0.failedUntil[id] ?? 0) <= now }) else { continue }
             let since = state.withLock { state in
                 if let since = state.unheldSince[id] { return since }
                 state.unheldSince[id] = now
@@ -267,9 +301,16 @@ public final class ClusterService: Service, Sendable {
                 do {
                     try manager.start(record)
                 } catch {
-                    logger.error("camera cannot start", metadata: ["camera": "\(id)", "error": "\(error)"])
+                    // Another node may be able to (a different plugin set or policy); this one tries again in 30 s.
+                    logger.error("camera cannot start here; giving it back", metadata: ["camera": "\(id)", "error": "\(error)"])
+                    state.withLock { state in
+                        state.owned[id] = nil
+                        state.failedUntil[id] = now + 30
+                    }
+                    ownedCount -= 1
+                    try await backend.unlock(key)
                 }
-                try? await backend.notify(Self.kickMessage(from: me))
+                outboxContinuation.yield(Self.kickMessage(from: me))
             }
         }
         manager.remote.replaceAll(remote)
@@ -281,14 +322,19 @@ public final class ClusterService: Service, Sendable {
     }
 
     private func join(url: String) async throws {
-        try await backend.join(ClusterNodeInfo(id: config.nodeID, url: url, weight: config.weight, maxCameras: config.maxCameras))
-        state.withLock { $0.joined = true }
+        let first = state.withLock { !$0.joinedBefore }
+        try await backend.join(ClusterNodeInfo(id: config.nodeID, url: url, publicURL: config.publicURL.flatMap(ClusterConfig.baseURL), weight: config.weight, maxCameras: config.maxCameras), fresh: first)
+        state.withLock { state in
+            state.joined = true
+            state.joinedBefore = true
+            state.lastHeartbeat = MonotonicTime.seconds()
+        }
         logger.notice("joined the cluster", metadata: ["node": "\(config.nodeID)", "url": "\(url)", "weight": "\(config.weight)"])
-        try? await backend.notify(Self.kickMessage(from: config.nodeID))
+        outboxContinuation.yield(Self.kickMessage(from: config.nodeID))
     }
 
     /// The stored cameras: read again when something changed, and at least every 10 s.
-    private func cameraRecords(now: Double) async throws -> [CameraRecord] {
+    private func cameraRecords(now: Double) async -> [CameraRecord] {
         let (stale, cached) = state.withLock { state in
             (state.recordsStale || now - state.recordsReadAt > 10, state.records)
         }
@@ -302,8 +348,10 @@ public final class ClusterService: Service, Sendable {
             }
             return records
         } catch {
+            // The pool, not the lock session, failed: go on with the list last read.
+            logger.warning("cannot read the cameras; using the list last read", metadata: ["error": "\(error)"])
             state.withLock { $0.recordsStale = true }
-            throw error
+            return cached
         }
     }
 
@@ -331,7 +379,7 @@ public final class ClusterService: Service, Sendable {
         } catch {
             await fence(because: error)
         }
-        try? await backend.notify(Self.kickMessage(from: config.nodeID))
+        outboxContinuation.yield(Self.kickMessage(from: config.nodeID))
     }
 
     private func stopLocally(_ id: String) {
@@ -402,7 +450,7 @@ public final class ClusterService: Service, Sendable {
     private func camerasChanged(tellOthers: Bool = false) {
         state.withLock { $0.recordsStale = true }
         kicks.notify()
-        if tellOthers { outboxContinuation.yield(Self.kickMessage(from: config.nodeID, kind: "cameras")) }
+        if tellOthers { state.withLock { $0.camerasChangedHere = true } }
     }
 
     /// `kick`: look at the cluster now; `cameras`: read the stored cameras again, then look.
@@ -445,7 +493,7 @@ public final class ClusterService: Service, Sendable {
         for await payload in backend.notifications() {
             guard let message = try? JSONParser.parse(payload), let node = message["node"].flatMap(Self.string) else { continue }
             // Something changed somewhere: look now (this node's own kicks need no second look).
-            if node != config.nodeID {
+            if node != config.nodeID, message["kind"] != .string("event") {
                 if message["kind"] == .string("cameras") { state.withLock { $0.recordsStale = true } }
                 kicks.notify()
             }
@@ -470,6 +518,7 @@ public final class ClusterService: Service, Sendable {
             if Self.accessEvents.contains(name) {
                 state.withLock { $0.recordsStale = true }
                 access.changes.notify()
+                kicks.notify()
             }
             events.deliverToObservers(event)
         }

@@ -24,7 +24,8 @@ struct ClusterRoutes {
                 ("node", .string(cluster.nodeID)),
                 ("nodes", .array(nodes.map { entry in
                     .object(JSONObject([
-                        ("id", .string(entry.node.id)), ("url", .string(entry.node.url)), ("self", .bool(entry.isSelf)),
+                        ("id", .string(entry.node.id)), ("url", .string(entry.node.url)), ("public_url", .string(entry.node.publicURL)),
+                        ("self", .bool(entry.isSelf)),
                         ("weight", .int(entry.node.weight)), ("max_cameras", .int(entry.node.maxCameras)),
                         ("draining", .bool(entry.node.draining)),
                         ("started_at", .string(WallClock.iso8601(entry.node.startedAt))),
@@ -50,18 +51,21 @@ struct ClusterRoutes {
 
 extension ClusterService {
     /// A media request (HLS, MJPEG) for a camera that another node runs: 307 to the same path
-    /// and query there (the stream token in the query is good on every node). Nil when the
-    /// camera runs here; 503 while it moves between nodes.
-    func redirect(cameraID: String, uri: URI, runsHere: Bool) throws -> Response? {
+    /// there (its `public_url`), with `token` — a stream token this node just issued to the
+    /// caller, good on every node for `stream_token_ttl_seconds` — in place of the one asked
+    /// with. Nil when the camera runs here; 503 while it moves between nodes.
+    func redirect(cameraID: String, uri: URI, runsHere: Bool, token: @Sendable () async throws -> String) async throws -> Response? {
         guard !runsHere else { return nil }
         switch placement(of: cameraID) {
         case .here:
             return nil
         case .moving:
             throw GatewayError(.streamUnavailable, "camera '\(cameraID)' is moving to another gateway node; try again in a moment", retryAfter: 1)
-        case .node(_, let url):
+        case .node(_, _, let url):
+            var query = (uri.query ?? "").split(separator: "&").filter { !$0.hasPrefix("token=") }.map(String.init)
+            query.insert("token=" + (try await token()), at: 0)
             var headers = HTTPFields()
-            headers[.location] = url + uri.path + (uri.query.map { "?" + $0 } ?? "")
+            headers[.location] = url + uri.path + "?" + query.joined(separator: "&")
             headers[.cacheControl] = "no-store"
             return Response(status: .temporaryRedirect, headers: headers)
         }

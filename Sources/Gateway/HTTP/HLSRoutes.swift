@@ -49,8 +49,11 @@ struct HLSRoutes {
         let cameraID = try context.parameters.require("camera")
         let file = try context.parameters.require("file")
         if let cluster, manager.pipeline(id: cameraID) == nil {
-            _ = try await access.authorizeMedia(try context.principal(), cameraID: cameraID, for: .view)
-            if let redirect = try cluster.redirect(cameraID: cameraID, uri: request.uri, runsHere: false) { return redirect }
+            let principal = try context.principal()
+            _ = try await access.authorizeMedia(principal, cameraID: cameraID, for: .view)
+            if let redirect = try await cluster.redirect(cameraID: cameraID, uri: request.uri, runsHere: false, token: {
+                try await streamTokens.token(userID: principal.userID, cameraID: cameraID)
+            }) { return redirect }
         }
         let (provider, principal) = try await authorize(request, context: context, cameraID: cameraID)
         await provider.touch(player: principal.username)

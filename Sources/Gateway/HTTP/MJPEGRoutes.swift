@@ -23,7 +23,8 @@ struct MJPEGRoutes {
             let cameraID = try context.parameters.require("id")
             let principal = try context.principal()
             _ = try await access.authorize(principal, cameraID: cameraID, for: .view)
-            if let cluster, let redirect = try cluster.redirect(cameraID: cameraID, uri: request.uri, runsHere: manager.pipeline(id: cameraID) != nil) {
+            if let cluster, let redirect = try await cluster.redirect(cameraID: cameraID, uri: request.uri, runsHere: manager.pipeline(id: cameraID) != nil,
+                                                                     token: { try await streamTokens.token(userID: principal.userID, cameraID: cameraID) }) {
                 return redirect
             }
             guard let provider = manager.sink(of: cameraID, as: (any MJPEGProvider).self) else {

@@ -68,7 +68,7 @@ struct LiveViewing {
         }
         if let relay, manager.pipeline(id: cameraID) == nil, record.hasSink("websocket") {
             switch relay.cluster.placement(of: cameraID) {
-            case .node(_, let url):
+            case .node(_, let url, _):
                 return Feed(subscribe: { relay.feeds.subscribe(cameraID: cameraID, url: url, viewer: $0) }, viewerLimits: ViewerLimits())
             case .moving, .here:
                 throw GatewayError(.streamUnavailable, "camera '\(cameraID)' is moving to another gateway node; try again in a moment", retryAfter: 1)

@@ -78,9 +78,18 @@ public final class CameraManager: Service, Sendable {
             return
         }
         let pipeline = try build(record, config)
-        let previous = pipelines.withLock { pipelines in
+        // Ownership is checked again under the same lock as the insert: a release between the
+        // check above and here (the cluster giving the camera away) must not leave it running.
+        let placement = placement.withLock { $0 }
+        let (previous, placed) = pipelines.withLock { pipelines -> (CameraPipeline?, Bool) in
+            if let placement, !placement.owns(record.id) { return (nil, false) }
             defer { pipelines[record.id] = pipeline }
-            return pipelines[record.id]
+            return (pipelines[record.id], true)
+        }
+        guard placed else {
+            pipeline.stop()
+            placement?.changed(record.id)
+            return
         }
         previous?.stop()
         startContinuation.yield(pipeline)

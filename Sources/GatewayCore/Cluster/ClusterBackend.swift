@@ -6,12 +6,15 @@ import Logging
 public struct ClusterNodeInfo: Sendable {
     public var id: String
     public var url: String
+    /// Where players are redirected (the same as `url` unless set).
+    public var publicURL: String
     public var weight: Int
     public var maxCameras: Int
 
-    public init(id: String, url: String, weight: Int, maxCameras: Int) {
+    public init(id: String, url: String, publicURL: String? = nil, weight: Int, maxCameras: Int) {
         self.id = id
         self.url = url
+        self.publicURL = publicURL ?? url
         self.weight = weight
         self.maxCameras = maxCameras
     }
@@ -21,6 +24,7 @@ public struct ClusterNodeInfo: Sendable {
 public struct ClusterNodeRecord: Sendable {
     public var id: String
     public var url: String
+    public var publicURL: String
     public var weight: Int
     public var maxCameras: Int
     public var draining: Bool
@@ -34,10 +38,11 @@ public struct ClusterNodeRecord: Sendable {
     /// Its cameras' states as it last reported them: `{camera id: {"state", "error"}}`.
     public var states: JSONValue
 
-    public init(id: String, url: String, weight: Int, maxCameras: Int, draining: Bool, startedAt: Double, heartbeatAt: Double,
+    public init(id: String, url: String, publicURL: String, weight: Int, maxCameras: Int, draining: Bool, startedAt: Double, heartbeatAt: Double,
                 heartbeatAge: Double, lockSession: Int, states: JSONValue) {
         self.id = id
         self.url = url
+        self.publicURL = publicURL
         self.weight = weight
         self.maxCameras = maxCameras
         self.draining = draining
@@ -76,9 +81,10 @@ public struct ClusterSnapshot: Sendable {
 /// node, and notifications to every node. The PostgreSQL storage backend provides one
 /// (session advisory locks on a connection of the node's own; LISTEN/NOTIFY).
 public protocol ClusterBackend: Sendable {
-    /// Opens this node's lock session, takes its node lock and registers it (not draining).
-    /// Fails when a live node already has this id.
-    func join(_ node: ClusterNodeInfo) async throws
+    /// Opens this node's lock session, takes its node lock and registers it. `fresh` (the
+    /// process's first join) ends a drain; joining again after a fence keeps it. Fails when a
+    /// live node already has this id.
+    func join(_ node: ClusterNodeInfo, fresh: Bool) async throws
     /// Renews the heartbeat with the states of this node's cameras and reads the cluster.
     /// Throws when the lock session is gone (every lock with it).
     func heartbeat(states: JSONValue) async throws -> ClusterSnapshot
@@ -97,6 +103,10 @@ public protocol ClusterBackend: Sendable {
     func notifications() -> AsyncStream<String>
     /// Closes the lock session: every lock of this node goes.
     func leave() async
+}
+
+extension ClusterBackend {
+    public func join(_ node: ClusterNodeInfo) async throws { try await join(node, fresh: true) }
 }
 
 /// A storage backend that can also coordinate nodes.

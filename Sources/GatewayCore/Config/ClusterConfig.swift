@@ -8,6 +8,9 @@ public struct ClusterConfig: Decodable, Sendable, ConfigPlaceholder {
     /// The URL other nodes (and redirected players) reach this node at. Default
     /// `http://HOST:PORT` from `server` (the host name when `server.host` is 0.0.0.0).
     public var advertiseURL: String?
+    /// Where players are sent (307) for HLS and MJPEG of cameras this node runs, when they
+    /// cannot reach `advertise_url` (http or https). Default: `advertise_url`.
+    public var publicURL: String?
     /// This node's share of the cameras against the others' (1-1000). Default 1.
     public var weight = 1
     /// Cameras this node ingests at most (1-100000). Default 1000.
@@ -21,7 +24,7 @@ public struct ClusterConfig: Decodable, Sendable, ConfigPlaceholder {
     public var rebalance = true
 
     enum CodingKeys: String, CodingKey {
-        case nodeID = "node_id", advertiseURL = "advertise_url", weight, maxCameras = "max_cameras"
+        case nodeID = "node_id", advertiseURL = "advertise_url", publicURL = "public_url", weight, maxCameras = "max_cameras"
         case heartbeatSeconds = "heartbeat_seconds", leaseSeconds = "lease_seconds", rebalance
     }
 
@@ -32,14 +35,19 @@ public struct ClusterConfig: Decodable, Sendable, ConfigPlaceholder {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         nodeID = try container.decodeIfPresent(String.self, forKey: .nodeID) ?? nodeID
         advertiseURL = try container.decodeIfPresent(String.self, forKey: .advertiseURL).flatMap { $0.isEmpty ? nil : $0 }
+        publicURL = try container.decodeIfPresent(String.self, forKey: .publicURL).flatMap { $0.isEmpty ? nil : $0 }
         weight = try container.decodeIfPresent(Int.self, forKey: .weight) ?? weight
         maxCameras = try container.decodeIfPresent(Int.self, forKey: .maxCameras) ?? maxCameras
         heartbeatSeconds = try container.decodeIfPresent(Double.self, forKey: .heartbeatSeconds) ?? heartbeatSeconds
         leaseSeconds = try container.decodeIfPresent(Double.self, forKey: .leaseSeconds) ?? leaseSeconds
         rebalance = try container.decodeIfPresent(Bool.self, forKey: .rebalance) ?? rebalance
         if !Self.isValidNodeID(nodeID) { try decoder.reportProblem(CodingKeys.nodeID, Self.nodeIDRules) }
-        if let advertiseURL, Self.baseURL(advertiseURL) == nil {
-            try decoder.reportProblem(CodingKeys.advertiseURL, "must be an http:// or https:// URL with a host and no path, query or credentials")
+        if let advertiseURL, Self.baseURL(advertiseURL) == nil || !advertiseURL.lowercased().hasPrefix("http://") {
+            // The nodes call each other in plain HTTP on their private network.
+            try decoder.reportProblem(CodingKeys.advertiseURL, "must be an http:// URL with a host and no path, query or credentials")
+        }
+        if let publicURL, Self.baseURL(publicURL) == nil {
+            try decoder.reportProblem(CodingKeys.publicURL, "must be an http:// or https:// URL with a host and no path, query or credentials")
         }
         try decoder.requireRange(weight, 1...1000, CodingKeys.weight)
         try decoder.requireRange(maxCameras, 1...100_000, CodingKeys.maxCameras)

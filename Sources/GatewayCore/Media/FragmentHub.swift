@@ -129,6 +129,9 @@ public final class FragmentHub: Sendable {
         return reader
     }
 
+    /// Whether `closeAll` ended the hub.
+    public var isClosed: Bool { state.withLock { $0.closed } }
+
     /// Every reader: the camera's sinks and its viewers.
     public var viewerCount: Int { state.withLock { $0.readers.count } }
 

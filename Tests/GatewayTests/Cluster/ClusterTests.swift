@@ -45,7 +45,12 @@ import Testing
         // A node whose session ends loses its locks at once: another takes them.
         #expect(try await a.tryLock(key))
         await a.leave()
-        snapshot = try await b.heartbeat(states: .object(JSONObject()))
+        // The server ends the session as soon as it reads the goodbye (milliseconds).
+        for _ in 0..<40 {
+            snapshot = try await b.heartbeat(states: .object(JSONObject()))
+            if snapshot.owner(of: "door") == nil { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
         #expect(snapshot.owner(of: "door") == nil)
         #expect(snapshot.nodes.first { $0.id == "a" }.map { snapshot.isSessionOpen($0) } == false)
         #expect(try await b.tryLock(key))
@@ -103,6 +108,8 @@ import Testing
         let body = Array(#"{"op":"clip"}"#.utf8)
         let header = signature.sign(method: "POST", path: "/internal/cluster/call", body: body, node: "n1", time: 1_000_000)
         #expect(signature.verify(header, method: "POST", path: "/internal/cluster/call", body: body, now: 1_000_010) == "n1")
+        // Each signature is good once: a captured call cannot be replayed.
+        #expect(signature.verify(header, method: "POST", path: "/internal/cluster/call", body: body, now: 1_000_011) == nil)
         #expect(signature.verify(header, method: "POST", path: "/internal/cluster/call", body: body, now: 1_000_031) == nil)
         #expect(signature.verify(header, method: "POST", path: "/internal/cluster/call", body: body + [32], now: 1_000_000) == nil)
         #expect(signature.verify(header, method: "GET", path: "/internal/cluster/call", body: body, now: 1_000_000) == nil)
@@ -110,7 +117,8 @@ import Testing
                                  path: "/internal/cluster/call", body: body, now: 1_000_000) == nil)
         let other = ClusterSignature(secret: "another-secret-0123456789abcdef01")
         #expect(other.verify(header, method: "POST", path: "/internal/cluster/call", body: body, now: 1_000_000) == nil)
-        for junk in ["", "node=n1", "node=n1;t=x;sig=00", String(repeating: "a", count: 400), "node=n1;t=1000000;sig=" + String(repeating: "zz", count: 32)] {
+        for junk in ["", "node=n1", "node=n1;t=x;sig=00", String(repeating: "a", count: 400), "node=n1;t=1000000;sig=" + String(repeating: "zz", count: 32),
+                     "node=n1;t=1000000;sig=" + String(repeating: "a", count: 62) + "é", "node=n1;t=99999999999999999999;sig=00"] {
             #expect(signature.verify(junk, method: "POST", path: "/internal/cluster/call", body: body, now: 1_000_000) == nil)
         }
         #expect(signature.verify(nil, method: "POST", path: "/", body: [], now: 0) == nil)
