@@ -274,6 +274,8 @@ public final class ClusterService: Service, Sendable {
             }
             if let holder, let owner = snapshot.nodes.first(where: { $0.lockSession == holder && snapshot.isSessionOpen($0) }) {
                 state.withLock { _ = $0.unheldSince.removeValue(forKey: id) }
+                // Still held here while its pipeline ends (`release`): not someone else's.
+                if owner.id == me { continue }
                 let entry = owner.states[id]
                 remote[id] = RemoteCameras.Entry(node: owner.id, url: owner.url,
                                                  state: entry?["state"].flatMap(Self.string).flatMap(CameraState.init(rawValue:)) ?? .starting,
@@ -370,21 +372,24 @@ public final class ClusterService: Service, Sendable {
         }
     }
 
-    /// Stops camera `id` here, then gives its lock back and tells the others.
+    /// Stops camera `id` here, then — once its pipeline has ended (its source closed: a camera
+    /// that allows one session at a time is free for the next owner), at most 3 s — gives its
+    /// lock back and tells the others. The loop goes on meanwhile.
     private func release(_ id: String, key: Int64, reason: String) async {
-        stopLocally(id)
+        let pipeline = stopLocally(id)
         logger.notice("camera given back", metadata: ["camera": "\(id)", "reason": "\(reason)"])
-        do {
-            try await backend.unlock(key)
-        } catch {
-            await fence(because: error)
+        Task { [backend, outboxContinuation, nodeID = config.nodeID] in
+            await pipeline?.ended(within: .seconds(3))
+            // A failed unlock means the session failed: the next heartbeat fences.
+            try? await backend.unlock(key)
+            outboxContinuation.yield(Self.kickMessage(from: nodeID))
         }
-        outboxContinuation.yield(Self.kickMessage(from: config.nodeID))
     }
 
-    private func stopLocally(_ id: String) {
+    @discardableResult
+    private func stopLocally(_ id: String) -> CameraPipeline? {
         state.withLock { _ = $0.owned.removeValue(forKey: id) }
-        manager.stop(id: id)
+        return manager.stop(id: id)
     }
 
     /// The lock session failed: its locks may be someone else's any moment, so every camera
@@ -418,9 +423,15 @@ public final class ClusterService: Service, Sendable {
             return state.joined ? state.owned : [:]
         }
         if state.withLock({ $0.joined }) { _ = try? await backend.setDraining(nodeID: config.nodeID, true) }
-        for (id, key) in owned.sorted(by: { $0.key < $1.key }) {
-            stopLocally(id)
-            try? await backend.unlock(key)
+        // All stop at once; each lock goes back as soon as its camera has ended (at most 3 s).
+        let stopping = owned.map { ($0.value, stopLocally($0.key)) }
+        await withTaskGroup(of: Void.self) { group in
+            for (key, pipeline) in stopping {
+                group.addTask { [backend] in
+                    await pipeline?.ended(within: .seconds(3))
+                    try? await backend.unlock(key)
+                }
+            }
         }
         if !owned.isEmpty {
             logger.notice("cameras handed over", metadata: ["cameras": "\(owned.count)"])

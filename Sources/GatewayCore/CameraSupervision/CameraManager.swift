@@ -95,12 +95,16 @@ public final class CameraManager: Service, Sendable {
         startContinuation.yield(pipeline)
     }
 
-    public func stop(id: String) {
+    /// Stops camera `id`; returns its pipeline (whose `ended(within:)` says when it is done),
+    /// nil when it did not run here.
+    @discardableResult
+    public func stop(id: String) -> CameraPipeline? {
         guard let pipeline = pipelines.withLock({ $0.removeValue(forKey: id) }) else {
             placement.withLock { $0 }?.changed(id)
-            return
+            return nil
         }
         pipeline.stop()
+        return pipeline
     }
 
     public var knownSourceTypes: Set<String> { Set(registry.knownTypes(.source)) }

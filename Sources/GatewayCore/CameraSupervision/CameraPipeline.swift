@@ -46,6 +46,21 @@ public final class CameraPipeline: Sendable {
         (commands, commandContinuation) = AsyncStream.makeStream(of: Command.self)
     }
 
+    /// Fired when `run` has returned: the source is closed and the sinks have finished.
+    private let finished = StopSignal()
+
+    /// Waits until the pipeline has ended (after `stop()`), at most `timeout`; whether it ended.
+    @discardableResult
+    public func ended(within timeout: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await self.finished.wait(); return !Task.isCancelled }
+            group.addTask { try? await Task.sleep(for: timeout); return false }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
     public var record: CameraRecord { state.withLock { $0.record } }
     public var sinks: [any CameraSink] { state.withLock { $0.slots.map(\.sink) } }
     var sinkDefinitions: [JSONValue] { state.withLock { $0.slots.map(\.definition) } }
@@ -71,6 +86,7 @@ public final class CameraPipeline: Sendable {
         // The sinks have finished (a recorder its segment); whoever still reads the hubs — live
         // viewers — ends now, rather than waiting on hubs nothing feeds any more.
         hub.closeAll()
+        finished.fire()
     }
 
     public func stop() {
