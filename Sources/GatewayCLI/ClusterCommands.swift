@@ -23,7 +23,7 @@ struct ClusterCommand: AsyncParsableCommand {
 
     static func describe(_ snapshot: ClusterSnapshot) -> [String] {
         snapshot.nodes.filter { snapshot.isSessionOpen($0) }.map { node in
-            let cameras = snapshot.locks.values.count { $0 == node.lockSession } - 1
+            let cameras = snapshot.camerasHeld(by: node)
             return "\(node.id)\t\(node.url)\tweight \(node.weight)\t\(cameras) cameras\theartbeat \(String(format: "%.1f", node.heartbeatAge)) s ago"
                 + (node.draining ? "\tdraining" : "")
         }
@@ -80,7 +80,7 @@ struct ClusterDrain: AsyncParsableCommand {
             while true {
                 let snapshot = try await cluster.snapshot()
                 let record = snapshot.nodes.first { $0.id == node }
-                let cameras = record.map { record in snapshot.isSessionOpen(record) ? snapshot.locks.values.count { $0 == record.lockSession } - 1 : 0 } ?? 0
+                let cameras = record.map(snapshot.camerasHeld(by:)) ?? 0
                 if cameras <= 0 {
                     print("\(node): drained (no cameras) after \(String(format: "%.1f", MonotonicTime.seconds() - started)) s")
                     break

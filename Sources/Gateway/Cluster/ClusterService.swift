@@ -120,11 +120,6 @@ public final class ClusterService: Service, Sendable {
         }
     }
 
-    /// The URL of live node `id`.
-    func url(ofNode id: String) -> String? {
-        state.withLock { state in state.snapshot?.nodes.first { $0.id == id && state.snapshot?.isSessionOpen($0) == true }?.url }
-    }
-
     /// The nodes whose lock session is open, with the cameras each holds.
     func liveNodes() async throws -> [(node: ClusterNodeRecord, cameras: [String], isSelf: Bool)] {
         let snapshot = try await backend.snapshot()
@@ -262,7 +257,7 @@ public final class ClusterService: Service, Sendable {
                     ownedCount -= 1
                 } else if config.rebalance, let preferred, preferred.id != me, moved < maxMovesPerTick,
                           preferred.heartbeatAt - preferred.startedAt >= config.leaseSeconds,
-                          (snapshot.nodes.first { $0.id == preferred.id }.map { ownedCountOf($0, in: snapshot) < $0.maxCameras } ?? false) {
+                          snapshot.camerasHeld(by: preferred) < preferred.maxCameras {
                     // The node ranked first for it has been live a while: give it back.
                     await release(id, key: key, reason: "node '\(preferred.id)' ranks first for it")
                     ownedCount -= 1
@@ -317,10 +312,6 @@ public final class ClusterService: Service, Sendable {
         }
         manager.remote.replaceAll(remote)
         ownedGauge.record(ownedCount)
-    }
-
-    private func ownedCountOf(_ node: ClusterNodeRecord, in snapshot: ClusterSnapshot) -> Int {
-        snapshot.locks.values.count { $0 == node.lockSession } - 1
     }
 
     private func join(url: String) async throws {

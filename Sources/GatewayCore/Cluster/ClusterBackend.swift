@@ -70,6 +70,11 @@ public struct ClusterSnapshot: Sendable {
         locks[ClusterKeys.node(node.id)] == node.lockSession
     }
 
+    /// The cameras `node` holds (its locks besides its node lock).
+    public func camerasHeld(by node: ClusterNodeRecord) -> Int {
+        isSessionOpen(node) ? locks.values.count { $0 == node.lockSession } - 1 : 0
+    }
+
     /// The node whose session holds camera `id`'s lock.
     public func owner(of cameraID: String) -> ClusterNodeRecord? {
         guard let session = locks[ClusterKeys.camera(cameraID)] else { return nil }
