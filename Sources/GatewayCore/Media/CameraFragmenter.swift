@@ -2,7 +2,7 @@ import Logging
 import Metrics
 import Synchronization
 
-/// A camera's fMP4, cut once: one reader of the stream hub, one `FragmentedMP4Writer` per
+/// A camera's fMP4, cut once: one tap on the stream hub (it cuts on the camera's thread), one `FragmentedMP4Writer` per
 /// source session, and a `FragmentHub` that hands the init segment and every part to each fMP4
 /// consumer — WebSocket and Socket.IO viewers, HLS, the recorder. Nothing remuxes a second time
 /// what this cut (DESIGN: "fMP4 is the shared currency of the sinks").
@@ -55,23 +55,20 @@ public final class CameraFragmenter: Sendable {
 
     private let cutter = Mutex(Cutter())
 
-    /// Cuts until cancelled.
+    /// Cuts until cancelled: on the camera's own thread, as each batch of packets is published
+    /// (a tap on the hub, not a reader). A reader cost a task wake-up per batch, a queue and
+    /// the hub flusher's attention; the cutting itself is a few microseconds a packet.
     public func run(logger: Logger) async {
         fragmentersGauge.record(1)
         defer { fragmentersGauge.record(0) }
-        // Woken per batch of packets (at most 10 times a second), not per packet: a batch costs
-        // one wake-up, and parts (LL-HLS, live viewers) are 0.2 s or longer anyway.
-        await hub.withReader(name: "fragmenter", demands: false, wakeInterval: Self.wakeInterval) { reader in
-            while let batch = await reader.nextBatch() {
-                cutter.withLock { cutter in
-                    for event in batch { handle(event, cutter: cutter, logger: logger) }
-                }
+        let tap = hub.tap(name: "fragmenter") { [self] events in
+            cutter.withLock { cutter in
+                for event in events { handle(event, cutter: cutter, logger: logger) }
             }
         }
+        defer { hub.untap(tap) }
+        await StopSignal().wait()
     }
-
-    /// How long packets gather before the fragmenter takes them.
-    static let wakeInterval = Duration.milliseconds(100)
 
     private func handle(_ event: HubEvent, cutter: Cutter, logger: Logger) {
         switch event {

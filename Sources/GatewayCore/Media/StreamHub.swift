@@ -84,6 +84,9 @@ public final class StreamHub: SourceOutput, Sendable {
     private let configuration: Configuration
     private var windowNanoseconds: Int64 { Int64(configuration.measurementWindowSeconds) * 1_000_000_000 }
     private let state = Mutex(State())
+    /// Code that runs on the publishing thread (`tap`), in order. Its lock is held around each
+    /// publish (before the state's), so a tap added while packets flow sees each one exactly once.
+    private let taps = Mutex<[HubTap]>([])
     private let metricsFactory: any MetricsFactory
     private let fragmenterSlot = Mutex<CameraFragmenter?>(nil)
     private let packetsCounter: Counter
@@ -104,31 +107,47 @@ public final class StreamHub: SourceOutput, Sendable {
     }
 
     public func begin(_ streams: StreamSet) {
-        state.withLock { state in
-            state.generation += 1
-            let session = streams.withGeneration(state.generation)
-            state.streams = session
-            state.gop.removeAll()
-            state.gopBytes = 0
-            for reader in state.readers.values {
-                reader.enqueueControl(.streams(session), requireKeyframe: session.video != nil)
+        taps.withLock { taps in
+            let session = state.withLock { state in
+                state.generation += 1
+                let session = streams.withGeneration(state.generation)
+                state.streams = session
+                state.gop.removeAll()
+                state.gopBytes = 0
+                for reader in state.readers.values {
+                    reader.enqueueControl(.streams(session), requireKeyframe: session.video != nil)
+                }
+                return session
             }
+            for tap in taps { tap.handle([.streams(session)]) }
         }
     }
 
     public func publish(_ packet: MediaPacket) {
-        publish(packet, now: MonotonicTime.nanoseconds(), wake: true)
+        taps.withLock { taps in
+            guard let event = publish(packet, now: MonotonicTime.nanoseconds(), wake: true) else { return }
+            for tap in taps { tap.handle([event]) }
+        }
     }
 
     public func publish(contentsOf packets: [MediaPacket]) {
         guard !packets.isEmpty else { return }
         let now = MonotonicTime.nanoseconds()
-        for packet in packets { publish(packet, now: now, wake: false) }
+        taps.withLock { taps in
+            var events: [HubEvent] = []
+            if !taps.isEmpty { events.reserveCapacity(packets.count) }
+            for packet in packets {
+                if let event = publish(packet, now: now, wake: false), !taps.isEmpty { events.append(event) }
+            }
+            if !events.isEmpty { for tap in taps { tap.handle(events) } }
+        }
         for reader in state.withLock({ $0.readerList }) { reader.wake(now: now) }
     }
 
-    /// `wake`: false inside a batch (the readers are woken after its last packet).
-    private func publish(_ packet: MediaPacket, now: Int64, wake: Bool) {
+    /// `wake`: false inside a batch (the readers are woken after its last packet). The event
+    /// the readers got (nil: no session yet).
+    @discardableResult
+    private func publish(_ packet: MediaPacket, now: Int64, wake: Bool) -> HubEvent? {
         var packet = packet
         packet.arrival = now
         let delivery = state.withLock { state -> (readers: [PacketReader], isSyncPoint: Bool)? in
@@ -160,13 +179,34 @@ public final class StreamHub: SourceOutput, Sendable {
             state.prune(before: now - windowNanoseconds)
             return (state.readerList, isSyncPoint)
         }
-        guard let delivery else { return }
+        guard let delivery else { return nil }
         packetsCounter.increment()
         bytesCounter.increment(by: packet.size)
         if packet.isVideoKeyframe { keyframesCounter.increment() }
         let event = HubEvent.packet(packet)
         for reader in delivery.readers { reader.offer(event, isSyncPoint: delivery.isSyncPoint, now: now, wake: wake) }
+        return event
     }
+
+    /// Runs `handle` on the publishing thread for every event from now on, in order — first the
+    /// current streams and the cached GOP, then each batch as it is published — until `untap`.
+    /// No queue, no wake-up, nothing dropped: for quick work that every packet needs (the
+    /// camera's fragmenter). `handle` must not block, and must not publish to this hub.
+    public func tap(name: String, _ handle: @escaping @Sendable ([HubEvent]) -> Void) -> HubTap {
+        let tap = HubTap(name: name, handle: handle)
+        taps.withLock { taps in
+            let (streams, gop) = state.withLock { state in (state.closed ? nil : state.streams, state.gop) }
+            if let streams { tap.handle([.streams(streams)] + gop.map { .packet($0) }) }
+            taps.append(tap)
+        }
+        return tap
+    }
+
+    public func untap(_ tap: HubTap) {
+        taps.withLock { taps in taps.removeAll { $0 === tap } }
+    }
+
+    public var tapNames: [String] { taps.withLock { $0.map(\.name) } }
 
     public func lateness(seconds: Double) {
         state.withLock { state in
@@ -277,7 +317,17 @@ public final class StreamHub: SourceOutput, Sendable {
             fps: Double(snapshot.windowFrames) / span,
             gopPackets: snapshot.gop.count,
             lastPacketAt: snapshot.lastPacketAt,
-            readers: readerStatistics, fragmentSinks: sinkStatistics, lagSeconds: lag, maximumLagSeconds: maximumLag)
+            readers: readerStatistics, taps: tapNames, fragmentSinks: sinkStatistics, lagSeconds: lag, maximumLagSeconds: maximumLag)
+    }
+}
+
+/// See `StreamHub.tap`.
+public final class HubTap: Sendable {
+    public let name: String
+    let handle: @Sendable ([HubEvent]) -> Void
+    init(name: String, handle: @escaping @Sendable ([HubEvent]) -> Void) {
+        self.name = name
+        self.handle = handle
     }
 }
 
@@ -293,6 +343,8 @@ public struct HubStatistics: Sendable {
     public let gopPackets: Int
     public let lastPacketAt: Double?
     public let readers: [ReaderStatistics]
+    /// What reads the packets on the camera's own thread (`StreamHub.tap`): the fragmenter, the clipper.
+    public let taps: [String]
     /// The sinks that read the camera's fMP4 (HLS, the recorder), not its viewers.
     public let fragmentSinks: [ReaderStatistics]
     /// How far behind real time the camera's packets are now: the source's lateness (a paced

@@ -46,7 +46,7 @@ public final class ClipperSink: SinkAdapter, ClipTrigger {
     }
 
     /// Bytes of packets held in memory for the pre-roll.
-    public var bufferedBytes: Int { get async { await state.bufferedBytes } }
+    public var bufferedBytes: Int { get async { state.tap.bufferedBytes } }
 
     public func pendingClips(actor: String?) async -> Int { await state.pendingClips(actor: actor) }
 
@@ -79,11 +79,18 @@ public final class ClipperSink: SinkAdapter, ClipTrigger {
                     }
                 }
             }
-            // The clipper only keeps packets: it takes them in batches, a few times a second.
-            await hub.withReader(name: "clipper", capacity: 4096, wakeInterval: .milliseconds(250)) { reader in
-                await state.setWakeReader { reader.wakeNow() }
-                while let batch = await reader.nextBatch() { await state.handle(batch) }
+            // The pre-roll is kept on the camera's thread (a tap, no task woken); this task
+            // wakes only while clips are being written, once per batch. The clipper holds the
+            // camera's demand as a reader would.
+            let hold = hub.demand.hold()
+            let keeper = state.tap
+            let tap = hub.tap(name: "clipper") { events in keeper.handle(events) }
+            for await _ in keeper.signals {
+                if Task.isCancelled { break }
+                await state.drain()
             }
+            hub.untap(tap)
+            hold.release()
             // Stopping (gateway shutdown, camera removed): clips in progress become READY with
             // what they have, instead of being left `recording` and deleted at the next start.
             // The task is cancelled by then, and storage refuses work from cancelled tasks: the

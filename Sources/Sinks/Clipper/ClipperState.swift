@@ -13,57 +13,49 @@ actor ClipperState {
         /// Media time (seconds, camera timeline) the clip ends at.
         let end: Double
         let triggerTime: Double
+        /// The tap's sequence number of the last event the clip's pre-roll held: it takes the
+        /// queued events after it.
+        let after: Int
         /// Packets of the current batch, written in one I/O job at its end.
         var pending: [MediaPacket] = []
     }
 
     private let store: SinkStore
     private let configuration: ClipperSinkConfiguration
-    private var buffer: ClipBuffer
-    private var streams: StreamSet?
+    /// The pre-roll, kept on the camera's thread.
+    let tap: ClipTap
     private var jobs: [Job] = []
+    /// Triggers between taking their pre-roll and adding their job: the tap keeps queueing.
+    private var starting = 0
 
     init(store: SinkStore, configuration: ClipperSinkConfiguration) {
         self.store = store
         self.configuration = configuration
-        buffer = ClipBuffer(keepSeconds: configuration.preSeconds, maxBytes: configuration.maxBufferBytes)
+        tap = ClipTap(keepSeconds: configuration.preSeconds, maxBytes: configuration.maxBufferBytes)
     }
 
     deinit { store.io.shutdown() }
 
-    var bufferedBytes: Int { buffer.bytes }
-
-    /// Hands the clipper's reader what waits at once (set by the run loop).
-    private var wakeReader: (@Sendable () -> Void)?
-
-    func setWakeReader(_ wake: @escaping @Sendable () -> Void) { wakeReader = wake }
-
-    func begin(_ streams: StreamSet) async {
-        // A new source session: clips in progress end here (their file cannot change codecs).
-        self.streams = streams
-        buffer.reset()
-        await finishAll(note: "ended early by a source restart", log: false)
-    }
-
-    func lost() async {
-        // The clipper fell behind the camera: what it wrote so far is kept.
-        buffer.reset()
-        await finishAll(note: "ended early: packets were lost", log: false)
-    }
-
-    /// A batch from the camera's hub, in order.
-    func handle(_ batch: [HubEvent]) async {
-        for event in batch {
+    /// What the tap queued for the clips in progress, in order; then stops the queueing when no
+    /// clip is left.
+    func drain() async {
+        // A trigger between its pre-roll and its job: the events wait in the tap's queue until
+        // its job is there to take them (it kicks the tap when done).
+        guard starting == 0 else { return }
+        for (sequence, event) in tap.takeQueued() {
             switch event {
-            case .streams(let streams): await begin(streams)
-            case .packet(let packet): await append(packet)
-            case .skipped: await lost()
+            case .streams, .skipped:
+                // A new source session (a clip's file cannot change codecs): the clips end here.
+                await finish(where: { $0.after < sequence }, note: "ended early by a source restart")
+            case .packet(let packet):
+                await append(packet, sequence: sequence)
             }
         }
         for index in jobs.indices where !jobs[index].pending.isEmpty {
             submitPending(jobs[index])
             jobs[index].pending = []
         }
+        if jobs.isEmpty, starting == 0 { tap.stopCollecting() }
     }
 
     private func submitPending(_ job: Job) {
@@ -72,12 +64,11 @@ actor ClipperState {
         store.io.submit { file.append(packets) }
     }
 
-    func append(_ packet: MediaPacket) async {
-        buffer.append(packet)
+    private func append(_ packet: MediaPacket, sequence: Int) async {
         guard !jobs.isEmpty else { return }
         // `jobs` changes before any suspension: a trigger that runs meanwhile adds to it safely.
         var ended: [Job] = []
-        for index in jobs.indices {
+        for index in jobs.indices where jobs[index].after < sequence {
             if let time = packet.decodeSeconds, time >= jobs[index].end, packet.kind == .video {
                 ended.append(jobs[index])
             } else {
@@ -88,6 +79,14 @@ actor ClipperState {
         let ids = Set(ended.map(\.record.id))
         jobs.removeAll { ids.contains($0.record.id) }
         for job in ended { await finish(job, note: nil) }
+    }
+
+    private func finish(where ending: (Job) -> Bool, note: String) async {
+        let ended = jobs.filter(ending)
+        guard !ended.isEmpty else { return }
+        let ids = Set(ended.map(\.record.id))
+        jobs.removeAll { ids.contains($0.record.id) }
+        for job in ended { await finish(job, note: note) }
     }
 
     /// Clips still being written (their post-roll has not arrived).
@@ -122,20 +121,24 @@ actor ClipperState {
         guard (0...3600).contains(pre), (0...3600).contains(post) else {
             throw GatewayError.badRequest("pre_seconds and post_seconds must be between 0 and 3600")
         }
-        if buffer.newest == nil, let wakeReader {
-            // The clipper takes packets in batches: a trigger right after the camera came online
-            // may come before the first one. It asks for them and waits a little.
-            wakeReader()
-            let deadline = MonotonicTime.seconds() + 1.5
-            while buffer.newest == nil, MonotonicTime.seconds() < deadline, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(20)) }
+        // A trigger right after the camera came online may come before its first keyframe: it
+        // waits a little for one.
+        let deadline = MonotonicTime.seconds() + 1.5
+        while !tap.hasPicture, MonotonicTime.seconds() < deadline, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(20)) }
+        // From here until the job is added, the tap queues what arrives (`starting`), so the
+        // clip has every packet after its pre-roll, once.
+        starting += 1
+        defer {
+            starting -= 1
+            tap.kick()
         }
-        guard let streams, let now = buffer.newest else {
+        guard let start = tap.startClip(pre: pre) else {
             throw GatewayError(.noVideo, "camera '\(store.cameraID)' has no video to clip yet")
         }
+        let streams = start.streams, now = start.newest, startPackets = start.packets
         let id = Identifier.make(prefix: "clip-")
         let path = store.directory + "/" + id + ".mp4"
         let wall = WallClock.now()
-        let startPackets = buffer.packets(from: now - pre)
         let firstTime = startPackets.first?.decodeSeconds ?? now
         let component = store.cameraID
         let file = try await store.io.perform {
@@ -147,7 +150,7 @@ actor ClipperState {
             size: 0, label: label, createdBy: actor, createdAt: wall,
             details: JSONObject([("trigger_time", .string(WallClock.iso8601(wall))), ("pre_seconds", .double(pre)), ("post_seconds", .double(post))]))
         try await store.storage.insertVideo(record)
-        jobs.append(Job(file: file, record: record, end: now + post, triggerTime: wall))
+        jobs.append(Job(file: file, record: record, end: now + post, triggerTime: wall, after: start.sequence))
         store.events.emit(GatewayEvent(name: "clip.triggered", actor: actor, camera: store.cameraID, details: JSONObject([
             ("video", .string(id)), ("pre_seconds", .double(pre)), ("post_seconds", .double(post)),
         ])))

@@ -2,6 +2,7 @@ import Gateway
 @testable import GatewayCore
 import JSON
 import SocketIO
+import Synchronization
 import Testing
 
 @Suite struct StreamHubTests {
@@ -207,6 +208,34 @@ import Testing
         #expect(held.waiting && held.queued == 1, "\(held)")
         #expect(held.lagSeconds == 0)
         #expect(hub.statistics.lagSeconds == 0)
+    }
+
+    /// A tap added while another thread publishes sees the streams, the cached GOP, then every
+    /// later packet exactly once and in order; after `untap` it sees nothing.
+    @Test func aTapAddedWhilePacketsFlowSeesEachPacketOnceInOrder() async throws {
+        let streams = try await fixture()
+        let hub = StreamHub(cameraID: "tap")
+        hub.begin(streams)
+        let publishing = Task.detached {
+            // Batches of 7 (as a paced source publishes), packets 0..<2996.
+            for start in stride(from: 0, to: 2996, by: 7) {
+                hub.publish(contentsOf: (start..<(start + 7)).map { self.videoPacket($0, gop: 50, streams: streams) })
+            }
+        }
+        try await Task.sleep(for: .milliseconds(2))
+        let seen = Mutex<[HubEvent]>([])
+        let tap = hub.tap(name: "test") { events in seen.withLock { $0.append(contentsOf: events) } }
+        await publishing.value
+        hub.untap(tap)
+        hub.publish(videoPacket(2996, gop: 50, streams: streams))
+        let events = seen.withLock { $0 }
+        guard case .streams = events.first else { Issue.record("the first event is not the streams"); return }
+        let indices = events.dropFirst().compactMap { event -> Int? in if case .packet(let packet) = event { packetIndex(packet) } else { nil } }
+        #expect(indices.count == events.count - 1)
+        let first = try #require(indices.first)
+        #expect(first % 50 == 0, "the tap starts on the cached GOP's keyframe")
+        #expect(indices == Array(first..<2996), "every packet once, in order, none after untap")
+        #expect(hub.tapNames.isEmpty)
     }
 }
 

@@ -6,6 +6,7 @@ import SocketIO
 import Logging
 import Sinks
 import StorageSQLite
+import Synchronization
 import Testing
 
 @Suite struct ClipperTests {
@@ -27,7 +28,7 @@ import Testing
         let events = EventBus(logger: Logger(label: "test"))
         let (sink, storage) = try await clipper(hub, events: events)
         let running = Task { try await sink.run() }
-        #expect(try await eventually { hub.statistics.readers.contains { $0.name == "clipper" } })
+        #expect(try await eventually { hub.tapNames.contains("clipper") })
         hub.begin(streams)
         for packet in packets { hub.publish(packet) }
         return (hub, streams, events, sink, storage, running)
@@ -62,6 +63,58 @@ import Testing
         #expect(clip.label == "motion" && clip.createdBy == "mqtt")
         running.cancel()
         _ = await running.result  // the clipper finishes its work before storage closes
+        await storage.close()
+    }
+
+    /// The pre-roll is kept on the camera's thread and the clip takes what follows from a
+    /// queue: a clip triggered while packets flow has every video frame from its first keyframe
+    /// to its end, once (no gap where the trigger was, no frame twice).
+    @Test func aClipTriggeredWhilePacketsFlowHasEveryFrameOnce() async throws {
+        let (streams, packets) = try readAllPackets(try await TestMedia.clip())
+        let hub = StreamHub(cameraID: "cam")
+        let (sink, storage) = try await clipper(hub, events: EventBus(logger: Logger(label: "test")))
+        let running = Task { try await sink.run() }
+        defer { running.cancel() }
+        #expect(try await eventually { hub.tapNames.contains("clipper") })
+        hub.begin(streams)
+        // Passes one after another with the video's frames evenly spaced across the seams.
+        let videoTimes = packets.filter { $0.kind == .video }.compactMap(\.decodeSeconds)
+        let length = try #require(videoTimes.max()) - (videoTimes.min() ?? 0) + 0.04
+        let done = Mutex(false)
+        // About 20 times real time, in batches of 5 packets, until the clip is done.
+        let publishing = Task.detached {
+            for pass in 0..<400 where !done.withLock({ $0 }) {
+                let shifted = packets.map { $0.offset(by: $0.timeBase.ticks(seconds: length * Double(pass))) }
+                for start in stride(from: 0, to: shifted.count, by: 5) {
+                    hub.publish(contentsOf: Array(shifted[start..<min(start + 5, shifted.count)]))
+                    usleep(2_000)
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        // Two clips, the second while the first is being written (it takes the same queue).
+        let first = try await sink.trigger(pre: 1, post: 2, label: nil, actor: "test")
+        try await Task.sleep(for: .milliseconds(100))
+        let second = try await sink.trigger(pre: 1, post: 2, label: nil, actor: "test")
+        #expect(try await eventually {
+            let firstStatus = try await storage.video(id: first.id)?.status
+            let secondStatus = try await storage.video(id: second.id)?.status
+            return firstStatus == .ready && secondStatus == .ready
+        })
+        done.withLock { $0 = true }
+        await publishing.value
+        for record in [first, second] {
+            let ready = try #require(try await storage.video(id: record.id))
+            let probe = try runProgram(try TestMedia.ffprobePath(), ["-v", "error", "-select_streams", "v", "-show_entries", "packet=dts_time",
+                                                                     "-of", "csv=p=0", ready.path])
+            #expect(probe.status == 0 && probe.error.isEmpty, "\(probe.error)")
+            let times = probe.output.split(separator: "\n").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+            #expect(times.count >= 75, "about 3 s of 25 fps video, got \(times.count) frames")
+            let steps = zip(times.dropFirst(), times).map { $0 - $1 }
+            #expect(steps.allSatisfy { abs($0 - 0.04) < 0.005 }, "every frame once: \(steps.filter { abs($0 - 0.04) >= 0.005 })")
+        }
+        running.cancel()
+        _ = await running.result
         await storage.close()
     }
 }

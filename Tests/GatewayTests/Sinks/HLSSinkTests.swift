@@ -20,7 +20,7 @@ import Testing
         let fragmenting = Task { await hub.fragmenter.run(logger: Logger(label: "test")) }
         defer { running.cancel(); fragmenting.cancel() }
         await sink.touch(player: "test")
-        #expect(try await eventually { hub.fragmenter.fragments.viewerCount == 1 && hub.statistics.readers.contains { $0.name == "fragmenter" } })
+        #expect(try await eventually { hub.fragmenter.fragments.viewerCount == 1 && hub.tapNames.contains("fragmenter") })
         for session in 0..<2 {
             hub.begin(streams)
             for packet in packets { hub.publish(packet) }
@@ -49,7 +49,7 @@ import Testing
         let fragmenting = Task { await hub.fragmenter.run(logger: Logger(label: "test")) }
         defer { running.cancel(); fragmenting.cancel() }
         await sink.touch(player: "test")
-        #expect(try await eventually { hub.fragmenter.fragments.viewerCount == 1 && hub.statistics.readers.contains { $0.name == "fragmenter" } })
+        #expect(try await eventually { hub.fragmenter.fragments.viewerCount == 1 && hub.tapNames.contains("fragmenter") })
         hub.begin(streams)
         for _ in 0..<3 { for packet in packets { hub.publish(packet) } }
         #expect(try await eventually { ((try? FileManager.default.contentsOfDirectory(atPath: directory + "/disk")) ?? []).contains("init-1.mp4") })

@@ -28,7 +28,7 @@ import Testing
         let running = Task { try await recorder.run() }
         let fragmenting = Task { await hub.fragmenter.run(logger: logger) }
         defer { fragmenting.cancel() }
-        #expect(try await eventually { hub.fragmenter.fragments.viewerCount == 1 && hub.statistics.readers.contains { $0.name == "fragmenter" } })
+        #expect(try await eventually { hub.fragmenter.fragments.viewerCount == 1 && hub.tapNames.contains("fragmenter") })
         for _ in 0..<2 {
             hub.begin(streams)  // the second one is the camera coming back
             for packet in packets { hub.publish(packet) }
@@ -62,7 +62,7 @@ import Testing
         defer { running.cancel() }
         let fragmenting = Task { await hub.fragmenter.run(logger: logger) }
         defer { fragmenting.cancel() }
-        #expect(try await eventually { hub.fragmenter.fragments.viewerCount == 1 && hub.statistics.readers.contains { $0.name == "fragmenter" } })
+        #expect(try await eventually { hub.fragmenter.fragments.viewerCount == 1 && hub.tapNames.contains("fragmenter") })
         hub.begin(streams)
         let half = packets.count / 2
         for packet in packets[..<half] { hub.publish(packet) }

@@ -22,7 +22,7 @@ import Testing
         let websocket = try sink([("viewer_queue_fragments", .int(100))], hub: hub)
         let fragmenting = Task { await hub.fragmenter.run(logger: Logger(label: "test")) }
         defer { fragmenting.cancel() }
-        #expect(try await eventually { hub.statistics.readers.contains { $0.name == "fragmenter" } })
+        #expect(try await eventually { hub.tapNames.contains("fragmenter") })
         hub.begin(streams)
         for packet in packets.prefix(packets.count / 2) { hub.publish(packet) }
         // The viewer comes in the middle of the clip.
