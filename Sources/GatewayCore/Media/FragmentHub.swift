@@ -56,6 +56,8 @@ public final class FragmentHub: Sendable {
 
     public let cameraID: String
     private let state = Mutex(State())
+    /// The camera's sinks that take parts on the camera's thread (HLS): see `HubTap`.
+    private let taps = HubTaps<FragmentEvent>()
     private let metrics: any MetricsFactory
     /// The camera's demand, which every viewer holds (an on-demand camera runs while one watches).
     private let demand: SourceDemand?
@@ -67,10 +69,13 @@ public final class FragmentHub: Sendable {
     }
 
     public func begin(_ initSegment: MP4InitSegment) {
-        state.withLock { state in
-            state.initSegment = initSegment
-            state.gop = []
-            for reader in state.readers.values { reader.enqueueControl(.initSegment(initSegment), requireKeyframe: true) }
+        taps.publish { _ in
+            state.withLock { state in
+                state.initSegment = initSegment
+                state.gop = []
+                for reader in state.readers.values { reader.enqueueControl(.initSegment(initSegment), requireKeyframe: true) }
+            }
+            return [.initSegment(initSegment)]
         }
     }
 
@@ -88,14 +93,35 @@ public final class FragmentHub: Sendable {
         let now = MonotonicTime.nanoseconds()
         fragment.publishedAt = WallClock.now()
         fragment.receivedAt = fragment.arrival > 0 ? fragment.publishedAt - Double(max(0, now - fragment.arrival)) / 1e9 : fragment.publishedAt
-        let readers = state.withLock { state -> [HubReader<FragmentEvent>] in
-            if fragment.isIndependent { state.gop = [] }
-            if fragment.isIndependent || !state.gop.isEmpty { state.gop.append(fragment) }
-            return state.readerList
-        }
         let event = FragmentEvent.fragment(fragment)
-        for reader in readers { reader.offer(event, isSyncPoint: fragment.isIndependent, now: now) }
+        taps.publish { _ in
+            let readers = state.withLock { state -> [HubReader<FragmentEvent>] in
+                if fragment.isIndependent { state.gop = [] }
+                if fragment.isIndependent || !state.gop.isEmpty { state.gop.append(fragment) }
+                return state.readerList
+            }
+            for reader in readers { reader.offer(event, isSyncPoint: fragment.isIndependent, now: now) }
+            return [event]
+        }
     }
+
+    /// A sink of the camera that takes the init segment, the current GOP, then every part on
+    /// the camera's thread as it is cut (`HubTap`), until `untap`. `demands`: it keeps an
+    /// on-demand camera connected, as a reader would.
+    public func tap(name: String, demands: Bool = true, _ handle: @escaping @Sendable ([FragmentEvent]) -> Void) -> HubTap<FragmentEvent> {
+        let tap = HubTap(name: name, hold: demands ? demand?.hold() : nil, handle: handle)
+        taps.add(tap) {
+            state.withLock { state in
+                guard !state.closed, let initSegment = state.initSegment else { return [] }
+                return [.initSegment(initSegment)] + state.gop.map { .fragment($0) }
+            }
+        }
+        return tap
+    }
+
+    public func untap(_ tap: HubTap<FragmentEvent>) { taps.remove(tap) }
+
+    public var tapNames: [String] { taps.names }
 
     /// A viewer: gets the init segment and the current GOP at once, then live fragments.
     /// `demands`: whether it keeps an on-demand camera connected (viewers do, the recorder
@@ -132,8 +158,8 @@ public final class FragmentHub: Sendable {
     /// Whether `closeAll` ended the hub.
     public var isClosed: Bool { state.withLock { $0.closed } }
 
-    /// Every reader: the camera's sinks and its viewers.
-    public var viewerCount: Int { state.withLock { $0.readers.count } }
+    /// Every reader and tap: the camera's sinks and its viewers.
+    public var viewerCount: Int { state.withLock { $0.readers.count } + taps.names.count }
 
     /// Readers that are viewers (WebSocket, Socket.IO), not the camera's sinks.
     public var liveViewerCount: Int { state.withLock { $0.readers.count - $0.sinks.count } }

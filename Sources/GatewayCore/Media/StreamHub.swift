@@ -84,9 +84,8 @@ public final class StreamHub: SourceOutput, Sendable {
     private let configuration: Configuration
     private var windowNanoseconds: Int64 { Int64(configuration.measurementWindowSeconds) * 1_000_000_000 }
     private let state = Mutex(State())
-    /// Code that runs on the publishing thread (`tap`), in order. Its lock is held around each
-    /// publish (before the state's), so a tap added while packets flow sees each one exactly once.
-    private let taps = Mutex<[HubTap]>([])
+    /// Code that runs on the publishing thread (`tap`), in order.
+    private let taps = HubTaps<HubEvent>()
     private let metricsFactory: any MetricsFactory
     private let fragmenterSlot = Mutex<CameraFragmenter?>(nil)
     private let packetsCounter: Counter
@@ -107,7 +106,7 @@ public final class StreamHub: SourceOutput, Sendable {
     }
 
     public func begin(_ streams: StreamSet) {
-        taps.withLock { taps in
+        taps.publish { _ in
             let session = state.withLock { state in
                 state.generation += 1
                 let session = streams.withGeneration(state.generation)
@@ -119,27 +118,27 @@ public final class StreamHub: SourceOutput, Sendable {
                 }
                 return session
             }
-            for tap in taps { tap.handle([.streams(session)]) }
+            return [.streams(session)]
         }
     }
 
     public func publish(_ packet: MediaPacket) {
-        taps.withLock { taps in
-            guard let event = publish(packet, now: MonotonicTime.nanoseconds(), wake: true) else { return }
-            for tap in taps { tap.handle([event]) }
+        taps.publish { tapped in
+            guard let event = publish(packet, now: MonotonicTime.nanoseconds(), wake: true), tapped else { return [] }
+            return [event]
         }
     }
 
     public func publish(contentsOf packets: [MediaPacket]) {
         guard !packets.isEmpty else { return }
         let now = MonotonicTime.nanoseconds()
-        taps.withLock { taps in
+        taps.publish { tapped in
             var events: [HubEvent] = []
-            if !taps.isEmpty { events.reserveCapacity(packets.count) }
+            if tapped { events.reserveCapacity(packets.count) }
             for packet in packets {
-                if let event = publish(packet, now: now, wake: false), !taps.isEmpty { events.append(event) }
+                if let event = publish(packet, now: now, wake: false), tapped { events.append(event) }
             }
-            if !events.isEmpty { for tap in taps { tap.handle(events) } }
+            return events
         }
         for reader in state.withLock({ $0.readerList }) { reader.wake(now: now) }
     }
@@ -189,24 +188,21 @@ public final class StreamHub: SourceOutput, Sendable {
     }
 
     /// Runs `handle` on the publishing thread for every event from now on, in order — first the
-    /// current streams and the cached GOP, then each batch as it is published — until `untap`.
-    /// No queue, no wake-up, nothing dropped: for quick work that every packet needs (the
-    /// camera's fragmenter). `handle` must not block, and must not publish to this hub.
-    public func tap(name: String, _ handle: @escaping @Sendable ([HubEvent]) -> Void) -> HubTap {
-        let tap = HubTap(name: name, handle: handle)
-        taps.withLock { taps in
+    /// current streams and the cached GOP, then each batch as it is published — until `untap`
+    /// (see `HubTap`). `demands`: it keeps an on-demand source connected, as a reader would.
+    public func tap(name: String, demands: Bool = false, _ handle: @escaping @Sendable ([HubEvent]) -> Void) -> HubTap<HubEvent> {
+        let tap = HubTap(name: name, hold: demands ? demand.hold() : nil, handle: handle)
+        taps.add(tap) {
             let (streams, gop) = state.withLock { state in (state.closed ? nil : state.streams, state.gop) }
-            if let streams { tap.handle([.streams(streams)] + gop.map { .packet($0) }) }
-            taps.append(tap)
+            guard let streams else { return [] }
+            return [.streams(streams)] + gop.map { .packet($0) }
         }
         return tap
     }
 
-    public func untap(_ tap: HubTap) {
-        taps.withLock { taps in taps.removeAll { $0 === tap } }
-    }
+    public func untap(_ tap: HubTap<HubEvent>) { taps.remove(tap) }
 
-    public var tapNames: [String] { taps.withLock { $0.map(\.name) } }
+    public var tapNames: [String] { taps.names }
 
     public func lateness(seconds: Double) {
         state.withLock { state in
@@ -318,16 +314,6 @@ public final class StreamHub: SourceOutput, Sendable {
             gopPackets: snapshot.gop.count,
             lastPacketAt: snapshot.lastPacketAt,
             readers: readerStatistics, taps: tapNames, fragmentSinks: sinkStatistics, lagSeconds: lag, maximumLagSeconds: maximumLag)
-    }
-}
-
-/// See `StreamHub.tap`.
-public final class HubTap: Sendable {
-    public let name: String
-    let handle: @Sendable ([HubEvent]) -> Void
-    init(name: String, handle: @escaping @Sendable ([HubEvent]) -> Void) {
-        self.name = name
-        self.handle = handle
     }
 }
 

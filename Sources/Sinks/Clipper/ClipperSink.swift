@@ -81,16 +81,14 @@ public final class ClipperSink: SinkAdapter, ClipTrigger {
             }
             // The pre-roll is kept on the camera's thread (a tap, no task woken); this task
             // wakes only while clips are being written, once per batch. The clipper holds the
-            // camera's demand as a reader would.
-            let hold = hub.demand.hold()
+            // camera's demand, as its reader did.
             let keeper = state.tap
-            let tap = hub.tap(name: "clipper") { events in keeper.handle(events) }
+            let tap = hub.tap(name: "clipper", demands: true) { events in keeper.handle(events) }
             for await _ in keeper.signals {
                 if Task.isCancelled { break }
                 await state.drain()
             }
             hub.untap(tap)
-            hold.release()
             // Stopping (gateway shutdown, camera removed): clips in progress become READY with
             // what they have, instead of being left `recording` and deleted at the next start.
             // The task is cancelled by then, and storage refuses work from cancelled tasks: the

@@ -76,21 +76,24 @@ public final class HLSSink: SinkAdapter, HLSProvider {
         }
     }
 
-    /// Hands the camera's fragments (cut once, by its `CameraFragmenter`) to the playlist
-    /// while players play; the subscription holds an on-demand camera's demand.
+    /// Hands the camera's parts (cut once, by its `CameraFragmenter`) to the window while
+    /// players play: a tap on the camera's fragments, so each part is listed on the camera's
+    /// thread as it is cut, with no task woken; the tap holds an on-demand camera's demand.
     private func mux() async {
-        let reader = fragmenter.fragments.subscribe(name: "hls", capacity: 256, sink: true)
-        defer { reader.close() }
-        for await event in reader {
-            switch event {
-            case .initSegment(let initSegment):
-                guard let streams = initSegment.streams else { continue }
-                await state.begin(initSegment: initSegment.bytes, streams: streams)
-            case .fragment(let fragment):
-                await state.append(fragment)
-            case .skipped:
-                break
+        let state = self.state
+        let tap = fragmenter.fragments.tap(name: "hls") { events in
+            for event in events {
+                switch event {
+                case .initSegment(let initSegment):
+                    if let streams = initSegment.streams { state.begin(initSegment: initSegment.bytes, streams: streams) }
+                case .fragment(let fragment):
+                    state.append(fragment)
+                case .skipped:
+                    break
+                }
             }
         }
+        defer { fragmenter.fragments.untap(tap) }
+        await StopSignal().wait()  // until the muxer stops (cancelled)
     }
 }

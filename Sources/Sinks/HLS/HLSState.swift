@@ -3,25 +3,31 @@ import Metrics
 import JSON
 import Synchronization
 
-/// One camera's HLS window and bytes, shared by the muxer and the requests.
+/// One camera's HLS window and bytes, shared by the muxer and the requests. The window is
+/// updated on the camera's thread as each part is cut (`begin`, `append`: a tap on the
+/// camera's fragments, no task woken); the actor keeps the requests' side — players, waits,
+/// the idle watch — and is woken by a part only while a request waits for one.
 actor HLSState {
+    /// What the parts change, under `window`'s lock.
+    struct Window {
+        var playlist: HLSPlaylist?
+        /// The names on disk (directory storage).
+        var onDisk: Set<String> = []
+        /// Parts of the segment in progress, to assemble it whatever the storage.
+        var partBytes: [String: [UInt8]] = [:]
+        var codecs = ""
+        var resolution: (width: Int, height: Int)?
+        var peakBitrate = 0
+    }
+
     private let configuration: HLSSinkConfiguration
     private let cameraID: String
     private let events: EventBus
-    private var playlist: HLSPlaylist? {
-        didSet { shared.contents.withLock { $0.rendered = nil } }
-    }
+    nonisolated let window = Mutex(Window())
     /// The bytes held in memory and the rendered playlist, readable without the actor.
     nonisolated let shared = HLSShared()
-    /// The names on disk (directory storage).
-    private var onDisk: Set<String> = []
-    /// Parts of the segment in progress, to assemble it whatever the storage.
-    private var partBytes: [String: [UInt8]] = [:]
     private let directory: String?
     private let io: IOQueue
-    private var codecs = ""
-    private var resolution: (width: Int, height: Int)?
-    private var peakBitrate = 0
     /// Wanted by a request (set at once, so that requests may wait for the first segment).
     private var running = false
     /// The muxer loop is on.
@@ -32,7 +38,10 @@ actor HLSState {
     private var lastRequest = MonotonicTime.seconds()
     private var players: [String: Double] = [:]
     private var reportedPlayers = 0
-    private var waiters: [(deadline: Double, check: @Sendable (isolated HLSState) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+    private var waiters: [(deadline: Double, check: @Sendable (Window) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+    /// Requests waiting or about to (counted before their first look at the window): a part
+    /// cut meanwhile wakes the actor to look again.
+    private nonisolated let waiting = Atomic<Int>(0)
     private let playersGauge: Gauge
     /// The idle watcher's pause, cut short by a stop.
     private var sweeper: Task<Void, Never>?
@@ -52,41 +61,47 @@ actor HLSState {
     // MARK: Storage
 
     // With `storage: directory` the files are written, read and removed on `io`, off the
-    // cooperative pool, in the order asked: a read queued after a write finds the file.
+    // event loops, in the order asked: a read queued after a write finds the file.
 
-    private func put(_ name: String, _ bytes: [[UInt8]]) {
+    private nonisolated func put(_ window: inout Window, _ name: String, _ bytes: [[UInt8]]) {
         guard let directory else { shared.contents.withLock { $0.store[name] = HLSShared.Stored(bytes) }; return }
-        onDisk.insert(name)
+        window.onDisk.insert(name)
         io.submit { [self] in
             do {
                 try FileIO.makeDirectory(directory)
                 try FileIO.write(bytes.count == 1 ? bytes[0] : Array(bytes.joined()), to: directory + "/" + name)
             } catch {
-                Task { await self.keepInMemory(name, bytes) }
+                keepInMemory(name, bytes)
             }
         }
     }
 
     /// A segment that could not be written is served from memory rather than lost.
-    private func keepInMemory(_ name: String, _ bytes: [[UInt8]]) {
-        guard onDisk.remove(name) != nil else { return }  // dropped meanwhile
-        shared.contents.withLock { $0.store[name] = HLSShared.Stored(bytes) }
+    private nonisolated func keepInMemory(_ name: String, _ bytes: [[UInt8]]) {
+        window.withLock { window in
+            guard window.onDisk.remove(name) != nil else { return }  // dropped meanwhile
+            shared.contents.withLock { $0.store[name] = HLSShared.Stored(bytes) }
+        }
     }
 
-    private func drop(_ name: String) {
+    private nonisolated func drop(_ window: inout Window, _ name: String) {
         shared.contents.withLock { _ = $0.store.removeValue(forKey: name) }
-        if let directory, onDisk.remove(name) != nil { io.submit { FileIO.remove(directory + "/" + name) } }
+        if let directory, window.onDisk.remove(name) != nil { io.submit { FileIO.remove(directory + "/" + name) } }
     }
 
-    private func has(_ name: String) -> Bool { shared.contents.withLock { $0.store[name] != nil } || onDisk.contains(name) }
+    private nonisolated func has(_ window: Window, _ name: String) -> Bool {
+        shared.contents.withLock { $0.store[name] != nil } || window.onDisk.contains(name)
+    }
 
     private func stored(_ name: String) async -> HLSShared.Stored? {
         if let stored = shared.contents.withLock({ $0.store[name] }) { return stored }
-        guard let directory, onDisk.contains(name) else { return nil }
+        guard let directory, window.withLock({ $0.onDisk.contains(name) }) else { return nil }
         return try? await io.perform { HLSShared.Stored([try FileIO.read(directory + "/" + name)], identity: 0) }
     }
 
-    private var allNames: [String] { shared.contents.withLock { Array($0.store.keys) } + Array(onDisk) }
+    private nonisolated func allNames(_ window: Window) -> [String] {
+        shared.contents.withLock { Array($0.store.keys) } + Array(window.onDisk)
+    }
 
     /// Returns true when the muxer should be started.
     /// A request by `player`; true when the muxer must start. After an operator's stop only
@@ -149,59 +164,82 @@ actor HLSState {
         }
     }
 
-    /// The muxer ended: an idle camera keeps nothing.
+    /// The muxer ended (its tap is off): an idle camera keeps nothing.
     func stopped() {
         running = false
         muxing = false
-        playlist = nil
-        shared.contents.withLock { $0.served = [:] }
-        for name in allNames { drop(name) }
-        partBytes = [:]
-        peakBitrate = 0
+        window.withLock { window in
+            window.playlist = nil
+            for name in allNames(window) { drop(&window, name) }
+            window.partBytes = [:]
+            window.peakBitrate = 0
+            shared.contents.withLock {
+                $0.rendered = nil
+                $0.served = [:]
+            }
+        }
         wake()
     }
 
-    func begin(initSegment: [UInt8], streams: StreamSet) {
+    // MARK: Parts (on the camera's thread)
+
+    nonisolated func begin(initSegment: [UInt8], streams: StreamSet) {
         let name = "init-\(streams.generation).mp4"
-        if playlist == nil {
-            let fps = streams.video?.frameRate ?? 25
-            // Numbered from the time (tenths of a second) so that a playlist made again — after
-            // a restart, or on another node of a cluster after a failover — never goes back:
-            // a player reloading the same URL sees later segments and a new discontinuity
-            // sequence (docs/scale-out.md).
-            let start = Int(WallClock.now() * 10)
-            playlist = HLSPlaylist(configuration: .init(segmentDuration: configuration.segmentDuration, partDuration: configuration.partDuration,
-                                                         window: configuration.window), frameDuration: 1 / max(fps, 1),
-                                   firstSequence: start, discontinuitySequence: start)
+        window.withLock { window in
+            if window.playlist == nil {
+                let fps = streams.video?.frameRate ?? 25
+                // Numbered from the time (tenths of a second) so that a playlist made again — after
+                // a restart, or on another node of a cluster after a failover — never goes back:
+                // a player reloading the same URL sees later segments and a new discontinuity
+                // sequence (docs/scale-out.md).
+                let start = Int(WallClock.now() * 10)
+                window.playlist = HLSPlaylist(configuration: .init(segmentDuration: configuration.segmentDuration,
+                                                                    partDuration: configuration.partDuration, window: configuration.window),
+                                              frameDuration: 1 / max(fps, 1), firstSequence: start, discontinuitySequence: start)
+            }
+            put(&window, name, [initSegment])
+            window.codecs = streams.codecs
+            if let video = streams.video { window.resolution = (video.parameters.width, video.parameters.height) }
+            let change = window.playlist!.begin(initName: name)
+            apply(&window, change, fragment: nil)
         }
-        put(name, [initSegment])
-        codecs = streams.codecs
-        if let video = streams.video { resolution = (video.parameters.width, video.parameters.height) }
-        apply(playlist!.begin(initName: name), fragment: nil)
+        notifyWaiters()
     }
 
-    func append(_ fragment: MP4Fragment) {
-        guard playlist != nil else { return }
-        let change = playlist!.append(duration: fragment.duration, independent: fragment.isIndependent, wallClock: WallClock.now())
-        apply(change, fragment: fragment)
+    nonisolated func append(_ fragment: MP4Fragment) {
+        let changed = window.withLock { window -> Bool in
+            guard window.playlist != nil else { return false }
+            let change = window.playlist!.append(duration: fragment.duration, independent: fragment.isIndependent, wallClock: WallClock.now())
+            apply(&window, change, fragment: fragment)
+            return true
+        }
+        if changed { notifyWaiters() }
     }
 
-    private func apply(_ change: HLSPlaylist.Change, fragment: MP4Fragment?) {
+    private nonisolated func apply(_ window: inout Window, _ change: HLSPlaylist.Change, fragment: MP4Fragment?) {
+        shared.contents.withLock { $0.rendered = nil }
         if let segment = change.completed {
-            let bytes = segment.parts.compactMap { partBytes.removeValue(forKey: $0.name) }
-            put(segment.name, bytes)
-            if segment.duration > 0 { peakBitrate = max(peakBitrate, Int(Double(bytes.reduce(0) { $0 + $1.count } * 8) / segment.duration)) }
+            let bytes = segment.parts.compactMap { window.partBytes.removeValue(forKey: $0.name) }
+            put(&window, segment.name, bytes)
+            if segment.duration > 0 {
+                window.peakBitrate = max(window.peakBitrate, Int(Double(bytes.reduce(0) { $0 + $1.count } * 8) / segment.duration))
+            }
         }
         if let part = change.part, let fragment {
-            partBytes[part.name] = fragment.bytes
+            window.partBytes[part.name] = fragment.bytes
             // Parts are served only with LL-HLS.
-            if configuration.partDuration > 0 { put(part.name, [fragment.bytes]) }
+            if configuration.partDuration > 0 { put(&window, part.name, [fragment.bytes]) }
         }
-        for name in change.evicted { drop(name) }
+        for name in change.evicted { drop(&window, name) }
         // Init segments stay while a listed segment or the current session uses them.
-        let liveInits = Set((playlist?.segments ?? []).map(\.initName) + [playlist?.initName].compactMap { $0 })
-        for name in allNames where name.hasPrefix("init-") && !liveInits.contains(name) { drop(name) }
-        wake()
+        let liveInits = Set((window.playlist?.segments ?? []).map(\.initName) + [window.playlist?.initName].compactMap { $0 })
+        for name in allNames(window) where name.hasPrefix("init-") && !liveInits.contains(name) { drop(&window, name) }
+    }
+
+    /// A part changed the window: requests that wait look again (only then is the actor woken).
+    private nonisolated func notifyWaiters() {
+        guard waiting.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        Task { await self.wake() }
     }
 
     // MARK: Requests
@@ -213,15 +251,22 @@ actor HLSState {
 
     func mediaPlaylist(query: String, blockUntil: (sequence: Int, part: Int?)?) async throws -> String {
         let ready = await wait(timeout: firstSegmentWait) { !($0.playlist?.segments.isEmpty ?? true) }
-        guard ready, let current = playlist else { throw HLSError.unavailable }
+        guard ready, let current = window.withLock({ $0.playlist }) else { throw HLSError.unavailable }
         if let target = blockUntil {
             let next = current.nextPart
             if target.sequence > next.sequence + 2 { throw HLSError.badRequest("_HLS_msn \(target.sequence) is too far ahead (next is \(next.sequence))") }
             _ = await wait(timeout: Double(current.targetDuration) * 3) { $0.playlist?.has(sequence: target.sequence, part: target.part) ?? true }
         }
-        guard let playlist else { throw HLSError.unavailable }
-        let rendered = shared.contents.withLock { $0.rendered } ?? playlist.rendered()
-        shared.contents.withLock { $0.rendered = rendered }
+        // Rendered under the window's lock, where parts invalidate it: what is kept is never
+        // older than the window.
+        let rendered = window.withLock { window -> RenderedPlaylist? in
+            guard let playlist = window.playlist else { return nil }
+            if let kept = shared.contents.withLock({ $0.rendered }) { return kept }
+            let made = playlist.rendered()
+            shared.contents.withLock { $0.rendered = made }
+            return made
+        }
+        guard let rendered else { throw HLSError.unavailable }
         return rendered.with(query: query)
     }
 
@@ -229,6 +274,7 @@ actor HLSState {
         guard await wait(timeout: firstSegmentWait, { !($0.playlist?.segments.isEmpty ?? true) }) else {
             throw HLSError.unavailable
         }
+        let (peakBitrate, codecs, resolution) = window.withLock { ($0.peakBitrate, $0.codecs, $0.resolution) }
         var attributes = ["BANDWIDTH=\(max(peakBitrate, 1))", "CODECS=\"\(codecs)\""]
         if let resolution { attributes.append("RESOLUTION=\(resolution.width)x\(resolution.height)") }
         return ["#EXTM3U", "#EXT-X-VERSION:\(configuration.partDuration > 0 ? 9 : 7)", "#EXT-X-INDEPENDENT-SEGMENTS",
@@ -236,11 +282,12 @@ actor HLSState {
     }
 
     func resource(named name: String) async -> HLSResource? {
-        if !has(name), name.hasPrefix("part-"), let playlist {
+        let (present, playlist) = window.withLock { (has($0, name), $0.playlist) }
+        if !present, name.hasPrefix("part-"), let playlist {
             // A preload hint: the part is about to exist.
             let hinted = playlist.nextPart
             if name == "part-\(hinted.sequence)-\(hinted.part).m4s" {
-                _ = await wait(timeout: max(playlist.partTarget * 4, 1)) { $0.has(name) || $0.playlist == nil }
+                _ = await wait(timeout: max(playlist.partTarget * 4, 1)) { [self] in has($0, name) || $0.playlist == nil }
             }
         }
         return await stored(name).map { $0.resource(contentType: HLSShared.contentType(of: name)) }
@@ -248,10 +295,16 @@ actor HLSState {
 
     // MARK: Waiting
 
+    private nonisolated func satisfied(_ check: @Sendable (Window) -> Bool) -> Bool { window.withLock { check($0) } }
+
     /// Waits until `check` holds, the muxer stops, or `timeout` passes (the idle watcher's
     /// sweep ends overdue waits, so no timer task is needed).
-    private func wait(timeout: Double, _ check: @escaping @Sendable (isolated HLSState) -> Bool) async -> Bool {
-        if check(self) { return true }
+    private func wait(timeout: Double, _ check: @escaping @Sendable (Window) -> Bool) async -> Bool {
+        // Counted before the first look: a part cut after it wakes the actor (`notifyWaiters`),
+        // and the waiter is on the list before that wake-up can run here.
+        waiting.add(1, ordering: .sequentiallyConsistent)
+        defer { waiting.subtract(1, ordering: .sequentiallyConsistent) }
+        if satisfied(check) { return true }
         guard running else { return false }
         let deadline = MonotonicTime.seconds() + timeout
         // A wait that ends before the next sweep gets an earlier one.
@@ -259,14 +312,14 @@ actor HLSState {
         await withCheckedContinuation { continuation in
             waiters.append((deadline, check, continuation))
         }
-        return check(self)
+        return satisfied(check)
     }
 
     private func wake() {
         let now = MonotonicTime.seconds()
-        var remaining: [(deadline: Double, check: @Sendable (isolated HLSState) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+        var remaining: [(deadline: Double, check: @Sendable (Window) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
         for waiter in waiters {
-            if !running || now >= waiter.deadline || waiter.check(self) {
+            if !running || now >= waiter.deadline || satisfied(waiter.check) {
                 waiter.continuation.resume()
             } else {
                 remaining.append(waiter)

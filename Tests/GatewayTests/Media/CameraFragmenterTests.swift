@@ -50,6 +50,8 @@ import Testing
             for packet in packets { hub.publish(packet.offset(by: packet.timeBase.ticks(seconds: length * Double(pass)))) }
         }
         #expect(try await eventually { (try? await hls.mediaPlaylist(query: "", blockUntil: nil))?.contains("#EXT-X-PART:") == true })
+        // HLS lists parts on the camera's thread as they are cut; the viewer's task takes them a little later.
+        #expect(try await eventually { collected.withLock { $0.contains { $0.isPayload } } })
         let received = collected.withLock { $0 }
         guard case .initSegment(let initSegment) = received.first else { Issue.record("init segment first"); return }
         #expect(initSegment.streams?.codecs == streams.codecs)

@@ -81,13 +81,17 @@ import Testing
         let videoTimes = packets.filter { $0.kind == .video }.compactMap(\.decodeSeconds)
         let length = try #require(videoTimes.max()) - (videoTimes.min() ?? 0) + 0.04
         let done = Mutex(false)
-        // About 20 times real time, in batches of 5 packets, until the clip is done.
-        let publishing = Task.detached {
-            for pass in 0..<400 where !done.withLock({ $0 }) {
-                let shifted = packets.map { $0.offset(by: $0.timeBase.ticks(seconds: length * Double(pass))) }
-                for start in stride(from: 0, to: shifted.count, by: 5) {
-                    hub.publish(contentsOf: Array(shifted[start..<min(start + 5, shifted.count)]))
-                    usleep(2_000)
+        // About 20 times real time, in batches of 5 packets, until the clips are done: on a
+        // thread of its own, as a camera's source publishes (a sleeping task would hold one of
+        // the few threads every test's tasks share).
+        let publishing = Task {
+            try await BlockingThread.run(name: "test-camera", onCancel: { done.withLock { $0 = true } }) {
+                for pass in 0..<400 where !done.withLock({ $0 }) {
+                    let shifted = packets.map { $0.offset(by: $0.timeBase.ticks(seconds: length * Double(pass))) }
+                    for start in stride(from: 0, to: shifted.count, by: 5) {
+                        hub.publish(contentsOf: Array(shifted[start..<min(start + 5, shifted.count)]))
+                        usleep(2_000)
+                    }
                 }
             }
         }
@@ -102,14 +106,14 @@ import Testing
             return firstStatus == .ready && secondStatus == .ready
         })
         done.withLock { $0 = true }
-        await publishing.value
+        try await publishing.value
         for record in [first, second] {
             let ready = try #require(try await storage.video(id: record.id))
             let probe = try runProgram(try TestMedia.ffprobePath(), ["-v", "error", "-select_streams", "v", "-show_entries", "packet=dts_time",
                                                                      "-of", "csv=p=0", ready.path])
             #expect(probe.status == 0 && probe.error.isEmpty, "\(probe.error)")
             let times = probe.output.split(separator: "\n").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
-            #expect(times.count >= 75, "about 3 s of 25 fps video, got \(times.count) frames")
+            #expect(times.count >= 50, "at least the 2 s post-roll of 25 fps video, got \(times.count) frames")
             let steps = zip(times.dropFirst(), times).map { $0 - $1 }
             #expect(steps.allSatisfy { abs($0 - 0.04) < 0.005 }, "every frame once: \(steps.filter { abs($0 - 0.04) >= 0.005 })")
         }
