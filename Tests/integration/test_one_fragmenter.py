@@ -73,3 +73,5 @@ def test_three_fmp4_sinks_share_one_remux_and_all_play(gateway, tmp_path):
     assert re.search(r'gateway_camera_fragments_total\{camera="all"\} [1-9]', metrics)
     health = requests.get(f"{gateway}/api/health", headers=auth(token), timeout=10).json()
     assert next(c for c in health["cameras"] if c["id"] == "all")["readers"] == 1
+    # The fragmenter is a tap (it cuts on the camera's thread): every view counts it alike.
+    assert re.search(r'gateway_camera_readers\{camera="all"\} 1(\.0)?\n', metrics), [l for l in metrics.splitlines() if "readers" in l]

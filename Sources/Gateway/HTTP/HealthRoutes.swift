@@ -30,7 +30,7 @@ struct HealthRoutes {
                 ("width", streams?.video.map { .int($0.parameters.width) } ?? .null),
                 ("height", streams?.video.map { .int($0.parameters.height) } ?? .null),
                 ("fps", .double((statistics.fps * 100).rounded() / 100)), ("bitrate", .int(statistics.bitrate)),
-                ("readers", .int(statistics.readers.count + statistics.taps.count)), ("viewers", .int(pipeline.hub.requestedFragmenter?.fragments.liveViewerCount ?? 0)),
+                ("readers", .int(statistics.readerCount)), ("viewers", .int(pipeline.hub.requestedFragmenter?.fragments.liveViewerCount ?? 0)),
                 ("packets", .int(statistics.packets)),
                 ("dropped_packets", .int((statistics.readers + statistics.fragmentSinks).reduce(0) { $0 + $1.dropped })),
                 ("lag_seconds", .double((statistics.lagSeconds * 1000).rounded() / 1000)),

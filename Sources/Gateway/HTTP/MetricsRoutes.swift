@@ -17,7 +17,7 @@ struct MetricsRoutes {
             for pipeline in runtime.cameraManager.all {
                 let statistics = pipeline.hub.statistics
                 let dimensions = [("camera", pipeline.id)]
-                Gauge(label: MetricName.cameraReaders, dimensions: dimensions, factory: runtime.metricsFactory).record(statistics.readers.count)
+                Gauge(label: MetricName.cameraReaders, dimensions: dimensions, factory: runtime.metricsFactory).record(statistics.readerCount)
                 Gauge(label: MetricName.cameraLag, dimensions: dimensions, factory: runtime.metricsFactory).record(statistics.lagSeconds)
                 Gauge(label: MetricName.cameraMaximumLag, dimensions: dimensions, factory: runtime.metricsFactory).record(statistics.maximumLagSeconds)
             }

@@ -34,7 +34,7 @@ enum Views {
             object["stream"] = video.map { video in
                 .object(JSONObject([("codec", .string(video.codecName)), ("width", .int(video.parameters.width)),
                                     ("height", .int(video.parameters.height)), ("fps", .double((statistics.fps * 100).rounded() / 100)),
-                                    ("bitrate", .int(statistics.bitrate)), ("readers", .int(statistics.readers.count))]))
+                                    ("bitrate", .int(statistics.bitrate)), ("readers", .int(statistics.readerCount))]))
             } ?? .null
         } else if let remote {
             object["state"] = .string(remote.state.rawValue)

@@ -331,6 +331,9 @@ public struct HubStatistics: Sendable {
     public let readers: [ReaderStatistics]
     /// What reads the packets on the camera's own thread (`StreamHub.tap`): the fragmenter, the clipper.
     public let taps: [String]
+    /// Everything that reads the camera's packets: readers and taps (`/api/health`, the camera
+    /// view and `gateway_camera_readers` all show this).
+    public var readerCount: Int { readers.count + taps.count }
     /// The sinks that read the camera's fMP4 (HLS, the recorder), not its viewers.
     public let fragmentSinks: [ReaderStatistics]
     /// How far behind real time the camera's packets are now: the source's lateness (a paced

@@ -153,7 +153,8 @@ actor HLSState {
             updatePlayers(now: now)
             wake()
             if stopRequested || now - lastRequest > configuration.idleTimeout { return }
-            // Requests' waits end when what they wait for arrives (`apply` wakes them); this
+            // Requests' waits end when what they wait for arrives (a part wakes them through
+            // `notifyWaiters`); this
             // sweep only ends the overdue ones, and notices idleness and players that left.
             let sweep = waiters.isEmpty ? 1.0 : min(max(waiters.map(\.deadline).min()! - now, 0.02), 0.25)
             let pause = Duration.milliseconds(Int64(min(sweep, max(lastRequest + configuration.idleTimeout - now, 0.02)) * 1000))
