@@ -66,26 +66,24 @@ actor ClipperState {
 
     private func append(_ packet: MediaPacket, sequence: Int) async {
         guard !jobs.isEmpty else { return }
-        // `jobs` changes before any suspension: a trigger that runs meanwhile adds to it safely.
-        var ended: [Job] = []
-        for index in jobs.indices where jobs[index].after < sequence {
-            if let time = packet.decodeSeconds, time >= jobs[index].end, packet.kind == .video {
-                ended.append(jobs[index])
-            } else {
-                jobs[index].pending.append(packet)
-            }
+        // The clips this packet ends (its post-roll is complete) are decided before any
+        // suspension; the others take it.
+        let ending = Set(jobs.filter { job in
+            guard job.after < sequence, let time = packet.decodeSeconds else { return false }
+            return time >= job.end && packet.kind == .video
+        }.map(\.record.id))
+        for index in jobs.indices where jobs[index].after < sequence && !ending.contains(jobs[index].record.id) {
+            jobs[index].pending.append(packet)
         }
-        guard !ended.isEmpty else { return }
-        let ids = Set(ended.map(\.record.id))
-        jobs.removeAll { ids.contains($0.record.id) }
-        for job in ended { await finish(job, note: nil) }
+        await finish(where: { ending.contains($0.record.id) }, note: nil)
     }
 
-    private func finish(where ending: (Job) -> Bool, note: String) async {
+    /// Takes the clips `ending` selects off the list (before any suspension: a trigger that
+    /// runs meanwhile adds to it safely), then finishes each.
+    private func finish(where ending: (Job) -> Bool, note: String?) async {
         let ended = jobs.filter(ending)
         guard !ended.isEmpty else { return }
-        let ids = Set(ended.map(\.record.id))
-        jobs.removeAll { ids.contains($0.record.id) }
+        jobs.removeAll(where: ending)
         for job in ended { await finish(job, note: note) }
     }
 
