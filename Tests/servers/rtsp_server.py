@@ -89,6 +89,10 @@ def main():
         permissions.add_permission_for_role("user", "media.factory.access", True)
         permissions.add_permission_for_role("user", "media.factory.construct", True)
         factory.set_permissions(permissions)
+    # Over TCP the server itself drops packets when a client's send backlog fills (its main loop
+    # starved on a loaded machine): a "clean" camera would then count losses that are the test
+    # server's. Blocking the pipeline instead keeps a TCP link lossless, as a real one is.
+    server.connect("client-connected", lambda server, client: client.set_property("drop-backlog", False))
     if args.agents:
         def describe(client, context):
             found, agent = context.request.get_header(GstRtsp.RTSPHeaderField.USER_AGENT, 0)
