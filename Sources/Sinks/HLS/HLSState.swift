@@ -119,8 +119,11 @@ actor HLSState {
         return !running
     }
 
+    /// How long a player counts after its last request.
+    private var playerWindow: Double { max(configuration.segmentDuration * 3, 6) }
+
     private func updatePlayers(now: Double) {
-        players = players.filter { now - $0.value < max(configuration.segmentDuration * 3, 6) }
+        players = players.filter { now - $0.value < playerWindow }
         guard players.count != reportedPlayers else { return }
         reportedPlayers = players.count
         playersGauge.record(players.count)
@@ -154,10 +157,15 @@ actor HLSState {
             wake()
             if stopRequested || now - lastRequest > configuration.idleTimeout { return }
             // Requests' waits end when what they wait for arrives (a part wakes them through
-            // `notifyWaiters`); this
-            // sweep only ends the overdue ones, and notices idleness and players that left.
-            let sweep = waiters.isEmpty ? 1.0 : min(max(waiters.map(\.deadline).min()! - now, 0.02), 0.25)
-            let pause = Duration.milliseconds(Int64(min(sweep, max(lastRequest + configuration.idleTimeout - now, 0.02)) * 1000))
+            // `notifyWaiters`); this sweep only ends the overdue ones, and notices idleness and
+            // players that left. It sleeps until the first of those can be due — not on a fixed
+            // tick, which woke every camera's actor each second for nothing. A request only moves
+            // idleness and its player's leaving later; a new wait that ends sooner cuts the sleep
+            // short (`wait`).
+            let left = players.values.min().map { $0 + playerWindow - now + 0.01 } ?? .infinity
+            let overdue = waiters.map(\.deadline).min().map { min($0 - now, 0.25) } ?? .infinity
+            let idle = lastRequest + configuration.idleTimeout - now + 0.01
+            let pause = Duration.milliseconds(Int64(min(max(min(left, overdue, idle), 0.02), 60) * 1000))
             let sleeper = Task { _ = try? await Task.sleep(for: pause) }
             sweeper = sleeper
             sweepAt = now + pause.seconds
