@@ -297,6 +297,40 @@ def remux_reference(media):
     return 100 * min(runs) / duration
 
 
+def unpaced_run(binary, media, sinks, seconds=20):
+    """One file camera read as fast as it goes (`pacing: none`): the gateway's CPU per second of
+    media, in % of a core — what a real-time camera would cost with no wake-ups, sleeps or cold
+    caches, only the work on its bytes. Media seconds are counted from the hub's packets
+    (`gateway_camera_packets_total`) against the file's packets per second."""
+    probe = subprocess.run(["ffprobe", "-v", "error", "-count_packets", "-show_entries", "stream=nb_read_packets:format=duration",
+                            "-of", "json", media], capture_output=True, text=True, check=True)
+    info = json.loads(probe.stdout)
+    rate = sum(int(stream["nb_read_packets"]) for stream in info["streams"]) / float(info["format"]["duration"])
+    cameras = camera_configs(1, {"type": "file", "path": media, "loop": True, "pacing": "none"}, sinks)
+    config = {"auth": {"jwt_secret": "benchmark-secret-0123456789abcdef0123456789", "bcrypt_cost": 4},
+              "users": [{"username": "admin", "password": PASSWORD, "role": "admin"}], "cameras": cameras}
+    process, base, directory = bench_gateway.launch(binary, config, prefix="bench-unpaced-")
+    try:
+        token = bench_gateway.login(base, "admin", PASSWORD)
+        start_hls(base, token, cameras)
+
+        def sample():
+            metrics = urllib.request.urlopen(urllib.request.Request(base + "/metrics", headers={"Authorization": f"Bearer {token}"}),
+                                             timeout=30).read().decode()
+            packets = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith("gateway_camera_packets_total"))
+            return packets, cpu_seconds(process.pid)
+
+        time.sleep(5)
+        packets0, cpu0 = sample()
+        time.sleep(seconds)
+        packets1, cpu1 = sample()
+        return 100 * (cpu1 - cpu0) / ((packets1 - packets0) / rate)
+    finally:
+        process.terminate()
+        process.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("binary")
@@ -313,6 +347,8 @@ def main():
     parser.add_argument("--scale", help="TOTAL,RECORDING: TOTAL file cameras with hls + clipper, RECORDING of them also recording; "
                                         "does every camera keep real time?")
     parser.add_argument("--reference", action="store_true", help="a pure remux of the file, as the floor")
+    parser.add_argument("--unpaced", action="store_true", help="one file camera as fast as it goes, ingest alone and with the sinks: "
+                                                               "the work on the bytes, without real time's wake-ups")
     parser.add_argument("--before", help="another gateway binary (an older commit) measured on the same cameras")
     parser.add_argument("--mjpeg", action="store_true")
     args = parser.parse_args()
@@ -378,6 +414,11 @@ def main():
             base = value if base is None else base
             row(" + ".join(chosen) or "ingest only", f"{online}/{count}", f"{lag:.2f} s", f"{value:.3f}%", f"{pss / 1024 / count:.1f} MiB",
                 adds, "", "", "")
+    if args.unpaced:
+        print("\nOne file camera read as fast as it goes (pacing: none): CPU per second of media (% of a core), what the work on")
+        print("the bytes costs without real time's wake-ups and sleeps.\n")
+        for chosen in ([], sinks):
+            print(f"- {' + '.join(chosen) or 'ingest only'}: {unpaced_run(args.binary, media, chosen):.4f}%")
     if args.mjpeg:
         mjpeg_bench(args)
     if reference is not None:

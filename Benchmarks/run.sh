@@ -76,7 +76,7 @@ if [ "$which" = "cameras" ] || [ "$which" = "all" ]; then
   fi
   echo "Cameras:"
   python3 Benchmarks/cameras_bench.py .build/release/gateway "$cameras_media" --counts "${CAMERA_COUNTS:-1,20,100}" --kinds "${CAMERA_KINDS:-file,rtsp}" \
-    --sinks "${CAMERA_SINKS:-hls,recorder,clipper}" ${CAMERA_BEFORE:+--before "$CAMERA_BEFORE"} --breakdown --reference --mjpeg
+    --sinks "${CAMERA_SINKS:-hls,recorder,clipper}" ${CAMERA_BEFORE:+--before "$CAMERA_BEFORE"} --breakdown --reference --unpaced --mjpeg
 fi
 if [ "$which" = "scale" ] || [ "$which" = "all" ]; then
   ./scripts/install-deps.sh
