@@ -3,7 +3,7 @@ import subprocess
 import time
 
 import requests
-import socketio
+from socketio_client import InOrderClient
 
 GOP = 1.0  # the fixture camera's keyframe interval
 
@@ -69,7 +69,7 @@ def test_overlapping_triggers_each_get_their_clip_and_viewers_may_not_trigger(ga
     assert requests.post(f"{gateway.base}/api/cameras/clipcam/clips", headers=auth(gateway.login("sam")), json={}).status_code == 404
     seed = requests.post(f"{gateway.base}/api/store", headers=owner)
     assert seed.status_code == 202 and seed.json()["success"] is True
-    client = socketio.Client(reconnection=False)
+    client = InOrderClient(reconnection=False)
     client.connect(gateway.base, auth={"token": gateway.login("oscar")}, transports=["websocket"], wait_timeout=10)
     ack = client.call("triggerClip", {"cameraId": "clipcam", "post_seconds": 0.5}, timeout=10)
     assert ack["success"] is True and wait_ready(gateway, token, ack["clip"]["id"])["status"] == "ready"

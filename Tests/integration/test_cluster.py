@@ -319,8 +319,8 @@ def test_any_node_serves_any_camera(cluster):
         assert first["codecs"].startswith("avc1"), first
 
     # Socket.IO `watch` on a node that does not run the camera.
-    import socketio
-    client = socketio.Client(reconnection=False)
+    from socketio_client import InOrderClient
+    client = InOrderClient(reconnection=False)
     got = {"init": 0, "fragments": 0}
     done = threading.Event()
 

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-import socketio
+from socketio_client import InOrderClient
 import websocket
 
 GOP_FRAMES = 25  # the fixture camera: 25 fps, a keyframe every 25 frames; live fragments are parts of it (0.2 s)
@@ -25,7 +25,7 @@ class Watcher:
     """Done after `fragments_wanted` fragments, or with `gops`, once it holds that many whole GOPs."""
 
     def __init__(self, gateway, user, fragments_wanted, transports=("websocket",), gops=None):
-        self.client = socketio.Client(reconnection=False)
+        self.client = InOrderClient(reconnection=False)
         self.init = None
         self.fragments = []
         self.done = threading.Event()
@@ -76,7 +76,7 @@ def test_watch_sends_the_init_segment_then_fragments_that_decode(gateway, tmp_pa
 
 
 def test_a_stranger_cannot_watch(gateway):
-    client = socketio.Client(reconnection=False)
+    client = InOrderClient(reconnection=False)
     client.connect(gateway.base, auth={"token": gateway.login("sam")}, transports=["polling"], wait_timeout=10)
     ack = client.call("watch", {"cameraId": "lobby"}, timeout=10)
     assert ack["success"] is False and ack["code"] == "not_found"
@@ -175,7 +175,7 @@ def test_watchers_of_a_camera_hear_its_state_changes(gateway):
 
 
 def test_play_video_sends_the_whole_file_at_the_clients_pace(gateway, tmp_path):
-    client = socketio.Client(reconnection=False)
+    client = InOrderClient(reconnection=False)
     chunks, ended, init = [], threading.Event(), {}
     client.on("video:init", lambda data: init.update(data))
     client.on("video:chunk", lambda data: chunks.append(data))
@@ -183,7 +183,7 @@ def test_play_video_sends_the_whole_file_at_the_clients_pace(gateway, tmp_path):
     client.connect(gateway.base, auth={"token": gateway.login("victor")}, transports=["websocket"], wait_timeout=10)
     refused = client.call("playVideo", {"videoId": "camera:lobby"}, timeout=10)
     assert refused["success"] is False and refused["code"] == "not_found"
-    owner = socketio.Client(reconnection=False)
+    owner = InOrderClient(reconnection=False)
     owner.connect(gateway.base, auth={"token": gateway.login("olivia")}, transports=["polling"], wait_timeout=10)
     owner.on("video:init", lambda data: init.update(data))
     owner.on("video:chunk", lambda data: chunks.append(data))
@@ -232,7 +232,7 @@ def test_viewers_of_a_camera_that_restarts_are_told_to_come_back(gateway):
     try:
         token = requests.post(f"{gateway.base}/api/cameras/restarting/stream/token", headers=admin, timeout=10).json()["token"]
         socket = websocket.create_connection(f"{gateway.base.replace('http', 'ws')}/ws/cameras/restarting?token={token}", timeout=10)
-        client = socketio.Client()
+        client = InOrderClient()
         ended = threading.Event()
         client.on("video:ended", lambda data: ended.set() if data["cameraId"] == "restarting" else None)
         client.connect(gateway.base, auth={"token": gateway.login("admin")}, transports=["websocket"])

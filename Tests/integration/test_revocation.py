@@ -11,7 +11,7 @@ import time
 
 import pytest
 import requests
-import socketio
+from socketio_client import InOrderClient
 import websocket
 
 from conftest import bearer, launch, login, password
@@ -119,7 +119,7 @@ class PollingClient:
 def test_revoking_a_grant_stops_socketio_watch_and_play_video(revocation_gateway):
     base = revocation_gateway
     share(base, "yard")
-    client = socketio.Client(reconnection=False)
+    client = InOrderClient(reconnection=False)
     fragments, revoked_events = [], []
     client.on("video:fragment", lambda data: fragments.append(time.time()))
     client.on("video:revoked", lambda data: revoked_events.append((time.time(), data)))

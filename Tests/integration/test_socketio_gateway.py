@@ -2,10 +2,11 @@
 001's events with their acknowledgements, the access decision on every event."""
 import pytest
 import socketio
+from socketio_client import InOrderClient
 
 
 def connect(gateway, token, transports):
-    client = socketio.Client(reconnection=False)
+    client = InOrderClient(reconnection=False)
     client.connect(gateway.base, auth={"token": token} if token else None, transports=transports, wait_timeout=10)
     return client
 
@@ -25,7 +26,7 @@ def test_connects_with_a_valid_token_on_every_transport(gateway, transports):
 
 @pytest.mark.parametrize("token", [None, "not-a-token", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."])
 def test_an_invalid_token_gets_a_connect_error_not_a_connection(gateway, token):
-    client = socketio.Client(reconnection=False)
+    client = InOrderClient(reconnection=False)
     errors = []
     client.on("connect_error", lambda data: errors.append(data))
     with pytest.raises(socketio.exceptions.ConnectionError):
@@ -37,7 +38,7 @@ def test_an_invalid_token_gets_a_connect_error_not_a_connection(gateway, token):
 
 
 def test_the_token_may_come_in_the_authorization_header(gateway):
-    client = socketio.Client(reconnection=False)
+    client = InOrderClient(reconnection=False)
     client.connect(gateway.base, headers={"Authorization": f"Bearer {gateway.login('olivia')}"}, transports=["polling"], wait_timeout=10)
     assert "lobby" in [c["id"] for c in client.call("loadCameras", timeout=10)]
     client.disconnect()

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 import pytest
 import requests
-import socketio
+from socketio_client import InOrderClient
 
 from conftest import bearer, chromium, launch, login, password
 
@@ -164,7 +164,7 @@ def test_an_mjpeg_avi_is_transcoded_and_plays_and_socketio_plays_the_upload(uplo
                               "-i", base + video["hls_url"], "-f", "null", "-"], capture_output=True, text=True, timeout=60)
     assert decoded.returncode == 0 and decoded.stderr == "", decoded.stderr
     # Socket.IO playVideo plays uploads too.
-    client = socketio.Client(reconnection=False)
+    client = InOrderClient(reconnection=False)
     chunks, ended = [], threading.Event()
     client.on("video:chunk", lambda data: chunks.append(data))
     client.on("video:end", lambda data: ended.set())
