@@ -394,3 +394,45 @@ def test_on_demand_start_and_idle_shutdown(gateway):
     assert re.search(r'gateway_hls_requests_total\{camera="hlscam"\} [1-9]', metrics)
     assert re.search(r'gateway_hls_bytes_total\{camera="hlscam"\} [1-9]', metrics)
     assert re.search(r'gateway_hls_players\{camera="hlscam"\} \d', metrics)
+
+
+def test_a_player_that_leaves_is_no_longer_counted_while_the_stream_runs_on():
+    """The HLS idle watch sleeps until something can be due: a player that stops requesting is
+    dropped from `gateway_hls_players` once its window (3 segments, at least 6 s) has passed, even
+    when the stream itself stays up for a minute and nobody else was playing before."""
+    directory = tempfile.mkdtemp(prefix="gateway-hls-players-")
+    config = {
+        "server": {"host": "127.0.0.1", "port": 0, "data_dir": "data"},
+        "auth": {"jwt_secret": "integration-secret-0123456789abcdef0123", "bcrypt_cost": 4},
+        "users": [{"username": "oscar", "password": password("oscar"), "role": "admin"}],
+        "cameras": [{"id": "cam", "owner": "oscar", "source": {"type": "file", "path": make_clip(directory), "loop": True},
+                     "sinks": [{"type": "hls", "segment_duration": 1, "part_duration": 0, "idle_timeout": 60}]}],
+    }
+    process, base, log = launch(directory, config)
+
+    def players():
+        metrics = requests.get(f"{base}/metrics", headers=auth(token), timeout=10).text
+        match = re.search(r'gateway_hls_players\{camera="cam"\} (\d+)', metrics)
+        return int(match.group(1)) if match else None
+
+    try:
+        token = login(base, "oscar")
+        url = base + requests.post(f"{base}/api/cameras/cam/stream/start", headers=auth(token), timeout=10).json()["streamUrl"]
+        time.sleep(2)
+        # The first request waits for a segment; the second comes when the playlist is there
+        # and the watch, with nobody playing, sleeps towards the minute of idleness.
+        for _ in range(2):
+            assert requests.get(url, timeout=30).status_code == 200
+            assert players() == 1
+            left = time.time()
+            while players() != 0 and time.time() - left < 15:
+                time.sleep(0.5)
+            assert players() == 0, f"the player still counted {time.time() - left:.1f} s after its last request"
+            assert time.time() - left >= 5, "dropped before its window had passed"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()

@@ -110,6 +110,9 @@ actor HLSState {
         let now = MonotonicTime.seconds()
         lastRequest = now
         players[player] = now
+        // A player's leaving is noticed by the idle watch's sweep: one that sleeps past when this
+        // player may leave (no players before) is cut short.
+        if now + playerWindow < sweepAt { sweeper?.cancel() }
         updatePlayers(now: now)
         if resuming { stoppedByOperator = false }
         guard !stoppedByOperator else { return false }
@@ -159,9 +162,9 @@ actor HLSState {
             // Requests' waits end when what they wait for arrives (a part wakes them through
             // `notifyWaiters`); this sweep only ends the overdue ones, and notices idleness and
             // players that left. It sleeps until the first of those can be due — not on a fixed
-            // tick, which woke every camera's actor each second for nothing. A request only moves
-            // idleness and its player's leaving later; a new wait that ends sooner cuts the sleep
-            // short (`wait`).
+            // tick, which woke every camera's actor each second for nothing. A request moves
+            // idleness later; a new player or a new wait that may end sooner cuts the sleep short
+            // (`touch`, `wait`).
             let left = players.values.min().map { $0 + playerWindow - now + 0.01 } ?? .infinity
             let overdue = waiters.map(\.deadline).min().map { min($0 - now, 0.25) } ?? .infinity
             let idle = lastRequest + configuration.idleTimeout - now + 0.01
