@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from conftest import launch, login, make_clip, password
+from conftest import launch, login, make_clip, password, stop
 
 # FFmpeg 5.1's HLS demuxer re-reads the EXT-X-MAP init segment after each playlist reload of a
 # live fMP4 stream and the mp4 demuxer then notes the repeated moov; it does so with ffmpeg's own
@@ -254,19 +254,24 @@ def test_answers_at_once_share_a_connection_with_bodies_split_heads_and_the_rout
     assert requests.get(url).status_code == 200
 
 
-def test_a_connection_only_answered_at_once_does_not_hold_up_a_graceful_shutdown():
-    """A player's new connection whose requests were all answered before the codec never met
-    the codec's handlers (which close idle connections at shutdown): SIGTERM still ends the
-    gateway promptly, and the player's connection is closed."""
-    directory = tempfile.mkdtemp(prefix="gateway-hls-shutdown-")
+def one_camera_gateway(prefix, hls):
+    """A gateway of its own: one looping file camera `cam` of oscar's with this HLS sink."""
+    directory = tempfile.mkdtemp(prefix=prefix)
     config = {
         "server": {"host": "127.0.0.1", "port": 0, "data_dir": "data"},
         "auth": {"jwt_secret": "integration-secret-0123456789abcdef0123", "bcrypt_cost": 4},
         "users": [{"username": "oscar", "password": password("oscar"), "role": "admin"}],
         "cameras": [{"id": "cam", "owner": "oscar", "source": {"type": "file", "path": make_clip(directory), "loop": True},
-                     "sinks": [{"type": "hls", "segment_duration": 2, "part_duration": 0}]}],
+                     "sinks": [{"type": "hls", **hls}]}],
     }
-    process, base, log = launch(directory, config)
+    return launch(directory, config)
+
+
+def test_a_connection_only_answered_at_once_does_not_hold_up_a_graceful_shutdown():
+    """A player's new connection whose requests were all answered before the codec never met
+    the codec's handlers (which close idle connections at shutdown): SIGTERM still ends the
+    gateway promptly, and the player's connection is closed."""
+    process, base, log = one_camera_gateway("gateway-hls-shutdown-", {"segment_duration": 2, "part_duration": 0})
     try:
         token = login(base, "oscar")
         response = requests.post(f"{base}/api/cameras/cam/stream/start", headers=auth(token), timeout=10)
@@ -400,15 +405,7 @@ def test_a_player_that_leaves_is_no_longer_counted_while_the_stream_runs_on():
     """The HLS idle watch sleeps until something can be due: a player that stops requesting is
     dropped from `gateway_hls_players` once its window (3 segments, at least 6 s) has passed, even
     when the stream itself stays up for a minute and nobody else was playing before."""
-    directory = tempfile.mkdtemp(prefix="gateway-hls-players-")
-    config = {
-        "server": {"host": "127.0.0.1", "port": 0, "data_dir": "data"},
-        "auth": {"jwt_secret": "integration-secret-0123456789abcdef0123", "bcrypt_cost": 4},
-        "users": [{"username": "oscar", "password": password("oscar"), "role": "admin"}],
-        "cameras": [{"id": "cam", "owner": "oscar", "source": {"type": "file", "path": make_clip(directory), "loop": True},
-                     "sinks": [{"type": "hls", "segment_duration": 1, "part_duration": 0, "idle_timeout": 60}]}],
-    }
-    process, base, log = launch(directory, config)
+    process, base, log = one_camera_gateway("gateway-hls-players-", {"segment_duration": 1, "part_duration": 0, "idle_timeout": 60})
 
     def players():
         metrics = requests.get(f"{base}/metrics", headers=auth(token), timeout=10).text
@@ -430,9 +427,4 @@ def test_a_player_that_leaves_is_no_longer_counted_while_the_stream_runs_on():
             assert players() == 0, f"the player still counted {time.time() - left:.1f} s after its last request"
             assert time.time() - left >= 5, "dropped before its window had passed"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        stop(process, log)
