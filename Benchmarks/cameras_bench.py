@@ -131,11 +131,15 @@ def start_hls(base, token, cameras):
         list(pool.map(start, [c for c in cameras if any(sink["type"] == "hls" for sink in c["sinks"])]))
 
 
+def gateway_config(cameras):
+    """plugins.json for a benchmark gateway: one admin, these cameras."""
+    return {"auth": {"jwt_secret": "benchmark-secret-0123456789abcdef0123456789", "bcrypt_cost": 4},
+            "users": [{"username": "admin", "password": PASSWORD, "role": "admin"}], "cameras": cameras}
+
+
 def gateway_run(binary, cameras, warmup, window):
     """(cpu seconds, rss KiB, pss KiB, cameras online, worst lag in the window, packets dropped in the window)."""
-    config = {"auth": {"jwt_secret": "benchmark-secret-0123456789abcdef0123456789", "bcrypt_cost": 4},
-              "users": [{"username": "admin", "password": PASSWORD, "role": "admin"}], "cameras": cameras}
-    process, base, directory = bench_gateway.launch(binary, config, prefix="bench-cameras-")
+    process, base, directory = bench_gateway.launch(binary, gateway_config(cameras), prefix="bench-cameras-")
     try:
         token = bench_gateway.login(base, "admin", PASSWORD)
         start_hls(base, token, cameras)
@@ -240,11 +244,9 @@ def scale_run(binary, media, total, recording, warmup, window):
     source = {"type": "file", "path": media, "loop": True}
     cameras = [{"id": f"cam{i}", "source": source,
                 "sinks": [SINKS["hls"][0], SINKS["clipper"][0]] + ([SINKS["recorder"][0]] if i < recording else [])} for i in range(total)]
-    config = {"auth": {"jwt_secret": "benchmark-secret-0123456789abcdef0123456789", "bcrypt_cost": 4},
-              "users": [{"username": "admin", "password": PASSWORD, "role": "admin"}], "cameras": cameras}
     print(f"\nScale: {total} file cameras (1080p25 4 Mbit/s + AAC) with hls + clipper, {recording} of them also recording; "
           f"{warmup:.0f} s warm-up, {window:.0f} s window, each camera's lag read from /api/health every 5 s.\n")
-    process, base, directory = bench_gateway.launch(binary, config, prefix="bench-scale-")
+    process, base, directory = bench_gateway.launch(binary, gateway_config(cameras), prefix="bench-scale-")
     try:
         token = bench_gateway.login(base, "admin", PASSWORD)
         start_hls(base, token, cameras)
@@ -307,16 +309,13 @@ def unpaced_run(binary, media, sinks, seconds=20):
     info = json.loads(probe.stdout)
     rate = sum(int(stream["nb_read_packets"]) for stream in info["streams"]) / float(info["format"]["duration"])
     cameras = camera_configs(1, {"type": "file", "path": media, "loop": True, "pacing": "none"}, sinks)
-    config = {"auth": {"jwt_secret": "benchmark-secret-0123456789abcdef0123456789", "bcrypt_cost": 4},
-              "users": [{"username": "admin", "password": PASSWORD, "role": "admin"}], "cameras": cameras}
-    process, base, directory = bench_gateway.launch(binary, config, prefix="bench-unpaced-")
+    process, base, directory = bench_gateway.launch(binary, gateway_config(cameras), prefix="bench-unpaced-")
     try:
         token = bench_gateway.login(base, "admin", PASSWORD)
         start_hls(base, token, cameras)
 
         def sample():
-            metrics = urllib.request.urlopen(urllib.request.Request(base + "/metrics", headers={"Authorization": f"Bearer {token}"}),
-                                             timeout=30).read().decode()
+            metrics = request(base + "/metrics", token=token).decode()
             packets = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith("gateway_camera_packets_total"))
             return packets, cpu_seconds(process.pid)
 
