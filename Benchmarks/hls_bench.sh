@@ -17,7 +17,7 @@ latency=$(.build/release/GatewayBench hls-latency "$media" 20 2>/dev/null)
 value() { echo "$latency" | awk -v k="$1" '$1 == k { print $2 }'; }
 
 cat > "$work/plugins.json" <<JSON
-{"server": {"port": 0, "data_dir": "$work/data"}, "auth": {"jwt_secret": "hls-benchmark-secret-0123456789abcdef", "bcrypt_cost": 4},
+{"server": {"port": 0, "data_dir": "$work/data", "cors_origins": ["http://bench.example"]}, "auth": {"jwt_secret": "hls-benchmark-secret-0123456789abcdef", "bcrypt_cost": 4},
  "users": [{"username": "bench", "password": "bench-password", "role": "admin"}], "events": [{"type": "log", "file": ""}],
  "cameras": [{"id": "bench", "owner": "bench", "source": {"type": "file", "path": "$media", "loop": true},
               "sinks": [{"type": "hls", "part_duration": 0, "idle_timeout": 3600}]}]}
@@ -72,8 +72,12 @@ for url in http://127.0.0.1:18081/index.m3u8 http://127.0.0.1:18081/seg.m4s; do
 done
 gateway_playlist=$(rate "$playlist")
 gateway_segment=$(rate "$base/hls/bench/$(newest)")
-# The same requests through the router: an Origin field keeps them off the immediate path (CORS is the router's).
-routed() { rate -H "Origin: http://bench.example" "$1"; }
+# A player on another origin (a browser page elsewhere, allowed by cors_origins): Origin on every
+# request, CORS fields on every answer.
+cross_playlist=$(rate -H "Origin: http://bench.example" "$playlist")
+# The same requests through the router: a query parameter besides the token keeps them off the
+# immediate path (what a player's first request, or one the immediate path cannot answer, costs).
+routed() { rate "$1&via=router"; }
 routed_playlist=$(routed "$playlist")
 routed_segment=$(routed "$base/hls/bench/$(newest)")
 floor=$(expect_404=1 rate "$base/no-such-route")
@@ -90,8 +94,9 @@ row "LL-HLS: frame in hub → its part listed, p50 / p99" "$(value hls_ll_p50_ms
 row "HLS: frame in hub → its segment listed, p50 / p99" "$(value hls_plain_p50_ms) / $(value hls_plain_p99_ms) ms" "-" "-"
 row "playlist requests/s (wrk -c64, authorized)" "$gateway_playlist" "$nginx_playlist nginx (file)" "$(ratio "$gateway_playlist" "$nginx_playlist")"
 row "segment requests/s ($((size / 1024)) KiB, authorized)" "$gateway_segment" "$nginx_segment nginx (file)" "$(ratio "$gateway_segment" "$nginx_segment")"
-row "playlist requests/s through the router (Origin set)" "$routed_playlist" "$nginx_playlist nginx (file)" "$(ratio "$routed_playlist" "$nginx_playlist")"
-row "segment requests/s through the router (Origin set)" "$routed_segment" "$nginx_segment nginx (file)" "$(ratio "$routed_segment" "$nginx_segment")"
+row "playlist requests/s from another origin (CORS)" "$cross_playlist" "$nginx_playlist nginx (file)" "$(ratio "$cross_playlist" "$nginx_playlist")"
+row "playlist requests/s through the router" "$routed_playlist" "$nginx_playlist nginx (file)" "$(ratio "$routed_playlist" "$nginx_playlist")"
+row "segment requests/s through the router" "$routed_segment" "$nginx_segment nginx (file)" "$(ratio "$routed_segment" "$nginx_segment")"
 row "the server's floor: a 404 with no work, requests/s" "$floor" "$nginx_playlist nginx (playlist)" "$(ratio "$floor" "$nginx_playlist")"
 echo
 echo "Gateway requests carry a stream token: the token and the access decision are checked on every request (a decision is reused"

@@ -49,7 +49,7 @@ enum HLSLatency {
             group.addTask { try await sink.run() }
             group.addTask { await hub.fragmenter.run(logger: logger) }
             await sink.touch(player: "bench")
-            while !hub.statistics.readers.contains(where: { $0.name == "fragmenter" }) || hub.fragmenter.fragments.viewerCount < 1 {
+            while !hub.tapNames.contains("fragmenter") || hub.fragmenter.fragments.viewerCount < 1 {
                 try await Task.sleep(for: .milliseconds(5))
             }
             group.addTask { try? await source.run(output: entering) }

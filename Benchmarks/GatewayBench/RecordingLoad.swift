@@ -33,7 +33,9 @@ enum RecordingLoad {
             group.addTask { try await clipper.run() }
             group.addTask { try await recorder.run() }
             group.addTask { await hub.fragmenter.run(logger: logger) }
-            while hub.statistics.readers.count < 2 || hub.fragmenter.fragments.viewerCount < 1 { try await Task.sleep(for: .milliseconds(5)) }
+            // The clipper and the fragmenter are taps on the hub (they run on the camera's thread); the
+            // recorder reads the fragmenter's parts.
+            while !["clipper", "fragmenter"].allSatisfy(hub.tapNames.contains) || hub.fragmenter.fragments.viewerCount < 1 { try await Task.sleep(for: .milliseconds(5)) }
             group.addTask { try? await source.run(output: hub) }
             try await Task.sleep(for: .seconds(seconds))
             buffered = await clipper.bufferedBytes

@@ -7,15 +7,20 @@ import NIOCore
 import NIOHTTPTypes
 
 /// A plain request the immediate path may answer: a GET over HTTP/1.1 with no body, no
-/// credentials in headers, no `Origin`, `Range`, `Upgrade` or `Connection` but `keep-alive`.
+/// credentials in headers, at most one `Origin`, no `Range`, `Upgrade` or `Connection` but
+/// `keep-alive`.
 public struct ImmediateRequest: Sendable {
     /// The request target as sent (`/path?query`).
     public var target: String
     public var acceptEncoding: String?
+    /// A browser's page on another origin: the answer carries the CORS fields the router's
+    /// middleware would give it (`CORSPolicy`).
+    public var origin: String?
 
-    public init(target: String, acceptEncoding: String? = nil) {
+    public init(target: String, acceptEncoding: String? = nil, origin: String? = nil) {
         self.target = target
         self.acceptEncoding = acceptEncoding
+        self.origin = origin
     }
 }
 
@@ -232,6 +237,7 @@ enum PlainRequestHead: Equatable {
         if words[0].elementsEqual("CONNECT".utf8) { return .other }
         var candidate = words[0].elementsEqual("GET".utf8) && words[2].elementsEqual("HTTP/1.1".utf8)
         var acceptEncoding: String?
+        var origin: String?
         for line in lines[1..<(lines.count - 1)] {
             let field = head[line]
             guard let colon = field.firstIndex(of: UInt8(ascii: ":")), colon > field.startIndex,
@@ -240,8 +246,12 @@ enum PlainRequestHead: Equatable {
             let value = trimmed(field[(colon + 1)...])
             func named(_ lowercase: String) -> Bool { Self.equals(name, lowercase: lowercase) }
             if named("content-length") || named("transfer-encoding") || named("upgrade") || named("expect") { return .other }
-            if named("origin") || named("authorization") || named("cookie") || named("range") || named("x-gateway-late-upgrade") {
+            if named("authorization") || named("cookie") || named("range") || named("x-gateway-late-upgrade") {
                 candidate = false
+            } else if named("origin") {
+                // Two origins are not one browser's request: the router's middleware decides.
+                if origin != nil { candidate = false }
+                origin = String(decoding: value, as: UTF8.self)
             } else if named("connection") {
                 let tokens = value.split(separator: UInt8(ascii: ","))
                 if !tokens.allSatisfy({ Self.equals(trimmed($0), lowercase: "keep-alive") }) { candidate = false }
@@ -249,7 +259,7 @@ enum PlainRequestHead: Equatable {
                 acceptEncoding = (acceptEncoding.map { $0 + ", " } ?? "") + String(decoding: value, as: UTF8.self)
             }
         }
-        let request = candidate ? ImmediateRequest(target: String(decoding: words[1], as: UTF8.self), acceptEncoding: acceptEncoding) : nil
+        let request = candidate ? ImmediateRequest(target: String(decoding: words[1], as: UTF8.self), acceptEncoding: acceptEncoding, origin: origin) : nil
         return .plain(length: head.count, request: request)
     }
 

@@ -157,7 +157,12 @@ def read_responses(connection, count):
 
 
 def immediate_count(gateway, camera):
-    metrics = requests.get(f"{gateway.base}/metrics", headers=auth(gateway.login("admin"))).text
+    return immediate_count_at(gateway.base, gateway.login("admin"), camera)
+
+
+def immediate_count_at(base, token, camera):
+    """`gateway_hls_immediate_requests_total` of a camera (an admin's token)."""
+    metrics = requests.get(f"{base}/metrics", headers=auth(token), timeout=10).text
     found = re.search(rf'gateway_hls_immediate_requests_total\{{camera="{camera}"\}} (\d+)', metrics)
     return int(found.group(1)) if found else 0
 
@@ -254,11 +259,12 @@ def test_answers_at_once_share_a_connection_with_bodies_split_heads_and_the_rout
     assert requests.get(url).status_code == 200
 
 
-def one_camera_gateway(prefix, hls):
-    """A gateway of its own: one looping file camera `cam` of oscar's with this HLS sink."""
+def one_camera_gateway(prefix, hls, **server):
+    """A gateway of its own: one looping file camera `cam` of oscar's with this HLS sink (and
+    these `server` settings)."""
     directory = tempfile.mkdtemp(prefix=prefix)
     config = {
-        "server": {"host": "127.0.0.1", "port": 0, "data_dir": "data"},
+        "server": {"host": "127.0.0.1", "port": 0, "data_dir": "data", **server},
         "auth": {"jwt_secret": "integration-secret-0123456789abcdef0123", "bcrypt_cost": 4},
         "users": [{"username": "oscar", "password": password("oscar"), "role": "admin"}],
         "cameras": [{"id": "cam", "owner": "oscar", "source": {"type": "file", "path": make_clip(directory), "loop": True},
@@ -302,6 +308,47 @@ def test_a_connection_only_answered_at_once_does_not_hold_up_a_graceful_shutdown
         if process.poll() is None:
             process.kill()
         log.close()
+
+
+def test_a_player_on_another_origin_is_answered_at_once_with_the_routers_cors_fields():
+    """A browser player on another origin (hls.js on a web app) sends `Origin` with every request.
+    Its repeated requests are answered at once like any player's, with the CORS fields the
+    router gives: its listed origin with credentials, `Origin` added to the playlist's `Vary`
+    (beside `Accept-Encoding`); an origin that is not listed gets no CORS fields on either path."""
+    process, base, log = one_camera_gateway("gateway-hls-cors-", {"segment_duration": 2, "part_duration": 0},
+                                            cors_origins=["https://console.example"])
+    cors = ("Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Vary")
+    try:
+        token = login(base, "oscar")
+        response = requests.post(f"{base}/api/cameras/cam/stream/start", headers=auth(token), timeout=10)
+        url = base + response.json()["streamUrl"]
+        session = requests.Session()
+
+        def fetch(url, origin):
+            # The router's answer (another query parameter keeps a request off the immediate
+            # path), then the plain request within 1 s, tried again if load made it late: each
+            # (status, CORS fields, body).
+            for attempt in range(3):
+                answers = []
+                before = immediate_count_at(base, token, "cam")
+                for query in ("&via=router", ""):
+                    r = session.get(url + query, headers={"Origin": origin}, timeout=10)
+                    answers.append((r.status_code, [r.headers.get(h) for h in cors], r.content))
+                if immediate_count_at(base, token, "cam") - before == 1:
+                    return answers
+            pytest.fail(f"{url} from {origin} was never answered at once")
+
+        session.get(url, timeout=10)  # the camera's first segment
+        routed, at_once = fetch(url, "https://console.example")
+        assert routed[:2] == at_once[:2] == (200, ["https://console.example", "true", "Accept-Encoding, Origin"]), (routed[:2], at_once[:2])
+        segment = base + "/hls/cam/" + parse(at_once[2].decode())["segments"][-1]["uri"]
+        routed, at_once = fetch(segment, "https://console.example")
+        assert routed[0] == at_once[0] == 200 and routed[2] == at_once[2]
+        assert routed[1] == at_once[1] == ["https://console.example", "true", "Origin"]
+        routed, at_once = fetch(segment, "https://evil.example")
+        assert routed[0] == at_once[0] == 200 and routed[1] == at_once[1] == [None, None, None]
+    finally:
+        stop(process, log)
 
 
 def test_segments_have_types_ranges_head_and_cache_headers(gateway):

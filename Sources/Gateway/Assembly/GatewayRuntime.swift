@@ -280,7 +280,7 @@ public final class GatewayRuntime: Sendable {
 
     var hlsRoutes: HLSRoutes {
         HLSRoutes(users: users, streamTokens: streamTokens, access: access, manager: cameraManager, metrics: metricsFactory, sessions: requestSessions,
-                  counters: hlsCounters, buffers: hlsBuffers, cluster: cluster)
+                  counters: hlsCounters, buffers: hlsBuffers, cluster: cluster, cors: CORSPolicy(origins: config.server.corsOrigins))
     }
 
     var liveWebSocket: LiveWebSocketEndpoint {

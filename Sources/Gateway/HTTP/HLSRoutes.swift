@@ -25,6 +25,8 @@ struct HLSRoutes {
     let buffers: ResourceBuffers
     /// In a cluster: players of cameras other nodes run are sent there.
     let cluster: ClusterService?
+    /// `server.cors_origins`, for the immediate path's answers (the router's middleware uses the same).
+    let cors: CORSPolicy
 
     func register(on router: Router<GatewayRequestContext>) {
         let media = router.group().add(middleware: CredentialAuthenticator(check: CredentialCheck(users: users, streamTokens: streamTokens, recent: access.recent),
@@ -153,6 +155,7 @@ struct HLSRoutes {
         served(cameraID: cameraID, player: principal.username, bytes: body.readableBytes, immediately: true)
         headers[.date] = HTTPDate.current()
         headers[.server] = GatewayRuntime.serverName
+        if let origin = request.origin { cors.apply(origin: origin, to: &headers) }
         return ImmediateResponse(head: HTTPResponse(status: .ok, headerFields: headers), body: body)
     }
 

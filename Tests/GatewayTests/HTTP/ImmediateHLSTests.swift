@@ -54,7 +54,12 @@ import Testing
         #expect(routed(head(method: "HEAD")))
         #expect(routed(head(method: "POST")))
         #expect(routed(head(version: "HTTP/1.0")))
-        for field in ["Connection: close", "Connection: keep-alive, Upgrade", "Origin: https://elsewhere.example",
+        // A page on another origin: answered here with the router's CORS fields (`CORSPolicy`); two
+        // origins are not one browser's request.
+        #expect(head("Origin: https://elsewhere.example\r\n")
+            == .plain(length: (line + "Host: x\r\nOrigin: https://elsewhere.example\r\n\r\n").utf8.count,
+                      request: ImmediateRequest(target: "/hls/front/seg-1.m4s?token=t", origin: "https://elsewhere.example")))
+        for field in ["Connection: close", "Connection: keep-alive, Upgrade", "Origin: https://a.example\r\nOrigin: https://b.example",
                       "Authorization: Bearer x", "Cookie: gateway_token=x", "Range: bytes=0-1", "x-gateway-late-upgrade: websocket",
                       "CONNECTION: Close", "range: bytes=0-"] {
             #expect(routed(head(field + "\r\n")), "\(field)")

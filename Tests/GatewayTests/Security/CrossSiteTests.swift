@@ -37,6 +37,27 @@ import Testing
         }
     }
 
+    /// One policy for the router and the immediate path: `Origin` joins a `Vary` the response has
+    /// (a playlist varies by `Accept-Encoding`; replacing that would let a cache serve gzip to a
+    /// player that cannot read it), once; an origin not allowed adds nothing.
+    @Test func theCORSPolicyAddsOriginToWhatAResponseVariesBy() {
+        let policy = CORSPolicy(origins: ["https://console.example"])
+        var playlist = HTTPFields()
+        playlist[.vary] = "Accept-Encoding"
+        policy.apply(origin: "https://console.example", to: &playlist)
+        #expect(playlist[values: .vary] == ["Accept-Encoding", "Origin"])
+        #expect(playlist[.accessControlAllowOrigin] == "https://console.example" && playlist[.accessControlAllowCredentials] == "true")
+        policy.apply(origin: "https://console.example", to: &playlist)
+        #expect(playlist[values: .vary] == ["Accept-Encoding", "Origin"])
+        #expect(CORSPolicy.namesOrigin("Accept-Encoding,\tORIGIN ") && !CORSPolicy.namesOrigin("Origins, X-Origin"))
+        var other = HTTPFields()
+        policy.apply(origin: "https://evil.example", to: &other)
+        #expect(other.isEmpty)
+        var any = HTTPFields()
+        CORSPolicy(origins: ["*"]).apply(origin: "https://evil.example", to: &any)
+        #expect(any[.accessControlAllowOrigin] == "*" && any[.accessControlAllowCredentials] == nil && any[.vary] == "Origin")
+    }
+
     @Test func cookieAuthenticatedChangesMustComeFromTheGatewaysOwnPages() async throws {
         let gateway = try await TestGateway.start()
         try await gateway.run { http in
