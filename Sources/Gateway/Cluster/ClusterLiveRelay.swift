@@ -120,7 +120,8 @@ enum ClusterLiveFrames {
         case .fragment(let fragment):
             kind = UInt8(ascii: "F")
             header = .object(JSONObject([("start", .double(fragment.startTime)), ("duration", .double(fragment.duration)),
-                                         ("key", .bool(fragment.isIndependent)), ("sequence", .int(fragment.sequence))]))
+                                         ("key", .bool(fragment.isIndependent)), ("sequence", .int(fragment.sequence)),
+                                         ("before_key", .bool(fragment.endsBeforeKeyframe))]))
             bytes = fragment.bytes
         case .skipped:
             return nil
@@ -165,8 +166,10 @@ enum ClusterLiveFrames {
             case UInt8(ascii: "F"):
                 var isKey = false
                 if case .bool(let value)? = header["key"] { isKey = value }
-                return .fragment(MP4Fragment(bytes: payload, startTime: header["start"]?.doubleValue ?? 0, duration: header["duration"]?.doubleValue ?? 0,
-                                             isIndependent: isKey, sequence: header["sequence"]?.integer ?? 0))
+                var fragment = MP4Fragment(bytes: payload, startTime: header["start"]?.doubleValue ?? 0, duration: header["duration"]?.doubleValue ?? 0,
+                                           isIndependent: isKey, sequence: header["sequence"]?.integer ?? 0)
+                if case .bool(let value)? = header["before_key"] { fragment.endsBeforeKeyframe = value }
+                return .fragment(fragment)
             default:
                 throw GatewayError(.internal, "unknown relay frame")
             }

@@ -84,7 +84,10 @@ public struct HLSPlaylist: Sendable {
     }
 
     /// A fragment (an LL-HLS part, or a whole GOP without LL-HLS) of `duration` seconds.
-    public mutating func append(duration: Double, independent: Bool, wallClock: Double) -> Change {
+    /// `beforeKeyframe`: the next fragment will start with a keyframe, so a segment that is long
+    /// enough ends with this one now (otherwise it ends when an independent fragment arrives:
+    /// without LL-HLS that is a whole GOP later, and plain players wait for it).
+    public mutating func append(duration: Double, independent: Bool, beforeKeyframe: Bool = false, wallClock: Double) -> Change {
         var change = Change()
         guard let initName else { return change }
         if let segment = current, independent, segment.duration >= configuration.segmentDuration - 0.001 {
@@ -101,6 +104,9 @@ public struct HLSPlaylist: Sendable {
         current!.parts.append(part)
         current!.duration += duration
         change.part = part
+        if beforeKeyframe, change.completed == nil, current!.duration >= configuration.segmentDuration - 0.001 {
+            change.completed = closeCurrent()
+        }
         change.evicted += evict()
         return change
     }

@@ -9,6 +9,10 @@ public struct MP4Fragment: Sendable {
     /// Starts with a video keyframe: a player may begin here (an HLS segment, an independent part).
     public let isIndependent: Bool
     public let sequence: Int
+    /// The fragment after it starts with a video keyframe (it was cut there; with no video, every
+    /// fragment is independent): an HLS segment that is long enough may end here, now, rather
+    /// than when that next fragment is complete — a whole GOP later without LL-HLS.
+    public var endsBeforeKeyframe = false
     /// Wall-clock time (Unix seconds) the fragment was handed to viewers; 0 before that.
     public var publishedAt: Double = 0
     /// When the hub received the fragment's newest packet (`MonotonicTime` nanoseconds; 0 when
@@ -131,6 +135,7 @@ public final class FragmentedMP4Writer {
         if pendingSamples > 0, let start = fragmentStart,
            shouldCut(before: packet, at: seconds, fragmentStart: start) || pendingBytes + packet.size > Self.maximumFragmentBytes {
             closed = try flushFragment(endingAt: seconds)
+            closed!.endsBeforeKeyframe = packet.isVideoKeyframe || !hasVideo
         }
         if fragmentStart == nil {
             fragmentStart = seconds

@@ -221,7 +221,8 @@ actor HLSState {
     nonisolated func append(_ fragment: MP4Fragment) {
         let changed = window.withLock { window -> Bool in
             guard window.playlist != nil else { return false }
-            let change = window.playlist!.append(duration: fragment.duration, independent: fragment.isIndependent, wallClock: WallClock.now())
+            let change = window.playlist!.append(duration: fragment.duration, independent: fragment.isIndependent,
+                                                  beforeKeyframe: fragment.endsBeforeKeyframe, wallClock: WallClock.now())
             apply(&window, change, fragment: fragment)
             return true
         }
@@ -230,17 +231,18 @@ actor HLSState {
 
     private nonisolated func apply(_ window: inout Window, _ change: HLSPlaylist.Change, fragment: MP4Fragment?) {
         shared.contents.withLock { $0.rendered = nil }
+        // The part first: the segment that completes may end with it.
+        if let part = change.part, let fragment {
+            window.partBytes[part.name] = fragment.bytes
+            // Parts are served only with LL-HLS.
+            if configuration.partDuration > 0 { put(&window, part.name, [fragment.bytes]) }
+        }
         if let segment = change.completed {
             let bytes = segment.parts.compactMap { window.partBytes.removeValue(forKey: $0.name) }
             put(&window, segment.name, bytes)
             if segment.duration > 0 {
                 window.peakBitrate = max(window.peakBitrate, Int(Double(bytes.reduce(0) { $0 + $1.count } * 8) / segment.duration))
             }
-        }
-        if let part = change.part, let fragment {
-            window.partBytes[part.name] = fragment.bytes
-            // Parts are served only with LL-HLS.
-            if configuration.partDuration > 0 { put(&window, part.name, [fragment.bytes]) }
         }
         for name in change.evicted { drop(&window, name) }
         // Init segments stay while a listed segment or the current session uses them.

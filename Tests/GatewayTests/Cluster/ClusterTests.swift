@@ -132,7 +132,8 @@ import Testing
 
     @Test func relayFramesSurviveAnySplitAndRefuseOversizedLengths() throws {
         let segment = MP4InitSegment(bytes: Array(repeating: 7, count: 300), codecs: "avc1.64001f", generation: 3)
-        let fragment = MP4Fragment(bytes: Array(repeating: 9, count: 5000), startTime: 1.5, duration: 0.2, isIndependent: true, sequence: 42)
+        var fragment = MP4Fragment(bytes: Array(repeating: 9, count: 5000), startTime: 1.5, duration: 0.2, isIndependent: true, sequence: 42)
+        fragment.endsBeforeKeyframe = true
         var stream = ClusterLiveFrames.encode(.initSegment(segment))!
         var second = ClusterLiveFrames.encode(.fragment(fragment))!
         stream.writeBuffer(&second)
@@ -153,7 +154,7 @@ import Testing
             }
             #expect(decodedInit.bytes == segment.bytes && decodedInit.codecs == "avc1.64001f" && decodedInit.generation == 3)
             #expect(decodedFragment.bytes == fragment.bytes && decodedFragment.sequence == 42 && decodedFragment.isIndependent)
-            #expect(decodedFragment.startTime == 1.5 && decodedFragment.duration == 0.2)
+            #expect(decodedFragment.startTime == 1.5 && decodedFragment.duration == 0.2 && decodedFragment.endsBeforeKeyframe)
         }
         var hostile = ClusterLiveFrames.Decoder()
         var buffer = ByteBuffer()

@@ -8,13 +8,44 @@ import Sinks
 import Testing
 
 @Suite struct HLSPlaylistTests {
-    /// 25 fps, a keyframe every second, parts of 0.2 s: five parts a GOP.
-    func feed(_ playlist: inout HLSPlaylist, seconds: Int, startingAt time: Double = 0) -> [HLSPlaylist.Change] {
+    /// 25 fps, a keyframe every second, parts of 0.2 s: five parts a GOP. `marked`: each part
+    /// before a keyframe says so, as the fragmenter's do.
+    func feed(_ playlist: inout HLSPlaylist, seconds: Int, startingAt time: Double = 0, marked: Bool = false) -> [HLSPlaylist.Change] {
         var changes: [HLSPlaylist.Change] = []
         for index in 0..<(seconds * 5) {
-            changes.append(playlist.append(duration: 0.2, independent: index % 5 == 0, wallClock: time + Double(index) * 0.2))
+            changes.append(playlist.append(duration: 0.2, independent: index % 5 == 0, beforeKeyframe: marked && index % 5 == 4,
+                                           wallClock: time + Double(index) * 0.2))
         }
         return changes
+    }
+
+    /// A fragment that says the next one starts with a keyframe ends a segment that is long
+    /// enough at once: without LL-HLS (a fragment per GOP) the segment is listed a whole GOP
+    /// sooner, and with LL-HLS the preload hint names the next segment's first part.
+    @Test func aSegmentEndsWithTheFragmentBeforeAKeyframe() {
+        var plain = HLSPlaylist(configuration: .init(segmentDuration: 2, partDuration: 0, window: 3))
+        _ = plain.begin(initName: "init-1.mp4")
+        var completedAt: [Int: Int] = [:]
+        for index in 0..<6 {
+            let change = plain.append(duration: 1, independent: true, beforeKeyframe: true, wallClock: Double(index))
+            if let completed = change.completed { completedAt[completed.sequence] = index }
+            // The segment's bytes are its parts: the one that completed it is among them.
+            if let completed = change.completed { #expect(completed.parts.last?.name == change.part?.name) }
+        }
+        #expect(completedAt == [0: 1, 1: 3, 2: 5])
+        #expect(plain.current == nil && plain.nextPart == (3, 0))
+        // Unmarked (a fragment cut for its size, not at a keyframe): the segment waits for the
+        // next independent fragment, as before.
+        var unmarked = HLSPlaylist(configuration: .init(segmentDuration: 2, partDuration: 0, window: 3))
+        _ = unmarked.begin(initName: "init-1.mp4")
+        let changes = (0..<3).map { unmarked.append(duration: 1, independent: true, wallClock: Double($0)) }
+        #expect(changes.map { $0.completed?.sequence } == [nil, nil, 0])
+
+        var low = HLSPlaylist(configuration: .init(segmentDuration: 2, partDuration: 0.2, window: 3))
+        _ = low.begin(initName: "init-1.mp4")
+        let completed = feed(&low, seconds: 6, marked: true).compactMap(\.completed)
+        #expect(completed.map(\.sequence) == [0, 1, 2] && completed.allSatisfy { $0.parts.count == 10 })
+        #expect(low.render(query: "").contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-3-0.m4s\""))
     }
 
     @Test func segmentsAreCutAtTheFirstKeyframePastTheTarget() {

@@ -23,6 +23,8 @@ import Testing
         let (output, fragments, source, streams) = try remux(try await TestMedia.clip(), fragmentation: .perKeyframe)
         #expect(fragments.count == 2)
         #expect(fragments.allSatisfy { $0.isIndependent })
+        // The first was cut at the second GOP's keyframe; the last at the end of the input.
+        #expect(fragments.map(\.endsBeforeKeyframe) == [true, false])
         #expect(fragments.map(\.sequence) == [1, 2])
         #expect(abs(fragments[0].startTime) < 0.001)
         #expect(abs(fragments[1].startTime - 1.0) < 0.03)
@@ -60,6 +62,7 @@ import Testing
         let (output, fragments, _, _) = try remux(try await TestMedia.clip(), fragmentation: .parts(.milliseconds(200)))
         #expect(fragments.count == 10)
         #expect(fragments.filter(\.isIndependent).count == 2)
+        #expect(fragments.map(\.endsBeforeKeyframe) == [false, false, false, false, true, false, false, false, false, false])
         for fragment in fragments.dropLast() { #expect(abs(fragment.duration - 0.2) < 0.001) }
         for (previous, next) in zip(fragments, fragments.dropFirst()) {
             #expect(abs(previous.startTime + previous.duration - next.startTime) < 0.001)
