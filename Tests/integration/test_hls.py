@@ -130,7 +130,11 @@ def test_blocking_playlist_reload_waits_for_the_part(gateway):
     assert blocked.status_code == 200
     assert f"part-{msn}-{part}.m4s" in blocked.text.split("PRELOAD-HINT")[0]
     assert time.time() - started < 2
-    hinted = requests.get(f"{gateway.base}/hls/hlscam/part-{msn}-{part + 1}.m4s?" + urlparse(url).query, timeout=10)
+    # The part the blocked playlist hints at next, as a player preloads it: the next part of the
+    # same segment, or the next segment's first part when this one ended with the part waited for.
+    following = re.search(r"part-\d+-\d+\.m4s", tag(parse(blocked.text), "EXT-X-PRELOAD-HINT")).group(0)
+    assert following in (f"part-{msn}-{part + 1}.m4s", f"part-{msn + 1}-0.m4s"), following
+    hinted = requests.get(f"{gateway.base}/hls/hlscam/{following}?" + urlparse(url).query, timeout=10)
     assert hinted.status_code == 200 and hinted.headers["Content-Type"] == "video/iso.segment"
     assert requests.get(f"{url}&_HLS_msn={msn + 10}").status_code == 400
 

@@ -44,8 +44,10 @@ public struct HLSPlaylist: Sendable {
     public struct Change: Sendable, Equatable {
         /// The part just added (its bytes are the fragment's).
         public var part: Part?
-        /// A segment that just completed (its bytes are its parts' bytes, in order).
-        public var completed: Segment?
+        /// Segments that just completed, oldest first (each one's bytes are its parts' bytes, in
+        /// order). Two when a fragment both follows a long-enough segment it did not end and, alone
+        /// and before a keyframe, fills a segment of its own.
+        public var completed: [Segment] = []
         /// Names whose bytes may be dropped.
         public var evicted: [String] = []
     }
@@ -76,7 +78,7 @@ public struct HLSPlaylist: Sendable {
     /// A new source session (first start or restart) with its init segment.
     public mutating func begin(initName: String) -> Change {
         var change = Change()
-        if let completed = closeCurrent() { change.completed = completed }
+        if let completed = closeCurrent() { change.completed.append(completed) }
         pendingDiscontinuity = self.initName != nil
         self.initName = initName
         change.evicted = evict()
@@ -91,7 +93,7 @@ public struct HLSPlaylist: Sendable {
         var change = Change()
         guard let initName else { return change }
         if let segment = current, independent, segment.duration >= configuration.segmentDuration - 0.001 {
-            change.completed = closeCurrent()
+            if let completed = closeCurrent() { change.completed.append(completed) }
         }
         if current == nil {
             guard independent else { return change }  // a segment starts on a keyframe
@@ -104,8 +106,8 @@ public struct HLSPlaylist: Sendable {
         current!.parts.append(part)
         current!.duration += duration
         change.part = part
-        if beforeKeyframe, change.completed == nil, current!.duration >= configuration.segmentDuration - 0.001 {
-            change.completed = closeCurrent()
+        if beforeKeyframe, current!.duration >= configuration.segmentDuration - 0.001, let completed = closeCurrent() {
+            change.completed.append(completed)
         }
         change.evicted += evict()
         return change

@@ -237,7 +237,7 @@ actor HLSState {
             // Parts are served only with LL-HLS.
             if configuration.partDuration > 0 { put(&window, part.name, [fragment.bytes]) }
         }
-        if let segment = change.completed {
+        for segment in change.completed {
             let bytes = segment.parts.compactMap { window.partBytes.removeValue(forKey: $0.name) }
             put(&window, segment.name, bytes)
             if segment.duration > 0 {

@@ -28,9 +28,9 @@ import Testing
         var completedAt: [Int: Int] = [:]
         for index in 0..<6 {
             let change = plain.append(duration: 1, independent: true, beforeKeyframe: true, wallClock: Double(index))
-            if let completed = change.completed { completedAt[completed.sequence] = index }
+            for completed in change.completed { completedAt[completed.sequence] = index }
             // The segment's bytes are its parts: the one that completed it is among them.
-            if let completed = change.completed { #expect(completed.parts.last?.name == change.part?.name) }
+            for completed in change.completed { #expect(completed.parts.last?.name == change.part?.name) }
         }
         #expect(completedAt == [0: 1, 1: 3, 2: 5])
         #expect(plain.current == nil && plain.nextPart == (3, 0))
@@ -39,11 +39,18 @@ import Testing
         var unmarked = HLSPlaylist(configuration: .init(segmentDuration: 2, partDuration: 0, window: 3))
         _ = unmarked.begin(initName: "init-1.mp4")
         let changes = (0..<3).map { unmarked.append(duration: 1, independent: true, wallClock: Double($0)) }
-        #expect(changes.map { $0.completed?.sequence } == [nil, nil, 0])
+        #expect(changes.map { $0.completed.map(\.sequence) } == [[], [], [0]])
+        // An unmarked fragment ended a segment that was long enough; the next, marked, fills one
+        // alone: both complete at once (the second not a GOP later).
+        var both = HLSPlaylist(configuration: .init(segmentDuration: 2, partDuration: 0, window: 3))
+        _ = both.begin(initName: "init-1.mp4")
+        _ = both.append(duration: 2, independent: true, wallClock: 0)
+        let twice = both.append(duration: 2, independent: true, beforeKeyframe: true, wallClock: 2)
+        #expect(twice.completed.map(\.sequence) == [0, 1] && both.current == nil && both.nextPart == (2, 0))
 
         var low = HLSPlaylist(configuration: .init(segmentDuration: 2, partDuration: 0.2, window: 3))
         _ = low.begin(initName: "init-1.mp4")
-        let completed = feed(&low, seconds: 6, marked: true).compactMap(\.completed)
+        let completed = feed(&low, seconds: 6, marked: true).flatMap(\.completed)
         #expect(completed.map(\.sequence) == [0, 1, 2] && completed.allSatisfy { $0.parts.count == 10 })
         #expect(low.render(query: "").contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-3-0.m4s\""))
     }
@@ -52,7 +59,7 @@ import Testing
         var playlist = HLSPlaylist(configuration: .init(segmentDuration: 2, partDuration: 0.2, window: 3))
         _ = playlist.begin(initName: "init-1.mp4")
         let changes = feed(&playlist, seconds: 7)
-        let completed = changes.compactMap(\.completed)
+        let completed = changes.flatMap(\.completed)
         #expect(completed.map(\.sequence) == [0, 1, 2])
         #expect(completed.allSatisfy { abs($0.duration - 2) < 0.001 && $0.parts.count == 10 })
         #expect(playlist.current?.parts.count == 5)
@@ -82,7 +89,7 @@ import Testing
         _ = playlist.begin(initName: "init-1.mp4")
         for index in 0..<5 { _ = playlist.append(duration: 1, independent: true, wallClock: Double(index)) }
         let change = playlist.begin(initName: "init-2.mp4")
-        #expect(change.completed?.sequence == 2)
+        #expect(change.completed.map(\.sequence) == [2])
         for index in 0..<5 { _ = playlist.append(duration: 1, independent: true, wallClock: Double(10 + index)) }
         let text = playlist.render()
         let lines = text.split(separator: "\n").map(String.init)

@@ -110,6 +110,8 @@ import Testing
         #expect(fragments.count >= 2)
         #expect(fragments.allSatisfy { $0.bytes.count <= FragmentedMP4Writer.maximumFragmentBytes + 4096 })
         #expect(fragments.first?.isIndependent == true && fragments.dropFirst().allSatisfy { !$0.isIndependent })
+        // Cut for their size, not at a keyframe: no segment may end after them.
+        #expect(fragments.allSatisfy { !$0.endsBeforeKeyframe })
     }
 
     @Test func aCodecMP4CannotCarryIsRefused() async throws {

@@ -33,6 +33,51 @@ import Testing
         let text = try await sink.mediaPlaylist(query: "", blockUntil: nil)
         #expect(text.contains("init-1.mp4") && text.contains("init-2.mp4"))
     }
+
+    /// With LL-HLS a segment is its parts' bytes, the part that ended it included (a segment
+    /// ends with the part cut before a keyframe, in the same change that adds that part).
+    @Test func aSegmentsBytesAreAllItsPartsBytes() async throws {
+        let (streams, packets) = try readAllPackets(try await TestMedia.clip())
+        let hub = StreamHub(cameraID: "parts")
+        let configuration = try #require(ConfigDecoder.decode(HLSSinkConfiguration.self, from: .object(JSONObject([
+            ("segment_duration", .double(1)), ("part_duration", .double(0.2)), ("idle_timeout", .int(30)),
+        ]))).value)
+        let sink = try HLSSink(configuration: configuration, context: testContext("parts"), hub: hub)
+        let running = Task { try await sink.run() }
+        let fragmenting = Task { await hub.fragmenter.run(logger: Logger(label: "test")) }
+        defer { running.cancel(); fragmenting.cancel() }
+        await sink.touch(player: "test")
+        #expect(try await eventually { hub.fragmenter.fragments.viewerCount == 1 && hub.tapNames.contains("fragmenter") })
+        // Two sessions of the 2 s clip (1 s GOPs): the first session's second segment ends when
+        // the second begins; the second session's first segment ends with its part before a keyframe.
+        for _ in 0..<2 {
+            hub.begin(streams)
+            for packet in packets { hub.publish(packet) }
+        }
+        // The segments whose parts are still listed, each with its parts in order.
+        var segments: [(name: String, parts: [String])] = []
+        var text = ""
+        #expect(try await eventually {
+            text = try await sink.mediaPlaylist(query: "", blockUntil: nil)
+            segments = []
+            var parts: [String] = []
+            for line in text.split(separator: "\n") {
+                if line.hasPrefix("#EXT-X-PART:"), let uri = line.split(separator: "\"").dropFirst().first {
+                    parts.append(String(uri))
+                } else if line.hasPrefix("seg-") {
+                    if !parts.isEmpty { segments.append((String(line), parts)) }
+                    parts = []
+                }
+            }
+            return segments.count >= 2
+        }, "\(text)")
+        for segment in segments {
+            let whole = try #require(await sink.resource(named: segment.name)).joinedBytes()
+            var joined: [UInt8] = []
+            for part in segment.parts { joined += try #require(await sink.resource(named: part)).joinedBytes() }
+            #expect(!whole.isEmpty && whole == joined, "\(segment.name): \(segment.parts)")
+        }
+    }
 }
 
 @Suite struct HLSDirectoryStorageTests {
