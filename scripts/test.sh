@@ -21,7 +21,7 @@ swift test --skip-build --disable-xctest
 # Engine.IO / Socket.IO conformance, from both protocol specifications, against
 # socketio-conformance-server, and the gateway binary with real clients (python-socketio,
 # websocket-client, ffprobe). The conftest.py files start and stop the servers.
-.venv/bin/python -m pytest -q Tests/conformance Tests/integration
+.venv/bin/python -m pytest -q --durations=20 Tests/conformance Tests/integration
 # The tests that exercise the API again on PostgreSQL (with the Redis cache in front) and on
 # MongoDB, a database per gateway.
 for storage in postgres mongodb; do

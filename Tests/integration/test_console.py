@@ -206,10 +206,21 @@ def test_the_console_can_be_turned_off(tmp_path):
 def test_an_admin_logs_in_and_watches_the_demo_camera_over_mse_and_hls(browsers):
     browser = browsers()
     browser.login("admin")
+    assert browser.find('article.tile[data-camera="demo"] .badge[data-state]').text == "online"
     tile = browser.find('article.tile[data-camera="demo"]')
-    assert tile.find_element(By.CSS_SELECTOR, ".badge[data-state]").text == "online"
     state = browser.playing('article[data-camera="demo"] .player[data-transport="mse"] video')
     assert state[1] == 640
+    # The event feed connects again (as after a network blip or a restart of the gateway), and the
+    # grid loads the list again: a tile changes only when its camera does, so this one is still
+    # the tile first shown and its player was not restarted.
+    lists = "return performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/api/cameras')).length"
+    listed = browser.driver.execute_script(lists)
+    assert browser.driver.execute_async_script(
+        "const done = arguments[arguments.length - 1]; import('/console/js/events.js').then("
+        "(m) => { m.feed.stop(); m.feed.onStatus((up) => up && done('connected')); m.feed.start(); }, (e) => done(String(e)));") == "connected"
+    browser.wait(lambda: browser.driver.execute_script(lists) > listed, 10, "the list loaded again")
+    time.sleep(0.3)
+    assert tile.get_attribute("data-camera") == "demo"
     browser.shot("grid")
     browser.find('article[data-camera="demo"] a.name').click()
     browser.playing('#live .player[data-transport="mse"] video')

@@ -44,19 +44,29 @@ export async function camerasView() {
         camera.owner && camera.owner !== session.current.user.username ? h('span', { class: 'muted' }, `shared by ${camera.owner}`) : null,
         reason(camera)));
     if (player) player.start();
-    return { element, player, camera };
+    return { element, player, camera, index };
   }
+
+  // What a tile shows: a tile whose camera still shows the same keeps its element and its player
+  // when the list is loaded again (the feed reloads it on every (re)connection).
+  const shown = (camera, index) => JSON.stringify([camera.name, camera.role, camera.owner, camera.state, camera.last_error, index < LIVE_TILES]);
 
   async function load() {
     const { cameras } = await api('GET', '/api/cameras');
     if (!active) return;
-    for (const entry of tiles.values()) entry.player?.stop();
-    tiles.clear();
-    clear(grid);
+    const ids = new Set(cameras.map((camera) => camera.id));
+    for (const id of [...tiles.keys()]) if (!ids.has(id)) remove(id);
     cameras.forEach((camera, index) => {
-      const entry = tile(camera, index);
-      tiles.set(camera.id, entry);
-      grid.append(entry.element);
+      let entry = tiles.get(camera.id);
+      if (!entry || shown(entry.camera, entry.index) !== shown(camera, index)) {
+        entry?.player?.stop();
+        entry?.element.remove();
+        entry = tile(camera, index);
+        tiles.set(camera.id, entry);
+      }
+      entry.index = index;
+      // Moved only when out of place: moving a playing video pauses it.
+      if (grid.children[index] !== entry.element) grid.insertBefore(entry.element, grid.children[index] || null);
     });
     empty.hidden = cameras.length > 0;
   }
@@ -113,7 +123,12 @@ export async function camerasView() {
 // ---------------------------------------------------------------- one camera
 
 export async function cameraView(id) {
-  const camera = await api('GET', `/api/cameras/${enc(id)}`);
+  // A state change that comes while the camera is fetched would be lost (a camera that keeps
+  // failing changes state once): the view listens first, and asks again if one came.
+  let missed = false;
+  const early = feed.on((name, event) => { if (event.camera === id && name === 'camera.state_changed') missed = true; });
+  let camera;
+  try { camera = await api('GET', `/api/cameras/${enc(id)}`); } finally { early(); }
   let player = null;
   const playerBox = h('div', { id: 'live' });
   const transport = h('select', { id: 'transport', 'aria-label': 'Transport', onchange: () => {
@@ -123,6 +138,25 @@ export async function cameraView(id) {
   transport.value = preferredTransport();
   const stateBadge = h('span', {}, badge(camera));
   const stateReason = h('span', { class: 'reason', id: 'state-reason' }, camera.state !== 'online' ? camera.last_error || '' : '');
+
+  function showState(fresh) {
+    const wasOnline = camera.state === 'online';
+    camera.state = fresh.state;
+    camera.last_error = fresh.last_error;
+    clear(stateBadge).append(badge(camera));
+    stateReason.textContent = camera.state !== 'online' ? camera.last_error || '' : '';
+    if (!wasOnline && camera.state === 'online' && player && player.state !== 'playing') startPlayer();
+  }
+
+  // The camera's state as the gateway has it now; of answers that cross, the last asked wins.
+  let asked = 0;
+  async function refreshState() {
+    const ask = ++asked;
+    try {
+      const fresh = await api('GET', `/api/cameras/${enc(camera.id)}`);
+      if (ask === asked) showState(fresh);
+    } catch { /* gone: the deletion event follows */ }
+  }
 
   function startPlayer() {
     player?.stop();
@@ -260,10 +294,8 @@ export async function cameraView(id) {
       return go('#/', name === 'camera.deleted' ? 'This camera was deleted.' : 'This camera is no longer shared with you.');
     }
     if (name === 'camera.state_changed') {
-      camera.state = event.details.to;
-      clear(stateBadge).append(badge(camera));
-      stateReason.textContent = camera.state !== 'online' ? event.details.public_reason || '' : '';
-      if (camera.state === 'online' && player && player.state !== 'playing') startPlayer();
+      showState({ ...camera, state: event.details.to, last_error: event.details.public_reason });
+      refreshState();
     }
     if (name === 'camera.updated') {
       try {
@@ -276,8 +308,11 @@ export async function cameraView(id) {
     if (name === 'recording.segment_closed') loadRecordings().catch(() => {});
     if ((name === 'camera.shared' || name === 'camera.unshared') && canEdit(camera)) loadShares().catch(() => {});
   });
-  onLeave(() => { off(); player?.stop(); });
+  // Events missed while the feed was away are not replayed: a reconnection asks again.
+  const offStatus = feed.onStatus((connected) => { if (connected) refreshState(); });
+  onLeave(() => { off(); offStatus(); player?.stop(); });
   startPlayer();
+  if (missed) refreshState();
   await Promise.all([loadClips(), loadRecordings(), canEdit(camera) ? loadShares() : null]);
 }
 
