@@ -103,3 +103,30 @@ extension FileIO {
         return [Int(info.st_mtim.tv_sec), Int(info.st_mtim.tv_nsec), Int(info.st_size), Int(info.st_ino)]
     }
 }
+
+/// Write-behind for a file that is written once, front to back, and seldom read soon (a
+/// recording): every `step` bytes it starts the writeback of what was written since and drops
+/// from the page cache what was written before (`posix_fadvise(DONTNEED)`: dirty pages start
+/// their writeback, clean ones are freed). Without it the cache grows by every byte recorded, and
+/// each write copies into a page the kernel has just handed out; with it the next writes reuse
+/// the pages just freed. Measured: docs/benchmarks.md, 2026-12-08.
+public struct PageCacheRelease {
+    public static let step = 1 << 20
+    /// The ends of the last rounds: a page is advised in three rounds (writeback started, then
+    /// dropped once it is clean; the third catches a writeback that took longer than a round).
+    private var rounds: (Int, Int, Int) = (0, 0, 0)
+
+    public init() {}
+
+    /// After writes that made the file `size` bytes long.
+    public mutating func wrote(upTo size: Int, descriptor: Int32) {
+        guard size - rounds.2 >= Self.step else { return }
+        _ = posix_fadvise(descriptor, off_t(rounds.0), off_t(size - rounds.0), POSIX_FADV_DONTNEED)
+        rounds = (rounds.1, rounds.2, size)
+    }
+
+    /// Before the file is closed: everything is advised once more (the tail starts its writeback).
+    public func finish(descriptor: Int32) {
+        _ = posix_fadvise(descriptor, 0, 0, POSIX_FADV_DONTNEED)
+    }
+}

@@ -250,6 +250,8 @@ actor RecorderState {
 private final class SegmentFile: @unchecked Sendable {
     private var descriptor: Int32
     private var failure: (any Error)?
+    private var size = 0
+    private var cache = PageCacheRelease()
 
     init(creating path: String, initSegment: [UInt8]) throws {
         descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o640)
@@ -275,12 +277,15 @@ private final class SegmentFile: @unchecked Sendable {
             }
             offset += written
         }
+        size += bytes.count
+        cache.wrote(upTo: size, descriptor: descriptor)
         return nil
     }
 
     /// Closes the file; the first write error, if any.
     func close() -> (any Error)? {
         guard descriptor >= 0 else { return failure }
+        cache.finish(descriptor: descriptor)
         Glibc.close(descriptor)
         descriptor = -1
         return failure
