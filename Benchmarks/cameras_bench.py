@@ -6,10 +6,11 @@ rolling 2 s x 15 segment buffer for clips; an fMP4 stream for WebSocket viewers)
 `--reference`, a pure remux (ffmpeg demux + fMP4 mux to /dev/null, as fast as it goes) as the
 floor. Also one MJPEG camera transcoded at 720p against an ffmpeg process doing the same
 transcode (`--mjpeg`). `--before OTHER_BINARY` measures a second gateway build (an older commit)
-on the same cameras in the same run.
+on the same cameras in the same run; `--beside OTHER_BINARY` runs both at the same time (file
+cameras, order swapped in a second run), the comparison that holds on a noisy machine.
 
 Usage: python3 cameras_bench.py GATEWAY_BINARY MEDIA_1080P.mp4 [--counts 1,20,100] [--window 30]
-       [--kinds file,rtsp] [--sinks hls,recorder,clipper] [--breakdown] [--reference] [--before BINARY] [--mjpeg]
+       [--kinds file,rtsp] [--sinks hls,recorder,clipper] [--breakdown] [--reference] [--before BINARY] [--beside BINARY] [--mjpeg]
 CPU is user + system time over the window (from /proc), after a warm-up (40 s by default: past
 the clipper's 30 s pre-roll, the steady state; `--warmup 10` includes the pre-roll filling); RSS and PSS
 (smaps_rollup) at the end. The gateway's lag is the most any camera's `max_lag_seconds` in
@@ -173,12 +174,37 @@ def gateway_run(binary, cameras, warmup, window):
         dropped = sum(c.get("dropped_packets", 0) for c in cameras_now) - dropped_before
         return cpu, rss_kib(process.pid), pss_kib(process.pid), online, worst, dropped
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        shutil.rmtree(directory, ignore_errors=True)
+        stop_gateway(process, directory)
+
+
+def stop_gateway(process, directory, timeout=30):
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def beside_run(binaries, cameras, warmup, window):
+    """Two gateway builds at once on the same cameras, CPU of each over the same window: on a
+    shared, noisy machine the only comparison of two builds that holds (sequential runs of one
+    build moved by up to 40 %). Returns the CPU seconds of each, in the order given."""
+    launched = []
+    try:
+        for binary in binaries:
+            launched.append(bench_gateway.launch(binary, gateway_config(cameras), prefix="bench-beside-"))
+        for _, base, _ in launched:
+            start_hls(base, bench_gateway.login(base, "admin", PASSWORD), cameras)
+        time.sleep(warmup)
+        if any(process.poll() is not None for process, _, _ in launched):
+            sys.exit("a gateway died during the warm-up")
+        start = [cpu_seconds(process.pid) for process, _, _ in launched]
+        time.sleep(window)
+        return [cpu_seconds(process.pid) - before for (process, _, _), before in zip(launched, start)]
+    finally:
+        for process, _, directory in launched:
+            stop_gateway(process, directory)
 
 
 def ffmpeg_run(jobs, warmup, window):
@@ -278,12 +304,7 @@ def scale_run(binary, media, total, recording, warmup, window):
         print(f"\nThe whole gateway: {100 * cpu / window:.0f}% of one core (the machine has {os.cpu_count()}), RSS {rss / 1024:.0f} MiB. "
               f"Every camera keeps real time: {'yes' if online == total and late == 0 and growing == 0 and dropped == 0 else 'NO'}.")
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        shutil.rmtree(directory, ignore_errors=True)
+        stop_gateway(process, directory, timeout=60)
 
 
 def remux_reference(media):
@@ -349,6 +370,8 @@ def main():
     parser.add_argument("--unpaced", action="store_true", help="one file camera as fast as it goes, ingest alone and with the sinks: "
                                                                "the work on the bytes, without real time's wake-ups")
     parser.add_argument("--before", help="another gateway binary (an older commit) measured on the same cameras")
+    parser.add_argument("--beside", help="another gateway binary run at the same time as this one, on the same file cameras, "
+                                         "twice with the order swapped (only the first of --counts; no ffmpeg)")
     parser.add_argument("--mjpeg", action="store_true")
     args = parser.parse_args()
     media = os.path.abspath(args.media)
@@ -356,6 +379,20 @@ def main():
     sinks = args.sinks.split(",")
     if unknown := [name for name in sinks if name not in SINKS]:
         sys.exit(f"unknown sinks: {unknown}")
+
+    if args.beside:
+        count = counts[0] if counts else 20
+        cameras = camera_configs(count, {"type": "file", "path": media, "loop": True}, sinks)
+        print(f"\nSide by side: {count} file cameras each, sinks {' + '.join(sinks)}; CPU over the same {args.window:.0f} s after "
+              f"{args.warmup:.0f} s warm-up (% of one core per camera).\n")
+        print(f"| {'run':<26} | {'this build':>10} | {'beside':>10} | {'change':>7} |")
+        print(f"| {'-' * 26} | {'-' * 10} | {'-' * 10} | {'-' * 7} |")
+        for run, order in enumerate(((args.binary, args.beside), (args.beside, args.binary)), 1):
+            cpu = dict(zip(order, beside_run(list(order), cameras, args.warmup, args.window)))
+            ours, theirs = (per_camera(cpu[b], args.window, count) for b in (args.binary, args.beside))
+            change = f"{(ours / theirs - 1) * 100:+.0f} %" if theirs else "-"
+            print(f"| {f'{run} (' + ('this build first' if run == 1 else 'beside first') + ')':<26} | {ours:>9.3f}% | {theirs:>9.3f}% | {change:>7} |")
+        return
 
     reference = remux_reference(media) if args.reference else None
     print(f"\nCameras: 1080p25 H.264 4 Mbit/s{' + AAC' if has_audio(media) else ''}, sinks {' + '.join(sinks)}; CPU over "

@@ -115,6 +115,14 @@ class Browser:
     def find(self, selector, timeout=20):
         return self.wait(lambda: self.driver.find_element(By.CSS_SELECTOR, selector), timeout, selector)
 
+    def click(self, selector, timeout=20):
+        """Finds and clicks in one step, again if the page redrew the element in between (the
+        timeline and the clip list are redrawn as segments close and clips change)."""
+        def clicked():
+            self.driver.find_element(By.CSS_SELECTOR, selector).click()
+            return True
+        return self.wait(clicked, timeout, f"a click on {selector}")
+
     def login(self, user):
         self.driver.get(self.base + "/")
         self.find("#username").send_keys(user)
@@ -222,7 +230,7 @@ def test_an_admin_logs_in_and_watches_the_demo_camera_over_mse_and_hls(browsers)
     time.sleep(0.3)
     assert tile.get_attribute("data-camera") == "demo"
     browser.shot("grid")
-    browser.find('article[data-camera="demo"] a.name').click()
+    browser.click('article[data-camera="demo"] a.name')
     browser.playing('#live .player[data-transport="mse"] video')
     behind = float(browser.find('#live .player').get_attribute("data-behind"))
     assert behind < 3, behind
@@ -274,10 +282,10 @@ def test_a_share_plays_for_the_other_user_and_a_revocation_stops_it(browsers, co
     guest.find('article.tile[data-camera="demo"]', timeout=15)
     guest.playing('article[data-camera="demo"] video')
     guest.shot("shared-grid")
-    guest.find('article[data-camera="demo"] a.name').click()
+    guest.click('article[data-camera="demo"] a.name')
     guest.playing('#live video')
     marker = guest.driver.execute_script("return window.performance.timeOrigin")
-    owner.find('#shares button[data-revoke="victor"]').click()
+    owner.click('#shares button[data-revoke="victor"]')
     # His player stops, and he is back at a grid without the camera.
     guest.wait(lambda: guest.driver.execute_script("return location.hash") == "#/", 15, "the guest to leave the camera")
     guest.wait(lambda: not guest.driver.find_elements(By.CSS_SELECTOR, 'article.tile[data-camera="demo"]'), 10, "the tile to go")
@@ -295,8 +303,7 @@ def test_a_clip_becomes_ready_and_plays(browsers):
     browser.login("admin")
     browser.driver.get(browser.base + "/#/cameras/demo")
     browser.find("#clip-now").click()
-    row = browser.find('#clips tr[data-status="ready"]', timeout=20)
-    row.find_element(By.CSS_SELECTOR, "button").click()
+    browser.click('#clips tr[data-status="ready"] button')
     state = browser.playing("#playback-video", seconds=0.5)
     assert state[1] == 640
     browser.shot("clip")
@@ -431,8 +438,7 @@ def test_recordings_show_on_a_timeline_that_plays_from_the_time_chosen(browsers)
     browser.login("admin")
     browser.driver.get(browser.base + "/#/cameras/demo")
     # The recorder closes a segment every 4 s; the timeline is redrawn as they close.
-    span = browser.find("#timeline .span", timeout=20)
-    span.click()
+    browser.click("#timeline .span")
     state = browser.playing("#playback-video", seconds=0.5)
     assert state[1] == 640
     assert "/recordings/play?start=" in browser.find("#playback-video").get_attribute("src")
@@ -447,8 +453,7 @@ def test_an_upload_shows_its_progress_and_becomes_ready(browsers, tmp_path):
     browser.find("#upload-file").send_keys(clip)
     browser.find("#upload-submit").click()
     browser.wait(lambda: browser.find("#upload-progress").get_attribute("value") == "100", 20, "the upload to reach 100%")
-    row = browser.find('#uploads tr[data-status="ready"]', timeout=60)
-    row.find_element(By.CSS_SELECTOR, "button").click()
+    browser.click('#uploads tr[data-status="ready"] button', timeout=60)
     browser.playing("#video-player video", seconds=0.5)
     browser.shot("uploads")
 
