@@ -183,6 +183,7 @@ def stop_gateway(process, directory, timeout=30):
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait()
     shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -203,6 +204,9 @@ def beside_run(binaries, cameras, warmup, window):
         time.sleep(window)
         return [cpu_seconds(process.pid) - before for (process, _, _), before in zip(launched, start)]
     finally:
+        # Both are told at once, so an interruption while the first stops does not leave the second.
+        for process, _, _ in launched:
+            process.send_signal(signal.SIGTERM)
         for process, _, directory in launched:
             stop_gateway(process, directory)
 
@@ -388,8 +392,9 @@ def main():
         print(f"| {'run':<26} | {'this build':>10} | {'beside':>10} | {'change':>7} |")
         print(f"| {'-' * 26} | {'-' * 10} | {'-' * 10} | {'-' * 7} |")
         for run, order in enumerate(((args.binary, args.beside), (args.beside, args.binary)), 1):
-            cpu = dict(zip(order, beside_run(list(order), cameras, args.warmup, args.window)))
-            ours, theirs = (per_camera(cpu[b], args.window, count) for b in (args.binary, args.beside))
+            # By position: the same binary twice (an A/A run, the noise) must give two figures.
+            cpu = beside_run(list(order), cameras, args.warmup, args.window)
+            ours, theirs = (per_camera(cpu[i], args.window, count) for i in ((0, 1) if run == 1 else (1, 0)))
             change = f"{(ours / theirs - 1) * 100:+.0f} %" if theirs else "-"
             print(f"| {f'{run} (' + ('this build first' if run == 1 else 'beside first') + ')':<26} | {ours:>9.3f}% | {theirs:>9.3f}% | {change:>7} |")
         return

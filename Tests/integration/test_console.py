@@ -225,7 +225,8 @@ def test_an_admin_logs_in_and_watches_the_demo_camera_over_mse_and_hls(browsers)
     listed = browser.driver.execute_script(lists)
     assert browser.driver.execute_async_script(
         "const done = arguments[arguments.length - 1]; import('/console/js/events.js').then("
-        "(m) => { m.feed.stop(); m.feed.onStatus((up) => up && done('connected')); m.feed.start(); }, (e) => done(String(e)));") == "connected"
+        "(m) => { m.feed.stop(); const off = m.feed.onStatus((up) => { if (up) { off(); done('connected'); } }); m.feed.start(); },"
+        " (e) => done(String(e)));") == "connected"
     browser.wait(lambda: browser.driver.execute_script(lists) > listed, 10, "the list loaded again")
     time.sleep(0.3)
     assert tile.get_attribute("data-camera") == "demo"

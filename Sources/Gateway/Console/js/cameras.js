@@ -49,16 +49,22 @@ export async function camerasView() {
 
   // What a tile shows: a tile whose camera still shows the same keeps its element and its player
   // when the list is loaded again (the feed reloads it on every (re)connection).
-  const shown = (camera, index) => JSON.stringify([camera.name, camera.role, camera.owner, camera.state, camera.last_error, index < LIVE_TILES]);
+  // (The reason only shows while the camera is not online.) A tile whose player gave up is built again.
+  const shown = (camera, index) => JSON.stringify([camera.name, camera.role, camera.owner, camera.state,
+    camera.state !== 'online' ? camera.last_error ?? null : null, index < LIVE_TILES]);
+  const dead = (entry) => entry.player && (entry.player.state === 'gone' || entry.player.state === 'stopped');
 
+  // Of lists that cross (the view's first load and the feed's first connection), the last asked wins.
+  let loads = 0;
   async function load() {
+    const ask = ++loads;
     const { cameras } = await api('GET', '/api/cameras');
-    if (!active) return;
+    if (!active || ask !== loads) return;
     const ids = new Set(cameras.map((camera) => camera.id));
     for (const id of [...tiles.keys()]) if (!ids.has(id)) remove(id);
     cameras.forEach((camera, index) => {
       let entry = tiles.get(camera.id);
-      if (!entry || shown(entry.camera, entry.index) !== shown(camera, index)) {
+      if (!entry || dead(entry) || shown(entry.camera, entry.index) !== shown(camera, index)) {
         entry?.player?.stop();
         entry?.element.remove();
         entry = tile(camera, index);
@@ -75,14 +81,14 @@ export async function camerasView() {
     if (!active) return;
     const old = tiles.get(id);
     if (!old) {
-      const entry = tile(camera, tiles.size);
+      const entry = tile(camera, grid.children.length);
       tiles.set(id, entry);
       grid.append(entry.element);
       empty.hidden = true;
       return;
     }
     old.player?.stop();
-    const index = [...tiles.keys()].indexOf(id);
+    const index = [...grid.children].indexOf(old.element);
     const entry = tile(camera, index);
     old.element.replaceWith(entry.element);
     tiles.set(id, entry);
@@ -149,12 +155,12 @@ export async function cameraView(id) {
   }
 
   // The camera's state as the gateway has it now; of answers that cross, the last asked wins.
-  let asked = 0;
+  let asked = 0, left = false;
   async function refreshState() {
     const ask = ++asked;
     try {
       const fresh = await api('GET', `/api/cameras/${enc(camera.id)}`);
-      if (ask === asked) showState(fresh);
+      if (ask === asked && !left) showState(fresh);
     } catch { /* gone: the deletion event follows */ }
   }
 
@@ -310,7 +316,7 @@ export async function cameraView(id) {
   });
   // Events missed while the feed was away are not replayed: a reconnection asks again.
   const offStatus = feed.onStatus((connected) => { if (connected) refreshState(); });
-  onLeave(() => { off(); offStatus(); player?.stop(); });
+  onLeave(() => { left = true; off(); offStatus(); player?.stop(); });
   startPlayer();
   if (missed) refreshState();
   await Promise.all([loadClips(), loadRecordings(), canEdit(camera) ? loadShares() : null]);
